@@ -1,0 +1,130 @@
+"""Command line: parse, call one function, print where the results are. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import STRATEGIES, RunConfig
+from .errors import XferdiagError
+
+FINETUNE_HELP = {
+    "data": "target data: a folder of class folders (optionally train/val/test), a .npz, or digits:<name>",
+    "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), builtin:digits-cnn, or package.module:function",
+    "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS)",
+    "source_data": "the data the model was pretrained on, for the shift analysis",
+    "strategy": f"one of {', '.join(STRATEGIES)}",
+    "partial_blocks": "with --strategy partial: how many of the last backbone blocks train",
+    "head_hidden": "new layers: hidden sizes of an MLP head, e.g. 256,128 (default: one linear layer)",
+    "head_dropout": "dropout between the MLP head's layers",
+    "epochs": "training budget per arm and seed",
+    "lp_epochs": "with lp-ft: epochs of the linear-probe phase (default: half)",
+    "seeds": "number of seeds (0..N-1); arms are paired by seed",
+    "baseline": "scratch (train the same architecture from random weights) or none",
+    "scratch_lr": "learning rate of the scratch arm (default: --lr, the rate of the transfer arm's new layers)",
+    "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
+    "lr": "learning rate of new layers",
+    "backbone_lr_mult": "pretrained layers train at lr times this",
+    "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off)",
+    "l2sp": "L2-SP strength: penalty toward the pretrained weights (0 = off)",
+    "patience": "early stopping: epochs without a better validation loss",
+    "augment": "training augmentation",
+    "amp": "mixed precision on GPU: auto, on, off",
+    "device": "auto, cpu, cuda or cuda:N",
+    "threads": "CPU threads for torch (default: all available cores)",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field, all defaulting to 'not given' so a --config file can fill them."""
+    for f in dataclasses.fields(RunConfig):
+        help_text = FINETUNE_HELP.get(f.name, f.name.replace("_", " "))
+        if f.type in ("bool", bool):
+            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif f.name == "head_hidden":
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text,
+                                type=lambda s: [int(v) for v in s.split(",") if v.strip()])
+        elif f.name == "shots":
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text)
+        else:
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text, metavar=f.name.upper())
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
+    if args.config:
+        return RunConfig.from_file(args.config).replace(**given)
+    return RunConfig(**given)
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from .engine.run import finetune
+    from .rundir import RunDir
+
+    if args.resume:
+        run = RunDir(args.resume).check()
+        config = RunConfig.from_dict(run["config"], source=str(Path(args.resume) / "run.json"))
+        out = finetune(config, args.resume, resume=True, quiet=args.quiet, command=sys.argv)
+    else:
+        if not args.out:
+            raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
+        out = finetune(_config_from_args(args), args.out, quiet=args.quiet, command=sys.argv)
+    print(f"run directory: {out}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    out = run_demo(args.out, args.scenario, quiet=args.quiet, command=sys.argv)
+    print(f"run directory: {out}")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes end like every other user error: one line, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="xferdiag", description="Did transfer help, why, and where?")
+    parser.add_argument("--version", action="version", version=f"xferdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
+    demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
+    demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps or transfer-hurts")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=cmd_demo)
+
+    ft = sub.add_parser("finetune", help="train the transfer arm and the scratch baseline")
+    ft.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
+    ft.add_argument("--out", help="run directory to create")
+    ft.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints")
+    ft.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(ft)
+    ft.set_defaults(func=cmd_finetune)
+    return parser
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except XferdiagError as exc:
+        print(f"xferdiag: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("xferdiag: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,175 @@
+"""Run configuration: one dataclass, validated on construction, round-tripped through JSON/TOML.
+
+The CLI flags, config files and the Python API all build the same :class:`RunConfig`, so a run is
+reproducible from the ``config`` block of its ``run.json`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+STRATEGIES = ("linear-probe", "freeze", "partial", "full", "lp-ft")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("cosine", "step", "none")
+BASELINES = ("scratch", "none")
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides what a run computes. Field names are the config-file keys."""
+
+    data: str = "digits:rotated"
+    model: str = "builtin:digits-cnn"
+    pretrained_checkpoint: str | None = None
+    source_data: str | None = None
+    strategy: str = "full"
+    partial_blocks: int = 1
+    head_hidden: list[int] = field(default_factory=list)
+    head_dropout: float = 0.0
+    epochs: int = 10
+    lp_epochs: int | None = None
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    backbone_lr_mult: float = 1.0
+    layer_decay: float = 1.0
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    l2sp: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    step_size: int = 10
+    gamma: float = 0.1
+    patience: int | None = None
+    seeds: int = 3
+    baseline: str = "scratch"
+    scratch_lr: float | None = None
+    shots: list[int | str] = field(default_factory=lambda: ["all"])
+    val_fraction: float = 0.15
+    test_fraction: float = 0.25
+    split_seed: int = 0
+    image_size: int | None = None
+    augment: bool = True
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    workers: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # --- validation ---------------------------------------------------------------------------
+    def validate(self) -> None:
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            if getattr(self, name) not in options:
+                raise ConfigError(f"{name}: unknown value {getattr(self, name)!r}; choose one of {', '.join(options)}")
+
+        def positive(name: str, minimum: float = 1, integer: bool = True) -> None:
+            value = getattr(self, name)
+            kind = int if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+                raise ConfigError(f"{name}: must be {'an integer' if integer else 'a number'} >= {minimum}, got {value!r}")
+
+        def fraction(name: str, upper: float = 1.0) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < upper:
+                raise ConfigError(f"{name}: must be a number in [0, {upper}), got {value!r}")
+
+        for name in ("data", "model"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{name}: required (a non-empty string)")
+        choice("strategy", STRATEGIES)
+        choice("optimizer", OPTIMIZERS)
+        choice("schedule", SCHEDULES)
+        choice("baseline", BASELINES)
+        choice("amp", ("auto", "on", "off"))
+        for name in ("epochs", "batch_size", "seeds", "partial_blocks", "step_size"):
+            positive(name)
+        positive("warmup_epochs", 0)
+        positive("workers", 0)
+        for name in ("lr", "momentum", "gamma", "backbone_lr_mult", "layer_decay"):
+            positive(name, 0, integer=False)
+        if self.lr <= 0:
+            raise ConfigError(f"lr: must be > 0, got {self.lr!r}")
+        for name in ("weight_decay", "l2sp", "head_dropout"):
+            positive(name, 0, integer=False)
+        if self.head_dropout >= 1:
+            raise ConfigError(f"head_dropout: must be < 1, got {self.head_dropout!r}")
+        for name in ("val_fraction", "test_fraction"):
+            fraction(name)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError("val_fraction + test_fraction: must leave examples for training (sum < 1)")
+        for name in ("patience", "lp_epochs", "image_size", "threads"):
+            if getattr(self, name) is not None:
+                positive(name)
+        if self.scratch_lr is not None:
+            positive("scratch_lr", 0, integer=False)
+        if not isinstance(self.head_hidden, list) or not all(
+            isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.head_hidden
+        ):
+            raise ConfigError(f"head_hidden: must be a list of positive integers, got {self.head_hidden!r}")
+        self.shots = parse_shots(self.shots)
+        if self.lp_epochs is not None and self.lp_epochs >= self.epochs and self.strategy == "lp-ft":
+            raise ConfigError("lp_epochs: must be smaller than epochs (the rest is full fine-tuning)")
+
+    # --- round trip ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "RunConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: expected a table of settings, got {type(values).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            text = path.read_text(encoding="utf-8")
+            values = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot parse config file ({exc})") from None
+        return cls.from_dict(values, source=str(path))
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def parse_shots(value: Any) -> list[int | str]:
+    """Accept ``5``, ``"5,20,all"`` or ``[5, 20, "all"]``; return a list of positive ints and/or 'all'."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"shots: expected a number, 'all', or a list of them, got {value!r}")
+    shots: list[int | str] = []
+    for item in value:
+        if isinstance(item, str) and item.lower() == "all":
+            shots.append("all")
+            continue
+        try:
+            k = int(item)
+        except (TypeError, ValueError):
+            raise ConfigError(f"shots: {item!r} is neither a positive integer nor 'all'") from None
+        if isinstance(item, bool) or k < 1 or (isinstance(item, float) and item != k):
+            raise ConfigError(f"shots: must be positive integers or 'all', got {item!r}")
+        shots.append(k)
+    return shots

@@ -1,0 +1,89 @@
+"""Datasets: built-in digit domains, image folders and ``.npz`` arrays behind one interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .arrays import load_npz_images
+from .digits import SCENARIOS, load_digits_domain
+from .folder import scan_folder
+from .images import FileImageSet, InputSpec, TensorImageSet
+from .splits import stratified_split, take_shots
+
+__all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
+
+
+@dataclass
+class Domain:
+    """One labelled image collection, before any model-specific preprocessing."""
+
+    spec: str
+    kind: str
+    classes: list[str]
+    labels: np.ndarray
+    images: torch.Tensor | None = None
+    paths: list[Path] | None = None
+    split: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def dataset(self, indices: np.ndarray, spec: InputSpec, augment: bool = False) -> Dataset:
+        """The examples at ``indices``, preprocessed for a model that expects ``spec``."""
+        labels = self.labels[indices]
+        if self.images is not None:
+            return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
+        return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
+
+
+def load_domain(spec: str) -> Domain:
+    """``digits:<name>`` (built-in), a folder of class folders, or a ``.npz`` file."""
+    if spec.startswith("digits:"):
+        images, labels = load_digits_domain(spec.split(":", 1)[1])
+        return Domain(spec, "digits", [str(i) for i in range(10)], labels, images=images)
+    path = Path(spec)
+    if path.suffix.lower() == ".npz":
+        classes, images, labels, split = load_npz_images(path)
+        return Domain(spec, "npz", classes, labels, images=images, split=split)
+    if path.suffix.lower() == ".csv":
+        raise DataError(f"{path}: CSV tables are tabular data; image models need an image folder or .npz")
+    classes, paths, labels, split = scan_folder(path)
+    return Domain(spec, "folder", classes, labels, paths=paths, split=split)
+
+
+@dataclass
+class TargetSplits:
+    """Indices of the train/val/test examples of a target domain (after ``shots``)."""
+
+    domain: Domain
+    indices: dict[str, np.ndarray]
+    shots: int | str
+    split_seed: int
+
+    def dataset(self, split: str, spec: InputSpec, augment: bool = False) -> Dataset:
+        return self.domain.dataset(self.indices[split], spec, augment)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: int(len(idx)) for name, idx in self.indices.items()}
+
+
+def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str) -> TargetSplits:
+    """Use the domain's own split when it has one, else a seeded stratified split; then keep K shots."""
+    if domain.split is not None:
+        indices = {s: np.flatnonzero(domain.split == s) for s in ("train", "val", "test")}
+        if len(indices["val"]) == 0:
+            train = indices["train"]
+            inner = stratified_split(domain.labels[train], val_fraction / (1 - test_fraction), 0.0, split_seed)
+            indices["train"], indices["val"] = train[inner["train"]], train[inner["val"]]
+    else:
+        indices = stratified_split(domain.labels, val_fraction, test_fraction, split_seed)
+    if len(indices["val"]) == 0:
+        raise DataError("validation split is empty; raise --val-fraction or add a val/ folder")
+    indices["train"] = take_shots(indices["train"], domain.labels, shots, split_seed)
+    return TargetSplits(domain, indices, shots, split_seed)

@@ -1,0 +1,121 @@
+"""Image datasets as torch Datasets: in-memory tensors (built-in, .npz) or files on disk.
+
+Both present examples the way the model expects them (channels, size, normalisation) and apply
+the training augmentation only where asked, drawing randomness from torch's global generator so
+that a seeded run is reproducible and a resumed run continues the same random stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model wants as input: channels, square size, per-channel mean and std."""
+
+    channels: int
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Adapt (..., C, H, W) images to ``channels``: repeat gray to RGB, average RGB to gray."""
+    have = x.shape[-3]
+    if have == channels:
+        return x
+    if have == 1:
+        return x.expand(*x.shape[:-3], channels, *x.shape[-2:]).clone()
+    if channels == 1:
+        return x[..., :3, :, :].mean(dim=-3, keepdim=True)
+    raise DataError(f"cannot adapt {have}-channel images to a model that expects {channels} channels")
+
+
+def train_augmentation(size: int, small: bool) -> v2.Transform:
+    """Mild, label-preserving augmentation: affine jitter for small glyph-like images, crops and flips otherwise."""
+    if small:
+        return v2.RandomAffine(degrees=10, translate=(0.08, 0.08), scale=(0.9, 1.1))
+    return v2.Compose([v2.RandomResizedCrop(size, scale=(0.7, 1.0), antialias=True), v2.RandomHorizontalFlip()])
+
+
+class TensorImageSet(Dataset):
+    """Images already in memory as floats in [0, 1], shape (N, C, H, W)."""
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray, spec: InputSpec, augment: bool = False):
+        images = match_channels(images.float(), spec.channels)
+        if images.shape[-1] != spec.size or images.shape[-2] != spec.size:
+            images = torch.nn.functional.interpolate(images, size=(spec.size, spec.size), mode="bilinear", align_corners=False, antialias=True)
+        self.raw = images.clamp(0, 1)
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.normalize = v2.Normalize(spec.mean, spec.std)
+        self.augment = train_augmentation(spec.size, small=spec.size <= 64) if augment else None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        x = self.raw[i]
+        if self.augment is not None:
+            x = self.augment(x)
+        return self.normalize(x), self.labels[i]
+
+    def without_augmentation(self) -> "TensorImageSet":
+        clone = object.__new__(TensorImageSet)
+        clone.__dict__.update(self.__dict__, augment=None)
+        return clone
+
+
+def read_image(path: Path, channels: int) -> tuple[torch.Tensor, bool]:
+    """Decode one image to a float (C, H, W) tensor in [0, 1]; report whether its mode was converted."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            converted = img.mode not in ("L", "RGB")
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float32)
+                peak = 65535.0 if arr.max() > 255 else 255.0
+                img = Image.fromarray(np.clip(arr / peak * 255.0, 0, 255).astype(np.uint8), mode="L")
+            target = "L" if channels == 1 else "RGB"
+            if img.mode != target:
+                converted = converted or img.mode != ("RGB" if channels == 1 else "L")
+                img = img.convert(target)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable image ({exc}); remove or replace the file") from None
+    tensor = torch.from_numpy(arr.copy()).float().div_(255.0)
+    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    return tensor, converted
+
+
+class FileImageSet(Dataset):
+    """Images read from disk on demand (resize + centre crop for evaluation)."""
+
+    def __init__(self, paths: list[Path], labels: np.ndarray, spec: InputSpec, augment: bool = False):
+        self.paths = list(paths)
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.spec = spec
+        self.augment = augment
+        self.eval_transform = v2.Compose([v2.Resize(spec.size, antialias=True), v2.CenterCrop(spec.size)])
+        self.train_transform = train_augmentation(spec.size, small=False)
+        self.normalize = v2.Normalize(spec.mean, spec.std)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        x, _ = read_image(self.paths[i], self.spec.channels)
+        x = self.train_transform(x) if self.augment else self.eval_transform(x)
+        return self.normalize(x), self.labels[i]
+
+    def without_augmentation(self) -> "FileImageSet":
+        return FileImageSet(self.paths, self.labels.numpy(), self.spec, augment=False)

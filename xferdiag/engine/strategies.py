@@ -1,0 +1,140 @@
+"""Fine-tuning strategies as data: which blocks train, in which mode, at which learning rate.
+
+A strategy never touches the training loop; it only answers three questions for the loop:
+which parameters get gradients, which modules stay in eval mode (a frozen backbone's BatchNorm
+must not update its running statistics while the head trains), and the optimiser's parameter
+groups (layer-wise learning-rate decay, a multiplier for pretrained layers, L2-SP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..models import TransferModel
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of training under one strategy: ``strategy`` for ``epochs`` epochs."""
+
+    strategy: str
+    epochs: int
+    trainable_blocks: int | None = None  # for 'partial': the last N backbone blocks
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        return self.strategy == "linear-probe"
+
+
+def phases_for(strategy: str, epochs: int, lp_epochs: int | None, partial_blocks: int) -> list[Phase]:
+    """``lp-ft`` is a linear probe followed by full fine-tuning (Kumar et al. 2022); the rest are one phase."""
+    if strategy == "lp-ft":
+        lp = lp_epochs if lp_epochs is not None else max(1, epochs // 2)
+        return [Phase("linear-probe", lp), Phase("full", epochs - lp)]
+    return [Phase(strategy, epochs, partial_blocks if strategy == "partial" else None)]
+
+
+def trainable_block_names(model: TransferModel, phase: Phase) -> list[str]:
+    if phase.strategy == "full":
+        return list(model.blocks)
+    if phase.strategy == "partial":
+        return list(model.blocks[-phase.trainable_blocks :]) if phase.trainable_blocks else []
+    return []
+
+
+def apply_freezing(model: TransferModel, phase: Phase) -> None:
+    """Set ``requires_grad``: the head always trains; backbone blocks only where the phase says."""
+    trainable = set(trainable_block_names(model, phase))
+    full = phase.strategy == "full"
+    for name, param in model.backbone.named_parameters():
+        param.requires_grad = full or any(name == b or name.startswith(b + ".") for b in trainable)
+    for param in model.head.parameters():
+        param.requires_grad = True
+
+
+def set_train_mode(model: TransferModel, phase: Phase) -> None:
+    """Train mode for what trains; eval mode for frozen blocks so their BatchNorm and Dropout stay put."""
+    model.train()
+    if phase.strategy == "full":
+        return
+    trainable = set(trainable_block_names(model, phase))
+    for name, module in model.backbone.named_children():
+        if name in trainable:
+            continue
+        inner = [b for b in trainable if b.startswith(name + ".")]
+        if not inner:
+            module.eval()
+            continue
+        for child_name, child in module.named_children():
+            if f"{name}.{child_name}" not in trainable:
+                child.eval()
+
+
+def parameter_groups(
+    model: TransferModel, phase: Phase, lr: float, backbone_lr_mult: float, layer_decay: float, weight_decay: float, l2sp: bool
+) -> list[dict]:
+    """Head at ``lr``; backbone block i of B at ``lr * backbone_lr_mult * layer_decay**(B - i)``.
+
+    With L2-SP the penalty toward the pretrained weights replaces weight decay on the backbone.
+    """
+    groups = [{"name": "head", "params": [p for p in model.head.parameters()], "lr": lr, "weight_decay": weight_decay}]
+    if phase.strategy in ("linear-probe", "freeze"):
+        return groups
+    blocks = model.blocks
+    assigned: set[int] = set()
+    for i, block in enumerate(blocks):
+        params = [p for p in model.backbone.get_submodule(block).parameters() if p.requires_grad and id(p) not in assigned]
+        assigned.update(id(p) for p in params)
+        if params:
+            scale = backbone_lr_mult * layer_decay ** (len(blocks) - i)
+            groups.append({"name": block, "params": params, "lr": lr * scale, "weight_decay": 0.0 if l2sp else weight_decay})
+    rest = [p for p in model.backbone.parameters() if p.requires_grad and id(p) not in assigned]
+    if rest:
+        scale = backbone_lr_mult * layer_decay ** (len(blocks) + 1)
+        groups.append({"name": "backbone-other", "params": rest, "lr": lr * scale, "weight_decay": 0.0 if l2sp else weight_decay})
+    return groups
+
+
+def l2sp_penalty(model: TransferModel, reference: dict[str, torch.Tensor], strength: float) -> torch.Tensor:
+    """L2-SP (Li et al. 2018): ``strength/2 * ||w - w0||^2`` over the trainable pretrained weights."""
+    total = torch.zeros((), device=next(model.parameters()).device)
+    for name, param in model.backbone.named_parameters():
+        if param.requires_grad and name in reference:
+            total = total + (param - reference[name]).pow(2).sum()
+    return 0.5 * strength * total
+
+
+def make_optimizer(name: str, groups: list[dict], lr: float, momentum: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def make_scheduler(optimizer, schedule: str, epochs: int, warmup: int, step_size: int, gamma: float):
+    """Per-epoch LambdaLR: linear warm-up, then cosine to zero, step decay, or constant."""
+    import math
+
+    def factor(epoch: int) -> float:
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        if schedule == "cosine":
+            span = max(1, epochs - warmup)
+            return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / span))
+        if schedule == "step":
+            return gamma ** ((epoch - warmup) // step_size)
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def frozen_backbone(phase: Phase) -> bool:
+    return phase.strategy in ("linear-probe", "freeze")
+
+
+def module_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
