@@ -1,0 +1,373 @@
+"""Paired arms and the negative-transfer verdict: did the transfer arm beat the scratch arm?
+
+Data. For each seed ``s`` both arms were trained and scored on the same test examples ``i``, so
+``D[s, i] = correct_transfer[s, i] - correct_scratch[s, i]`` is a seeds x examples table and the
+gap is its mean. The quantity of interest is the gap expected from a new seed on new examples from
+the same population, so two kinds of noise blur it: which seeds ran, and which examples happened
+to be in the test set. Because every seed is scored on the *same* test set, the test-set part is
+shared by all seeds.
+
+Variance of the gap (two-way crossed random effects, seeds x examples). Write
+``D[s, i] = mu + a_s + b_i + e_si``. Then ``var(gap) = tau^2 / S + sigma_b^2 / n`` where
+
+* ``tau^2 = var(per-seed gap) = sigma_a^2 + sigma_e^2 / n`` holds seed-to-seed variation plus each
+  seed's own test noise. Given the test set the S per-seed gaps are independent draws, so their
+  sample variance estimates ``tau^2`` with ``S - 1`` degrees of freedom (a paired t over seeds).
+* ``sigma_b^2 / n`` is test-set sampling shared by every seed (some examples favour one arm). The
+  per-seed gaps cannot see it: they all moved together. The ANOVA mean squares estimate it as
+  ``max(MS_examples - MS_residual, 0) / (S n)``, with ``n - 1`` degrees of freedom.
+
+Both estimates are unbiased for any table whose seeds are i.i.d. and whose examples are i.i.d.,
+not only for the additive normal model.
+
+Interval. The two parts differ wildly in precision (2 degrees of freedom with the default three
+seeds, hundreds for the test set). One Satterthwaite t would let a chance-small seed variance buy
+many degrees of freedom and a short interval; in simulation that gives about 8 % false verdicts at
+alpha 0.05 with 3 seeds. Instead each part keeps its own t quantile and the margins add in
+quadrature, Banerjee's (1961) combination, conservative for every ratio of the two variances:
+
+    half_width = sqrt(max(t_{S-1}^2 tau^2, t_big^2 sigma_e^2 / n) / S + t_{n-1}^2 sigma_b^2 / n)
+
+The ``max`` uses a bound known almost exactly: per-seed gaps vary at least as much as each seed's
+own test noise (``MS_residual / n``, ``(S-1)(n-1)`` degrees of freedom). Without it, three seeds
+that agree by chance would give an interval narrower than test noise alone allows; with it, the
+interval only widens, so coverage still holds. The method reduces to the paired t over seeds when
+seed variation dominates and to the paired t over examples when shared test noise dominates. The
+p-value is the alpha at which the interval just touches 0, so ``p < alpha`` exactly when the
+verdict is not inconclusive.
+
+Calibration (A/A simulation, ``benchmarks/bench_verdict_calibration.py``: each arm-seed run has
+its own true accuracy drawn around 0.8, examples share a difficulty and favour one arm or the
+other, a fresh test set of n = 500 per trial, 3 seeds, 20 000 trials per regime): false verdicts
+3.9 % when seeds disagree (run accuracy sd 0.03), 2.1 % when seed and test noise are comparable,
+2.2 % when shared test noise dominates, 1.2 % in the most conservative case, no seed or example
+effect at all. The naive intervals reach 10-22 % (t over seeds, blind to the shared test set) and
+35 % (bootstrap over examples, blind to seeds; 1 000 trials) where they break. Power with 3 seeds
+is modest when seeds disagree (a 0.10 gap is found half the time); more seeds help most.
+
+One seed: seed variation cannot be estimated; the interval is the paired t over test examples
+(a McNemar-style test) and the result says so in ``note``.
+
+Macro-F1 does not split into per-example terms, so :func:`paired_metric_verdict` uses the paired
+t over per-seed values; it cannot see the shared test-set part and says so in ``method``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from .errors import InputError, RunDirError
+from .rundir import RunDir, read_json, read_npz, write_json
+
+P_FLOOR = 1e-100  # smallest p-value reported
+ONE_SEED_NOTE = "one seed: the interval reflects test-set noise only, not seed-to-seed variation"
+ONE_EXAMPLE_NOTE = "one test example: the interval reflects seed-to-seed variation only, not test-set noise"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Transfer arm (A) against scratch arm (B), paired by seed.
+
+    ``gap`` is mean(A) - mean(B); ``ci95`` is the (1 - alpha) interval (the name is kept for the
+    default alpha). ``negative_transfer_gap`` is Wang et al. (2019)'s error(A) - error(B) = -gap.
+    ``se_seeds`` is the spread of the per-seed gaps over sqrt(S) (seed variation plus each seed's
+    own test noise); ``se_test_set`` is the test-set noise shared by all seeds. ``None`` where it
+    cannot be estimated.
+    """
+
+    verdict: str
+    gap: float
+    ci95: tuple[float, float]
+    alpha: float
+    p_value: float
+    method: str
+    n_seeds: int
+    n_test: int | None
+    per_seed: tuple[float, ...]
+    negative_transfer_gap: float
+    se_seeds: float | None
+    se_test_set: float | None
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON values; a non-finite number (an infinite interval) becomes None."""
+        out = dataclasses.asdict(self)
+        out["ci95"] = [_finite_or_none(v) for v in self.ci95]
+        out["per_seed"] = [float(v) for v in self.per_seed]
+        for key in ("gap", "alpha", "p_value", "negative_transfer_gap", "se_seeds", "se_test_set"):
+            out[key] = _finite_or_none(out[key])
+        return out
+
+
+def _finite_or_none(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
+    if not 0 < alpha < 1:  # also false for NaN
+        raise InputError(f"alpha: must be in (0, 1) (0.05 gives a 95% interval), got {alpha!r}")
+    return float(alpha)
+
+
+def _as_array(x, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    except Exception as exc:  # ragged lists, odd objects
+        raise InputError(f"{name}: cannot be read as an array ({exc})") from None
+    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"{name}: expected numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _as_correctness(x, name: str) -> np.ndarray:
+    """A (n_seeds, n_test) table of 0/1 per-example correctness, as float64."""
+    arr = _as_array(x, name)
+    if arr.ndim != 2:
+        raise InputError(
+            f"{name}: expected a 2-D array (n_seeds, n_test) of per-example correctness, got shape {arr.shape}"
+        )
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError(f"{name}: needs at least one seed and one test example, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise InputError(f"{name}: contains NaN ({int(np.isnan(arr).sum())} entries); mark each example 0 or 1")
+    if not np.isin(arr, (0.0, 1.0)).all():
+        bad = arr[~np.isin(arr, (0.0, 1.0))][0]
+        raise InputError(f"{name}: values must be 0 (wrong) or 1 (correct), found {bad!r}")
+    return arr
+
+
+def _as_metric(x, name: str) -> np.ndarray:
+    arr = _as_array(x, name)
+    if arr.ndim != 1:
+        raise InputError(f"{name}: expected a 1-D array with one value per seed, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name}: contains NaN or infinite values")
+    return arr
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
+    if a.shape != b.shape:
+        raise InputError(
+            f"{names[0]} {a.shape} and {names[1]} {b.shape} differ in shape; "
+            "rows must pair by seed and columns by test example"
+        )
+
+
+# --- the interval ------------------------------------------------------------------------------
+
+
+Term = list[tuple[float, float]]  # one noise source: (variance, degrees of freedom) estimates
+
+
+def _margin_sq(var: float, df: float, alpha: float) -> float:
+    """Squared margin of one estimate: variance times its squared t quantile."""
+    if var <= 0:
+        return 0.0
+    q = float(-special.stdtrit(df, alpha / 2))
+    return var * q * q  # q * q gives inf for absurdly small alpha, where ** 2 would raise
+
+
+def _half_width(alpha: float, terms: list[Term]) -> float:
+    """Banerjee: margins of independent noise sources add in quadrature; for a source with several
+    valid estimates (a lower bound among them) the largest margin counts."""
+    return math.sqrt(sum(max(_margin_sq(var, df, alpha) for var, df in term) for term in terms))
+
+
+def _p_value(gap: float, terms: list[Term]) -> float:
+    """The alpha at which the interval's edge reaches 0 (two-sided, consistent with the interval).
+
+    Below ``P_FLOOR`` it reports ``P_FLOOR``; zero only when the data show no noise at all.
+    """
+    if gap == 0:
+        return 1.0
+    if not any(var > 0 for term in terms for var, _ in term):
+        return 0.0
+    edge = lambda log_p: _half_width(math.exp(log_p), terms) - abs(gap)  # noqa: E731
+    lowest = math.log(P_FLOOR)
+    if edge(lowest) < 0:
+        return P_FLOOR
+    return math.exp(optimize.brentq(edge, lowest, 0.0, xtol=1e-12))
+
+
+def _verdict(gap: float, terms: list[Term], alpha: float, **fields) -> Verdict:
+    h = _half_width(alpha, terms)
+    lo, hi = gap - h, gap + h
+    word = "positive" if lo > 0 else "negative" if hi < 0 else "inconclusive"
+    return Verdict(verdict=word, gap=gap, ci95=(lo, hi), alpha=alpha, p_value=_p_value(gap, terms),
+                   negative_transfer_gap=-gap, **fields)
+
+
+def paired_verdict(correct_a, correct_b, alpha: float = 0.05) -> Verdict:
+    """Accuracy gap of arm A over arm B from per-example correctness (n_seeds, n_test), paired by
+    seed (rows) and test example (columns), with an interval counting seed and test-set noise.
+
+    Deterministic: a closed-form interval, no resampling (see the module docstring for why).
+    """
+    a = _as_correctness(correct_a, "correct_a")
+    b = _as_correctness(correct_b, "correct_b")
+    _same_shape(a, b, ("correct_a", "correct_b"))
+    alpha = _check_alpha(alpha)
+    d = a - b
+    n_seeds, n_test = d.shape
+    if n_seeds == 1 and n_test == 1:
+        raise InputError("correct_a: one seed and one test example leave no noise to estimate; add examples or seeds")
+    gap = float(d.mean())
+    per_seed = d.mean(axis=1)
+    by_example = d.mean(axis=0)
+    common = dict(n_seeds=n_seeds, n_test=n_test, per_seed=tuple(float(v) for v in per_seed))
+    if n_seeds == 1:
+        var_test = float(by_example.var(ddof=1)) / n_test
+        return _verdict(gap, [[(var_test, n_test - 1)]], alpha, method="paired t over test examples (one seed)",
+                        se_seeds=None, se_test_set=math.sqrt(var_test), note=ONE_SEED_NOTE, **common)
+    var_seeds = float(per_seed.var(ddof=1)) / n_seeds
+    if n_test == 1:
+        return _verdict(gap, [[(var_seeds, n_seeds - 1)]], alpha, method="paired t over seeds (one test example)",
+                        se_seeds=math.sqrt(var_seeds), se_test_set=None, note=ONE_EXAMPLE_NOTE, **common)
+    ms_examples = n_seeds * float(by_example.var(ddof=1))
+    residual = d - per_seed[:, None] - by_example[None, :] + gap
+    ms_residual = float((residual**2).sum()) / ((n_seeds - 1) * (n_test - 1))
+    var_test = max(ms_examples - ms_residual, 0.0) / (n_seeds * n_test)
+    # The per-seed gaps vary at least as much as each seed's own test noise, which the residual
+    # measures with many degrees of freedom: their margin never drops below that bound's margin.
+    var_own_test = ms_residual / (n_seeds * n_test)
+    seeds_term = [(var_seeds, n_seeds - 1), (var_own_test, (n_seeds - 1) * (n_test - 1))]
+    return _verdict(
+        gap, [seeds_term, [(var_test, n_test - 1)]], alpha,
+        method="seeds x examples variance components, Banerjee t-interval",
+        se_seeds=math.sqrt(var_seeds), se_test_set=math.sqrt(var_test), **common,
+    )
+
+
+def paired_metric_verdict(metric_a, metric_b, alpha: float = 0.05) -> Verdict:
+    """Gap in any per-seed metric (e.g. macro-F1), shape (n_seeds,), by the paired t over seeds.
+
+    Per-seed values carry no per-example detail, so test-set noise shared by all seeds is not
+    counted: with a small test set and seeds that agree, the interval is too short.
+    """
+    a = _as_metric(metric_a, "metric_a")
+    b = _as_metric(metric_b, "metric_b")
+    _same_shape(a, b, ("metric_a", "metric_b"))
+    alpha = _check_alpha(alpha)
+    if a.size < 2:
+        raise InputError(f"metric_a: needs per-seed values from at least 2 seeds to estimate noise, got {a.size}")
+    d = a - b
+    var_seeds = float(d.var(ddof=1)) / d.size
+    return _verdict(
+        float(d.mean()), [[(var_seeds, d.size - 1)]], alpha,
+        method="paired t over seeds (per-seed values; shared test-set noise not counted)",
+        n_seeds=d.size, n_test=None, per_seed=tuple(float(v) for v in d),
+        se_seeds=math.sqrt(var_seeds), se_test_set=None,
+    )
+
+
+# --- run directories ---------------------------------------------------------------------------
+
+
+def _paired_seeds(run: RunDir, arm_a: str, arm_b: str) -> list[int]:
+    seeds_a, seeds_b = run.seeds(arm_a), run.seeds(arm_b)
+    for arm, seeds in ((arm_b, seeds_b), (arm_a, seeds_a)):
+        if not seeds:
+            hint = ("run 'xferdiag finetune --baseline scratch' with the same data and seeds to train it"
+                    if arm == "scratch" else "train that arm first, or name another with arm_a/arm_b")
+            raise RunDirError(f"{run.root}: no finished runs for arm '{arm}' (arms/{arm}/seed-*/metrics.json); {hint}")
+    if seeds_a != seeds_b:
+        raise RunDirError(
+            f"{run.root}: arms '{arm_a}' and '{arm_b}' have different seeds ({seeds_a} vs {seeds_b}); "
+            "the verdict pairs runs by seed, so finish or remove the unmatched seeds"
+        )
+    return seeds_a
+
+
+def _load_predictions(run: RunDir, arm: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    path = run.seed_dir(arm, seed) / "predictions.npz"
+    arrays = read_npz(path)
+    for key in ("labels", "predictions"):
+        if key not in arrays:
+            raise RunDirError(f"{path}: no '{key}' array; rerun the evaluation that writes predictions.npz")
+    labels, preds = arrays["labels"], arrays["predictions"]
+    if labels.ndim != 1 or labels.shape != preds.shape or labels.size == 0:
+        raise RunDirError(
+            f"{path}: 'labels' {labels.shape} and 'predictions' {preds.shape} must be equal-length, non-empty 1-D arrays"
+        )
+    return labels, preds
+
+
+def _macro_f1(run: RunDir, arm: str, seed: int) -> float:
+    path = run.seed_dir(arm, seed) / "metrics.json"
+    metrics = read_json(path)
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    value = test.get("macro_f1") if isinstance(test, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RunDirError(f"{path}: no numeric test.macro_f1; rerun the evaluation that writes metrics.json")
+    return float(value)
+
+
+def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: str = "scratch",
+                    alpha: float = 0.05) -> dict:
+    """Compare two arms of a run directory seed by seed; write and return ``verdict.json``.
+
+    Accuracy comes from ``predictions.npz`` (per-example correctness, so test-set noise is
+    counted); macro-F1 from each seed's ``metrics.json`` (per-seed values only).
+    """
+    alpha = _check_alpha(alpha)
+    run = RunDir(run_dir)
+    run.check()
+    seeds = _paired_seeds(run, arm_a, arm_b)
+    reference = None
+    correct = {arm_a: [], arm_b: []}
+    f1 = {arm_a: [], arm_b: []}
+    for seed in seeds:
+        loaded = {arm: _load_predictions(run, arm, seed) for arm in (arm_a, arm_b)}
+        labels = loaded[arm_a][0]
+        if not np.array_equal(labels, loaded[arm_b][0]):
+            raise RunDirError(
+                f"{run.root}: arms '{arm_a}' and '{arm_b}' were tested on different examples at seed {seed} "
+                "(labels differ); evaluate both arms on the same test split"
+            )
+        if reference is None:
+            reference = (seed, labels)
+        elif not np.array_equal(labels, reference[1]):
+            raise RunDirError(
+                f"{run.root}: seed {seed} was tested on different examples than seed {reference[0]} (labels differ); "
+                "every seed must use the same test split so examples pair across seeds"
+            )
+        for arm, (arm_labels, preds) in loaded.items():
+            correct[arm].append(preds == arm_labels)
+            f1[arm].append(_macro_f1(run, arm, seed))
+
+    acc = paired_verdict(np.array(correct[arm_a]), np.array(correct[arm_b]), alpha)
+    note = acc.note
+    if len(seeds) > 1:
+        f1_verdict = paired_metric_verdict(f1[arm_a], f1[arm_b], alpha).to_dict()
+        macro_f1 = {key: f1_verdict[key] for key in ("gap", "ci95", "p_value", "verdict", "method")}
+    else:
+        f1_gap = f1[arm_a][0] - f1[arm_b][0]
+        macro_f1 = {"gap": f1_gap, "ci95": [None, None], "p_value": None, "verdict": None, "method": None}
+        note = f"{note}; macro-F1 has no interval with one seed"
+    result = {
+        **{key: value for key, value in acc.to_dict().items() if key not in ("per_seed", "note")},
+        "metric": "accuracy",
+        "arms": [arm_a, arm_b],
+        "seeds": seeds,
+        "macro_f1": macro_f1,
+        "per_seed": [
+            {"seed": seed, arm_a: float(np.mean(ca)), arm_b: float(np.mean(cb)), "gap": gap}
+            for seed, ca, cb, gap in zip(seeds, correct[arm_a], correct[arm_b], acc.per_seed)
+        ],
+        "note": note,
+    }
+    write_json(run.verdict_json, result)
+    return result
