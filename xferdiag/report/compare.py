@@ -1,0 +1,212 @@
+"""Several runs side by side: which transferred best, whether the differences are real, and whether
+the transferability scores predicted what was measured.
+
+One row per run directory, computed from the files each run already holds (nothing is trained or
+analysed here). Between runs, transfer-arm accuracies are compared with Welch t-tests over seeds,
+Holm-corrected for the number of pairs; each transferability score is checked against the measured
+outcome with Kendall's tau, which needs only the ranking and so suits scores on arbitrary scales.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from ..errors import InputError
+from ..rundir import RunDir, write_csv, write_json
+from . import fmt, plots
+from .html import Report, config_value, jinja_env, load_data, model_name, optional_json, stamp, metric_of
+
+SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
+ALPHA = 0.05
+MIN_RUNS_FOR_TAU = 3
+COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds",
+           "transfer_mean", "transfer_ci_low", "transfer_ci_high",
+           "scratch_mean", "scratch_ci_low", "scratch_ci_high",
+           "gap", "gap_ci_low", "gap_ci_high", "verdict", "p_value",
+           "mmd_p", "proxy_a_distance", *SCORES]
+
+
+def t_interval(values: list[float]) -> tuple[float | None, float | None, float | None]:
+    """Mean and 95% Student-t interval over seeds; no interval from a single seed."""
+    if not values:
+        return None, None, None
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, None, None
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return mean, float(mean - half), float(mean + half)
+
+
+def _accuracies(rd: RunDir, arm: str) -> list[float]:
+    values = [metric_of(optional_json(rd.seed_dir(arm, s) / "metrics.json")) for s in rd.seeds(arm)]
+    return [v for v in values if v is not None]
+
+
+def _names(roots: list[Path]) -> list[str]:
+    """Folder names, with the parent folder added where two runs share a name."""
+    names = [r.name for r in roots]
+    names = [f"{r.parent.name}/{r.name}" if names.count(r.name) > 1 else r.name for r in roots]
+    return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
+
+
+def _row(rd: RunDir, name: str) -> tuple[dict, list[float]]:
+    run = rd.check()
+    data = load_data(rd)
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    transfer, scratch = _accuracies(rd, "transfer"), _accuracies(rd, "scratch")
+    if not transfer and not scratch:
+        raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
+    verdict = optional_json(rd.verdict_json) or {}
+    shift = optional_json(rd.analysis / "shift.json") or {}
+    scores = (optional_json(rd.analysis / "transferability.json") or {}).get("scores") or {}
+    ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
+    t_mean, t_lo, t_hi = t_interval(transfer)
+    s_mean, s_lo, s_hi = t_interval(scratch)
+    row = {
+        "name": name, "path": str(rd.root), "model": model_name(config),
+        "strategy": None if config_value(config, "strategy") is None else str(config_value(config, "strategy")),
+        "shots": data.get("shots") if data.get("shots") is not None else "all", "seeds": len(transfer),
+        "transfer_mean": t_mean, "transfer_ci_low": t_lo, "transfer_ci_high": t_hi,
+        "scratch_mean": s_mean, "scratch_ci_low": s_lo, "scratch_ci_high": s_hi,
+        "gap": fmt.as_number(verdict.get("gap")), "gap_ci_low": fmt.as_number(ci[0]), "gap_ci_high": fmt.as_number(ci[1]),
+        "verdict": verdict.get("verdict") if verdict else ("no baseline" if not scratch else None),
+        "p_value": fmt.as_number(verdict.get("p_value")),
+        "mmd_p": fmt.as_number((shift.get("mmd") or {}).get("p_value")),
+        "proxy_a_distance": fmt.as_number((shift.get("proxy_a_distance") or {}).get("value")),
+        **{k: fmt.as_number(scores.get(k)) for k in SCORES},
+    }
+    return row, transfer
+
+
+def _collect(run_dirs) -> tuple[list[dict], list[list[float]]]:
+    roots = [Path(p).resolve() for p in run_dirs]
+    if not roots:
+        raise InputError("run_dirs: give at least one run directory to compare")
+    rows, per_seed = [], []
+    for root, name in zip(roots, _names(roots)):
+        row, transfer = _row(RunDir(root), name)
+        rows.append(row)
+        per_seed.append(transfer)
+    return rows, per_seed
+
+
+def compare_table(run_dirs) -> list[dict]:
+    """One row per run: setup, transfer/scratch accuracy with 95% t-intervals, gap, verdict, shift, scores."""
+    return _collect(run_dirs)[0]
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm step-down adjusted p-values: control the chance of any false 'significant' among all pairs."""
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(np.argsort(p_values)):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def pairwise(rows: list[dict], per_seed: list[list[float]]) -> list[dict]:
+    """Welch t-test on the transfer arm's per-seed accuracy for every pair of runs, Holm-corrected."""
+    pairs = []
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            a, b = per_seed[i], per_seed[j]
+            p = None
+            if len(a) >= 2 and len(b) >= 2:
+                p = fmt.as_number(stats.ttest_ind(a, b, equal_var=False).pvalue)
+            note = None if p is not None else ("needs ≥ 2 seeds in each run" if min(len(a), len(b)) < 2
+                                               else "no seed-to-seed variation")
+            pairs.append({"a": rows[i]["name"], "b": rows[j]["name"],
+                          "difference": float(np.mean(a) - np.mean(b)) if a and b else None,
+                          "p_value": p, "p_holm": None, "significant": None, "note": note})
+    tested = [pair for pair in pairs if pair["p_value"] is not None]
+    for pair, adjusted in zip(tested, holm([pair["p_value"] for pair in tested])):
+        pair["p_holm"] = adjusted
+        pair["significant"] = adjusted < ALPHA
+    return pairs
+
+
+def kendall(rows: list[dict]) -> tuple[str, list[dict]]:
+    """Kendall's tau between each score and the measured gap (or transfer accuracy when a gap is missing)."""
+    measure = "gap" if all(r["gap"] is not None for r in rows) else "transfer_mean"
+    results = []
+    for key, title in SCORES.items():
+        points = [(r[key], r[measure], r["name"]) for r in rows if r[key] is not None and r[measure] is not None]
+        tau = p = None
+        if len(points) < MIN_RUNS_FOR_TAU:
+            note = f"needs ≥ {MIN_RUNS_FOR_TAU} runs with this score (has {len(points)})"
+        else:
+            result = stats.kendalltau([x for x, _, _ in points], [y for _, y, _ in points])
+            tau, p = fmt.as_number(result.statistic), fmt.as_number(result.pvalue)
+            note = None if tau is not None else "undefined: the score or the outcome is the same for every run"
+        results.append({"score": key, "title": title, "n": len(points), "tau": tau, "p_value": p, "note": note,
+                        "x": [x for x, _, _ in points], "y": [y for _, y, _ in points], "names": [n for _, _, n in points]})
+    return measure, results
+
+
+def _missing(rows: list[dict]) -> list[str]:
+    missing = []
+    for r in rows:
+        where = shlex.quote(r["path"])
+        if r["verdict"] in (None, "no baseline"):
+            missing.append(f"{r['name']}: transfer-vs-scratch verdict (train the scratch baseline, then run "
+                           f"'xferdiag report {where}')")
+        if r["mmd_p"] is None and r["proxy_a_distance"] is None:
+            missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')")
+        if all(r[k] is None for k in SCORES):
+            missing.append(f"{r['name']}: transferability scores (run 'xferdiag analyze {where}')")
+    return missing
+
+
+def _charts(rows: list[dict], scatter: list[dict], measure: str) -> dict:
+    names = [r["name"] for r in rows]
+
+    def interval(r: dict, arm: str):
+        lo, hi = r[f"{arm}_ci_low"], r[f"{arm}_ci_high"]
+        return (lo, hi) if lo is not None else None
+
+    charts = {"forest": None, "accuracy": None, "scatter": None}
+    if any(r["gap"] is not None for r in rows):
+        charts["forest"] = plots.gap_forest(
+            names, [r["gap"] for r in rows],
+            [(r["gap_ci_low"], r["gap_ci_high"]) if r["gap_ci_low"] is not None else None for r in rows],
+            [r["verdict"] for r in rows])
+    arms = {arm: [(r[f"{arm}_mean"], interval(r, arm)) for r in rows]
+            for arm in ("transfer", "scratch") if any(r[f"{arm}_mean"] is not None for r in rows)}
+    charts["accuracy"] = plots.arm_accuracy(names, arms)
+    if scatter:
+        label = "measured gap (points)" if measure == "gap" else "transfer accuracy (%)"
+        charts["scatter"] = plots.score_scatter(scatter, label)
+    return charts
+
+
+def render_compare(run_dirs, out: str | Path) -> Report:
+    """Render the comparison to ``out`` (HTML) with ``out``.csv and ``out``.json beside it."""
+    out = Path(out)
+    if out.suffix.lower() in (".csv", ".json"):
+        raise InputError(f"out: {out} would clash with the CSV/JSON exports written beside it; give an .html file")
+    rows, per_seed = _collect(run_dirs)
+    pairs = pairwise(rows, per_seed)
+    measure, taus = kendall(rows)
+    enough = len(rows) >= MIN_RUNS_FOR_TAU
+    scatter = [{"title": t["title"], "x": t["x"], "y": t["y"], "names": t["names"], "tau": t["tau"]}
+               for t in taus if t["tau"] is not None] if enough else []
+    missing = _missing(rows)
+    html = jinja_env().get_template("compare.html").render(
+        rows=rows, pairs=pairs, taus=taus, measure=measure, enough=enough, min_runs=MIN_RUNS_FOR_TAU,
+        alpha=ALPHA, charts=_charts(rows, scatter, measure), missing=missing, scores=SCORES,
+        title=f"Comparison of {len(rows)} run{'s' if len(rows) != 1 else ''}", **stamp())
+    export = {"runs": rows, "pairwise": pairs, "measure": measure,
+              "kendall": [{k: v for k, v in t.items() if k not in ("x", "y", "names")} for t in taus]}
+    write_csv(out.with_suffix(".csv"), COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
+    write_json(out.with_suffix(".json"), export)
+    report = Report(html, missing)
+    report.save(out)
+    return report
+

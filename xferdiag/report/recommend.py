@@ -1,0 +1,205 @@
+"""Advice derived from a run's numbers: each rule fires on evidence and shows that evidence.
+
+A rule is a small function of :class:`Facts` that returns a :class:`Recommendation` or ``None``.
+Thresholds are named constants with the reason for their value, so a reader can disagree with a
+number instead of with a black box. The advice is a starting point, never a conclusion: every
+recommendation lists the measurements it rests on.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import fmt
+
+# Proxy A-distance runs from 0 (domains indistinguishable) to 2 (perfectly separable); above 1 a
+# linear classifier separates source from target features most of the time.
+LARGE_PROXY_A = 1.0
+# Significance level for the MMD two-sample test when the run did not record its own.
+SHIFT_ALPHA = 0.05
+# A 95% interval wider than 5 accuracy points cannot settle effects that usually matter in practice.
+WIDE_CI = 0.05
+# Median relative weight change below 5%: the pretrained layers stayed almost where they started.
+SMALL_WEIGHT_CHANGE = 0.05
+# The gap must shrink by at least 2 points from the smallest to the largest training set to count.
+SHRINKING_GAP = 0.02
+# Strategies (xferdiag.config.STRATEGIES) that keep the pretrained backbone fixed and train only the head,
+# and those that already let every layer adapt.
+FROZEN_STRATEGIES = {"linear-probe", "freeze"}
+ADAPT_ALL_STRATEGIES = {"full", "lp-ft"}
+
+
+@dataclass
+class Facts:
+    """What the rules look at; every field is optional because every file but run.json is."""
+
+    arms: list[str]
+    verdict: dict | None = None
+    strategy: str | None = None
+    shift: dict | None = None
+    similarity: dict | None = None
+    sanity: dict | None = None
+    shots: dict | None = None
+    n_test: int | None = None
+    train_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Recommendation:
+    title: str
+    advice: str
+    evidence: list[str]
+    kind: str = "action"  # "action", "warning" (do not trust something) or "info"
+    command: str | None = None
+
+
+def _gap_evidence(verdict: dict) -> str:
+    seeds = len(verdict.get("seeds") or verdict.get("per_seed") or [])
+    return (f"{verdict.get('verdict', '?')} verdict: gap {fmt.points(verdict.get('gap'))} points "
+            f"(95% CI {fmt.ci_points(verdict.get('ci95'))}, {seeds} seeds)")
+
+
+def _shift_evidence(shift: dict | None) -> list[str]:
+    """The measurements that call the shift large; empty when none does (or none was measured)."""
+    if not shift:
+        return []
+    found = []
+    proxy = (shift.get("proxy_a_distance") or {}).get("value")
+    if isinstance(proxy, (int, float)) and proxy > LARGE_PROXY_A:
+        found.append(f"proxy A-distance {fmt.num(proxy)} (> {LARGE_PROXY_A:g}: source and target features separate easily)")
+    p = (shift.get("mmd") or {}).get("p_value")
+    if isinstance(p, (int, float)) and p < SHIFT_ALPHA:
+        found.append(f"MMD p = {fmt.pval(p)} (< {SHIFT_ALPHA:g}: the feature distributions differ)")
+    return found
+
+
+def _median_weight_change(similarity: dict | None) -> float | None:
+    changes = [layer.get("weight_change") for layer in (similarity or {}).get("layers", [])]
+    changes = [c for c in changes if isinstance(c, (int, float))]
+    return statistics.median(changes) if changes else None
+
+
+def no_baseline(f: Facts) -> Recommendation | None:
+    if f.verdict or "scratch" in f.arms:
+        return None
+    return Recommendation(
+        "Train the scratch baseline",
+        "Without a model trained from random initialisation under the same budget, nothing here can say "
+        "whether the pretrained weights helped. Rerun 'xferdiag finetune' with the same settings: it trains "
+        "both arms on the same data, epochs and seeds.",
+        [f"arms present: {', '.join(f.arms)}"], command="--baseline scratch")
+
+
+def shift_and_negative(f: Facts) -> Recommendation | None:
+    shift = _shift_evidence(f.shift)
+    if not f.verdict or f.verdict.get("verdict") != "negative" or not shift:
+        return None
+    fine_tunes_all = f.strategy in ADAPT_ALL_STRATEGIES
+    advice = ("The target data looks unlike what the source model was trained on, and reusing its features hurt. "
+              + ("Try a source model closer to your data." if fine_tunes_all else
+                 "Let more of the network adapt (fine-tune more layers), or try a source model closer to your data."))
+    return Recommendation("Large domain shift and negative transfer", advice, [_gap_evidence(f.verdict), *shift],
+                          command=None if fine_tunes_all else "--strategy partial   or   --strategy full")
+
+
+def negative_small_shift(f: Facts) -> Recommendation | None:
+    if not f.verdict or f.verdict.get("verdict") != "negative" or not f.shift or _shift_evidence(f.shift):
+        return None
+    return Recommendation(
+        "Transfer hurt although the domains look alike",
+        "The shift measurements do not explain the loss, so suspect the fine-tuning itself: a learning rate that "
+        "erases the pretrained weights, input normalisation different from the source model's, or BatchNorm "
+        "statistics updated on small batches.",
+        [_gap_evidence(f.verdict), "no large shift: proxy A-distance and MMD below their thresholds"])
+
+
+def frozen_and_positive(f: Facts) -> Recommendation | None:
+    if not f.verdict or f.verdict.get("verdict") != "positive" or f.strategy in ADAPT_ALL_STRATEGIES:
+        return None
+    change = _median_weight_change(f.similarity)
+    frozen = f.strategy in FROZEN_STRATEGIES
+    small = change is not None and change < SMALL_WEIGHT_CHANGE
+    if not (frozen or small):
+        return None
+    evidence = [_gap_evidence(f.verdict)]
+    if frozen:
+        evidence.append(f"strategy '{f.strategy}' keeps the pretrained backbone frozen")
+    if small:
+        evidence.append(f"median relative weight change {fmt.num(change)} across layers (< {SMALL_WEIGHT_CHANGE:g})")
+    return Recommendation(
+        "Fine-tuning more layers may help further",
+        "Transfer already helps while the backbone barely moved; letting its upper layers adapt to the target "
+        "data often adds accuracy on top.", evidence, command="--strategy partial")
+
+
+def _ci_width(verdict: dict) -> float | None:
+    ci = verdict.get("ci95")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+        return ci[1] - ci[0]
+    return None
+
+
+def inconclusive(f: Facts) -> Recommendation | None:
+    if not f.verdict or f.verdict.get("verdict") != "inconclusive":
+        return None
+    width = _ci_width(f.verdict)
+    if width is None:
+        return None
+    evidence = [_gap_evidence(f.verdict), f"interval width {width * 100:.1f} points"]
+    if f.n_test:
+        evidence.append(f"{f.n_test} test examples per seed")
+    if width > WIDE_CI:
+        return Recommendation(
+            "Too uncertain to call: add seeds or test data",
+            "The interval is wide enough to hide a real effect either way. It narrows roughly with the square "
+            "root of the number of seeds (4× the seeds halves it); a larger test split reduces each seed's noise.",
+            evidence)
+    times = [f"{arm} trains in {fmt.seconds(s)} per seed" for arm, s in f.train_seconds.items()]
+    return Recommendation(
+        "No practical difference: choose on cost",
+        "The interval is narrow and includes zero, so pretraining neither helps nor hurts by a margin that "
+        "matters here. Pick the arm that is cheaper to train and serve.", evidence + times, kind="info")
+
+
+def flagged_explanations(f: Facts) -> list[Recommendation]:
+    out = []
+    for method, check in (f.sanity or {}).items():
+        if isinstance(check, dict) and check.get("flagged"):
+            out.append(Recommendation(
+                f"Do not trust the {fmt.display_name(method)} maps",
+                "They barely change when the model's weights are randomised, so they show the image more than "
+                "what the model learned.",
+                [f"similarity after randomisation {fmt.num(check.get('similarity_after_randomisation'))}"],
+                kind="warning"))
+    return out
+
+
+def low_data_regime(f: Facts) -> Recommendation | None:
+    points = [p for p in (f.shots or {}).get("points", [])
+              if isinstance(p.get("gap"), (int, float)) and isinstance(p.get("n_train"), (int, float))]
+    if len(points) < 2:
+        return None
+    points.sort(key=lambda p: p["n_train"])
+    small, large = points[0], points[-1]
+    if small["gap"] <= 0 or small["gap"] - large["gap"] < SHRINKING_GAP:
+        return None
+    return Recommendation(
+        "Pretraining matters most in the low-data regime",
+        "The advantage of the pretrained start shrinks as target data grows; with more labelled data, "
+        "training from scratch closes much of the gap.",
+        [f"gap {fmt.points(small['gap'])} points at {small.get('shots')} shots (n = {small['n_train']})",
+         f"gap {fmt.points(large['gap'])} points at {large.get('shots')} shots (n = {large['n_train']})"],
+        kind="info")
+
+
+RULES: list[Callable[[Facts], Recommendation | None]] = [
+    no_baseline, shift_and_negative, negative_small_shift, frozen_and_positive, inconclusive, low_data_regime,
+]
+
+
+def recommend(facts: Facts) -> list[Recommendation]:
+    """All recommendations that fire, warnings about untrustworthy results first."""
+    found = flagged_explanations(facts) + [r for rule in RULES if (r := rule(facts)) is not None]
+    return sorted(found, key=lambda r: r.kind != "warning")
