@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -84,7 +85,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
     out = run_demo(args.out, args.scenario, quiet=args.quiet, command=sys.argv)
+    verdict = json.loads((out / "verdict.json").read_text())
+    low, high = verdict["ci95"]
+    print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of test accuracy, "
+          f"95% CI {100 * low:+.1f} to {100 * high:+.1f})")
     print(f"run directory: {out}")
+    print(f"report: {out / 'report.html'}")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -92,6 +98,46 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from .analysis import analyze_run
+
+    layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
+    analyze_run(args.run_dir, layers=layers, max_samples=args.max_samples, n_permutations=args.permutations,
+                seed=args.seed, quiet=args.quiet, force=args.force)
+    print(f"analysis: {Path(args.run_dir) / 'analysis'}")
+
+
+def cmd_explain(args: argparse.Namespace) -> None:
+    from .explanation import explain_run
+
+    explain_run(args.run_dir, methods=args.methods, n=args.n, seed=args.seed, lime_samples=args.lime_samples,
+                shap_samples=args.shap_samples, quiet=args.quiet, force=args.force)
+    print(f"explanations: {Path(args.run_dir) / 'explanations'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .api import report
+
+    result = report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet)
+    for item in result.missing:
+        print(f"not in this report: {item}")
+    print(f"report: {result.path}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from .report import render_compare
+
+    result = render_compare(args.run_dirs, args.out)
+    print(f"comparison: {result.path} (+ .csv, .json)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +158,39 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(ft)
     ft.set_defaults(func=cmd_finetune)
+
+    an = sub.add_parser("analyze", help="domain shift, transferability, layer similarity")
+    an.add_argument("run_dir", metavar="RUN_DIR")
+    an.add_argument("--layers", help="comma-separated backbone blocks (default: all)")
+    an.add_argument("--max-samples", type=_positive, default=1000, help="examples per domain (seeded sample)")
+    an.add_argument("--permutations", type=_positive, default=1000, help="MMD permutations")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--force", action="store_true", help="recompute cached features")
+    an.add_argument("--quiet", action="store_true")
+    an.set_defaults(func=cmd_analyze)
+
+    ex = sub.add_parser("explain", help="Grad-CAM, SHAP, LIME (+ sanity and faithfulness checks)")
+    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("--methods", default="gradcam,shap,lime", help="comma-separated: gradcam, shap, lime")
+    ex.add_argument("--n", type=_positive, default=8, help="test examples to explain")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--lime-samples", type=_positive, default=1000)
+    ex.add_argument("--shap-samples", type=_positive, default=200)
+    ex.add_argument("--force", action="store_true", help="recompute even when cached")
+    ex.add_argument("--quiet", action="store_true")
+    ex.set_defaults(func=cmd_explain)
+
+    rp = sub.add_parser("report", help="self-contained HTML; computes what is missing")
+    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    rp.add_argument("--no-compute", action="store_true", help="render only what exists and list what is missing")
+    rp.add_argument("--quiet", action="store_true")
+    rp.set_defaults(func=cmd_report)
+
+    cp = sub.add_parser("compare", help="several runs side by side")
+    cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    cp.add_argument("--out", required=True, help="HTML file; .csv and .json exports go beside it")
+    cp.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -10,16 +10,20 @@ from pathlib import Path
 
 import torch
 
+from .analysis import analyze_run
 from .config import RunConfig
 from .data import SCENARIOS, load_domain, split_target
 from .engine.run import finetune, runtime_for, split_data
 from .engine.strategies import Phase
 from .engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from .errors import ConfigError, RunDirError
+from .explanation import explain_run
 from .models import ModelSource, build_transfer_model, classifier_state
+from .report import render_report
 from . import rundir
 
 MODEL = "builtin:digits-cnn"
+EXPLAIN = {"n": 8, "lime_samples": 500, "shap_samples": 100}  # enough for 16x16 digits, within the demo's minute
 STRATEGY = {
     # Full fine-tuning from a related source: pretraining should win with 10 labels per class.
     "transfer-helps": "full",
@@ -32,7 +36,7 @@ def demo_config(scenario: str, checkpoint: Path) -> RunConfig:
     source, target = SCENARIOS[scenario]
     return RunConfig(
         data=target, source_data=source, model=MODEL, pretrained_checkpoint=str(checkpoint),
-        strategy=STRATEGY[scenario], epochs=15, seeds=3, shots=[10], test_fraction=0.4, lr=3e-3,
+        strategy=STRATEGY[scenario], epochs=15, batch_size=16, seeds=3, shots=[10], test_fraction=0.4, lr=3e-3,
     )
 
 
@@ -54,7 +58,7 @@ def pretrain_source(source_spec: str, out: Path, *, epochs: int = 8, quiet: bool
 
 
 def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps", *, quiet: bool = False, command: list[str] | None = None) -> Path:
-    """Pretrain, fine-tune with a scratch baseline, and return the run directory."""
+    """Pretrain, fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
     if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
     out = Path(out)
@@ -67,4 +71,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
         pretrain_source(SCENARIOS[scenario][0], out / "source", quiet=quiet)
     config = demo_config(scenario, config_checkpoint.resolve())
     finetune(config, out, quiet=quiet, command=command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario], allow_existing=True)
+    analyze_run(out, quiet=quiet)
+    explain_run(out, quiet=quiet, **EXPLAIN)
+    render_report(out)
     return out

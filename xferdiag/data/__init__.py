@@ -41,6 +41,11 @@ class Domain:
             return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
         return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
 
+    def unit_images(self, indices: np.ndarray, spec: InputSpec) -> torch.Tensor:
+        """Images at ``indices`` resized for the model but not normalised: (N, C, H, W) in [0, 1]."""
+        dataset = self.dataset(indices, spec)
+        return torch.stack([dataset.unit_image(i) for i in range(len(dataset))])
+
 
 def load_domain(spec: str) -> Domain:
     """``digits:<name>`` (built-in), a folder of class folders, or a ``.npz`` file."""

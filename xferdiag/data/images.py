@@ -69,6 +69,10 @@ class TensorImageSet(Dataset):
             x = self.augment(x)
         return self.normalize(x), self.labels[i]
 
+    def unit_image(self, i: int) -> torch.Tensor:
+        """The example as the model sees it before normalisation: (C, H, W) in [0, 1]."""
+        return self.raw[i]
+
     def without_augmentation(self) -> "TensorImageSet":
         clone = object.__new__(TensorImageSet)
         clone.__dict__.update(self.__dict__, augment=None)
@@ -116,6 +120,10 @@ class FileImageSet(Dataset):
         x, _ = read_image(self.paths[i], self.spec.channels)
         x = self.train_transform(x) if self.augment else self.eval_transform(x)
         return self.normalize(x), self.labels[i]
+
+    def unit_image(self, i: int) -> torch.Tensor:
+        """The example as the model sees it before normalisation: (C, H, W) in [0, 1]."""
+        return self.eval_transform(read_image(self.paths[i], self.spec.channels)[0])
 
     def without_augmentation(self) -> "FileImageSet":
         return FileImageSet(self.paths, self.labels.numpy(), self.spec, augment=False)

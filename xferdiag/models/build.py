@@ -8,8 +8,10 @@ the source model's class outputs (LEEP, NCE).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
+import io
 from dataclasses import dataclass
 
 import torch
@@ -84,7 +86,8 @@ class ModelSource:
             options = ", ".join(w.name for w in tvm.get_model_weights(self.arch))
             raise ModelError(f"weights {self.weights!r} do not exist for {self.arch}; choose one of {options}") from None
         try:
-            return tvm.get_model(self.arch, weights=weights)
+            with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading ..." line
+                return tvm.get_model(self.arch, weights=weights)
         except Exception as exc:  # URLError, socket errors, HTTP errors
             raise ModelError(
                 f"{self.arch}:{self.weights} needs a download that failed ({type(exc).__name__}); "
@@ -148,6 +151,19 @@ class TransferModel(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
+
+
+class WithNormalization(nn.Module):
+    """``model(normalize(x))``: lets explainers work on images in [0, 1] and still feed the model what it expects."""
+
+    def __init__(self, model: nn.Module, spec: InputSpec):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
 
 
 def split_classifier(classifier: nn.Module) -> tuple[nn.Module, int]:

@@ -1,0 +1,184 @@
+"""``xferdiag analyze``: domain shift, transferability and layer similarity for one run directory.
+
+Features are extracted once (seeded sample, size cap) from the pretrained backbone on source and
+target data and from the fine-tuned model on target data, cached in ``analysis/features.npz``,
+and every analyzer reads them from there. Results go to ``analysis/*.json`` (docs/rundir.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import rundir
+from .analyzers import shift, similarity
+from .analyzers.transferability import transferability_scores
+from .config import RunConfig
+from .data import load_domain, split_target
+from .engine.features import extract_layer_features
+from .environment import choose_device
+from .errors import RunDirError
+from .models import ModelSource, build_transfer_model, load_into, load_pretrained_classifier, load_state_dict
+
+
+class RunModels:
+    """The pretrained classifier, pretrained backbone and fine-tuned model of a run, on one device."""
+
+    def __init__(self, run: rundir.RunDir, config: RunConfig, num_classes: int, device: torch.device, arm: str = "transfer"):
+        self.source = ModelSource.parse(config.model)
+        self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
+        build = dict(head_hidden=config.head_hidden, head_dropout=config.head_dropout, image_size=config.image_size)
+        self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
+        self.arms = {}
+        for name in run.arms():
+            seeds = run.seeds(name)
+            if seeds:
+                model = build_transfer_model(self.source, num_classes, pretrained=None, **build)
+                load_into(model, load_state_dict(run.seed_dir(name, seeds[0]) / "model.pt"), f"{name} seed {seeds[0]}")
+                self.arms[name] = (seeds[0], model.to(device).eval())
+        if arm not in self.arms:
+            raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/metrics.json); run 'xferdiag finetune' first")
+        self.input_spec = self.pretrained.input_spec
+
+
+def _sample(n: int, cap: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False)) if n > cap else np.arange(n)
+
+
+def _fingerprint(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], block: str) -> float:
+    """Relative change ||w - w0|| / ||w0|| over a block's learnable weights (not BatchNorm statistics)."""
+    keys = [k for k in before if k.startswith(f"backbone.{block}.") and "running_" not in k and "num_batches" not in k]
+    num = sum((after[k].float() - before[k].float()).pow(2).sum().item() for k in keys)
+    den = sum(before[k].float().pow(2).sum().item() for k in keys)
+    return float(np.sqrt(num / den)) if den > 0 else 0.0
+
+
+def interpret_shift(result: dict) -> list[str]:
+    """Plain sentences for the report, each tied to the number it comes from."""
+    lines = []
+    mmd, pad, c2st = result["mmd"], result["proxy_a_distance"], result["c2st"]
+    if mmd["p_value"] < 0.05:
+        lines.append(f"Source and target features come from different distributions (MMD permutation test p = {mmd['p_value']:.3g}).")
+    else:
+        lines.append(f"The MMD test finds no significant difference between source and target features (p = {mmd['p_value']:.3g}).")
+    size = "large" if pad["value"] > 1.5 else "moderate" if pad["value"] > 0.5 else "small"
+    lines.append(f"A linear domain classifier reaches proxy A-distance {pad['value']:.2f} of 2: the shift is {size}.")
+    lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
+    lines.append(f"{100 * result['ks']['fraction_shifted']:.0f}% of feature dimensions shift (KS tests, Benjamini-Hochberg).")
+    if result["label_shift"]["total_variation"] > 0.1:
+        lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
+    return lines
+
+
+def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_samples: int = 1000, n_permutations: int = 1000,
+                seed: int = 0, quiet: bool = False, force: bool = False) -> dict:
+    """Compute (or reuse) features and write shift, transferability and similarity results; return them."""
+    run = rundir.RunDir(run_dir)
+    meta = run.check()
+    config = RunConfig.from_dict(meta["config"], source=str(run.run_json))
+    data = rundir.read_json(run.data_json)
+    device = choose_device(config.device)
+    models = RunModels(run, config, len(data["classes"]), device)
+    layers = list(layers) if layers else list(models.pretrained.blocks)
+    bad = [name for name in layers if name not in models.pretrained.blocks]
+    if bad:
+        raise RunDirError(f"--layers: unknown block(s) {', '.join(bad)}; this backbone has {', '.join(models.pretrained.blocks)}")
+
+    target = load_domain(config.data)
+    source = load_domain(config.source_data) if config.source_data else None
+    shots = config.shots[0]
+    splits = split_target(target, config.val_fraction, config.test_fraction, config.split_seed, shots)
+    spec = models.input_spec
+    target_idx = _sample(len(target), max_samples, seed)
+    source_idx = _sample(len(source), max_samples, seed + 1) if source is not None else None
+    train_idx = splits.indices["train"]
+
+    key = _fingerprint(layers=layers, max_samples=max_samples, seed=seed, config=meta["config"], created=meta.get("created"))
+    cache_path = run.analysis / "features.npz"
+    cache = rundir.read_npz(cache_path) if cache_path.is_file() and not force else {}
+    if cache.get("fingerprint", np.array("")).item() != key:
+        cache = {}
+    steps = [("pretrained", "target", target, target_idx, models.pretrained), ("finetuned", "target", target, target_idx, models.arms["transfer"][1]),
+             ("pretrained", "train", target, train_idx, models.pretrained)]
+    if source is not None:
+        steps.insert(0, ("pretrained", "source", source, source_idx, models.pretrained))
+    with tqdm(total=len(steps) + 3, desc="analyze", disable=quiet) as bar:
+        for model_name, domain_name, domain, idx, model in steps:
+            if f"{model_name}__{domain_name}__penultimate" not in cache:
+                feats = extract_layer_features(model.backbone, domain.dataset(idx, spec), layers, device=device)
+                cache.update({f"{model_name}__{domain_name}__{layer}": f.numpy() for layer, f in feats.items()})
+                cache[f"{domain_name}__labels"] = domain.labels[idx]
+            bar.update(1)
+        cache["fingerprint"] = np.array(key)
+        rundir.write_npz(cache_path, **cache)
+
+        results: dict = {}
+        if source is not None:
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(data["classes"]))
+        bar.update(1)
+        results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
+        bar.update(1)
+        results["similarity"] = _similarity(run, cache, models, layers)
+        bar.update(1)
+    return results
+
+
+def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int) -> dict:
+    x, y = cache["pretrained__source__penultimate"], cache["pretrained__target__penultimate"]
+    embedding = similarity.embed_2d(x, y, seed=seed)
+    labels = np.concatenate([cache["source__labels"], cache["target__labels"]])
+    offsets = np.where(embedding.domain == 0, 0, len(x))
+    rundir.write_npz(run.analysis / "embedding.npz", xy=embedding.xy, domain=embedding.domain, label=labels[embedding.index + offsets])
+    result = {
+        "layer": "penultimate", "model": "pretrained", "n_source": len(x), "n_target": len(y),
+        "mmd": shift.mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
+        "proxy_a_distance": shift.proxy_a_distance(x, y, seed=seed).to_dict(),
+        "frechet": shift.frechet_distance(x, y).to_dict(),
+        "c2st": shift.classifier_two_sample_test(x, y, seed=seed).to_dict(),
+        "ks": shift.ks_shift(x, y).to_dict(),
+        "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
+        "embedding": {"method": embedding.method, "file": "embedding.npz"},
+    }
+    result["interpretation"] = interpret_shift(result)
+    rundir.write_json(run.analysis / "shift.json", result)
+    return result
+
+
+@torch.inference_mode()
+def _transferability(run, cache, models: RunModels, target, train_idx, spec, device) -> dict:
+    """Scores of the pretrained model on the target training split, before any fine-tuning."""
+    features = cache["pretrained__train__penultimate"]
+    labels = cache["train__labels"]
+    probs = None
+    if models.classifier is not None:
+        classifier = models.classifier.to(device).eval()
+        loader = torch.utils.data.DataLoader(target.dataset(train_idx, spec), batch_size=256)
+        probs = torch.cat([classifier(x.to(device)).float().softmax(1).cpu() for x, _ in loader]).numpy()
+    result = {"model": "pretrained", "split": "train", "n": len(labels), **transferability_scores(features, labels, probs)}
+    rundir.write_json(run.analysis / "transferability.json", result)
+    return result
+
+
+def _similarity(run, cache, models: RunModels, layers: list[str]) -> dict:
+    seed, finetuned = models.arms["transfer"]
+    before = models.pretrained.state_dict()
+    after = finetuned.state_dict()
+    rows = []
+    for layer in [*layers, "penultimate"]:
+        a, b = cache[f"pretrained__target__{layer}"], cache[f"finetuned__target__{layer}"]
+        rows.append({
+            "name": layer, "cka_linear": similarity.linear_cka(a, b), "cka_debiased": similarity.linear_cka(a, b, debiased=True),
+            "weight_change": _weight_change(before, after, layer) if layer != "penultimate" else None,
+        })
+    result = {"arm": "transfer", "seed": seed, "layers": rows}
+    rundir.write_json(run.analysis / "similarity.json", result)
+    return result
