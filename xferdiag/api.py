@@ -15,7 +15,7 @@ from .engine.run import finetune as _finetune
 from .explanation import explain_run as explain
 from .report import Report, render_compare, render_report
 
-__all__ = ["RunConfig", "analyze", "compare", "demo", "explain", "finetune", "report"]
+__all__ = ["RunConfig", "analyze", "build_report", "compare", "demo", "explain", "finetune"]
 
 
 def finetune(config: RunConfig | dict | None = None, out: str | Path = "xferdiag-run", *, resume: bool = False, quiet: bool = False, **settings) -> Path:
@@ -26,7 +26,7 @@ def finetune(config: RunConfig | dict | None = None, out: str | Path = "xferdiag
     return _finetune(config, out, resume=resume, quiet=quiet)
 
 
-def report(run_dir: str | Path, out: str | Path | None = None, *, compute: bool = True, quiet: bool = False) -> Report:
+def build_report(run_dir: str | Path, out: str | Path | None = None, *, compute: bool = True, quiet: bool = False) -> Report:
     """Compute what is missing (unless ``compute=False``), then render the HTML report."""
     if compute:
         complete_run(run_dir, quiet=quiet)

@@ -118,9 +118,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .api import report
+    from .api import build_report
 
-    result = report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet)
+    result = build_report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet)
     for item in result.missing:
         print(f"not in this report: {item}")
     print(f"report: {result.path}")
