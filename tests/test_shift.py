@@ -1,0 +1,317 @@
+"""Known answers for the domain-shift analyzers, computed independently in the tests."""
+
+import json
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+import scipy.linalg
+import torch
+from scipy import stats
+from scipy.spatial.distance import pdist
+
+from xferdiag.analyzers import shift
+from xferdiag.analyzers.shift import (
+    classifier_two_sample_test,
+    frechet_distance,
+    ks_shift,
+    label_shift,
+    mmd_test,
+    proxy_a_distance,
+)
+from xferdiag.errors import InputError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These arrays are tiny: threads cost more than they save, and thrash on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
+def gaussians(n=200, m=200, d=5, shift_by=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.normal(size=(m, d)) + shift_by
+
+
+def naive_mmd2(x, y, sigma):
+    """Unbiased MMD² as a double loop over pairs, straight from Gretton et al. 2012, eq. 3."""
+    def k(a, b):
+        return np.exp(-np.sum((a - b) ** 2) / (2 * sigma**2))
+
+    n, m = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j)
+    kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+    kxy = sum(k(x[i], y[j]) for i in range(n) for j in range(m))
+    return kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2 * kxy / (n * m)
+
+
+# ----------------------------------------------------------------------------------- MMD
+
+
+def test_mmd_statistic_equals_double_loop():
+    x, y = gaussians(6, 5, 3, shift_by=0.7)
+    result = mmd_test(x, y, n_permutations=10, bandwidth=1.3, device="cpu")
+    assert result.statistic == pytest.approx(naive_mmd2(x, y, 1.3), rel=1e-12, abs=1e-14)
+    assert result.estimator == "permutation" and result.bandwidth == 1.3
+
+
+def test_median_bandwidth_is_median_pooled_distance():
+    x, y = gaussians(30, 40, 4)
+    result = mmd_test(x, y, n_permutations=10, device="cpu")
+    assert result.bandwidth == pytest.approx(np.median(pdist(np.vstack([x, y]))))
+
+
+def test_batched_permutations_equal_per_permutation_loop():
+    x, y = gaussians(7, 5, 2, shift_by=0.3)
+    n, m = len(x), len(y)
+    masks = shift._permutation_masks(np.random.default_rng(3), n, m, 50)
+    z = torch.from_numpy(np.vstack([x, y]))
+    k = shift._pooled_kernel(z, 0.9)
+    batched = shift._mmd2_unbiased(k, torch.from_numpy(masks), n, m).numpy()
+    pooled = np.vstack([x, y])
+    looped = [naive_mmd2(pooled[mask == 1], pooled[mask == 0], 0.9) for mask in masks]
+    np.testing.assert_allclose(batched, looped, rtol=1e-10, atol=1e-13)
+    assert (masks.sum(1) == n).all() and len({tuple(r) for r in masks}) > 40
+
+
+def test_p_value_does_not_depend_on_batch_size(monkeypatch):
+    x, y = gaussians(40, 30, 3, shift_by=0.2)
+    whole = mmd_test(x, y, n_permutations=300, device="cpu")
+    monkeypatch.setattr(shift, "_CHUNK_ELEMENTS", 7 * 70)  # batches of 7 permutations
+    assert mmd_test(x, y, n_permutations=300, device="cpu") == whole
+
+
+def test_p_value_agrees_with_reindexing_loop():
+    x, y = gaussians(25, 25, 2, shift_by=0.35)
+    ours = mmd_test(x, y, n_permutations=2000, bandwidth=1.0, device="cpu")
+    pooled = np.vstack([x, y])
+    kernel = np.exp(-np.sum((pooled[:, None] - pooled[None]) ** 2, -1) / 2)
+    np.fill_diagonal(kernel, 0)
+    null, rng = [], np.random.default_rng(11)
+    for perm in (rng.permutation(50) for _ in range(2000)):
+        k = kernel[np.ix_(perm, perm)]
+        null.append(k[:25, :25].sum() / 600 + k[25:, 25:].sum() / 600 - 2 * k[:25, 25:].sum() / 625)
+    p_loop = (1 + np.sum(np.array(null) >= ours.statistic)) / 2001
+    assert abs(ours.p_value - p_loop) < 0.03  # Monte Carlo error of each is about 0.01
+
+
+def test_identical_distributions_not_rejected():
+    result = mmd_test(*gaussians(), device="cpu")
+    assert result.p_value > 0.1
+    assert abs(result.statistic) < 0.01
+
+
+def test_mean_shift_detected_and_p_value_never_zero():
+    result = mmd_test(*gaussians(shift_by=0.5), n_permutations=500, device="cpu")
+    assert result.statistic > 0.03
+    assert result.p_value == pytest.approx(1 / 501)
+
+
+def test_block_estimator_for_large_samples():
+    x, y = gaussians(400, 500, 5)
+    null = mmd_test(x, y, block_threshold=800, device="cpu")
+    assert null.estimator == "block" and null.n_permutations == 0
+    assert null.p_value > 0.05
+    full = mmd_test(x, y + 0.5, device="cpu")
+    shifted = mmd_test(x, y + 0.5, block_threshold=800, device="cpu")
+    assert shifted.p_value < 1e-4
+    assert shifted.statistic == pytest.approx(full.statistic, rel=0.3)
+
+
+@pytest.mark.slow
+def test_permutation_test_size_under_null():
+    rejections = [mmd_test(*gaussians(20, 20, 2, seed=t), n_permutations=200, seed=t, device="cpu").p_value
+                  <= 0.05 for t in range(500)]
+    assert 0.02 <= np.mean(rejections) <= 0.08
+
+
+@pytest.mark.slow
+def test_block_test_size_under_null():
+    """Not liberal. With only 20 blocks it is somewhat conservative (about 0.03): block values are
+    right-skewed under the null, which pulls the studentised mean down; the bias fades as k grows."""
+    rejections = [mmd_test(*gaussians(400, 400, 2, seed=t), seed=t, block_threshold=100,
+                           device="cpu").p_value <= 0.05 for t in range(600)]
+    assert 0.01 <= np.mean(rejections) <= 0.08
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    x, y = gaussians(300, 200, 8, shift_by=0.2)
+    cpu, gpu = mmd_test(x, y, device="cpu"), mmd_test(x, y, device="cuda")
+    assert gpu.statistic == pytest.approx(cpu.statistic, rel=1e-4, abs=1e-6)
+    assert abs(gpu.p_value - cpu.p_value) < 0.01
+
+
+def test_mmd_to_dict_is_plain_json():
+    data = mmd_test(*gaussians(20, 20), n_permutations=20, device="cpu").to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert all(type(data[k]) is float for k in ("statistic", "p_value", "bandwidth"))
+    assert type(data["n_permutations"]) is int
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"y": np.zeros((5, 4))}, "x and y"),
+    ({"y": np.array([[0.0, np.nan, 0.0]] * 5)}, "y:"),
+    ({"x": np.array([[np.inf, 0.0, 0.0]] * 5)}, "x:"),
+    ({"x": np.zeros((1, 3))}, "x:"),
+    ({"n_permutations": 0}, "n_permutations"),
+    ({"n_permutations": 2.5}, "n_permutations"),
+    ({"bandwidth": -1.0}, "bandwidth"),
+    ({"bandwidth": "scott"}, "bandwidth"),
+    ({"seed": -1}, "seed"),
+    ({"block_threshold": 0}, "block_threshold"),
+    ({"device": "not-a-device"}, "device"),
+])
+def test_mmd_bad_input_names_argument(kwargs, name):
+    args = {"x": np.ones((5, 3)), "y": np.zeros((5, 3))} | kwargs
+    with pytest.raises(InputError, match=name):
+        mmd_test(**args)
+
+
+def test_block_estimator_needs_four_points_per_sample():
+    with pytest.raises(InputError, match="y:"):
+        mmd_test(np.ones((50, 2)), np.zeros((3, 2)), block_threshold=10)
+
+
+# ------------------------------------------------------------------------ proxy A-distance
+
+
+def test_proxy_a_distance_separable_is_two():
+    x, y = gaussians(100, 150, 4, shift_by=10.0)
+    result = proxy_a_distance(x, y)
+    assert result.value == 2.0 and result.error == 0.0
+    assert result.ci95[1] == 2.0 and 1.8 < result.ci95[0] < 2.0
+    assert result.n_per_domain == 100
+
+
+def test_proxy_a_distance_same_distribution_is_small():
+    result = proxy_a_distance(*gaussians(300, 300, 4))
+    assert result.value < 0.3 and result.ci95[0] == 0.0
+    assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
+
+
+def test_proxy_a_distance_bad_input():
+    with pytest.raises(InputError, match="n_splits"):
+        proxy_a_distance(*gaussians(4, 10), n_splits=5)
+    with pytest.raises(InputError, match="n_splits"):
+        proxy_a_distance(*gaussians(), n_splits=1)
+
+
+# -------------------------------------------------------------------------------- C2ST
+
+
+def test_c2st_detects_shift_not_aa():
+    shifted = classifier_two_sample_test(*gaussians(shift_by=0.5))
+    assert shifted.accuracy > 0.65 and shifted.p_value < 1e-3 and shifted.n_test == 200
+    same = classifier_two_sample_test(*gaussians(seed=1))
+    assert same.p_value > 0.05
+
+
+def test_c2st_p_value_is_binomial_tail():
+    result = classifier_two_sample_test(*gaussians(shift_by=0.2), test_size=0.3)
+    correct = round(result.accuracy * result.n_test)
+    assert result.p_value == pytest.approx(stats.binom.sf(correct - 1, result.n_test, 0.5))
+
+
+def test_c2st_accepts_any_classifier():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y = gaussians(200, 200, 2)
+    ring = y / np.linalg.norm(y, axis=1, keepdims=True) * 3  # same mean, different shape
+    assert classifier_two_sample_test(x, ring, classifier=KNeighborsClassifier(15)).p_value < 1e-6
+
+
+@pytest.mark.parametrize("test_size", [0.0, 1.0, 0.01, "half"])
+def test_c2st_bad_test_size(test_size):
+    with pytest.raises(InputError, match="test_size"):
+        classifier_two_sample_test(*gaussians(20, 20), test_size=test_size)
+
+
+# ----------------------------------------------------------------------------- Fréchet
+
+
+def fid_with_sqrtm(x, y):
+    cx, cy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = scipy.linalg.sqrtm(cx @ cy).real
+    return np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(cx + cy - 2 * covmean)
+
+
+def test_frechet_equals_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6))
+    y = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) + 1.5
+    assert frechet_distance(x, y).value == pytest.approx(fid_with_sqrtm(x, y), rel=1e-9)
+
+
+def test_frechet_population_closed_form():
+    rng = np.random.default_rng(1)
+    var_x, var_y = np.array([1.0, 4.0, 0.25]), np.array([2.0, 1.0, 1.0])
+    x = rng.normal(size=(200_000, 3)) * np.sqrt(var_x)
+    y = rng.normal(size=(200_000, 3)) * np.sqrt(var_y) + [1.0, 0.0, -2.0]
+    expected = 5.0 + np.sum((np.sqrt(var_x) - np.sqrt(var_y)) ** 2)
+    assert frechet_distance(x, y).value == pytest.approx(expected, rel=0.01)
+
+
+def test_frechet_one_dimension_is_moment_formula():
+    x, y = gaussians(50, 70, 1, shift_by=2.0)
+    y = 3 * y
+    expected = (x.mean() - y.mean()) ** 2 + (x.std(ddof=1) - y.std(ddof=1)) ** 2
+    assert frechet_distance(x[:, 0], y[:, 0]).value == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_singular_covariances_stay_finite():
+    x, y = gaussians(20, 30, 50)
+    value = frechet_distance(x, y).value
+    assert np.isfinite(value) and value == pytest.approx(fid_with_sqrtm(x, y), rel=1e-5)
+    assert frechet_distance(x, x).value == pytest.approx(0.0, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------- KS
+
+
+def test_ks_null_and_shift():
+    assert ks_shift(*gaussians(300, 300, 40)).fraction_shifted <= 0.05
+    x, y = gaussians(300, 300, 40)
+    y[:, :20] += 1.0
+    result = ks_shift(x, y)
+    assert result.fraction_shifted == 0.5 and result.n_dimensions == 40
+    assert set(result.to_dict()) == {"fraction_shifted", "n_dimensions", "alpha"}
+
+
+def test_benjamini_hochberg_matches_scipy():
+    p = np.random.default_rng(2).uniform(size=200) ** 3
+    np.testing.assert_allclose(shift._benjamini_hochberg(p), stats.false_discovery_control(p))
+
+
+@pytest.mark.parametrize("alpha", [0, 1.5, float("nan")])
+def test_ks_bad_alpha(alpha):
+    with pytest.raises(InputError, match="alpha"):
+        ks_shift(*gaussians(10, 10), alpha=alpha)
+
+
+# ------------------------------------------------------------------------- label shift
+
+
+def test_label_shift_priors_and_total_variation():
+    result = label_shift([0, 0, 1, 2], [1, 1, 1, 1], n_classes=4)
+    assert result.source == [0.5, 0.25, 0.25, 0.0] and result.target == [0.0, 1.0, 0.0, 0.0]
+    assert result.total_variation == pytest.approx(0.75)
+    assert result.to_dict()["classes"] == [0, 1, 2, 3]
+    assert label_shift(np.array([0.0, 1.0]), [1, 0]).total_variation == 0.0
+
+
+@pytest.mark.parametrize("source, target, n_classes, name", [
+    ([0, 1, 2], [0, 1], 2, "n_classes"),
+    ([0, 1.5], [0, 1], None, "source_labels"),
+    ([0, 1], [[0, 1]], None, "target_labels"),
+    ([0, 1], [-1, 0], None, "target_labels"),
+    ([0, 1], [], None, "target_labels"),
+    (["a", "b"], [0, 1], None, "source_labels"),
+])
+def test_label_shift_bad_input(source, target, n_classes, name):
+    with pytest.raises(InputError, match=name):
+        label_shift(source, target, n_classes)
