@@ -133,6 +133,17 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(f"comparison: {result.path} (+ .csv, .json)")
 
 
+def cmd_rank(args: argparse.Namespace) -> None:
+    from .rank import SCORES, rank_models
+
+    rows = rank_models(args.data, args.candidates, args.out, shots=args.shots, image_size=args.image_size, device=args.device)
+    print(f"{'rank':>4}  {'candidate':<40} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}")
+    for row in rows:
+        cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in SCORES)
+        print(f"{row['rank']:>4}  {row['candidate']:<40} {cells} {row['seconds']:>8.2f}")
+    print(f"ranking: {Path(args.out) / 'ranking.json'} (+ ranking.csv)")
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -186,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-compute", action="store_true", help="render only what exists and list what is missing")
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=cmd_report)
+
+    rk = sub.add_parser("rank", help="score candidate pretrained models on a target before training")
+    rk.add_argument("--data", required=True, help="target data (as for finetune)")
+    rk.add_argument("--candidates", nargs="+", required=True, metavar="MODEL",
+                    help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt)")
+    rk.add_argument("--out", default="xferdiag-rank", help="folder for ranking.json and ranking.csv")
+    rk.add_argument("--shots", default="all", help="labelled examples per class to score on")
+    rk.add_argument("--image-size", type=_positive, default=None)
+    rk.add_argument("--device", default="auto")
+    rk.set_defaults(func=cmd_rank)
 
     cp = sub.add_parser("compare", help="several runs side by side")
     cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")

@@ -1,0 +1,43 @@
+"""``xferdiag rank``: a source model trained on related data ranks above an untrained one."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from xferdiag.errors import ConfigError
+from xferdiag.rank import parse_candidate, rank_models
+
+
+def test_related_source_ranks_above_random_initialisation(tmp_path, digits_checkpoint):
+    pretrained = f"builtin:digits-cnn={digits_checkpoint}"
+    rows = rank_models("digits:rotated", ["builtin:digits-cnn", pretrained], tmp_path, shots=20)
+    assert [r["candidate"] for r in rows] == [pretrained, "builtin:digits-cnn"]
+    assert rows[0]["logme"] > rows[1]["logme"]
+    assert rows[0]["leep"] is not None and rows[1]["leep"] is None  # no source head, no LEEP
+    saved = json.loads((tmp_path / "ranking.json").read_text())
+    assert saved["n"] == 200 and [c["rank"] for c in saved["candidates"]] == [1, 2]
+    with open(tmp_path / "ranking.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert table[0]["candidate"] == pretrained and float(table[0]["logme"]) == pytest.approx(rows[0]["logme"])
+
+
+def test_rank_cli_prints_the_table(tmp_path, digits_checkpoint):
+    result = subprocess.run(
+        [sys.executable, "-m", "xferdiag", "rank", "--data", "digits:rotated", "--shots", "10", "--out", str(tmp_path),
+         "--candidates", f"builtin:digits-cnn={digits_checkpoint}", "builtin:digits-cnn"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ranking.json" in result.stdout and "n/a" in result.stdout
+
+
+def test_candidate_syntax():
+    assert parse_candidate("resnet18:IMAGENET1K_V1") == ("resnet18:IMAGENET1K_V1", None)
+    assert parse_candidate("resnet18=w.pt") == ("resnet18", "w.pt")
+    with pytest.raises(ConfigError):
+        parse_candidate("resnet18=")

@@ -1,0 +1,83 @@
+"""``xferdiag rank``: which pretrained model should I start from? Score candidates before training.
+
+Each candidate's backbone runs once over the target training split; LogME, LEEP, NCE and H-score
+are all computed from those features (and the source head's outputs where the candidate has one).
+Candidates are ranked by LogME, the score that needs no source head and held up best in You et
+al. (2021); every score is kept in the table so a reader can rank by another.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import rundir
+from .analyzers.transferability import transferability_scores
+from .config import parse_shots
+from .data import load_domain, split_target
+from .engine.features import extract_features
+from .environment import choose_device
+from .errors import ConfigError
+from .models import ModelSource, build_transfer_model, load_pretrained_classifier
+
+SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
+
+
+def parse_candidate(text: str) -> tuple[str, str | None]:
+    """``ARCH``, ``ARCH:WEIGHTS`` or ``ARCH=CHECKPOINT`` (a local state_dict)."""
+    model, sep, checkpoint = text.partition("=")
+    if sep and not checkpoint:
+        raise ConfigError(f"candidate {text!r}: give a checkpoint after '=' (ARCH=FILE)")
+    return model, checkpoint or None
+
+
+@torch.inference_mode()
+def score_candidate(candidate: str, dataset, labels: np.ndarray, num_classes: int, device) -> dict:
+    """One pass of the candidate's backbone over ``dataset``; every score from the same features."""
+    arch, checkpoint = parse_candidate(candidate)
+    source = ModelSource.parse(arch)
+    start = time.perf_counter()
+    classifier = load_pretrained_classifier(source, checkpoint)
+    model = build_transfer_model(source, num_classes, pretrained=classifier).to(device).eval()
+    features, _ = extract_features(model.backbone, dataset, device=device)
+    probs = None
+    if classifier is not None:
+        head = [m for m in classifier.modules() if isinstance(m, torch.nn.Linear)][-1].to(device)
+        probs = head(features.to(device)).float().softmax(1).cpu().numpy()
+    extracted = time.perf_counter() - start
+    result = transferability_scores(features.numpy(), labels, probs)
+    if classifier is None:
+        result["not_applicable"] = {**result["not_applicable"], "note": "no pretrained weights: a random-initialisation reference"}
+    return {"candidate": candidate, "pretrained": classifier is not None, **result["scores"],
+            "not_applicable": result["not_applicable"], "feature_seconds": extracted,
+            "score_seconds": sum(result["seconds"].values()), "seconds": time.perf_counter() - start}
+
+
+def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all", val_fraction: float = 0.15,
+                test_fraction: float = 0.25, split_seed: int = 0, image_size: int | None = None, device: str = "auto") -> list[dict]:
+    """Score every candidate on ``data``'s training split; write ranking.json and ranking.csv into ``out``."""
+    if not candidates:
+        raise ConfigError("--candidates: give at least one model")
+    sizes = parse_shots(shots)
+    if len(sizes) != 1:
+        raise ConfigError(f"--shots: rank scores one training-set size at a time, got {shots!r}")
+    shots = sizes[0]
+    domain = load_domain(data)
+    splits = split_target(domain, val_fraction, test_fraction, split_seed, shots)
+    labels = domain.labels[splits.indices["train"]]
+    dev = choose_device(device)
+    rows = []
+    for candidate in candidates:
+        spec = ModelSource.parse(parse_candidate(candidate)[0]).input_spec(image_size)
+        rows.append(score_candidate(candidate, splits.dataset("train", spec), labels, len(domain.classes), dev))
+    rows.sort(key=lambda r: -r["logme"])
+    for position, row in enumerate(rows, 1):
+        row["rank"] = position
+    out = Path(out)
+    rundir.write_json(out / "ranking.json", {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme", "candidates": rows})
+    columns = ["rank", "candidate", *SCORES, "seconds"]
+    rundir.write_csv(out / "ranking.csv", columns, [[row[c] for c in columns] for row in rows])
+    return rows
