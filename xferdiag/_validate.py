@@ -7,6 +7,10 @@ import numpy as np
 from .errors import InputError
 
 
+MAX_MAGNITUDE = 1e100
+"""Largest accepted feature magnitude: its square, summed over many entries, stays finite in float64."""
+
+
 def as_matrix(x, name: str, *, min_rows: int = 2) -> np.ndarray:
     """Return ``x`` as a finite float64 matrix of shape (n, d), or raise naming ``name``."""
     try:
@@ -15,6 +19,8 @@ def as_matrix(x, name: str, *, min_rows: int = 2) -> np.ndarray:
         raise InputError(f"{name}: cannot be read as an array ({exc})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputError(f"{name}: expected numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise InputError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -28,6 +34,9 @@ def as_matrix(x, name: str, *, min_rows: int = 2) -> np.ndarray:
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise InputError(f"{name}: contains NaN or infinite values ({int(bad.sum())} entries, first in row {row})")
+    peak = float(np.abs(arr).max())
+    if peak > MAX_MAGNITUDE:  # squares and covariances would overflow float64 into inf and NaN
+        raise InputError(f"{name}: values as large as {peak:.3g} overflow the computation; rescale the features (e.g. standardize them)")
     return arr
 
 

@@ -92,6 +92,11 @@ class RunConfig:
         choice("schedule", SCHEDULES)
         choice("baseline", BASELINES)
         choice("amp", ("auto", "on", "off"))
+        for name in ("augment", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         for name in ("epochs", "batch_size", "seeds", "partial_blocks", "step_size"):
             positive(name)
         positive("warmup_epochs", 0)
@@ -135,7 +140,7 @@ class RunConfig:
             raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
         try:
             return cls(**values)
-        except TypeError as exc:
+        except (TypeError, ConfigError) as exc:  # name the file a wrong value came from
             raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod

@@ -8,11 +8,21 @@ import sys
 
 import torch
 
+from .errors import ConfigError
+
 
 def choose_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device {requested!r}: unknown; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {requested!r}: no CUDA GPU is available here; use --device cpu (or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {requested!r}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0..)")
+    return device
 
 
 def set_threads(threads: int | None) -> int:

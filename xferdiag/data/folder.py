@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..errors import DataError
 
@@ -21,13 +23,15 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _check_header(path: Path) -> None:
-    """Read only the header: catches files that are not images without decoding every pixel."""
+def _check_header(path: Path) -> str:
+    """Read the header and check the file's integrity without decoding pixels; return the image mode."""
     try:
-        with Image.open(path):
-            pass
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc}); remove or replace it") from None
+        with Image.open(path) as img:
+            mode = img.mode
+            img.verify()  # PNG: every chunk's CRC, so a truncated file fails here, before a run starts
+    except Exception as exc:  # hostile files reach odd corners of the decoders (struct.error, decompression bombs)
+        raise DataError(f"{path}: not a readable image ({exc or type(exc).__name__}); remove or replace it") from None
+    return mode
 
 
 def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None]:
@@ -53,16 +57,22 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
     if len(classes) < 2:
         raise DataError(f"{root}: found {len(classes)} class folder(s); classification needs at least 2")
 
-    paths, labels, splits = [], [], []
+    paths, labels, splits, converted = [], [], [], Counter()
     for s, folder in groups:
         for label, name in enumerate(classes):
             files = _images_in(folder / name)
             if not files:
                 raise DataError(f"{folder / name}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             for f in files:
-                _check_header(f)
+                mode = _check_header(f)
+                if mode not in ("L", "RGB"):
+                    converted[mode] += 1
             paths += files
             labels += [label] * len(files)
             splits += [s] * len(files)
+    if converted:  # read_image converts them (alpha dropped, 16-bit scaled to 8-bit); say so once
+        modes = ", ".join(f"{m}: {k}" for m, k in sorted(converted.items()))
+        print(f"xferdiag: warning: {sum(converted.values())} of {len(paths)} images in {root} are not 8-bit grayscale or RGB "
+              f"({modes}); they are converted when read", file=sys.stderr)
     split = np.array(splits) if presplit else None
     return classes, paths, np.array(labels, dtype=np.int64), split

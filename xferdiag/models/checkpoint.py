@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,15 +19,22 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
-        raise CheckpointError(
-            f"{path}: refused to load: the file holds more than tensors ({first[:160]}); "
-            "save a plain state_dict (torch.save(model.state_dict(), path))"
-        ) from None
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:  # a class or function reference: unpickling it would import and possibly run code
+            raise CheckpointError(
+                f"{path}: refused to load: the file holds Python objects ({found.group(1)}), not only tensors, and loading "
+                "them could run code; save a plain state_dict (torch.save(model.state_dict(), path))"
+            ) from None
+        raise CheckpointError(f"{path}: refused to load: not a plain PyTorch state_dict (corrupt, or content the safe "
+                              "weights-only loader does not accept); save one with torch.save(model.state_dict(), path)") from None
     except Exception as exc:  # truncated zip, not a torch file at all
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:160]})") from None
+        reason = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:120]
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}{': ' + reason if reason else ''}); "
+                              "check the file is complete") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
