@@ -1,4 +1,9 @@
-"""Feature extraction, batched and gradient-free: the backbone runs once per example."""
+"""Feature extraction, batched and gradient-free: the backbone runs once per example.
+
+Memory stays bounded whatever the dataset size: each output is one float32 tensor of (N, D)
+allocated when the first batch shows D, and every batch is copied into its rows at once. The peak
+is the result plus one batch (no list of per-batch tensors to concatenate, which would double it).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,42 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 
+class _Rows:
+    """Batches of row vectors written into one preallocated float32 (n, d) CPU tensor."""
+
+    def __init__(self, n: int):
+        self.n, self.filled, self.out = n, 0, None
+
+    def add(self, batch: torch.Tensor) -> None:
+        batch = batch.detach().flatten(1)
+        if self.out is None:
+            self.out = torch.empty((self.n, batch.shape[1]), dtype=torch.float32)
+        self.out[self.filled : self.filled + len(batch)] = batch  # one copy: device -> host and dtype -> float32
+        self.filled += len(batch)
+
+    def result(self) -> torch.Tensor:
+        return self.out if self.out is not None else torch.empty((0, 0))
+
+
+def _loader(dataset: Dataset, batch_size: int, device: torch.device | str, workers: int) -> DataLoader:
+    """In order; no worker processes for a single batch (starting them costs more than they save)."""
+    workers = workers if len(dataset) > batch_size else 0
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=torch.device(device).type == "cuda")
+
+
 @torch.inference_mode()
 def extract_features(backbone: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: torch.device | str = "cpu", workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (features (N, D) float32 on CPU, labels (N,)) with ``backbone`` in eval mode."""
     was_training = backbone.training
     backbone.eval()
-    feats, labels = [], []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    feats, labels = _Rows(len(dataset)), []
     try:
-        for x, y in loader:
-            feats.append(backbone(x.to(device, non_blocking=True)).float().flatten(1).cpu())
+        for x, y in _loader(dataset, batch_size, device, workers):
+            feats.add(backbone(x.to(device, non_blocking=True)))
             labels.append(y)
     finally:
         backbone.train(was_training)
-    return torch.cat(feats), torch.cat(labels)
+    return feats.result(), torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
 
 
 def _pool(output) -> torch.Tensor:
@@ -36,20 +63,20 @@ def _pool(output) -> torch.Tensor:
 
 @torch.inference_mode()
 def extract_layer_features(backbone: nn.Module, dataset: Dataset, layers: list[str], *, batch_size: int = 256,
-                           device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+                           device: torch.device | str = "cpu", workers: int = 0) -> dict[str, torch.Tensor]:
     """Pooled outputs of the named backbone blocks plus ``"penultimate"`` (the backbone's output), one pass."""
-    captured: dict[str, list[torch.Tensor]] = {name: [] for name in [*layers, "penultimate"]}
+    captured = {name: _Rows(len(dataset)) for name in [*layers, "penultimate"]}
     hooks = [
-        backbone.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: captured[name].append(_pool(o).float().cpu()))
+        backbone.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: captured[name].add(_pool(o)))
         for name in layers
     ]
     was_training = backbone.training
     backbone.eval()
     try:
-        for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            captured["penultimate"].append(_pool(backbone(x.to(device))).float().cpu())
+        for x, _ in _loader(dataset, batch_size, device, workers):
+            captured["penultimate"].add(_pool(backbone(x.to(device, non_blocking=True))))
     finally:
         for hook in hooks:
             hook.remove()
         backbone.train(was_training)
-    return {name: torch.cat(chunks) for name, chunks in captured.items()}
+    return {name: rows.result() for name, rows in captured.items()}

@@ -3,10 +3,14 @@
 For every seed both arms see the same splits, the same data order and augmentation stream, and
 the same budget (epochs). Arms differ only in where the weights start and in the learning-rate
 policy documented in :func:`arm_plans`.
+
+Launched by ``torchrun`` it trains data-parallel (see :mod:`.distributed`); ``batch_size`` is
+then the global batch, shared out between the ranks, and only rank 0 writes the run directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,9 +20,10 @@ import torch
 from .. import __version__, rundir
 from ..config import RunConfig
 from ..data import Domain, TargetSplits, load_domain, split_target
-from ..environment import choose_device, describe, set_threads
+from ..environment import describe, set_threads
 from ..errors import ConfigError, RunDirError
 from ..models import ModelSource, build_transfer_model, load_pretrained_classifier
+from . import distributed
 from .strategies import Phase, phases_for
 from .trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 
@@ -48,11 +53,30 @@ def arm_plans(config: RunConfig) -> dict[str, ArmPlan]:
 
 
 def runtime_for(config: RunConfig, quiet: bool) -> tuple[Runtime, int]:
-    device = choose_device(config.device)
-    threads = set_threads(config.threads)
+    """The compute settings of ``config`` (under torchrun: this rank's GPU and share of the cores).
+
+    On a GPU cuDNN autotuning is switched on: inputs have fixed sizes, so the fastest convolution
+    algorithm is found once and reused.
+    """
+    device = distributed.rank_device(config.device)
+    threads = set_threads(config.threads or distributed.threads_per_rank())
     amp = config.amp == "on" or (config.amp == "auto" and device.type == "cuda")
     progress = not quiet and sys.stderr.isatty()
-    return Runtime(device, amp, config.workers, config.channels_last, progress), threads
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return Runtime(device, amp, config.workers, config.channels_last, progress, config.compile), threads
+
+
+def describe_runtime(runtime: Runtime, threads: int, batch_size: int) -> dict:
+    """run.json's ``environment``: versions and every setting that changes speed or numerics."""
+    world = distributed.world_size()
+    dtype = runtime.amp_dtype
+    return describe(
+        runtime.device, threads, amp=runtime.amp, amp_dtype=str(dtype).removeprefix("torch.") if dtype else None,
+        channels_last=runtime.channels_last, compile=runtime.compile, workers=runtime.workers,
+        pin_memory=runtime.device.type == "cuda", cudnn_benchmark=runtime.device.type == "cuda" and torch.backends.cudnn.benchmark,
+        world_size=world, dist_backend=distributed.backend(), per_rank_batch=batch_size / world,
+    )
 
 
 def split_data(splits: TargetSplits, spec, augment: bool) -> SplitData:
@@ -93,6 +117,16 @@ def _prepare_out(out: Path, resume: bool, allow_existing: bool) -> None:
         raise RunDirError(f"{out}: already exists and is not empty; use --resume to continue it or choose another --out")
 
 
+def _check_world_fits(config: RunConfig, splits: TargetSplits) -> None:
+    """Every rank needs examples in every batch and every split."""
+    world = distributed.world_size()
+    if world > 1 and config.batch_size < world:
+        raise ConfigError(f"batch_size: {config.batch_size} is the global batch and must be at least the number of processes ({world})")
+    small = {k: n for k, n in splits.sizes().items() if n < world}
+    if small:
+        raise ConfigError(f"splits {small}: each needs at least one example per process ({world}); use fewer processes or more data")
+
+
 def train_pair(
     root: Path, config: RunConfig, source: ModelSource, pretrained, splits: TargetSplits, runtime: Runtime,
     env: dict, command: list[str], source_n: int | None,
@@ -100,23 +134,24 @@ def train_pair(
     """Train every arm for every seed into ``root`` (skipping seeds already finished)."""
     spec = source.input_spec(config.image_size)
     data = split_data(splits, spec, config.augment)
-    _write_run_files(root, config, command, env, splits, spec, source_n)
+    _check_world_fits(config, splits)
+    if distributed.is_main():
+        _write_run_files(root, config, command, env, splits, spec, source_n)
     run = rundir.RunDir(root)
     for seed in range(config.seeds):
         for arm, plan in arm_plans(config).items():
             seed_dir = run.seed_dir(arm, seed)
-            if (seed_dir / "metrics.json").is_file():
+            if distributed.on_main((seed_dir / "metrics.json").is_file):
                 continue
             seed_everything(seed)
             model = build_transfer_model(
                 source, len(splits.domain.classes), pretrained=pretrained if arm == "transfer" else None,
                 head_hidden=config.head_hidden, head_dropout=config.head_dropout, image_size=config.image_size,
             )
+            distributed.seed_this_rank(seed)
             reference = {k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()} if arm == "transfer" else None
-            if config.compile:
-                model = torch.compile(model)
             ArmTrainer(plan, runtime, seed_dir, seed).fit(model, data, reference)
-    if "scratch" in arm_plans(config):
+    if "scratch" in arm_plans(config) and distributed.is_main():
         from ..negative import verdict_for_run
 
         verdict_for_run(root)
@@ -128,7 +163,15 @@ def finetune(
 ) -> Path:
     """Fine-tune ``config.model`` on ``config.data`` (plus the scratch baseline) into ``out``; return its path."""
     out = Path(out)
-    _prepare_out(out, resume, allow_existing)
+    runtime, threads = runtime_for(config, quiet)
+    with distributed.process_group(runtime.device):
+        return _finetune(config, out, runtime, threads, resume, command, source_domain, allow_existing)
+
+
+def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resume: bool, command: list[str] | None,
+              source_domain: Domain | None, allow_existing: bool) -> Path:
+    """Every rank runs this; files are rank 0's business."""
+    distributed.on_main(lambda: _prepare_out(out, resume, allow_existing))
     source = ModelSource.parse(config.model)
     pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
     if pretrained is None:
@@ -139,17 +182,16 @@ def finetune(
     domain = load_domain(config.data)
     if source_domain is None and config.source_data:
         source_domain = load_domain(config.source_data)
-    runtime, threads = runtime_for(config, quiet)
-    env = describe(runtime.device, threads, amp=runtime.amp, channels_last=runtime.channels_last, compile=config.compile, workers=config.workers)
+    env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]
     source_n = len(source_domain) if source_domain is not None else None
-    with rundir.locked(out):
+    with rundir.locked(out) if distributed.is_main() else contextlib.nullcontext():
         points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
         for shots in points:
             splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots)
             root = out if shots == points[-1] else out / "shots" / str(shots)
             train_pair(root, config.replace(shots=[shots]), source, pretrained, splits, runtime, env, command, source_n)
-        if len(points) > 1 and config.baseline == "scratch":
+        if len(points) > 1 and config.baseline == "scratch" and distributed.is_main():
             from ..shots import shots_summary
 
             shots_summary(out, [out if s == points[-1] else out / "shots" / str(s) for s in points], points)

@@ -1,16 +1,21 @@
 """The training loop for one (arm, seed): phases, early stopping, best checkpoint, exact resume.
 
-After every epoch the whole state (model, optimiser, scheduler, torch RNG, best weights, early
-stopping counter, history) is written atomically to ``checkpoint.pt`` in the seed folder. Data
-order comes from a generator seeded by (seed, epoch), so a run killed at any moment and resumed
-replays exactly the epochs it lost and ends with the same metrics as an uninterrupted run (CPU).
+After every epoch but the last the whole state (model, optimiser, scheduler, torch RNG, best
+weights, early stopping counter, history) is written atomically to ``checkpoint.pt`` in the seed
+folder, on a background thread while the next epoch trains. Data order comes from a generator
+seeded by (seed, epoch), so a run killed at any moment and resumed replays exactly the epochs it
+lost and ends with the same metrics as an uninterrupted run (CPU).
+
+Under torchrun the same loop runs on every rank (see :mod:`.distributed`): the trained module is
+wrapped in DistributedDataParallel, each rank takes its slice of every global batch, evaluation
+is sharded and gathered back in order, and only rank 0 writes files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from .. import rundir
 from ..errors import TrainingDivergedError
 from ..models import TransferModel
+from . import distributed
 from .features import extract_features
 from .metrics import Evaluation, evaluate_logits
 from .strategies import (
@@ -72,35 +78,55 @@ class SplitData:
 
 @dataclass
 class Runtime:
-    """Where and how to compute: device, mixed precision, loader workers, progress display."""
+    """Where and how to compute: device, mixed precision, loader workers, progress display, compilation."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     amp: bool = False
     workers: int = 0
     channels_last: bool = False
     progress: bool = True
+    compile: bool = False
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """bfloat16 where the GPU has it (no loss scaling needed), else float16 with a GradScaler."""
+        if not self.amp or self.device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     def autocast(self):
-        if not self.amp or self.device.type != "cuda":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        dtype = self.amp_dtype
+        return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
     def grad_scaler(self) -> torch.amp.GradScaler:
-        fp16 = self.amp and self.device.type == "cuda" and not torch.cuda.is_bf16_supported()
-        return torch.amp.GradScaler("cuda", enabled=fp16)
+        return torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
-    def loader(self, dataset: Dataset, batch_size: int, generator: torch.Generator | None = None) -> DataLoader:
-        sampler = RandomSampler(dataset, generator=generator) if generator is not None else None
+    def loader(self, dataset: Dataset, batch_size: int = 1, batch_sampler: distributed.RankBatches | None = None) -> DataLoader:
+        """Training batches from ``batch_sampler``; otherwise in order, ``batch_size`` at a time (evaluation).
+
+        An evaluation that fits in one batch skips the workers: starting them costs more than they save.
+        """
+        one_batch = batch_sampler is None and len(dataset) <= batch_size
         return DataLoader(
             dataset,
-            batch_size=batch_size,
-            sampler=sampler,
+            batch_size=1 if batch_sampler is not None else batch_size,
+            batch_sampler=batch_sampler,
             shuffle=False,
-            num_workers=self.workers,
+            num_workers=0 if one_batch else self.workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
+
+    def train_module(self, module: nn.Module) -> nn.Module:
+        """What the training step calls: DDP around ``module`` under torchrun, compiled with ``compile``.
+
+        Built per phase, after freezing, because DDP registers exactly the parameters that train.
+        Evaluation, checkpoints and state dicts use ``module`` itself (no wrapper prefixes).
+        """
+        if distributed.world_size() > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        return torch.compile(module) if self.compile else module
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -113,39 +139,104 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
+def _my_shard(dataset: Dataset) -> Dataset:
+    """This rank's contiguous slice (the whole dataset in a single process)."""
+    return dataset if distributed.world_size() == 1 else Subset(dataset, distributed.shard(len(dataset)))
+
+
 class _FeatureCache:
-    """Backbone outputs for train/val/test, computed once per linear-probe phase."""
+    """Backbone outputs for train/val/test, computed once per linear-probe phase.
+
+    Under torchrun each rank extracts its slice and every rank gets the whole cache back: the
+    backbone still runs once per example, and the head trains on the same cache everywhere.
+    """
 
     def __init__(self, model: TransferModel, data: SplitData, runtime: Runtime):
-        device = runtime.device
-        self.train = TensorDataset(*extract_features(model.backbone, data.train_plain, device=device, workers=runtime.workers))
-        self.val = TensorDataset(*extract_features(model.backbone, data.val, device=device, workers=runtime.workers))
-        self.test = TensorDataset(*extract_features(model.backbone, data.test, device=device, workers=runtime.workers))
+        self.train, self.val, self.test = (self._extract(model, split, runtime) for split in (data.train_plain, data.val, data.test))
+
+    @staticmethod
+    def _extract(model: TransferModel, dataset: Dataset, runtime: Runtime) -> TensorDataset:
+        features, labels = extract_features(model.backbone, _my_shard(dataset), device=runtime.device, workers=runtime.workers)
+        return TensorDataset(distributed.gather_rows(features), distributed.gather_rows(labels))
 
 
 def _predict(module: nn.Module, dataset: Dataset, runtime: Runtime, num_classes: int, batch_size: int) -> Evaluation:
+    """Evaluate ``dataset`` in order; under torchrun each rank runs its slice and all get every row back."""
     was_training = module.training
     module.eval()
     logits, labels = [], []
     with torch.inference_mode(), runtime.autocast():
-        for x, y in runtime.loader(dataset, max(batch_size, 256)):
+        for x, y in runtime.loader(_my_shard(dataset), max(batch_size, 256)):
             logits.append(module(runtime.to_device(x)).float().cpu())
             labels.append(y)
     module.train(was_training)
-    return evaluate_logits(torch.cat(logits), torch.cat(labels), num_classes)
+    return evaluate_logits(distributed.gather_rows(torch.cat(logits)), distributed.gather_rows(torch.cat(labels)), num_classes)
 
 
-def _rng_state(device: torch.device) -> dict:
+def _rng_states(device: torch.device) -> list[dict]:
+    """Every rank's generators (augmentation and dropout draw from them), in rank order."""
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
+    return distributed.gather_objects(state)
 
 
-def _restore_rng(state: dict, device: torch.device) -> None:
+def _restore_rng(states: list[dict] | dict, device: torch.device) -> None:
+    """This rank's generators; a resume with more ranks than saved falls back to rank 0's (order still exact)."""
+    states = states if isinstance(states, list) else [states]
+    state = states[distributed.rank()] if distributed.rank() < len(states) else states[0]
     torch.set_rng_state(state["torch"])
     if "cuda" in state and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _cpu_copy(obj):
+    """A CPU copy of every tensor in ``obj`` (nested dicts and lists): a snapshot later steps cannot change."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return obj
+
+
+class _CheckpointWriter:
+    """Writes checkpoints on a background thread, so the next epoch trains while the disk works.
+
+    It is handed snapshots (CPU copies), so each file holds exactly the epoch it names. At most one
+    write is in flight, and :meth:`ArmTrainer.fit` joins it before the checkpoint is replaced or
+    deleted and before any exception leaves, so "the last good checkpoint" is always on disk.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, state: dict) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(state,), name="xferdiag-checkpoint")
+        self._thread.start()
+
+    def _write(self, state: dict) -> None:
+        try:
+            with rundir.atomic_path(self.path) as tmp:
+                torch.save(state, tmp)
+        except BaseException as exc:  # handed to the training thread by wait()
+            self._error = exc
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def wait(self) -> None:
+        """Join, and raise what the write raised (a full disk must not go unnoticed)."""
+        self.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 class ArmTrainer:
@@ -161,6 +252,13 @@ class ArmTrainer:
     # --- public -------------------------------------------------------------------------------
     def fit(self, model: TransferModel, data: SplitData, reference: dict[str, torch.Tensor] | None = None) -> dict:
         """Train (resuming from ``checkpoint.pt`` when present), evaluate the best weights, write results."""
+        self._writer = _CheckpointWriter(self.checkpoint_path)
+        try:
+            return self._fit(model, data, reference)
+        finally:
+            self._writer.join()
+
+    def _fit(self, model: TransferModel, data: SplitData, reference: dict[str, torch.Tensor] | None) -> dict:
         model.to(self.runtime.device)
         if self.runtime.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -193,31 +291,38 @@ class ArmTrainer:
                 _restore_rng(state["rng"], self.runtime.device)
                 state = None
             cache = _FeatureCache(model, data, self.runtime) if phase.uses_feature_cache else None
+            module = self.runtime.train_module(model.head if cache is not None else model)
             scaler = self.runtime.grad_scaler()
             for epoch in range(done, phase_end):
                 tick = time.perf_counter()
-                train_loss = self._train_epoch(model, phase, data, cache, optimizer, scaler, reference, epoch)
-                if not math.isfinite(train_loss):
-                    bar.close()
-                    raise TrainingDivergedError(
-                        f"{self.plan.name} seed {self.seed}: training loss became {train_loss} at epoch {epoch + 1}; "
-                        f"lower --lr (now {self.plan.lr:g}); the last good checkpoint is kept in {self.seed_dir}"
-                    )
+                train_loss = self._train_epoch(model, module, phase, data, cache, optimizer, scaler, reference, epoch)
                 val = self._evaluate(model, data.val if cache is None else cache.val, head_only=cache is not None)
+                finite_weights = all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+                if not (math.isfinite(train_loss) and math.isfinite(val.loss) and finite_weights):  # before saving: keep the last good checkpoint
+                    bar.close()
+                    what = (f"training loss became {train_loss}" if not math.isfinite(train_loss) else
+                            f"validation loss became {val.loss}" if not math.isfinite(val.loss) else "weights became NaN or infinite")
+                    kept = f"the last good checkpoint (epoch {done}) is kept in {self.seed_dir}" if done else "no checkpoint was kept"
+                    raise TrainingDivergedError(
+                        f"{self.plan.name} seed {self.seed}: {what} at epoch {epoch + 1}; {kept}; "
+                        f"start a new run with a lower --lr (now {self.plan.lr:g})"
+                    )
                 lr = optimizer.param_groups[0]["lr"]
                 scheduler.step()
                 history.append({
                     "epoch": epoch + 1, "phase": phase.strategy, "train_loss": train_loss, "val_loss": val.loss,
                     "val_accuracy": val.accuracy, "lr": lr, "seconds": time.perf_counter() - tick,
                 })
+                weights = _cpu_copy(model.state_dict())  # one snapshot: the checkpoint's, and the best weights' when better
                 if val.loss < best["val_loss"] - 1e-6:
-                    best = {"val_loss": val.loss, "epoch": epoch + 1, "state": copy.deepcopy(model.state_dict())}
+                    best = {"val_loss": val.loss, "epoch": epoch + 1, "state": weights}
                     bad_epochs = 0
                 else:
                     bad_epochs += 1
                 done = epoch + 1
                 stopped = self.plan.patience is not None and bad_epochs >= self.plan.patience
-                self._save_checkpoint(model, optimizer, scheduler, phase_index, done, best, bad_epochs, history, time.perf_counter() - started)
+                if not (stopped or done == total):  # the last epoch's results are written next; a crash before replays it
+                    self._save_checkpoint(weights, optimizer, scheduler, phase_index, done, best, bad_epochs, history, time.perf_counter() - started)
                 bar.update(1)
                 bar.set_postfix(val_acc=f"{val.accuracy:.3f}", val_loss=f"{val.loss:.3f}")
                 if stopped:
@@ -231,24 +336,30 @@ class ArmTrainer:
         p = self.plan
         return parameter_groups(model, phase, p.lr, p.backbone_lr_mult, p.layer_decay, p.weight_decay, l2sp=p.l2sp > 0 and reference is not None)
 
-    def _train_epoch(self, model, phase, data, cache, optimizer, scaler, reference, epoch) -> float:
+    def _train_epoch(self, model, module, phase, data, cache, optimizer, scaler, reference, epoch) -> float:
+        """One epoch over the global batches; returns the mean training loss over every rank's examples.
+
+        The loss total stays on the device (float64, the same arithmetic as summing Python floats)
+        and is read once per epoch, so the GPU never waits for the host inside the loop.
+        """
         rt = self.runtime
         set_train_mode(model, phase)
-        module = model.head if cache is not None else model
         dataset = cache.train if cache is not None else data.train
-        total, count = 0.0, 0
-        for x, y in rt.loader(dataset, self.plan.batch_size, _epoch_generator(self.seed, epoch)):
+        batches = distributed.RankBatches(len(dataset), self.plan.batch_size, _epoch_generator(self.seed, epoch))
+        total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
+        for (x, y), weight in zip(rt.loader(dataset, batch_sampler=batches), batches.weights):
             x, y = rt.to_device(x), y.to(rt.device, non_blocking=True)
             with rt.autocast():
                 loss = nn.functional.cross_entropy(module(x).float(), y)
                 if self.plan.l2sp > 0 and reference is not None:
                     loss = loss + l2sp_penalty(model, reference, self.plan.l2sp)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(loss if weight == 1 else loss * weight).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += loss.item() * len(y)
+            total += loss.detach().double() * len(y)
             count += len(y)
+        total, count = distributed.all_sum([total, count])
         return total / max(count, 1)
 
     def _evaluate(self, model, dataset, head_only: bool) -> Evaluation:
@@ -263,24 +374,31 @@ class ArmTrainer:
     def _progress_bar(self, total: int, done: int):
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=done, desc=f"{self.plan.name} seed {self.seed}", unit="epoch", disable=not self.runtime.progress, leave=False)
+        return tqdm(total=total, initial=done, desc=f"{self.plan.name} seed {self.seed}", unit="epoch",
+                    disable=not (self.runtime.progress and distributed.is_main()), leave=False)
 
-    def _save_checkpoint(self, model, optimizer, scheduler, phase_index, epoch, best, bad_epochs, history, seconds) -> None:
-        state = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "phase_index": phase_index, "epoch": epoch, "best": best, "bad_epochs": bad_epochs,
-            "history": history, "rng": _rng_state(self.runtime.device), "seconds": seconds,
-        }
-        with rundir.atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
+    def _save_checkpoint(self, weights, optimizer, scheduler, phase_index, epoch, best, bad_epochs, history, seconds) -> None:
+        """Hand a snapshot to the writer thread (weights shared with ``best`` are stored once)."""
+        rng = _rng_states(self.runtime.device)  # a collective: every rank takes part, rank 0 writes
+        if not distributed.is_main():
+            return
+        self._writer.submit({
+            "model": weights, "optimizer": _cpu_copy(optimizer.state_dict()), "scheduler": _cpu_copy(scheduler.state_dict()),
+            "phase_index": phase_index, "epoch": epoch, "best": dict(best), "bad_epochs": bad_epochs,
+            "history": list(history), "rng": rng, "seconds": seconds,
+        })
 
     def _load_checkpoint(self) -> dict | None:
+        """Rank 0 reads the checkpoint (onto the CPU: RNG states must stay there) and every rank gets it."""
+        return distributed.on_main(self._read_checkpoint)
+
+    def _read_checkpoint(self) -> dict | None:
         if not self.checkpoint_path.is_file():
             return None
         from ..errors import CheckpointError
 
         try:
-            return torch.load(self.checkpoint_path, map_location=self.runtime.device, weights_only=True)
+            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise CheckpointError(f"{self.checkpoint_path}: cannot resume from this checkpoint ({type(exc).__name__}); delete it to start the seed over") from None
 
@@ -294,6 +412,9 @@ class ArmTrainer:
             "test": test.summary(), "val": val.summary(), "epochs_run": epochs_run,
             "best_epoch": best["epoch"], "train_seconds": seconds,
         }
+        if not distributed.is_main():
+            return metrics
+        self._writer.wait()  # the last checkpoint lands before it is deleted below
         d = self.seed_dir
         with rundir.atomic_path(d / "model.pt") as tmp:
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
