@@ -22,8 +22,12 @@ from .config import RunConfig
 from .data import load_domain, split_target
 from .engine.features import extract_layer_features
 from .environment import choose_device
-from .errors import RunDirError
-from .models import ModelSource, build_transfer_model, load_into, load_pretrained_classifier, load_state_dict
+from .errors import DataError, InputError, RunDirError
+from .models import ModelSource, build_transfer_model, load_finetuned, load_pretrained_classifier
+
+
+EMBEDDING_POINTS = 500
+"""Points per domain in the source-vs-target picture: enough to see clusters, cheap for t-SNE."""
 
 
 class RunModels:
@@ -38,12 +42,21 @@ class RunModels:
         for name in run.arms():
             seeds = run.seeds(name)
             if seeds:
-                model = build_transfer_model(self.source, num_classes, pretrained=None, **build)
-                load_into(model, load_state_dict(run.seed_dir(name, seeds[0]) / "model.pt"), f"{name} seed {seeds[0]}")
+                model, _ = load_finetuned(run.seed_dir(name, seeds[0]) / "model.pt", self.source, num_classes, **build)
                 self.arms[name] = (seeds[0], model.to(device).eval())
         if arm not in self.arms:
             raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/metrics.json); run 'xferdiag finetune' first")
         self.input_spec = self.pretrained.input_spec
+
+
+def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:
+    """The run's configuration; analyze and explain rebuild the models and data from its data and model."""
+    config = meta.get("config") or {}
+    missing = [key for key in ("data", "model") if not config.get(key)]
+    if missing:
+        raise RunDirError(f"{run.run_json}: 'config' has no {' or '.join(repr(k) for k in missing)}; analyze and explain "
+                          "rebuild the data and the model from them (docs/rundir.md)")
+    return RunConfig.from_dict(config, source=str(run.run_json))
 
 
 def _sample(n: int, cap: int, seed: int) -> np.ndarray:
@@ -74,20 +87,29 @@ def interpret_shift(result: dict) -> list[str]:
     lines.append(f"A linear domain classifier reaches proxy A-distance {pad['value']:.2f} of 2: the shift is {size}.")
     lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
     lines.append(f"{100 * result['ks']['fraction_shifted']:.0f}% of feature dimensions shift (KS tests, Benjamini-Hochberg).")
+    if result.get("per_feature"):
+        shifted = sorted((f for f in result["per_feature"] if f["shifted"]), key=lambda f: -f["ks_statistic"])
+        named = ", ".join(f"{f['name']} (SMD {f['smd']:+.2f})" for f in shifted[:3])
+        lines.append(f"{len(shifted)} of {len(result['per_feature'])} input features shift (KS tests, Benjamini-Hochberg)"
+                     + (f"; most: {named}." if shifted else "."))
     if result["label_shift"]["total_variation"] > 0.1:
         lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
     return lines
 
 
+@rundir.holds_lock  # one writer per run directory (docs/guarantees.md)
 def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_samples: int = 1000, n_permutations: int = 1000,
                 seed: int = 0, quiet: bool = False, force: bool = False) -> dict:
     """Compute (or reuse) features and write shift, transferability and similarity results; return them."""
     run = rundir.RunDir(run_dir)
-    meta = run.check()
-    config = RunConfig.from_dict(meta["config"], source=str(run.run_json))
+    meta = rundir.validate(run_dir)
+    config = run_config(run, meta)
     data = rundir.read_json(run.data_json)
     device = choose_device(config.device)
     models = RunModels(run, config, len(data["classes"]), device)
+    if models.classifier is None:
+        raise RunDirError(f"{run.run_json}: the config names no pretrained weights ('pretrained_checkpoint' or "
+                          "MODEL:WEIGHTS); the analysis compares the fine-tuned model with them")
     layers = list(layers) if layers else list(models.pretrained.blocks)
     bad = [name for name in layers if name not in models.pretrained.blocks]
     if bad:
@@ -118,12 +140,13 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
                 cache.update({f"{model_name}__{domain_name}__{layer}": f.numpy() for layer, f in feats.items()})
                 cache[f"{domain_name}__labels"] = domain.labels[idx]
             bar.update(1)
+        _check_finite(cache)
         cache["fingerprint"] = np.array(key)
         rundir.write_npz(cache_path, **cache)
 
         results: dict = {}
         if source is not None:
-            results["shift"] = _shift(run, cache, n_permutations, seed, len(data["classes"]))
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(data["classes"]), _tables(source, target, source_idx, target_idx))
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
@@ -132,9 +155,31 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     return results
 
 
-def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int) -> dict:
+def _check_finite(cache: dict) -> None:
+    """NaN or infinite features name the model, data and layer they came from (not 'x' deep in an analyzer)."""
+    for name, values in cache.items():
+        if name.count("__") == 2 and np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+            model, domain, layer = name.split("__")
+            origin = "the fine-tuned model's weights (arms/transfer/seed-*/model.pt)" if model == "finetuned" else "the pretrained weights"
+            raise InputError(f"features of the {model} model on the {domain} data at layer {layer} contain "
+                             f"{int((~np.isfinite(values)).sum())} NaN or infinite values; check {origin} and the data, "
+                             "then rerun 'xferdiag analyze --force'")
+
+
+def _tables(source, target, source_idx, target_idx) -> tuple | None:
+    """(source rows, target rows, feature names) when both domains are tables with the same columns."""
+    if source.table is None or target.table is None:
+        return None
+    if source.feature_names != target.feature_names:
+        raise DataError(f"{source.spec} and {target.spec}: the tables have different feature columns; "
+                        "give both the same columns in the same order")
+    return source.table[source_idx], target.table[target_idx], target.feature_names
+
+
+def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int, tables=None) -> dict:
+    """Shift in the pretrained model's penultimate features; for tables also per input feature."""
     x, y = cache["pretrained__source__penultimate"], cache["pretrained__target__penultimate"]
-    embedding = similarity.embed_2d(x, y, seed=seed)
+    embedding = similarity.embed_2d(x, y, seed=seed, max_points=EMBEDDING_POINTS)
     labels = np.concatenate([cache["source__labels"], cache["target__labels"]])
     offsets = np.where(embedding.domain == 0, 0, len(x))
     rundir.write_npz(run.analysis / "embedding.npz", xy=embedding.xy, domain=embedding.domain, label=labels[embedding.index + offsets])
@@ -148,6 +193,8 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
         "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
         "embedding": {"method": embedding.method, "file": "embedding.npz"},
     }
+    if tables is not None:
+        result["per_feature"] = shift.feature_shift(*tables).to_list()
     result["interpretation"] = interpret_shift(result)
     rundir.write_json(run.analysis / "shift.json", result)
     return result

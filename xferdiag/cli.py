@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -13,8 +14,8 @@ from .config import STRATEGIES, RunConfig
 from .errors import XferdiagError
 
 FINETUNE_HELP = {
-    "data": "target data: a folder of class folders (optionally train/val/test), a .npz, or digits:<name>",
-    "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), builtin:digits-cnn, or package.module:function",
+    "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, or digits:<name> / cancer:<name>",
+    "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), builtin:digits-cnn, builtin:tabular-mlp[:hidden=64-64], or package.module:function",
     "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS)",
     "source_data": "the data the model was pretrained on, for the shift analysis",
     "strategy": f"one of {', '.join(STRATEGIES)}",
@@ -37,6 +38,9 @@ FINETUNE_HELP = {
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",
 }
+
+
+LABEL_COLUMN_HELP = "CSV tables: the column holding the class labels (default: label)"
 
 
 def _flag(name: str) -> str:
@@ -68,6 +72,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def cmd_finetune(args: argparse.Namespace) -> None:
     from .engine.run import finetune
+    from .models.tabular import resolve_config
     from .rundir import RunDir
 
     if args.resume:
@@ -77,7 +82,21 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     else:
         if not args.out:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
-        out = finetune(_config_from_args(args), args.out, quiet=args.quiet, command=sys.argv)
+        out = finetune(resolve_config(_config_from_args(args), args.label_column), args.out, quiet=args.quiet, command=sys.argv)
+    print(f"run directory: {out}")
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    from .audit import audit
+    from .models.tabular import resolve_config
+
+    out = audit(resolve_config(_config_from_args(args), args.label_column), args.checkpoint, args.out, quiet=args.quiet,
+                command=sys.argv)
+    metrics = json.loads((out / "arms" / "transfer" / "seed-0" / "metrics.json").read_text())
+    print(f"audited model: {100 * metrics['test']['accuracy']:.1f}% test accuracy")
+    if (out / "verdict.json").is_file():
+        verdict = json.loads((out / "verdict.json").read_text())
+        print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points over the scratch baseline)")
     print(f"run directory: {out}")
 
 
@@ -158,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
-    demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps or transfer-hurts")
+    demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps, transfer-hurts or tabular")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
@@ -167,8 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--out", help="run directory to create")
     ft.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints")
     ft.add_argument("--quiet", action="store_true", help="no progress bars")
+    ft.add_argument("--label-column", help=LABEL_COLUMN_HELP)
     _add_config_flags(ft)
     ft.set_defaults(func=cmd_finetune)
+
+    au = sub.add_parser("audit", help="make a run directory from a model fine-tuned elsewhere (no training)")
+    au.add_argument("--checkpoint", required=True, metavar="FILE",
+                    help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) or backbone.*/head.*")
+    au.add_argument("--out", required=True, help="run directory to create")
+    au.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
+    au.add_argument("--label-column", help=LABEL_COLUMN_HELP)
+    au.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(au)
+    au.set_defaults(func=cmd_audit)
 
     an = sub.add_parser("analyze", help="domain shift, transferability, layer similarity")
     an.add_argument("run_dir", metavar="RUN_DIR")
@@ -216,13 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _one_line(exc: Exception) -> str:
+    """User errors print as one line, also when a DataLoader worker re-raised one with its traceback attached."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "Original Traceback" in lines[1]:
+        return lines[-1].split(": ", 1)[-1]
+    return " ".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message="Detected pickle protocol")  # torch, on refusing an untrusted checkpoint
     try:
         args.func(args)
     except XferdiagError as exc:
-        print(f"xferdiag: error: {exc}", file=sys.stderr)
+        print(f"xferdiag: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("xferdiag: interrupted", file=sys.stderr)

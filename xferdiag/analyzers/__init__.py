@@ -2,6 +2,7 @@
 
 from .shift import (
     classifier_two_sample_test,
+    feature_shift,
     frechet_distance,
     ks_shift,
     label_shift,
@@ -12,6 +13,6 @@ from .similarity import embed_2d, linear_cka, rbf_cka
 from .transferability import h_score, leep, logme, nce, transferability_scores
 
 __all__ = [
-    "classifier_two_sample_test", "embed_2d", "frechet_distance", "h_score", "ks_shift", "label_shift", "leep",
+    "classifier_two_sample_test", "embed_2d", "feature_shift", "frechet_distance", "h_score", "ks_shift", "label_shift", "leep",
     "linear_cka", "logme", "mmd_test", "nce", "proxy_a_distance", "rbf_cka", "transferability_scores",
 ]

@@ -1,4 +1,4 @@
-"""Datasets: built-in digit domains, image folders and ``.npz`` arrays behind one interface."""
+"""Datasets: built-in digit and table domains, image folders, ``.npz`` arrays and CSV tables behind one interface."""
 
 from __future__ import annotations
 
@@ -11,17 +11,21 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .arrays import load_npz_images
-from .digits import SCENARIOS, load_digits_domain
+from .digits import SCENARIOS as DIGIT_SCENARIOS, load_digits_domain
 from .folder import scan_folder
 from .images import FileImageSet, InputSpec, TensorImageSet
 from .splits import stratified_split, take_shots
+from .tables import SCENARIOS as TABLE_SCENARIOS
+from .tables import Table, TableSet, csv_spec, load_cancer_domain, load_csv_table, load_npz_table, npz_is_table
 
 __all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
+
+SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
 
 
 @dataclass
 class Domain:
-    """One labelled image collection, before any model-specific preprocessing."""
+    """One labelled collection of images or table rows, before any model-specific preprocessing."""
 
     spec: str
     kind: str
@@ -30,6 +34,13 @@ class Domain:
     images: torch.Tensor | None = None
     paths: list[Path] | None = None
     split: np.ndarray | None = None
+    table: np.ndarray | None = None
+    feature_names: list[str] | None = None
+
+    @classmethod
+    def from_table(cls, spec: str, table: Table) -> "Domain":
+        return cls(spec, "table", table.classes, table.labels, split=table.split, table=table.rows,
+                   feature_names=table.feature_names)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -37,6 +48,8 @@ class Domain:
     def dataset(self, indices: np.ndarray, spec: InputSpec, augment: bool = False) -> Dataset:
         """The examples at ``indices``, preprocessed for a model that expects ``spec``."""
         labels = self.labels[indices]
+        if self.table is not None:
+            return TableSet(self.table[indices], labels, spec)
         if self.images is not None:
             return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
         return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
@@ -48,16 +61,21 @@ class Domain:
 
 
 def load_domain(spec: str) -> Domain:
-    """``digits:<name>`` (built-in), a folder of class folders, or a ``.npz`` file."""
+    """``digits:<name>`` or ``cancer:<name>`` (built-in), a folder of class folders, a ``.npz`` file
+    (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
     if spec.startswith("digits:"):
         images, labels = load_digits_domain(spec.split(":", 1)[1])
         return Domain(spec, "digits", [str(i) for i in range(10)], labels, images=images)
+    if spec.startswith("cancer:"):
+        return Domain.from_table(spec, load_cancer_domain(spec.split(":", 1)[1]))
+    if csv_spec(spec):
+        return Domain.from_table(spec, load_csv_table(*csv_spec(spec)))
     path = Path(spec)
     if path.suffix.lower() == ".npz":
+        if npz_is_table(path):
+            return Domain.from_table(spec, load_npz_table(path))
         classes, images, labels, split = load_npz_images(path)
         return Domain(spec, "npz", classes, labels, images=images, split=split)
-    if path.suffix.lower() == ".csv":
-        raise DataError(f"{path}: CSV tables are tabular data; image models need an image folder or .npz")
     classes, paths, labels, split = scan_folder(path)
     return Domain(spec, "folder", classes, labels, paths=paths, split=split)
 

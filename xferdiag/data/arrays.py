@@ -1,4 +1,7 @@
-"""Images stored as arrays in ``.npz``: ``x`` (images), ``y`` (labels), optional ``split`` and ``classes``."""
+"""Images stored as arrays in ``.npz``: ``x`` (images), ``y`` (labels), optional ``split`` and ``classes``.
+
+The readers of ``y``, ``classes`` and ``split`` are shared with ``.npz`` tables (tables.py).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ def _as_nchw(x: np.ndarray, path: Path) -> torch.Tensor:
     return torch.from_numpy(x / scale).clamp(0, 1)
 
 
-def load_npz_images(path: str | Path) -> tuple[list[str], torch.Tensor, np.ndarray, np.ndarray | None]:
-    """Return (classes, images (N,C,H,W) in [0,1], labels, split-or-None)."""
+def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file (no pickle), checking that ``x`` and ``y`` are there."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -39,11 +42,14 @@ def load_npz_images(path: str | Path) -> tuple[list[str], torch.Tensor, np.ndarr
     for key in ("x", "y"):
         if key not in arrays:
             raise DataError(f"{path}: missing array '{key}' (expected x, y and optionally split, classes)")
+    return arrays
+
+
+def labels_and_split(arrays: dict[str, np.ndarray], path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(classes, labels, split-or-None) from ``y`` and the optional ``classes`` and ``split`` arrays."""
     x, y = arrays["x"], arrays["y"]
     if len(x) != len(y) or y.ndim != 1:
-        raise DataError(f"{path}: 'y' must be 1-D with one label per image ({len(x)} images, y shape {y.shape})")
-    if x.ndim == 2:
-        raise DataError(f"{path}: 'x' is 2-D (a table); image models need image arrays")
+        raise DataError(f"{path}: 'y' must be 1-D with one label per example ({len(x)} examples, y shape {y.shape})")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: 'y' must hold integer class labels, got {y.dtype}")
     n_classes = int(y.max()) + 1 if len(y) else 0
@@ -56,4 +62,14 @@ def load_npz_images(path: str | Path) -> tuple[list[str], torch.Tensor, np.ndarr
         split = np.array([SPLIT_CODES.get(int(s), "?") if np.issubdtype(raw.dtype, np.integer) else str(s) for s in raw])
         if len(split) != len(y) or not set(split) <= set(SPLIT_CODES.values()) or not {"train", "test"} <= set(split):
             raise DataError(f"{path}: 'split' must give train/val/test (or 0/1/2) per example, with train and test present")
-    return classes, _as_nchw(x, path), y.astype(np.int64), split
+    return classes, y.astype(np.int64), split
+
+
+def load_npz_images(path: str | Path) -> tuple[list[str], torch.Tensor, np.ndarray, np.ndarray | None]:
+    """Return (classes, images (N,C,H,W) in [0,1], labels, split-or-None)."""
+    path = Path(path)
+    arrays = read_arrays(path)
+    classes, labels, split = labels_and_split(arrays, path)
+    if arrays["x"].ndim == 2:
+        raise DataError(f"{path}: 'x' is 2-D (a table); image models need image arrays")
+    return classes, _as_nchw(arrays["x"], path), labels, split

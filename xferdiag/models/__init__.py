@@ -2,6 +2,7 @@
 
 from .build import ModelSource, TransferModel, WithNormalization, build_transfer_model, classifier_state, load_pretrained_classifier, make_head, split_classifier
 from .checkpoint import load_into, load_state_dict
+from .finetuned import load_finetuned
 
 __all__ = [
     "ModelSource",
@@ -9,6 +10,7 @@ __all__ = [
     "WithNormalization",
     "build_transfer_model",
     "classifier_state",
+    "load_finetuned",
     "load_into",
     "load_pretrained_classifier",
     "load_state_dict",

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data.images import InputSpec
 from ..errors import ModelError
-from .builtin import BUILTINS
+from .builtin import BUILTINS, build_builtin, builtin_input_spec
 from .checkpoint import load_into, load_state_dict
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -27,19 +27,21 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where a model comes from: ``arch`` (name), ``kind`` (torchvision/builtin/callable), ``weights``."""
+    """Where a model comes from: ``arch`` (name), ``kind`` (torchvision/builtin/callable), ``weights``,
+    and a built-in's ``options`` (``builtin:NAME:OPTIONS``)."""
 
     arch: str
     kind: str
     weights: str | None = None
+    options: str | None = None
 
     @classmethod
     def parse(cls, spec: str) -> "ModelSource":
         if spec.startswith("builtin:"):
-            name = spec.split(":", 1)[1]
+            name, _, options = spec.split(":", 1)[1].partition(":")
             if name not in BUILTINS:
                 raise ModelError(f"model {spec!r}: unknown built-in; choose one of {', '.join('builtin:' + b for b in BUILTINS)}")
-            return cls(name, "builtin")
+            return cls(name, "builtin", options=options or None)
         if ":" in spec and "." in spec.split(":", 1)[0]:
             return cls(spec, "callable")
         name, _, weights = spec.partition(":")
@@ -54,14 +56,14 @@ class ModelSource:
 
     def input_spec(self, image_size: int | None) -> InputSpec:
         if self.kind == "builtin":
-            return InputSpec(1, image_size or 16, (0.5,), (0.5,))
+            return builtin_input_spec(self.arch, self.options, image_size)
         return InputSpec(3, image_size or 224, *IMAGENET)
 
     def build_classifier(self, num_classes: int | None = None) -> nn.Module:
         """The original architecture with random weights (``num_classes`` outputs when given)."""
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
         if self.kind == "builtin":
-            return BUILTINS[self.arch](**kwargs)
+            return build_builtin(self.arch, self.options, **kwargs)
         if self.kind == "callable":
             module_name, _, func_name = self.arch.partition(":")
             try:

@@ -1,8 +1,13 @@
-"""A small CNN for the built-in digit domains: fast on two CPU cores, with BatchNorm like real backbones."""
+"""Built-in models: a small CNN for the digit domains (fast on two CPU cores, with BatchNorm like real
+backbones) and the tabular MLP of :mod:`.tabular`."""
 
 from __future__ import annotations
 
 from torch import nn
+
+from ..data.images import InputSpec
+from ..errors import ModelError
+from . import tabular
 
 
 def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
@@ -28,4 +33,20 @@ class DigitsCNN(nn.Module):
         return self.fc(self.pool(self.block3(self.block2(self.block1(self.stem(x))))))
 
 
-BUILTINS = {"digits-cnn": DigitsCNN}
+BUILTINS = {"digits-cnn": DigitsCNN, tabular.NAME: tabular.TabularMLP}
+
+
+def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
+    """``builtin:NAME[:OPTIONS]``; only the tabular MLP takes options (its width and hidden sizes)."""
+    if name == tabular.NAME:
+        return tabular.TabularMLP(**tabular.parse_options(options), **kwargs)
+    if options:
+        raise ModelError(f"builtin:{name}: takes no options, got {options!r}")
+    return BUILTINS[name](**kwargs)
+
+
+def builtin_input_spec(name: str, options: str | None, image_size: int | None) -> InputSpec:
+    """16x16 gray images for the digits CNN; for the tabular MLP, a table spec (channels 0, size = features)."""
+    if name == tabular.NAME:
+        return InputSpec(0, tabular.parse_options(options).get("features", 0), (), ())
+    return InputSpec(1, image_size or 16, (0.5,), (0.5,))

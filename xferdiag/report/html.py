@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import RunDirError
-from ..rundir import STANDARD_ARMS, RunDir, read_csv, read_json, read_npz, write_text
+from ..rundir import STANDARD_ARMS, RunDir, read_csv, read_json, read_npz, validate, write_text
 from . import fmt, plots
 from .recommend import Facts, recommend
 
@@ -30,6 +30,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy")  # the ones the curves draw
 MAX_CLASS_ROWS = 20
 MAX_GALLERY = 24
+MAX_FEATURE_ROWS = 30  # per-feature shift table
+MAX_FEATURE_BARS = 15  # per-feature shift chart
+TOP_FEATURES = 8  # per example and panel of a tabular explanation
+SUMMARY_FEATURES = 12  # mean |attribution| chart
 SCORES = {  # name, what it measures; for every score higher means better expected transfer
     "logme": ("LogME", "evidence of a linear model on the pretrained features"),
     "leep": ("LEEP", "log-likelihood of target labels through the source classifier's predictions"),
@@ -82,7 +86,7 @@ def render_report(run_dir: str | Path, out: str | Path | None = None, missing_ok
     ``missing_ok=False`` any such gap raises :class:`RunDirError` and nothing is written.
     """
     rd = RunDir(run_dir)
-    context = collect(rd, rd.check())
+    context = collect(rd, validate(rd.root))
     if not missing_ok and context["missing"]:
         raise RunDirError(f"{rd.root}: report incomplete; missing " + "; ".join(context["missing"]))
     report = Report(jinja_env().get_template("report.html").render(**context), list(context["missing"]))
@@ -243,7 +247,9 @@ def _splits(splits: object) -> str:
     return " · ".join(f"{k} {v}" for k, v in splits.items())
 
 
-def _input_shape(inputs: dict) -> str:
+def _input_shape(inputs: dict, kind: object) -> str:
+    if kind == "table":
+        return f"table rows of {inputs.get('size', '?')} features" if inputs.get("channels") == 0 else "table rows (raw feature values)"
     if not inputs:
         return fmt.DASH
     channels, size = inputs.get("channels", "?"), inputs.get("size", "?")
@@ -271,11 +277,15 @@ def setup(run: dict, data: dict, arms: dict[str, dict]) -> dict:
         ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
                  + (f"; source {_splits(splits['source'])}" if splits.get("source") else "")),
         ("Target training size", "all available examples" if shots in (None, "all") else f"{shots} examples per class"),
-        ("Input", _input_shape(inputs)),
+        ("Input", _input_shape(inputs, data.get("kind"))),
         ("Classes", f"{len(classes)}: " + ", ".join(classes[:12]) + (" …" if len(classes) > 12 else "")),
         ("Seeds", "; ".join(f"{arm} {', '.join(map(str, a['seeds']))}" for arm, a in arms.items())),
         ("Budget", "; ".join(budget) or fmt.DASH),
     ]
+    audit = run.get("audit")
+    if isinstance(audit, dict):
+        rows.insert(1, ("Fine-tuned elsewhere", f"the {audit.get('arm', 'transfer')} arm is the checkpoint "
+                        f"{audit.get('checkpoint', '?')}, evaluated as is by 'xferdiag audit' (no training history)"))
     command = run.get("command")
     return {"rows": rows, "config": _flatten(config) if config else [],
             "command": shlex.join(map(str, command)) if isinstance(command, list) and command else None}
@@ -386,17 +396,32 @@ def domain_shift(rd: RunDir, shift: dict, classes: list[str], hint: str) -> dict
     ls = shift.get("label_shift") if isinstance(shift.get("label_shift"), dict) else {}
     label_chart = None
     if ls.get("source") and ls.get("target") and len(ls["source"]) == len(ls["target"]):
-        names = [str(c) for c in ls.get("classes") or classes]
+        names = [classes[c] if isinstance(c, int) and 0 <= c < len(classes) else str(c) for c in ls.get("classes") or classes]
         if len(names) == len(ls["source"]):
             label_chart = plots.label_shift(names, ls["source"], ls["target"])
     return {
         "rows": _shift_rows(shift),
+        "features": feature_shift(shift),
         "interpretation": [str(s) for s in shift.get("interpretation") or []],
         "caption": f"Features from layer '{shift.get('layer', '?')}' of the {shift.get('model', '?')} model; "
                    f"{fmt.num(shift.get('n_source'))} source and {fmt.num(shift.get('n_target'))} target examples.",
         "embedding": embedding, "embedding_method": fmt.display_name(embedding_meta.get("method", "")),
         "label_chart": label_chart,
     }
+
+
+def feature_shift(shift: dict) -> dict | None:
+    """Per input feature of a table (shift.json "per_feature"), most shifted (largest KS statistic) first."""
+    features = [{"name": str(f.get("name")), "ks_statistic": fmt.as_number(f.get("ks_statistic")),
+                 "p_value": f.get("p_value"), "p_adjusted": f.get("p_adjusted"), "smd": fmt.as_number(f.get("smd")),
+                 "shifted": f.get("shifted") is True}
+                for f in shift.get("per_feature") or [] if isinstance(f, dict)]
+    features = sorted((f for f in features if f["ks_statistic"] is not None and f["smd"] is not None),
+                      key=lambda f: -f["ks_statistic"])
+    if not features:
+        return None
+    return {"rows": features[:MAX_FEATURE_ROWS], "n": len(features), "n_shifted": sum(f["shifted"] for f in features),
+            "truncated": len(features) > MAX_FEATURE_ROWS, "chart": plots.feature_shift(features[:MAX_FEATURE_BARS])}
 
 
 def transferability(t: dict) -> dict:
@@ -437,6 +462,8 @@ def _maps_for(arrays: dict[str, np.ndarray], key: str, n: int, path: Path) -> np
 
 def explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
     """The gallery: each example's image, then every method's map for every arm, with the checks."""
+    if index.get("kind") == "tabular":
+        return tabular_explanations(rd, index, classes)
     path = rd.explanations / "maps.npz"
     arrays = read_npz(path)
     examples = [e for e in index.get("examples") or [] if isinstance(e, dict)]
@@ -473,16 +500,13 @@ def explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
     topk = (params.get("agreement") or {}).get("topk")
     additivity = index.get("shap_additivity_gap") if isinstance(index.get("shap_additivity_gap"), dict) else {}
     return {
-        "methods": methods, "arms": arms, "seed": index.get("seed"), "gallery": gallery,
+        "tabular": False, "methods": methods, "arms": arms, "seed": index.get("seed"), "gallery": gallery,
         "names": {m: fmt.display_name(m) for m in methods},
         "truncated": len(examples) > MAX_GALLERY, "n_examples": len(examples),
         "flagged": {m for m, c in sanity.items() if isinstance(c, dict) and c.get("flagged")},
         "sanity": [{"method": fmt.display_name(m), "similarity": c.get("similarity_after_randomisation"),
                     "flagged": bool(c.get("flagged"))} for m, c in sanity.items() if isinstance(c, dict)],
-        "agreement": [{"method": fmt.display_name(m),
-                       "spearman": _mean([v for v in (a or {}).get("spearman") or [] if isinstance(v, (int, float))]),
-                       "topk": _mean([v for v in (a or {}).get("topk_overlap") or [] if isinstance(v, (int, float))])}
-                      for m, a in agreement.items()],
+        "agreement": _agreement_means(agreement),
         "faithfulness": [{"method": fmt.display_name(m), "arm": a, "deletion": (v or {}).get("deletion_auc"),
                           "insertion": (v or {}).get("insertion_auc")}
                          for m, per_arm in faith.items() if isinstance(per_arm, dict) for a, v in per_arm.items()],
@@ -492,6 +516,66 @@ def explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
         "target": "each arm's own prediction" if params.get("target") == "prediction" else "the true class",
         "topk": fmt.pct(topk, 0) if isinstance(topk, (int, float)) else "k",
     }
+
+
+def _agreement_means(agreement: dict) -> list[dict]:
+    return [{"method": fmt.display_name(m),
+             "spearman": _mean([v for v in (a or {}).get("spearman") or [] if isinstance(v, (int, float))]),
+             "topk": _mean([v for v in (a or {}).get("topk_overlap") or [] if isinstance(v, (int, float))])}
+            for m, a in agreement.items()]
+
+
+def tabular_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
+    """Tables: the mean |attribution| per feature for every method (arms side by side), and per example
+    each method's and arm's strongest features as signed bars, labelled with the example's values."""
+    path = rd.explanations / "maps.npz"
+    arrays = read_npz(path)
+    examples = [e for e in index.get("examples") or [] if isinstance(e, dict)]
+    names = [str(n) for n in index.get("feature_names") or []]
+    rows = arrays.get("rows")
+    if rows is None or rows.ndim != 2 or rows.shape != (len(examples), len(names)):
+        raise RunDirError(f"{path}: 'rows' should be (N, F) with N = {len(examples)} examples and F = {len(names)} "
+                          "feature names from index.json; delete explanations/ and rerun 'xferdiag explain'")
+    methods = [str(m) for m in index.get("methods") or []]
+    arms = [str(a) for a in index.get("arms") or []]
+    values = {(m, a): arrays[f"{m}__{a}"] for m in methods for a in arms if f"{m}__{a}" in arrays}
+    for key, v in values.items():
+        if v.shape != rows.shape:
+            raise RunDirError(f"{path}: '{key[0]}__{key[1]}' should be {rows.shape} like 'rows'; delete explanations/ and rerun 'xferdiag explain'")
+
+    def name(k: object) -> str:
+        return classes[k] if isinstance(k, int) and 0 <= k < len(classes) else str(k)
+
+    summaries = []
+    for m in methods:
+        importance = {}
+        for a in arms:
+            if (m, a) in values:
+                mean_abs = np.abs(values[m, a]).mean(0)
+                importance[a] = [(names[j], float(mean_abs[j])) for j in np.argsort(-mean_abs, kind="stable")[:SUMMARY_FEATURES]]
+        if importance:
+            axis = f"mean |{fmt.display_name(m)} value| over {len(examples)} test examples"
+            summaries.append({"method": fmt.display_name(m), "chart": plots.feature_importance(importance, axis)})
+    gallery = []
+    for i, ex in enumerate(examples[:MAX_GALLERY]):
+        pred, correct = ex.get("pred") or {}, ex.get("correct") or {}
+        grid = []
+        for m in methods:
+            row = []
+            for a in (a for a in arms if (m, a) in values):
+                v = values[m, a][i]
+                top = np.argsort(-np.abs(v), kind="stable")[:TOP_FEATURES]
+                mark = {True: " ✓", False: " ✗"}.get(correct.get(a), "")
+                row.append({"title": f"{fmt.display_name(m)} · {a}: predicts {name(pred.get(a))}{mark}",
+                            "names": [f"{names[j]} = {fmt.num(float(rows[i, j]))}" for j in top], "values": v[top]})
+            grid += [row] if row else []
+        gallery.append({"index": ex.get("index"), "label": name(ex.get("label")),
+                        "wrong": any(v is False for v in correct.values()),
+                        "chart": plots.attribution_bars(grid) if grid else None})
+    agreement = index.get("agreement") if isinstance(index.get("agreement"), dict) else {}
+    return {"tabular": True, "methods": [fmt.display_name(m) for m in methods], "arms": arms, "seed": index.get("seed"),
+            "n_features": len(names), "summaries": summaries, "gallery": gallery, "agreement": _agreement_means(agreement),
+            "n_examples": len(examples), "truncated": len(examples) > MAX_GALLERY, "top": TOP_FEATURES}
 
 
 def shots_section(shots: dict) -> dict | None:
@@ -526,7 +610,9 @@ def collect(rd: RunDir, run: dict) -> dict:
 
     shift = optional_json(rd.analysis / "shift.json")
     if shift is None:
-        missing.append(f"domain shift ({analyze})")
+        no_source = not config_value(run.get("config") or {}, "source_data")
+        missing.append("domain shift (the run names no source data: give --source-data to 'xferdiag finetune' or 'audit')"
+                       if no_source else f"domain shift ({analyze})")
     trans = optional_json(rd.analysis / "transferability.json")
     if trans is None:
         missing.append(f"transferability scores ({analyze})")

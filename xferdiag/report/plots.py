@@ -307,6 +307,75 @@ def score_scatter(panels: list[dict], measured_label: str) -> str:
         return _uri(fig)
 
 
+# --- tables ----------------------------------------------------------------------------------
+
+SHIFTED, UNSHIFTED = "#2563eb", "#9ca3af"
+FOR_CLASS, AGAINST_CLASS = "#dc2626", "#2563eb"
+
+
+def feature_shift(features: list[dict]) -> str:
+    """Per input feature, most shifted first: KS statistic (left) and standardised mean difference
+    (right); blue bars pass the Benjamini-Hochberg test, grey ones do not."""
+    names = [label(f["name"], 24) for f in features][::-1]
+    colours = [SHIFTED if f["shifted"] else UNSHIFTED for f in features][::-1]
+    y = np.arange(len(features))
+    with _figure(10, 1.0 + 0.26 * len(features), 1, 2, sharey=True) as (fig, axes):
+        ks, smd = axes[0]
+        ks.barh(y, [f["ks_statistic"] for f in features][::-1], color=colours)
+        ks.set_xlim(0, 1)
+        ks.set_xlabel("KS statistic (0 = same distribution, 1 = disjoint)")
+        ks.set_yticks(y, names)
+        smd.barh(y, [f["smd"] for f in features][::-1], color=colours)
+        smd.axvline(0, color="#6b7280", lw=1)
+        smd.set_xlabel("standardised mean difference (target − source, in SDs)")
+        for ax in axes[0]:
+            ax.grid(axis="y", visible=False)
+        return _uri(fig)
+
+
+def feature_importance(importance: dict[str, list[tuple[str, float]]], title: str) -> str:
+    """Mean |attribution| per feature, one bar per arm, for the features most important to the first arm."""
+    arms = list(importance)
+    names = [name for name, _ in importance[arms[0]]]
+    values = {arm: dict(rows) for arm, rows in importance.items()}
+    y = np.arange(len(names))
+    height = 0.8 / len(arms)
+    with _figure(8, 1.0 + 0.3 * len(names)) as (fig, axes):
+        ax = axes[0, 0]
+        for i, arm in enumerate(arms):
+            ax.barh(y[::-1] + (i - (len(arms) - 1) / 2) * height, [values[arm].get(n, 0.0) for n in names], height,
+                    color=arm_colour(arm, arms), label=arm)
+        ax.set_yticks(y[::-1], [label(n, 24) for n in names])
+        ax.set_xlabel(title)
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="lower right")
+        return _uri(fig)
+
+
+def attribution_bars(grid: list[list[dict]]) -> str:
+    """One example: a row of panels per method, a column per arm; each panel shows the features with
+    the largest |attribution|, signed (red pushes toward the explained class, blue away from it).
+    Panels hold title, names and values."""
+    n_rows, n_cols = len(grid), max(len(row) for row in grid)
+    bars = max(len(panel["names"]) for row in grid for panel in row)
+    with _figure(10, n_rows * (0.7 + 0.22 * bars), n_rows, n_cols) as (fig, axes):
+        for r, row in enumerate(grid):
+            for c in range(n_cols):
+                ax = axes[r, c]
+                if c >= len(row):
+                    ax.set_visible(False)
+                    continue
+                values = np.asarray(row[c]["values"], dtype=float)[::-1]
+                y = np.arange(len(values))
+                ax.barh(y, values, color=[FOR_CLASS if v > 0 else AGAINST_CLASS for v in values])
+                ax.axvline(0, color="#6b7280", lw=1)
+                ax.set_yticks(y, [label(n, 34) for n in row[c]["names"]][::-1], fontsize=7)
+                ax.set_title(label(row[c]["title"], 60), fontsize=8)
+                ax.grid(axis="y", visible=False)
+                ax.tick_params(axis="x", labelsize=7)
+        return _uri(fig)
+
+
 # --- explanation tiles ---------------------------------------------------------------------------
 
 def _rgb(image: np.ndarray) -> np.ndarray:

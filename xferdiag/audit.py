@@ -1,0 +1,77 @@
+"""``xferdiag audit``: a standard run directory for a model fine-tuned elsewhere, without training it.
+
+The fine-tuned checkpoint becomes the ``transfer`` arm (seed 0): it is evaluated on the target's
+validation and test splits and saved as a TransferModel state_dict; it has no training history.
+With ``baseline="scratch"`` the paired scratch arm is trained by the engine on the same splits
+(``train_pair`` skips the finished transfer arm) and the verdict follows. From then on analyze,
+explain and report treat the directory like any other run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import rundir
+from .config import RunConfig
+from .data import load_domain, split_target
+from .engine.features import extract_features
+from .engine.metrics import evaluate_logits
+from .engine.run import describe_runtime, runtime_for, split_data, train_pair
+from .engine.trainer import Runtime, SplitData
+from .errors import ConfigError, RunDirError
+from .models import ModelSource, TransferModel, load_finetuned, load_pretrained_classifier
+from .models.tabular import model_for_data
+
+AUDIT_NOTE = "trained outside xferdiag and evaluated as is by 'xferdiag audit': no training history"
+
+
+def evaluate_arm(model: TransferModel, data: SplitData, runtime: Runtime, folder: Path) -> dict:
+    """Write model.pt, predictions.npz and metrics.json (last) for a model that xferdiag did not train."""
+    model = model.to(runtime.device).eval()
+    results = {}
+    for split in ("val", "test"):
+        logits, labels = extract_features(model, getattr(data, split), device=runtime.device, workers=runtime.workers)
+        results[split] = evaluate_logits(logits, labels, data.num_classes)
+    test = results["test"]
+    with rundir.atomic_path(folder / "model.pt") as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    rundir.write_npz(folder / "predictions.npz", labels=test.labels, predictions=test.predictions, probabilities=test.probabilities)
+    metrics = {"test": test.summary(), "val": results["val"].summary(), "epochs_run": None, "best_epoch": None,
+               "train_seconds": None, "note": AUDIT_NOTE}
+    rundir.write_json(folder / "metrics.json", metrics)
+    return metrics
+
+
+def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: bool = False,
+          command: list[str] | None = None) -> Path:
+    """Evaluate the fine-tuned ``checkpoint`` (architecture, pretrained weights and data from ``config``)
+    into the new run directory ``out``; train the scratch baseline too when ``config.baseline`` asks."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunDirError(f"{out}: already exists and is not an empty folder; choose another --out")
+    if len(config.shots) != 1:
+        raise ConfigError("audit: give one --shots value (the training size of the scratch baseline), not several")
+    config = config.replace(seeds=1, model=model_for_data(config.model, config.data))
+    source = ModelSource.parse(config.model)
+    pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
+    if pretrained is None:
+        raise ConfigError(f"audit: give the weights {config.model!r} started from with --pretrained-checkpoint FILE "
+                          "or NAME:WEIGHTS; the analysis compares the fine-tuned model with them")
+    domain = load_domain(config.data)
+    source_n = len(load_domain(config.source_data)) if config.source_data else None
+    splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, config.shots[0])
+    model, form = load_finetuned(checkpoint, source, len(domain.classes), head_hidden=config.head_hidden,
+                                 head_dropout=config.head_dropout, image_size=config.image_size)
+    runtime, threads = runtime_for(config, quiet)
+    env = describe_runtime(runtime, threads, config.batch_size)
+    data = split_data(splits, source.input_spec(config.image_size), augment=False)
+    with rundir.locked(out):
+        evaluate_arm(model, data, runtime, rundir.RunDir(out).seed_dir("transfer", 0))
+        train_pair(out, config, source, pretrained, splits, runtime, env, command or ["python-api", "audit"], source_n)
+        run = rundir.read_json(rundir.RunDir(out).run_json)
+        run["audit"] = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_form": form, "arm": "transfer",
+                        "note": AUDIT_NOTE}
+        rundir.write_json(rundir.RunDir(out).run_json, run)
+    return out

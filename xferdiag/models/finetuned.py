@@ -1,0 +1,75 @@
+"""Load a fine-tuned model saved by any training code, in either of the two forms it comes in.
+
+* a :class:`TransferModel` state_dict (keys ``backbone.*`` and ``head.*``), what xferdiag writes;
+* the whole classifier's state_dict, what a plain PyTorch script writes after replacing the last
+  ``nn.Linear`` for the target classes (``model.fc = nn.Linear(512, C)`` on a resnet18, then
+  ``torch.save(model.state_dict(), path)``). Its last-Linear keys become ``head.*``, the rest
+  ``backbone.*``.
+
+A ``module.`` prefix (DataParallel, DistributedDataParallel) is dropped first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from .build import ModelSource, TransferModel, _last_linear, build_transfer_model
+from .checkpoint import load_into, load_state_dict
+
+
+def _strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if state and all(k.startswith("module.") for k in state):
+        return {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+def _head_outputs(state: dict[str, torch.Tensor], prefix: str) -> int | None:
+    weights = [v for k, v in state.items() if k.startswith(prefix) and k.endswith("weight") and v.ndim == 2]
+    return int(weights[-1].shape[0]) if weights else None
+
+
+def _readings(state: dict[str, torch.Tensor], source: ModelSource):
+    """(form, head layer name, state in TransferModel keys), most likely first. A user model whose own
+    parts are called backbone and head looks like the first form but is the second."""
+    if all(k.startswith(("backbone.", "head.")) for k in state):
+        yield "transfer", "head", state
+    head, _ = _last_linear(source.build_classifier())
+    yield "classifier", head, {(f"head.{k.removeprefix(head + '.')}" if k.startswith(head + ".") else f"backbone.{k}"): v
+                               for k, v in state.items()}
+
+
+def _load(model: TransferModel, state: dict[str, torch.Tensor], form: str, head: str, path, num_classes: int,
+          source: ModelSource, head_hidden) -> None:
+    outputs = _head_outputs(state, "head.")
+    if outputs is None:
+        raise CheckpointError(f"{path}: no weights for the classifier layer '{head}'; save the whole fine-tuned "
+                              f"model's state_dict (with '{head}' replaced for the target classes)")
+    if outputs != num_classes:
+        raise CheckpointError(f"{path}: the classifier layer '{head}' has {outputs} outputs but the target data has "
+                              f"{num_classes} classes; audit it with the data it was fine-tuned on")
+    try:
+        load_into(model, state, str(path))
+    except CheckpointError as exc:
+        if form == "transfer":
+            raise
+        mlp = " (an MLP head must be Linear-ReLU[-Dropout] per --head-hidden size)" if head_hidden else ""
+        raise CheckpointError(f"{exc}; read as a whole {source.arch} classifier whose layer '{head}' is the head{mlp}") from None
+
+
+def load_finetuned(path: str | Path, source: ModelSource, num_classes: int, *, head_hidden=(), head_dropout: float = 0.0,
+                   image_size: int | None = None) -> tuple[TransferModel, str]:
+    """The fine-tuned model (on the CPU) and the form its checkpoint had: ``"transfer"`` or ``"classifier"``."""
+    state = _strip_module_prefix(load_state_dict(path))
+    model = build_transfer_model(source, num_classes, pretrained=None, head_hidden=head_hidden,
+                                 head_dropout=head_dropout, image_size=image_size)
+    errors = []
+    for form, head, candidate in _readings(state, source):
+        try:
+            _load(model, candidate, form, head, path, num_classes, source, head_hidden)
+            return model, form
+        except CheckpointError as exc:
+            errors.append(exc)
+    raise errors[0]  # the error of the likelier reading
