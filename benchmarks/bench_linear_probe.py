@@ -7,6 +7,7 @@ validate every epoch; the naive loop pushes every batch through the frozen backb
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -23,24 +24,35 @@ from xferdiag.rundir import read_json
 
 
 def naive_linear_probe(config: RunConfig) -> float:
-    """Keras-style frozen base: every epoch recomputes the backbone on train and validation batches."""
+    """Keras-style frozen base: every epoch recomputes the backbone on train and validation batches.
+
+    Everything else mirrors xferdiag's run (head initialisation, data order per epoch, AdamW, the
+    best epoch by validation loss), so the two differ only in where the features come from.
+    """
     source = ModelSource.parse(config.model)
     splits = split_target(load_domain(config.data), config.val_fraction, config.test_fraction, config.split_seed, "all")
     data = split_data(splits, source.input_spec(config.image_size), augment=False)
-    seed_everything(0)
-    model = build_transfer_model(source, 10, pretrained=load_pretrained_classifier(source, config.pretrained_checkpoint), image_size=config.image_size)
-    model.backbone.eval().requires_grad_(False)
+    pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
+    seed_everything(0)  # after loading, as xferdiag does, so the new head starts from the same weights
+    model = build_transfer_model(source, 10, pretrained=pretrained, image_size=config.image_size)
+    model.eval().requires_grad_(False)
+    model.head.requires_grad_(True)
     optimizer = torch.optim.AdamW(model.head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    best_loss, best_head = float("inf"), None
     for epoch in range(config.epochs):
-        generator = torch.Generator().manual_seed(epoch)
-        for x, y in torch.utils.data.DataLoader(data.train, batch_size=config.batch_size, shuffle=True, generator=generator):
+        order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(epoch)).tolist()
+        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        for x, y in torch.utils.data.DataLoader(data.train, batch_sampler=batches):
             loss = nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            for x, y in torch.utils.data.DataLoader(data.val, batch_size=256):
-                model(x)
+            val = [(nn.functional.cross_entropy(model(x), y, reduction="sum").item(), len(y)) for x, y in torch.utils.data.DataLoader(data.val, batch_size=256)]
+        val_loss = sum(v for v, _ in val) / sum(n for _, n in val)
+        if val_loss < best_loss:
+            best_loss, best_head = val_loss, copy.deepcopy(model.head.state_dict())
+    model.head.load_state_dict(best_head)
     correct = total = 0
     with torch.no_grad():
         for x, y in torch.utils.data.DataLoader(data.test, batch_size=256):
@@ -51,14 +63,14 @@ def naive_linear_probe(config: RunConfig) -> float:
 
 def main(quick: bool = False) -> list[dict]:
     torch.set_num_threads(torch.get_num_threads())
-    size = 32 if quick else 64
+    size = 32 if quick else 128
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "resnet18.pt"
         torch.manual_seed(0)
         torch.save(ModelSource.parse("resnet18").build_classifier().state_dict(), checkpoint)
         config = RunConfig(
             data="digits:rotated", model="resnet18", pretrained_checkpoint=str(checkpoint), strategy="linear-probe",
-            epochs=10, seeds=1, baseline="none", image_size=size, augment=False, test_fraction=0.1, lr=1e-2,
+            epochs=10, seeds=1, baseline="none", image_size=size, augment=False, test_fraction=0.1, lr=1e-2, schedule="none",
         )
         start = time.perf_counter()
         out = finetune(config, Path(tmp) / "run", quiet=True)
