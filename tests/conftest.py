@@ -8,6 +8,18 @@ import torch
 from PIL import Image
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny arrays: threads cost more than they save, and thrash on a busy 2-core box."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def digits_checkpoint(tmp_path_factory):
     """The built-in CNN pretrained for two epochs on the upright digits: a real, local checkpoint."""

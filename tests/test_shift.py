@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 import scipy.linalg
 import torch
 from scipy import stats
@@ -22,14 +21,7 @@ from xferdiag.analyzers.shift import (
 from xferdiag.errors import InputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These arrays are tiny: threads cost more than they save, and thrash on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gaussians(n=200, m=200, d=5, shift_by=0.0, seed=0):

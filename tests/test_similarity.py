@@ -4,22 +4,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 
 from xferdiag.analyzers import similarity
 from xferdiag.analyzers.similarity import embed_2d, linear_cka, rbf_cka
 from xferdiag.errors import InputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These arrays are tiny: threads cost more than they save, and thrash on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rand(n, d, seed=0):
