@@ -8,7 +8,6 @@ blue, and then there is no evidence for blue to point at.
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
@@ -57,12 +56,3 @@ def trained_patch_cnn(seed: int = 0, n: int = 384, epochs: int = 6) -> nn.Sequen
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return float((model(x).argmax(1) == y).float().mean())
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and much faster when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -5,10 +5,12 @@ import pytest
 import torch
 from scipy.ndimage import sobel
 
-from explain_helpers import one_thread, patch_data, tiny_cnn, trained_patch_cnn  # noqa: F401
+from explain_helpers import patch_data, tiny_cnn, trained_patch_cnn
 from xferdiag.errors import InputError
 from xferdiag.explain import (deletion_insertion, explain_models, grad_cam, pick_examples, pointing_game,
                               randomisation_test, spearman_agreement, topk_overlap)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,11 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from explain_helpers import accuracy, one_thread, patch_data, tiny_cnn, trained_patch_cnn  # noqa: F401
+from explain_helpers import accuracy, patch_data, tiny_cnn, trained_patch_cnn
 from xferdiag.errors import InputError
 from xferdiag.explain import find_target_layer, grad_cam, pointing_game
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ from lime.lime_image import LimeImageExplainer
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from explain_helpers import one_thread, patch_data, tiny_cnn  # noqa: F401
+from explain_helpers import patch_data, tiny_cnn
 from xferdiag.errors import InputError
 from xferdiag.explain import lime_images, lime_tabular, shap_images, shap_tabular
 from xferdiag.explain.lime import _BatchedLimeImageExplainer, probability_fn, segmenter
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,9 @@ from torch import nn
 
 from .._validate import positive_int
 from ..errors import InputError
-from ._common import as_images, as_maps, check_model, device_of, explaining, resolve_targets
+from ._common import as_images, as_maps, check_model, device_of, resolve_targets
 from .agreement import spearman_agreement
+from .inference import inference_copy
 
 #: Mean |Spearman| between original maps and maps of the fully randomised model above which a
 #: method is flagged. Adebayo et al. show methods that pass at around 0.1-0.3 and edge-detector-
@@ -118,14 +119,15 @@ class DeletionInsertion:
 
 
 def deletion_insertion(model: nn.Module, images, maps, targets=None, *, steps: int = 20, baseline: str = "mean",
-                       batch_size: int = 128, seed: int = 0) -> DeletionInsertion:
+                       batch_size: int = 128, seed: int = 0, precision: str = "auto") -> DeletionInsertion:
     """Deletion and insertion curves of saliency ``maps`` (N, H, W) for each image's target class.
 
     Removed pixels (all channels) take the ``baseline`` value: "mean" (the image's mean colour,
     default: removes the information without a black hole), "blur" (Gaussian blur, sigma = size/16;
     keeps coarse shapes) or "zero". Insertion starts from the baseline and restores pixels.
     Pixels of equal importance are taken in a seeded random order, so flat regions of a map do
-    not sweep the image from the top-left corner.
+    not sweep the image from the top-left corner. ``precision`` of the forward passes, see
+    :mod:`.inference`.
     """
     model = check_model(model)
     x = as_images(images)
@@ -144,14 +146,15 @@ def deletion_insertion(model: nn.Module, images, maps, targets=None, *, steps: i
 
     per_call = max(1, batch_size // (2 * (steps + 1)))
     device = device_of(model)
+    frozen = inference_copy(model, precision)
     curves = []
-    with explaining(model), torch.inference_mode():
+    with torch.inference_mode():
         for i in range(0, n, per_call):
             sl = slice(i, i + per_call)
             chosen = rank[sl].unsqueeze(1) < thresholds  # (g, steps+1, 1, h, w): pixel already moved
             xi, bi = x[sl].unsqueeze(1), base[sl].unsqueeze(1)
             batch = torch.cat([torch.where(chosen, bi, xi), torch.where(chosen, xi, bi)], 1)
-            probs = torch.softmax(model(batch.reshape(-1, c, h, w).to(device)).float(), 1).cpu()
+            probs = torch.softmax(frozen(batch.reshape(-1, c, h, w).to(device)).float(), 1).cpu()
             g = len(xi)
             target = t[sl].repeat_interleave(2 * (steps + 1))
             curves.append(probs.gather(1, target[:, None]).reshape(g, 2, steps + 1))

@@ -4,7 +4,8 @@ lime seeds its generator once, at construction, and its image explainer builds e
 image in a Python loop and feeds the model ten at a time. Here each image gets a fresh explainer
 seeded with ``seed`` (same seed, same output, whatever else is explained), the segmentation is
 seeded too, and the perturbed images are built with one vectorised ``np.where`` per batch of
-``batch_size`` and classified under ``torch.inference_mode``. The random draws are lime's own, in
+``batch_size`` and classified under ``torch.inference_mode`` by a forward-only copy of the model
+(:mod:`.inference`: batch norms folded, channels-last, bf16 where the hardware has it). The random draws are lime's own, in
 lime's order, so the explanation is the one lime would give.
 """
 
@@ -20,8 +21,9 @@ from torch import nn
 
 from .._validate import positive_int
 from ..errors import InputError
-from ._common import (TabularExplanation, as_unit_images, check_model, check_table, device_of, explaining,
-                      normalise, resolve_targets, tabular_result)
+from ._common import (TabularExplanation, as_unit_images, check_model, check_table, device_of, normalise,
+                      resolve_targets, tabular_result)
+from .inference import default_batch, inference_copy
 
 SEGMENTATIONS = ("quickshift", "slic")
 
@@ -80,8 +82,8 @@ def segmenter(segmentation: str, seed: int):
 def probability_fn(model: nn.Module, channels: int):
     """lime's classifier function: (n, H, W, 3) floats -> (n, K) class probabilities.
 
-    Grayscale models see channel 0 back (lime works on RGB copies of gray images). The caller
-    holds the model in :func:`~._common.explaining`.
+    Grayscale models see channel 0 back (lime works on RGB copies of gray images). The model
+    runs as given; :func:`lime_images` hands it an :func:`~.inference.inference_copy`.
     """
     device = device_of(model)
 
@@ -94,35 +96,35 @@ def probability_fn(model: nn.Module, channels: int):
 
 
 def lime_images(model: nn.Module, images, targets=None, num_samples: int = 1000, segmentation: str = "quickshift",
-                seed: int = 0, batch_size: int = 256) -> ImageLime:
+                seed: int = 0, batch_size: int | None = None, precision: str = "auto") -> ImageLime:
     """LIME explanations of each image's target class (default: predicted class).
 
     ``images`` (N, C, H, W) in [0, 1] with C = 1 or 3. The same ``seed`` gives identical output
-    on every call.
+    on every call. ``batch_size`` perturbed images per forward pass (default: 64 on the CPU,
+    256 on an accelerator); ``precision`` of those passes, see :mod:`.inference`.
     """
     model = check_model(model)
     x = as_unit_images(images)
     if x.shape[1] not in (1, 3):
         raise InputError(f"images: LIME needs 1- or 3-channel images, got {x.shape[1]} channels")
     num_samples = positive_int(num_samples, "num_samples", minimum=2)
-    batch_size = positive_int(batch_size, "batch_size")
+    batch_size = default_batch(device_of(model)) if batch_size is None else positive_int(batch_size, "batch_size")
     segment = segmenter(segmentation, seed)
     t = resolve_targets(model, x, targets)
-    classify = probability_fn(model, x.shape[1])
+    classify = probability_fn(inference_copy(model, precision), x.shape[1])
     maps, segments, weights = [], [], []
-    with explaining(model):
-        for i in range(len(x)):
-            image = np.ascontiguousarray(x[i].permute(1, 2, 0).expand(-1, -1, 3).numpy())
-            label = int(t[i])
-            explanation = _BatchedLimeImageExplainer(random_state=seed).explain_instance(
-                image, classify, labels=(label,), top_labels=None, num_samples=num_samples,
-                batch_size=batch_size, segmentation_fn=segment, random_seed=seed)
-            w = np.zeros(explanation.segments.max() + 1)
-            for sid, weight in explanation.local_exp[label]:
-                w[sid] = weight
-            segments.append(explanation.segments)
-            weights.append(w)
-            maps.append(w[explanation.segments])
+    for i in range(len(x)):
+        image = np.ascontiguousarray(x[i].permute(1, 2, 0).expand(-1, -1, 3).numpy())
+        label = int(t[i])
+        explanation = _BatchedLimeImageExplainer(random_state=seed).explain_instance(
+            image, classify, labels=(label,), top_labels=None, num_samples=num_samples,
+            batch_size=batch_size, segmentation_fn=segment, random_seed=seed)
+        w = np.zeros(explanation.segments.max() + 1)
+        for sid, weight in explanation.local_exp[label]:
+            w[sid] = weight
+        segments.append(explanation.segments)
+        weights.append(w)
+        maps.append(w[explanation.segments])
     painted = normalise(torch.from_numpy(np.stack(maps))).numpy().astype(np.float32)
     return ImageLime(painted, np.stack(segments), weights, t.numpy())
 

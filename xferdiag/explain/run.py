@@ -15,10 +15,11 @@ from tqdm.auto import tqdm
 
 from .._validate import positive_int
 from ..errors import InputError
-from ._common import as_unit_images, check_model, predict_logits
+from ._common import as_unit_images, check_model, device_of, predict_logits
 from .agreement import spearman_agreement, topk_overlap
 from .faithfulness import SANITY_THRESHOLD, deletion_insertion, randomisation_test
 from .gradcam import find_target_layer, grad_cam
+from .inference import resolve_precision
 from .lime import lime_images
 from .shap import shap_images
 
@@ -64,7 +65,8 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
     maps: dict[str, np.ndarray] = {"images": x.numpy().astype(np.float32)}
     index = {"methods": list(methods), "arms": arms, "seed": seed,
              "params": _params(methods, layers, target, lime_samples, shap_samples, segmentation, background,
-                               sanity_threshold, deletion_steps, baseline, topk),
+                               sanity_threshold, deletion_steps, baseline, topk,
+                               resolve_precision("auto", device_of(models[arms[0]]))),
              "examples": [{"index": ids[i], "label": int(y[i]),
                            "pred": {arm: int(preds[arm][i]) for arm in arms},
                            "correct": {arm: bool(preds[arm][i] == y[i]) for arm in arms}} for i in range(len(x))],
@@ -138,10 +140,10 @@ def _floats(values) -> list[float | None]:
 
 
 def _params(methods, layers, target, lime_samples, shap_samples, segmentation, background, sanity_threshold,
-            deletion_steps, baseline, topk) -> dict:
+            deletion_steps, baseline, topk, forward_precision) -> dict:
     params = {"target": target,
               "sanity": {"test": "cascading model-parameter randomisation (full)", "threshold": sanity_threshold},
-              "faithfulness": {"steps": deletion_steps, "baseline": baseline},
+              "faithfulness": {"steps": deletion_steps, "baseline": baseline, "precision": forward_precision},
               "agreement": {"topk": topk}}
     if "gradcam" in methods:
         params["gradcam"] = {"layer": layers}
@@ -149,7 +151,7 @@ def _params(methods, layers, target, lime_samples, shap_samples, segmentation, b
         params["shap"] = {"nsamples": shap_samples, "n_background": int(len(background)),
                           "explainer": "GradientExplainer (expected gradients)"}
     if "lime" in methods:
-        params["lime"] = {"num_samples": lime_samples, "segmentation": segmentation}
+        params["lime"] = {"num_samples": lime_samples, "segmentation": segmentation, "precision": forward_precision}
     return params
 
 
