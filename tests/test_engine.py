@@ -10,7 +10,7 @@ import torch
 
 from xferdiag.config import RunConfig
 from xferdiag.engine.run import finetune
-from xferdiag.engine.trainer import ArmTrainer
+from xferdiag.engine.trainer import ArmTrainer, _all_finite
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, load_state_dict
 
 BASE = dict(data="digits:rotated", model="builtin:digits-cnn", epochs=2, seeds=1, shots=[5],
@@ -154,3 +154,11 @@ def test_layer_decay_sets_block_learning_rates(digits_checkpoint):
 def test_checkpoint_state_dict_loads_safely(digits_checkpoint):
     state = load_state_dict(digits_checkpoint)
     assert state["fc.weight"].shape == (10, 128)
+
+
+def test_finiteness_check_sees_nan_and_infinity_but_not_large_finite_weights():
+    big = torch.full((1000,), 3e38)  # sums to infinity in float32, yet every weight is finite
+    assert _all_finite([big, torch.zeros(0), torch.arange(3)])  # integer buffers are not weights
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        assert not _all_finite([big, torch.tensor([0.0, bad, 1.0])])
+    assert not _all_finite([torch.tensor([1.0, float("nan")], dtype=torch.bfloat16)])
