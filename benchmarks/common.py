@@ -20,7 +20,7 @@ def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def _status_kib(field: str) -> int:
+def status_kib(field: str) -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
 
@@ -38,14 +38,14 @@ def peak_rss_growth() -> Iterator[dict]:
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     try:
-        before = _status_kib("VmRSS")
+        before = status_kib("VmRSS")
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
     except OSError:
         before = None
     yield box
     if before is not None:
-        box["peak_mb"] = (_status_kib("VmHWM") - before) / 1024
+        box["peak_mb"] = (status_kib("VmHWM") - before) / 1024
 
 
 def in_fresh_process(fn: Callable, *args) -> Any:
