@@ -2,34 +2,30 @@
 
 The Python API mirrors the command line: ``finetune``, ``audit``, ``analyze``, ``explain``,
 ``build_report``, ``compare`` and ``demo`` (see :mod:`xferdiag.api`); statistics live in :mod:`xferdiag.negative`
-and :mod:`xferdiag.analyzers`. Imports are lazy so that ``xferdiag --help`` starts fast.
+and :mod:`xferdiag.analyzers`. ``audit``, ``demo`` and ``explain`` are modules that run their API
+function when called, so ``xferdiag.explain(run_dir)`` and ``xferdiag.explain.grad_cam(...)`` both
+work. Imports are lazy so that ``xferdiag --help`` starts fast.
 """
 
-import sys
-import types
+import importlib
 
 __version__ = "0.1.0"
 
-_API = ("RunConfig", "analyze", "audit", "build_report", "compare", "demo", "explain", "finetune")
+_FUNCTIONS = ("analyze", "build_report", "compare", "finetune")
+_CALLABLE_MODULES = ("audit", "demo", "explain")
+
+__all__ = ["RunConfig", *_FUNCTIONS, *_CALLABLE_MODULES]
 
 
-class _Package(types.ModuleType):
-    """API names resolve to the API functions even where a submodule has the same name.
+def __getattr__(name: str):
+    if name in _FUNCTIONS:
+        from . import api
 
-    ``xferdiag.audit``, ``xferdiag.demo`` and ``xferdiag.explain`` are also modules, and importing
-    a submodule binds it on the package, so a plain lazy ``__getattr__`` would hand out the module
-    after the first import. Submodules stay importable as usual (``from xferdiag.audit import ...``).
-    """
+        return getattr(api, name)
+    if name == "RunConfig":
+        from .config import RunConfig
 
-    def __getattribute__(self, name: str):
-        if name in _API:
-            from . import api
-
-            return getattr(api, name)
-        return super().__getattribute__(name)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
-__all__ = list(_API)
+        return RunConfig
+    if name in _CALLABLE_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import InputError
@@ -76,3 +78,12 @@ def positive_int(value, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{name}: must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def real_between(value, name: str, low: float = 0.0, high: float = math.inf) -> float:
+    """A real parameter (bandwidth, alpha, a fraction) strictly between ``low`` and ``high``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name}: must be a number, got {value!r}")
+    if not low < float(value) < high:
+        raise InputError(f"{name}: must be > {low} and < {high}, got {value!r}")
+    return float(value)

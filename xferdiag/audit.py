@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ._callable import make_callable
 from . import rundir
 from .config import RunConfig
 from .data import load_domain, split_target
@@ -75,3 +76,5 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
                         "note": AUDIT_NOTE}
         rundir.write_json(rundir.RunDir(out).run_json, run)
     return out
+
+make_callable(__name__, "audit")  # xferdiag.audit(...) calls xferdiag.api.audit

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ._callable import make_callable
 from .analysis import analyze_run
 from .config import RunConfig
 from .data import SCENARIOS, load_domain, split_target
@@ -86,3 +87,5 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     explain_run(out, quiet=quiet, **(EXPLAIN_TABLE if scenario in MODELS else EXPLAIN))
     render_report(out)
     return out
+
+make_callable(__name__, "demo")  # xferdiag.demo(...) calls xferdiag.api.demo

@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .._validate import as_matrix, positive_int, same_width
+from .._validate import as_matrix, positive_int, real_between, same_width
 from ..errors import InputError
 
 MEDIAN_SUBSAMPLE = 1000
@@ -33,15 +33,6 @@ MAX_BLOCK = 4096
 
 _CHUNK_ELEMENTS = 1 << 22  # permutations per batch x pooled size: two float64 buffers of 32 MB
 _TIE_TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-6}  # rounding ties count as exceedances
-
-
-def _real(value, name: str, low: float = 0.0, high: float = math.inf) -> float:
-    """A real parameter strictly between ``low`` and ``high``, or InputError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"{name}: must be a number, got {value!r}")
-    if not low < float(value) < high:
-        raise InputError(f"{name}: must be > {low} and < {high}, got {value!r}")
-    return float(value)
 
 
 def _samples(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +213,7 @@ def mmd_test(x, y, n_permutations: int = 1000, bandwidth="median", seed: int = 0
             raise InputError(f"bandwidth: must be 'median' or a positive number, got {bandwidth!r}")
         sigma = _median_bandwidth(x, y, rng)
     else:
-        sigma = _real(bandwidth, "bandwidth")
+        sigma = real_between(bandwidth, "bandwidth")
     if len(x) + len(y) > block_threshold:
         statistic, p_value = _block_test(x, y, sigma, rng, dev, dtype)
         return MMDResult(statistic, p_value, sigma, 0, "block")
@@ -298,7 +289,7 @@ def classifier_two_sample_test(x, y, seed: int = 0, test_size: float = 0.5,
     scikit-learn classifier (cloned); the default is logistic regression on standardized features.
     """
     x, y = _samples(x, y)
-    test_size = _real(test_size, "test_size", 0.0, 1.0)
+    test_size = real_between(test_size, "test_size", 0.0, 1.0)
     rng = np.random.default_rng(positive_int(seed, "seed", minimum=0))
     features, domain = _balanced(x, y, rng)
     n_test = math.ceil(test_size * len(domain))
@@ -382,7 +373,7 @@ def ks_shift(x, y, alpha: float = 0.05) -> KSResult:
     """Two-sample Kolmogorov-Smirnov test per dimension with a Benjamini-Hochberg FDR correction,
     as in "Failing Loudly" (Rabanser et al., NeurIPS 2019)."""
     x, y = _samples(x, y)
-    alpha = _real(alpha, "alpha", 0.0, 1.0)
+    alpha = real_between(alpha, "alpha", 0.0, 1.0)
     p = np.atleast_1d(stats.ks_2samp(x, y, axis=0).pvalue).astype(np.float64)
     q = _benjamini_hochberg(p)
     return KSResult(float(np.mean(q <= alpha)), int(p.size), alpha, p, q)
@@ -411,7 +402,7 @@ def feature_shift(x, y, feature_names=None, alpha: float = 0.05) -> FeatureShift
     """Which input features shifted: the KS test of ``ks_shift`` per column with its statistic, and
     Cohen's d = (mean_y - mean_x) / pooled SD (0 for a column constant in both samples)."""
     x, y = _samples(x, y)
-    alpha = _real(alpha, "alpha", 0.0, 1.0)
+    alpha = real_between(alpha, "alpha", 0.0, 1.0)
     names = [f"x{j}" for j in range(x.shape[1])] if feature_names is None else [str(n) for n in feature_names]
     if len(names) != x.shape[1]:
         raise InputError(f"feature_names: has {len(names)} names for {x.shape[1]} features")

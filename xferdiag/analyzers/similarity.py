@@ -15,9 +15,8 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from .._validate import as_matrix, positive_int, same_width
+from .._validate import as_matrix, positive_int, real_between, same_width
 from ..errors import InputError
-from .shift import _real
 
 TSNE_MAX_POINTS = 5000
 """``method="auto"`` uses t-SNE up to this many points in total and PCA above (t-SNE gets slow)."""
@@ -98,7 +97,7 @@ def rbf_cka(x, y, sigma_frac: float = 0.8, debiased: bool = False) -> float:
     """CKA with Gaussian kernels, σ = ``sigma_frac`` x median distance on each side (Kornblith et
     al. 2019 report 0.2-0.8; large values approach linear CKA). Builds n x n Gram matrices."""
     x, y = _paired(x, y, debiased)
-    sigma_frac = _real(sigma_frac, "sigma_frac")
+    sigma_frac = real_between(sigma_frac, "sigma_frac")
     k, l = _rbf_gram(x, sigma_frac), _rbf_gram(y, sigma_frac)
     return _cka(_gram_hsic(k, l, debiased), _gram_hsic(k, k, debiased), _gram_hsic(l, l, debiased))
 

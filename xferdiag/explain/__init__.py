@@ -4,6 +4,7 @@ Everything works on in-memory models and arrays; :func:`explain_models` produces
 ``explanations/index.json`` and ``maps.npz`` for several arms at once.
 """
 
+from .._callable import make_callable
 from .agreement import spearman_agreement, topk_overlap
 from .faithfulness import (DeletionInsertion, PointingResult, RandomisationResult, deletion_insertion,
                            pointing_game, randomisation_test)
@@ -19,3 +20,5 @@ __all__ = [
     "pick_examples", "pointing_game", "randomisation_test", "shap_images", "shap_tabular", "spearman_agreement",
     "topk_overlap",
 ]
+
+make_callable(__name__, "explain")  # xferdiag.explain(...) calls xferdiag.api.explain
