@@ -104,7 +104,8 @@ def test_same_seed_same_metrics(tmp_path, digits_checkpoint):
     assert ma["test"] == mb["test"] and ma["val"] == mb["val"]
 
 
-def test_resume_matches_an_uninterrupted_run(tmp_path, digits_checkpoint, monkeypatch):
+@pytest.mark.parametrize("checkpoint_every", [0.0, 3600.0])  # a checkpoint after every epoch / none before the crash
+def test_resume_matches_an_uninterrupted_run(tmp_path, digits_checkpoint, monkeypatch, checkpoint_every):
     whole = run(tmp_path, digits_checkpoint, name="whole", strategy="lp-ft", epochs=4, patience=10)
     original = ArmTrainer._train_epoch
 
@@ -114,10 +115,14 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, digits_checkpoint, monkey
         return original(self, *args)
 
     monkeypatch.setattr(ArmTrainer, "_train_epoch", crash_at_epoch_3)
-    config = RunConfig(**{**BASE, "pretrained_checkpoint": str(digits_checkpoint), "strategy": "lp-ft", "epochs": 4, "patience": 10})
+    config = RunConfig(**{**BASE, "pretrained_checkpoint": str(digits_checkpoint), "strategy": "lp-ft", "epochs": 4,
+                          "patience": 10, "checkpoint_every": checkpoint_every})
     with pytest.raises(KeyboardInterrupt):
         finetune(config, tmp_path / "resumed", quiet=True)
-    assert (tmp_path / "resumed/arms/transfer/seed-0/checkpoint.pt").is_file()
+    checkpoint = tmp_path / "resumed/arms/transfer/seed-0/checkpoint.pt"
+    assert checkpoint.is_file() == (checkpoint_every == 0)
+    if checkpoint.is_file():
+        assert torch.load(checkpoint, weights_only=True)["epoch"] == 2  # the last completed epoch
     monkeypatch.setattr(ArmTrainer, "_train_epoch", original)
     finetune(config, tmp_path / "resumed", resume=True, quiet=True)
     for name in ("metrics.json",):

@@ -30,7 +30,8 @@ from xferdiag import rundir
 from xferdiag.errors import CheckpointError, InputError, RunDirError
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["--model", "builtin:digits-cnn", "--seeds", "1", "--threads", "1", "--device", "cpu", "--quiet"]
+FAST = ["--model", "builtin:digits-cnn", "--seeds", "1", "--threads", "1", "--device", "cpu", "--quiet",
+        "--checkpoint-every", "0"]  # a checkpoint after every epoch: the kill and divergence tests look for them
 
 
 class _Evil:

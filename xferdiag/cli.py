@@ -37,6 +37,8 @@ FINETUNE_HELP = {
     "amp": "mixed precision on GPU: auto, on, off",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",
+    "checkpoint_every": "seconds of training between checkpoints (0 = after every epoch; default 60); "
+                        "--resume replays at most this much",
 }
 
 

@@ -20,6 +20,11 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 BASELINES = ("scratch", "none")
 
+#: Seconds of training between mid-run checkpoints. Each checkpoint holds the model and the
+#: optimiser state (three times the weights with Adam), so writing one after every short epoch of
+#: a few-shot run can cost more than the epoch; a resume replays at most this much, exactly.
+DEFAULT_CHECKPOINT_EVERY_S = 60.0
+
 
 @dataclass
 class RunConfig:
@@ -63,6 +68,7 @@ class RunConfig:
     compile: bool = False
     workers: int = 0
     threads: int | None = None
+    checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY_S
 
     def __post_init__(self) -> None:
         self.validate()
@@ -101,6 +107,7 @@ class RunConfig:
             positive(name)
         positive("warmup_epochs", 0)
         positive("workers", 0)
+        positive("checkpoint_every", 0, integer=False)
         for name in ("lr", "momentum", "gamma", "backbone_lr_mult", "layer_decay"):
             positive(name, 0, integer=False)
         if self.lr <= 0:

@@ -64,7 +64,8 @@ def runtime_for(config: RunConfig, quiet: bool) -> tuple[Runtime, int]:
     progress = not quiet and sys.stderr.isatty()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    return Runtime(device, amp, config.workers, config.channels_last, progress, config.compile), threads
+    return Runtime(device, amp, config.workers, config.channels_last, progress, config.compile,
+                   config.checkpoint_every), threads
 
 
 def describe_runtime(runtime: Runtime, threads: int, batch_size: int) -> dict:

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from .. import rundir
+from ..config import DEFAULT_CHECKPOINT_EVERY_S
 from ..errors import TrainingDivergedError
 from ..models import TransferModel
 from . import distributed
@@ -78,7 +79,8 @@ class SplitData:
 
 @dataclass
 class Runtime:
-    """Where and how to compute: device, mixed precision, loader workers, progress display, compilation."""
+    """Where and how to compute: device, mixed precision, loader workers, progress display,
+    compilation, and how often to checkpoint (seconds of training; 0 = after every epoch)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     amp: bool = False
@@ -86,6 +88,7 @@ class Runtime:
     channels_last: bool = False
     progress: bool = True
     compile: bool = False
+    checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY_S
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
@@ -282,6 +285,7 @@ class ArmTrainer:
         total = sum(p.epochs for p in self.plan.phases)
         started = time.perf_counter() - (state["seconds"] if state else 0.0)
         bar = self._progress_bar(total, done)
+        last_checkpoint = time.perf_counter()
 
         phase_start = 0
         stopped = False
@@ -331,8 +335,9 @@ class ArmTrainer:
                     bad_epochs += 1
                 done = epoch + 1
                 stopped = self.plan.patience is not None and bad_epochs >= self.plan.patience
-                if not (stopped or done == total):  # the last epoch's results are written next; a crash before replays it
+                if not (stopped or done == total) and self._checkpoint_due(last_checkpoint):  # the last epoch's results come next
                     self._save_checkpoint(weights, optimizer, scheduler, phase_index, done, best, bad_epochs, history, time.perf_counter() - started)
+                    last_checkpoint = time.perf_counter()
                 bar.update(1)
                 bar.set_postfix(val_acc=f"{val.accuracy:.3f}", val_loss=f"{val.loss:.3f}")
                 if stopped:
@@ -386,6 +391,11 @@ class ArmTrainer:
 
         return tqdm(total=total, initial=done, desc=f"{self.plan.name} seed {self.seed}", unit="epoch",
                     disable=not (self.runtime.progress and distributed.is_main()), leave=False)
+
+    def _checkpoint_due(self, last: float) -> bool:
+        """Whether ``checkpoint_every`` seconds have passed; every rank follows rank 0's clock,
+        because saving is a collective."""
+        return distributed.on_main(lambda: time.perf_counter() - last >= self.runtime.checkpoint_every)
 
     def _save_checkpoint(self, weights, optimizer, scheduler, phase_index, epoch, best, bad_epochs, history, seconds) -> None:
         """Hand a snapshot to the writer thread (weights shared with ``best`` are stored once)."""
