@@ -327,8 +327,9 @@ class ArmTrainer:
                     "epoch": epoch + 1, "phase": phase.strategy, "train_loss": train_loss, "val_loss": val.loss,
                     "val_accuracy": val.accuracy, "lr": lr, "seconds": time.perf_counter() - tick,
                 })
-                weights = _cpu_copy(model.state_dict())  # one snapshot: the checkpoint's, and the best weights' when better
-                if val.loss < best["val_loss"] - 1e-6:
+                improved = val.loss < best["val_loss"] - 1e-6
+                weights = _cpu_copy(model.state_dict()) if improved else None  # shared with a checkpoint this epoch
+                if improved:
                     best = {"val_loss": val.loss, "epoch": epoch + 1, "state": weights}
                     bad_epochs = 0
                 else:
@@ -336,6 +337,7 @@ class ArmTrainer:
                 done = epoch + 1
                 stopped = self.plan.patience is not None and bad_epochs >= self.plan.patience
                 if not (stopped or done == total) and self._checkpoint_due(last_checkpoint):  # the last epoch's results come next
+                    weights = weights if weights is not None else _cpu_copy(model.state_dict())
                     self._save_checkpoint(weights, optimizer, scheduler, phase_index, done, best, bad_epochs, history, time.perf_counter() - started)
                     last_checkpoint = time.perf_counter()
                 bar.update(1)
