@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import status_kib, in_fresh_process, print_table
+from benchmarks.common import in_fresh_process, print_table, status_kib
 
 TARGET_S = 120.0
 ROW = {"name": "demo end to end (python -m xferdiag demo)", "target": f"<= {TARGET_S:g} s on 2 cores"}

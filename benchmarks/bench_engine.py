@@ -8,15 +8,15 @@ whole ``fit``: it also validates after every epoch, checkpoints (model, optimise
 snapshot on the training thread, written on a background one) once ``--checkpoint-every``
 seconds of training have passed (default 60, so the CPU run, under 20 s, writes none), evaluates
 the test split and writes the seed's result files. A second row checkpoints after every epoch
-(``--checkpoint-every 0``), what a run with epochs longer than a minute pays. Validation and test splits hold 8 images, so what is timed is the
-engine's machinery (sampler, bookkeeping, checkpoints, result files), not evaluation work a
-minimal loop skips; with real splits, evaluation adds its forward passes on top. Each side runs
-once to warm up (cuDNN autotuning, allocator), then the sides alternate and the best of
-``repeats`` counts.
+(``--checkpoint-every 0``), what a run with epochs longer than a minute pays. Validation and test
+splits hold 8 images, so what is timed is the engine's machinery (sampler, bookkeeping,
+checkpoints, result files), not evaluation work a minimal loop skips; with real splits,
+evaluation adds its forward passes on top. Each side runs once to warm up (cuDNN autotuning,
+allocator), then the order of the sides rotates and the best of ``repeats`` counts.
 
 ratio = hand-written seconds / xferdiag seconds = xferdiag's images/s over the loop's; target
->= 0.95 (at most 5% engine overhead). The GPU row is skipped without a GPU. The CPU row uses one
-intra-op thread, and also reports the ratio of process CPU time (all threads, the checkpoint
+>= 0.95 (at most 5% engine overhead). The GPU rows are skipped without a GPU. The CPU rows use one
+intra-op thread, and also report the ratio of process CPU time (all threads, the checkpoint
 writer's included): on a shared machine wall time swings with other people's load, CPU time
 much less, and one thread avoids OpenMP's spin-waiting when cores are oversubscribed.
 

@@ -20,6 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import InputError
+from ._common import device_of
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -78,8 +79,7 @@ class FrozenModel(nn.Module):
 def inference_copy(model: nn.Module, precision: str = "auto") -> FrozenModel:
     """An eval-mode, gradient-free copy of ``model`` with conv->batch-norm pairs folded, for
     forward passes only. Models that torch.fx cannot trace are copied without folding."""
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = device_of(model)
     chosen = resolve_precision(precision, device)
     frozen = copy.deepcopy(model).eval()
     for p in frozen.parameters():
