@@ -7,10 +7,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from xferdiag.config import RunConfig
+from xferdiag.engine.metrics import evaluate_logits
 from xferdiag.engine.run import finetune
-from xferdiag.engine.trainer import ArmTrainer, _all_finite
+from xferdiag.engine.strategies import Phase, make_optimizer, parameter_groups
+from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, _all_finite
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, load_state_dict
 
 BASE = dict(data="digits:rotated", model="builtin:digits-cnn", epochs=2, seeds=1, shots=[5],
@@ -102,6 +105,7 @@ def test_same_seed_same_metrics(tmp_path, digits_checkpoint):
     ma = json.loads((a / "arms/transfer/seed-0/metrics.json").read_text())
     mb = json.loads((b / "arms/transfer/seed-0/metrics.json").read_text())
     assert ma["test"] == mb["test"] and ma["val"] == mb["val"]
+    assert json.loads((a / "run.json").read_text())["environment"]["fused_optimizer"] is True  # the CPU has fused kernels
 
 
 @pytest.mark.parametrize("checkpoint_every", [0.0, 3600.0])  # a checkpoint after every epoch / none before the crash
@@ -144,11 +148,10 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, digits_checkpoint):
     assert metrics["epochs_run"] == len(rows) < 30
     assert metrics["best_epoch"] == 1 + int(np.argmin(val_losses))
     assert metrics["epochs_run"] - metrics["best_epoch"] == 2
+    assert metrics["val"]["loss"] == pytest.approx(min(val_losses), rel=1e-9)  # measured in the best epoch, on the weights kept
 
 
 def test_layer_decay_sets_block_learning_rates(digits_checkpoint):
-    from xferdiag.engine.strategies import Phase, parameter_groups
-
     model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
     groups = parameter_groups(model, Phase("full", 1), lr=1.0, backbone_lr_mult=0.5, layer_decay=0.5, weight_decay=0.0, l2sp=False)
     lrs = {g["name"]: g["lr"] for g in groups}
@@ -167,3 +170,47 @@ def test_finiteness_check_sees_nan_and_infinity_but_not_large_finite_weights():
     for bad in (float("nan"), float("inf"), float("-inf")):
         assert not _all_finite([big, torch.tensor([0.0, bad, 1.0])])
     assert not _all_finite([torch.tensor([1.0, float("nan")], dtype=torch.bfloat16)])
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_fused_optimizer_steps_like_the_reference_loop(name):
+    torch.manual_seed(0)
+    fused_model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
+    loop_model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
+    loop_model.load_state_dict(fused_model.state_dict())
+    groups = [parameter_groups(m, Phase("full", 1), lr=1e-2, backbone_lr_mult=0.5, layer_decay=1.0, weight_decay=1e-2, l2sp=False)
+              for m in (fused_model, loop_model)]
+    fused = make_optimizer(name, groups[0], lr=1e-2, momentum=0.9)
+    reference = type(fused)(groups[1], lr=1e-2, foreach=False, **({"momentum": 0.9, "nesterov": True} if name == "sgd" else {}))
+    assert fused.defaults["fused"] and not reference.defaults["fused"]
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 3, (16,))
+    for _ in range(5):
+        for model, optimizer in ((fused_model, fused), (loop_model, reference)):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    for (key, a), b in zip(fused_model.state_dict().items(), loop_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=key)
+
+
+@pytest.mark.parametrize("val_labels", ["true", "shuffled"])  # the last epoch is the best / an earlier one is
+def test_saved_model_and_validation_metrics_are_the_best_epochs(tmp_path, val_labels):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 1, 8, 8, generator=g)
+    y = x[:, 0, :3, :].mean(dim=2).argmax(dim=1)  # the brightest of three rows: learnable
+    y_val = y[64:80] if val_labels == "true" else y[64:80][torch.randperm(16, generator=g)]  # learning the rule hurts validation
+    data = SplitData(TensorDataset(x[:64], y[:64]), TensorDataset(x[:64], y[:64]), TensorDataset(x[64:80], y_val),
+                     TensorDataset(x[80:], y[80:]), num_classes=3)
+    torch.manual_seed(0)
+    model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
+    metrics = ArmTrainer(ArmPlan("t", [Phase("full", 5)], lr=3e-3, batch_size=16), Runtime(progress=False), tmp_path, seed=0).fit(model, data)
+    val_losses = [float(r.split(",")[3]) for r in (tmp_path / "history.csv").read_text().splitlines()[1:]]
+    assert metrics["best_epoch"] == 1 + int(np.argmin(val_losses)) and (metrics["best_epoch"] == 5) == (val_labels == "true")
+    saved = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
+    saved.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    saved.eval()
+    with torch.no_grad():
+        val, test = (evaluate_logits(saved(split.tensors[0]), split.tensors[1], 3) for split in (data.val, data.test))
+    assert metrics["val"]["loss"] == pytest.approx(min(val_losses), rel=1e-9)
+    assert metrics["val"]["loss"] == pytest.approx(val.loss, rel=1e-5)
+    assert metrics["test"] == pytest.approx(test.summary(), rel=1e-5)

@@ -24,7 +24,7 @@ from ..environment import describe, set_threads
 from ..errors import ConfigError, RunDirError
 from ..models import ModelSource, build_transfer_model, load_pretrained_classifier
 from . import distributed
-from .strategies import Phase, phases_for
+from .strategies import Phase, fused_optimizer, phases_for
 from .trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 
 
@@ -74,7 +74,7 @@ def describe_runtime(runtime: Runtime, threads: int, batch_size: int) -> dict:
     dtype = runtime.amp_dtype
     return describe(
         runtime.device, threads, amp=runtime.amp, amp_dtype=str(dtype).removeprefix("torch.") if dtype else None,
-        channels_last=runtime.channels_last, compile=runtime.compile, workers=runtime.workers,
+        channels_last=runtime.channels_last, compile=runtime.compile, fused_optimizer=fused_optimizer(runtime.device), workers=runtime.workers,
         pin_memory=runtime.device.type == "cuda", cudnn_benchmark=runtime.device.type == "cuda" and torch.backends.cudnn.benchmark,
         world_size=world, dist_backend=distributed.backend(), per_rank_batch=batch_size / world,
     )

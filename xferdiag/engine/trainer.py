@@ -327,14 +327,14 @@ class ArmTrainer:
                     "epoch": epoch + 1, "phase": phase.strategy, "train_loss": train_loss, "val_loss": val.loss,
                     "val_accuracy": val.accuracy, "lr": lr, "seconds": time.perf_counter() - tick,
                 })
-                improved = val.loss < best["val_loss"] - 1e-6
-                weights = _cpu_copy(model.state_dict()) if improved else None  # shared with a checkpoint this epoch
-                if improved:
-                    best = {"val_loss": val.loss, "epoch": epoch + 1, "state": weights}
+                done = epoch + 1
+                weights = None  # a snapshot of this epoch's weights, shared by best and the checkpoint
+                if val.loss < best["val_loss"] - 1e-6:
+                    weights = None if done == total else _cpu_copy(model.state_dict())  # after the last epoch the model itself is the best
+                    best = {"val_loss": val.loss, "epoch": done, "state": weights, "val": val.summary()}
                     bad_epochs = 0
                 else:
                     bad_epochs += 1
-                done = epoch + 1
                 stopped = self.plan.patience is not None and bad_epochs >= self.plan.patience
                 if not (stopped or done == total) and self._checkpoint_due(last_checkpoint):  # the last epoch's results come next
                     weights = weights if weights is not None else _cpu_copy(model.state_dict())
@@ -425,13 +425,15 @@ class ArmTrainer:
             raise CheckpointError(f"{self.checkpoint_path}: cannot resume from this checkpoint ({type(exc).__name__}); delete it to start the seed over") from None
 
     def _finish(self, model, data, cache, best, history, epochs_run, seconds) -> dict:
-        """Evaluate the best weights; a linear probe reuses its cached features (the backbone is frozen)."""
+        """Evaluate the best weights on the test split; a linear probe reuses its cached features (the
+        backbone is frozen). Validation metrics come from the best epoch itself, measured on the
+        same weights (re-measured only for a checkpoint written before best epochs kept them)."""
         if best["state"] is not None:
             model.load_state_dict(best["state"])
         test = self._evaluate(model, data.test if cache is None else cache.test, head_only=cache is not None)
-        val = self._evaluate(model, data.val if cache is None else cache.val, head_only=cache is not None)
+        val = best.get("val") or self._evaluate(model, data.val if cache is None else cache.val, head_only=cache is not None).summary()
         metrics = {
-            "test": test.summary(), "val": val.summary(), "epochs_run": epochs_run,
+            "test": test.summary(), "val": val, "epochs_run": epochs_run,
             "best_epoch": best["epoch"], "train_seconds": seconds,
         }
         if not distributed.is_main():
