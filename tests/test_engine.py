@@ -214,3 +214,13 @@ def test_saved_model_and_validation_metrics_are_the_best_epochs(tmp_path, val_la
     assert metrics["val"]["loss"] == pytest.approx(min(val_losses), rel=1e-9)
     assert metrics["val"]["loss"] == pytest.approx(val.loss, rel=1e-5)
     assert metrics["test"] == pytest.approx(test.summary(), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_compiled_training_follows_the_eager_run(tmp_path, digits_checkpoint):
+    eager = run(tmp_path, digits_checkpoint, name="eager", strategy="full")
+    compiled = run(tmp_path, digits_checkpoint, name="compiled", strategy="full", compile=True)
+    assert json.loads((compiled / "run.json").read_text())["environment"]["compile"] is True
+    histories = [[[float(v) for v in row.split(",")[2:5]] for row in (out / "arms/transfer/seed-0/history.csv").read_text().splitlines()[1:]]
+                 for out in (eager, compiled)]
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-3)  # train loss, val loss, val accuracy per epoch
