@@ -179,15 +179,14 @@ def compare(device: torch.device, s: dict, threads: int | None) -> list[dict]:
     for ours, peer, what in ROWS:
         ratios = [p.wall / o.wall for p, o in zip(clocks[peer], clocks[ours])]
         ratio, is_target = statistics.median(ratios), what == ROWS[0][2]
+        ours_s, peer_s = (statistics.median(c.wall for c in clocks[side]) for side in (ours, peer))
         rows.append({
             "name": f"resnet18 full fine-tune {s['size']}px, batch {s['batch']}, {n} img x {s['epochs']} epochs: {what}",
-            "xferdiag_s": statistics.median(c.wall for c in clocks[ours]), "peer": peer,
-            "peer_s": statistics.median(c.wall for c in clocks[peer]), "ratio": ratio,
+            "xferdiag_s": ours_s, "peer": peer, "peer_s": peer_s, "ratio": ratio,
             "ratio_range": f"{min(ratios):.3f}-{max(ratios):.3f}", "repeats": len(ratios),
             "target": f"ratio >= {TARGET}" if is_target else "-", "met": ratio >= TARGET if is_target else None,
             "device": name, "precision": str(runtime.amp_dtype).removeprefix("torch.") if runtime.amp_dtype else "float32",
-            "images_per_s": images / statistics.median(c.wall for c in clocks[ours]),
-            "peer_images_per_s": images / statistics.median(c.wall for c in clocks[peer]),
+            "images_per_s": images / ours_s, "peer_images_per_s": images / peer_s,
             "cpu_time_ratio": statistics.median(p.cpu / o.cpu for p, o in zip(clocks[peer], clocks[ours])),
         })
     return rows
