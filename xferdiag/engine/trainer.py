@@ -310,7 +310,7 @@ class ArmTrainer:
             for epoch in range(done, phase_end):
                 tick = time.perf_counter()
                 train_loss = self._train_epoch(model, module, phase, data, cache, optimizer, scaler, reference, epoch)
-                val = self._evaluate(model, data.val if cache is None else cache.val, head_only=cache is not None)
+                val = self._evaluate(model, data, cache, "val")
                 finite_weights = _all_finite(model.state_dict().values())
                 if not (math.isfinite(train_loss) and math.isfinite(val.loss) and finite_weights):  # before saving: keep the last good checkpoint
                     bar.close()
@@ -379,9 +379,11 @@ class ArmTrainer:
         total, count = distributed.all_sum([total, count])
         return total / max(count, 1)
 
-    def _evaluate(self, model, dataset, head_only: bool) -> Evaluation:
-        module = model.head if head_only else model
-        return _predict(module, dataset, self.runtime, self._num_classes(model), self.plan.batch_size)
+    def _evaluate(self, model, data: SplitData, cache: _FeatureCache | None, split: str) -> Evaluation:
+        """The ``split`` ("val" or "test") through the whole model, or through the head alone on a
+        linear probe's cached features."""
+        module, splits = (model, data) if cache is None else (model.head, cache)
+        return _predict(module, getattr(splits, split), self.runtime, self._num_classes(model), self.plan.batch_size)
 
     @staticmethod
     def _num_classes(model: TransferModel) -> int:
@@ -430,8 +432,8 @@ class ArmTrainer:
         same weights (re-measured only for a checkpoint written before best epochs kept them)."""
         if best["state"] is not None:
             model.load_state_dict(best["state"])
-        test = self._evaluate(model, data.test if cache is None else cache.test, head_only=cache is not None)
-        val = best.get("val") or self._evaluate(model, data.val if cache is None else cache.val, head_only=cache is not None).summary()
+        test = self._evaluate(model, data, cache, "test")
+        val = best.get("val") or self._evaluate(model, data, cache, "val").summary()
         metrics = {
             "test": test.summary(), "val": val, "epochs_run": epochs_run,
             "best_epoch": best["epoch"], "train_seconds": seconds,
