@@ -19,7 +19,7 @@ from xferdiag.config import RunConfig
 from xferdiag.data import load_domain, split_target
 from xferdiag.engine.run import finetune, split_data
 from xferdiag.engine.trainer import seed_everything
-from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier
+from xferdiag.models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.rundir import read_json
 
 
@@ -31,10 +31,11 @@ def naive_linear_probe(config: RunConfig) -> float:
     """
     source = ModelSource.parse(config.model)
     splits = split_target(load_domain(config.data), config.val_fraction, config.test_fraction, config.split_seed, "all")
-    data = split_data(splits, source.input_spec(config.image_size), augment=False)
     pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
+    spec = resolve_input_spec(source, pretrained, InputRequest.of(config))
+    data = split_data(splits, spec, augment=False)
     seed_everything(0)  # after loading, as xferdiag does, so the new head starts from the same weights
-    model = build_transfer_model(source, 10, pretrained=pretrained, image_size=config.image_size)
+    model = build_transfer_model(source, 10, pretrained=pretrained, input_spec=spec)
     model.eval().requires_grad_(False)
     model.head.requires_grad_(True)
     optimizer = torch.optim.AdamW(model.head.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -31,7 +31,7 @@ from xferdiag.analyzers import mmd_test
 from xferdiag.config import RunConfig
 from xferdiag.engine.features import extract_features
 from xferdiag.engine.run import finetune
-from xferdiag.models.build import split_classifier
+from xferdiag.models.surgery import split_classifier
 from xferdiag.models.builtin import DigitsCNN
 from xferdiag.report import render_report
 from xferdiag.rundir import atomic_path, read_csv

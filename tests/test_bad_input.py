@@ -170,7 +170,7 @@ def test_unusual_image_modes_are_converted_with_one_warning(tmp_path, digits_che
                       "--out", tmp_path / "run", "--epochs", "1", "--seeds", "1", "--threads", "1", "--device", "cpu", "--quiet",
                       "--test-fraction", "0.3", "--val-fraction", "0.2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line and "did not learn" not in line]  # health warnings are tested elsewhere
     assert len(warnings) == 1, result.stderr
     assert "4 of 21 images" in warnings[0] and "converted" in warnings[0], warnings[0]
     assert (tmp_path / "run" / "arms" / "transfer" / "seed-0" / "metrics.json").is_file()

@@ -15,7 +15,7 @@ from xferdiag.config import STRATEGIES, RunConfig
 from xferdiag.data import load_domain, split_target
 from xferdiag.errors import DataError, InputError, ModelError
 from xferdiag.explanation import explain_table
-from xferdiag.models import ModelSource, build_transfer_model
+from xferdiag.models import ModelSource, build_transfer_model, resolve_input_spec
 from xferdiag.models.tabular import model_for_data, resolve_config
 
 NAMES = ["age", "dose", "weight", "noise"]
@@ -64,7 +64,7 @@ def test_csv_table_loads_features_labels_and_split(tmp_path):
     np.testing.assert_array_equal(domain.labels, y)
     splits = split_target(domain, 0.15, 0.25, 0, "all")
     assert splits.sizes() == {"train": 6, "val": 2, "test": 4}
-    row, label = splits.dataset("test", ModelSource.parse("builtin:tabular-mlp:features=4").input_spec(None))[0]
+    row, label = splits.dataset("test", resolve_input_spec(ModelSource.parse("builtin:tabular-mlp:features=4"), None))[0]
     assert row.dtype == torch.float32 and row.shape == (4,) and int(label) == y[8]
 
 

@@ -23,7 +23,9 @@ from .data import load_domain, split_target
 from .engine.features import extract_layer_features
 from .environment import choose_device
 from .errors import DataError, InputError, RunDirError
-from .models import ModelSource, build_transfer_model, load_finetuned, load_pretrained_classifier
+from .data.images import InputSpec
+from .models import (InputRequest, ModelSource, build_transfer_model, check_layers, load_finetuned,
+                     load_pretrained_classifier, resolve_input_spec)
 
 
 EMBEDDING_POINTS = 500
@@ -33,10 +35,12 @@ EMBEDDING_POINTS = 500
 class RunModels:
     """The pretrained classifier, pretrained backbone and fine-tuned model of a run, on one device."""
 
-    def __init__(self, run: rundir.RunDir, config: RunConfig, num_classes: int, device: torch.device, arm: str = "transfer"):
+    def __init__(self, run: rundir.RunDir, config: RunConfig, num_classes: int, device: torch.device, arm: str = "transfer",
+                 recorded_input: dict | None = None):
         self.source = ModelSource.parse(config.model)
         self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
-        build = dict(head_hidden=config.head_hidden, head_dropout=config.head_dropout, image_size=config.image_size)
+        spec = recorded_spec(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
+        build = dict(head_hidden=config.head_hidden, head_dropout=config.head_dropout, input_spec=spec)
         self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
         self.arms = {}
         for name in run.arms():
@@ -47,6 +51,17 @@ class RunModels:
         if arm not in self.arms:
             raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/metrics.json); run 'xferdiag finetune' first")
         self.input_spec = self.pretrained.input_spec
+
+
+def recorded_spec(record: dict | None) -> InputSpec | None:
+    """The input spec run.json recorded at training time (runs made before it was recorded have none)."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        return InputSpec(int(record["channels"]), int(record["size"]), tuple(map(float, record["mean"])),
+                         tuple(map(float, record["std"])), str(record.get("origin", "")))
+    except (KeyError, TypeError, ValueError):
+        raise RunDirError("run.json: 'input' should hold channels, size, mean and std (docs/rundir.md)") from None
 
 
 def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:
@@ -106,14 +121,12 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     config = run_config(run, meta)
     data = rundir.read_json(run.data_json)
     device = choose_device(config.device)
-    models = RunModels(run, config, len(data["classes"]), device)
+    models = RunModels(run, config, len(data["classes"]), device, recorded_input=meta.get("input"))
     if models.classifier is None:
         raise RunDirError(f"{run.run_json}: the config names no pretrained weights ('pretrained_checkpoint' or "
                           "MODEL:WEIGHTS); the analysis compares the fine-tuned model with them")
-    layers = list(layers) if layers else list(models.pretrained.blocks)
-    bad = [name for name in layers if name not in models.pretrained.blocks]
-    if bad:
-        raise RunDirError(f"--layers: unknown block(s) {', '.join(bad)}; this backbone has {', '.join(models.pretrained.blocks)}")
+    blocks = models.pretrained.blocks
+    layers = check_layers(list(layers), models.pretrained.layer_trace, blocks) if layers else list(blocks)
 
     target = load_domain(config.data)
     source = load_domain(config.source_data) if config.source_data else None
@@ -150,7 +163,7 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
-        results["similarity"] = _similarity(run, cache, models, layers)
+        results["similarity"] = _similarity(run, cache, models, layers, config.strategy)
         bar.update(1)
     return results
 
@@ -215,17 +228,20 @@ def _transferability(run, cache, models: RunModels, target, train_idx, spec, dev
     return result
 
 
-def _similarity(run, cache, models: RunModels, layers: list[str]) -> dict:
+def _similarity(run, cache, models: RunModels, layers: list[str], strategy: str) -> dict:
+    """CKA and weight change per layer; a layer whose features cannot be compared is listed with the reason."""
     seed, finetuned = models.arms["transfer"]
     before = models.pretrained.state_dict()
     after = finetuned.state_dict()
     rows = []
     for layer in [*layers, "penultimate"]:
         a, b = cache[f"pretrained__target__{layer}"], cache[f"finetuned__target__{layer}"]
-        rows.append({
-            "name": layer, "cka_linear": similarity.linear_cka(a, b), "cka_debiased": similarity.linear_cka(a, b, debiased=True),
-            "weight_change": _weight_change(before, after, layer) if layer != "penultimate" else None,
-        })
-    result = {"arm": "transfer", "seed": seed, "layers": rows}
+        row = {"name": layer, "weight_change": _weight_change(before, after, layer) if layer != "penultimate" else None}
+        try:
+            row.update(cka_linear=similarity.linear_cka(a, b), cka_debiased=similarity.linear_cka(a, b, debiased=True))
+        except InputError as exc:
+            row.update(cka_linear=None, cka_debiased=None, skipped=f"CKA not computed: {exc}")
+        rows.append(row)
+    result = {"arm": "transfer", "seed": seed, "strategy": strategy, "layers": rows}
     rundir.write_json(run.analysis / "similarity.json", result)
     return result

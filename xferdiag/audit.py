@@ -19,7 +19,7 @@ from .config import RunConfig
 from .data import load_domain, split_target
 from .engine.features import extract_features
 from .engine.metrics import evaluate_logits
-from .engine.run import describe_runtime, runtime_for, split_data, train_pair
+from .engine.run import describe_runtime, model_input, runtime_for, split_data, train_pair
 from .engine.trainer import Runtime, SplitData
 from .errors import ConfigError, RunDirError
 from .models import ModelSource, TransferModel, load_finetuned, load_pretrained_classifier
@@ -61,16 +61,18 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
         raise ConfigError(f"audit: give the weights {config.model!r} started from with --pretrained-checkpoint FILE "
                           "or NAME:WEIGHTS; the analysis compares the fine-tuned model with them")
     domain = load_domain(config.data)
+    spec = model_input(config, source, pretrained, domain)
+    config = config.replace(model=source.canonical).with_absolute_paths()
     source_n = len(load_domain(config.source_data)) if config.source_data else None
     splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, config.shots[0])
-    model, form = load_finetuned(checkpoint, source, len(domain.classes), head_hidden=config.head_hidden,
-                                 head_dropout=config.head_dropout, image_size=config.image_size)
+    model, form = load_finetuned(checkpoint, source, len(domain.classes), input_spec=spec, head_hidden=config.head_hidden,
+                                 head_dropout=config.head_dropout)
     runtime, threads = runtime_for(config, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
-    data = split_data(splits, source.input_spec(config.image_size), augment=False)
+    data = split_data(splits, spec, augment=False)
     with rundir.locked(out):
         evaluate_arm(model, data, runtime, rundir.RunDir(out).seed_dir("transfer", 0))
-        train_pair(out, config, source, pretrained, splits, runtime, env, command or ["python-api", "audit"], source_n)
+        train_pair(out, config, source, pretrained, spec, splits, runtime, env, command or ["python-api", "audit"], source_n)
         run = rundir.read_json(rundir.RunDir(out).run_json)
         run["audit"] = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_form": form, "arm": "transfer",
                         "note": AUDIT_NOTE}

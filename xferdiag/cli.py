@@ -15,7 +15,8 @@ from .errors import XferdiagError
 
 FINETUNE_HELP = {
     "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, or digits:<name> / cancer:<name>",
-    "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), builtin:digits-cnn, builtin:tabular-mlp[:hidden=64-64], or package.module:function",
+    "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), timm:NAME, module:function, "
+             "path/to/file.py:function, builtin:digits-cnn or builtin:tabular-mlp[:hidden=64-64]",
     "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS)",
     "source_data": "the data the model was pretrained on, for the shift analysis",
     "strategy": f"one of {', '.join(STRATEGIES)}",
@@ -26,7 +27,9 @@ FINETUNE_HELP = {
     "lp_epochs": "with lp-ft: epochs of the linear-probe phase (default: half)",
     "seeds": "number of seeds (0..N-1); arms are paired by seed",
     "baseline": "scratch (train the same architecture from random weights) or none",
-    "scratch_lr": "learning rate of the scratch arm (default: --lr, the rate of the transfer arm's new layers)",
+    "scratch_lr": "learning rate of the scratch arm (default: --lr, the rate of the transfer arm's new layers), "
+                  "or auto: pick it by a short search on the validation split",
+    "scratch_epochs": "training budget of the scratch arm (default: --epochs)",
     "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
     "lr": "learning rate of new layers",
     "backbone_lr_mult": "pretrained layers train at lr times this",
@@ -37,6 +40,11 @@ FINETUNE_HELP = {
     "amp": "mixed precision on GPU: auto, on, off",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",
+    "image_size": "square input size (default: what the model's weights record, else 224; 16 for builtin:digits-cnn)",
+    "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
+    "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
+    "std": "per-channel normalisation std (default: the weights' own, else ImageNet's)",
+    "normalize": "auto (the mean/std above) or none (feed pixels in [0, 1])",
     "checkpoint_every": "seconds of training between checkpoints (0 = after every epoch; default 60); "
                         "--resume replays at most this much",
 }
@@ -49,6 +57,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _number_or_word(text: str) -> float | str:
+    """A flag that takes a number or a keyword (``--scratch-lr 0.01`` or ``auto``); RunConfig checks which."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per RunConfig field, all defaulting to 'not given' so a --config file can fill them."""
     for f in dataclasses.fields(RunConfig):
@@ -58,10 +74,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif f.name == "head_hidden":
             parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text,
                                 type=lambda s: [int(v) for v in s.split(",") if v.strip()])
+        elif f.name in ("mean", "std"):
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text, metavar="X[,X,X]",
+                                type=lambda s: [float(v) for v in s.split(",") if v.strip()])
         elif f.name == "shots":
             parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text)
         else:
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float,
+                    "float | str | None": _number_or_word}.get(str(f.type), str)
             parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text, metavar=f.name.upper())
 
 
@@ -85,7 +105,15 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         if not args.out:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
         out = finetune(resolve_config(_config_from_args(args), args.label_column), args.out, quiet=args.quiet, command=sys.argv)
+    _print_verdict_warnings(out)
     print(f"run directory: {out}")
+
+
+def _print_verdict_warnings(out: Path) -> None:
+    """An arm that did not learn is said on the terminal too, not only in verdict.json and the report."""
+    path = Path(out) / "verdict.json"
+    for warning in json.loads(path.read_text()).get("warnings", []) if path.is_file() else []:
+        print(f"xferdiag: warning: {warning['message']}", file=sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -99,6 +127,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
     if (out / "verdict.json").is_file():
         verdict = json.loads((out / "verdict.json").read_text())
         print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points over the scratch baseline)")
+    _print_verdict_warnings(out)
     print(f"run directory: {out}")
 
 
@@ -204,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="domain shift, transferability, layer similarity")
     an.add_argument("run_dir", metavar="RUN_DIR")
-    an.add_argument("--layers", help="comma-separated backbone blocks (default: all)")
+    an.add_argument("--layers", help="comma-separated dotted module names that run in the backbone, e.g. layer3.1 or "
+                                     "_blocks.3 (default: every block found by tracing one forward pass)")
     an.add_argument("--max-samples", type=_positive, default=1000, help="examples per domain (seeded sample)")
     an.add_argument("--permutations", type=_positive, default=1000, help="MMD permutations")
     an.add_argument("--seed", type=int, default=0)

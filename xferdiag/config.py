@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ STRATEGIES = ("linear-probe", "freeze", "partial", "full", "lp-ft")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 BASELINES = ("scratch", "none")
+PATH_FIELDS = ("data", "source_data", "pretrained_checkpoint")  # recorded as absolute paths in run.json
+NORMALIZE = ("auto", "none")  # auto: the weights' own mean/std (or --mean/--std); none: feed [0, 1] pixels
 
 #: Seconds of training between mid-run checkpoints. Each checkpoint holds the model and the
 #: optimiser state (three times the weights with Adam), so writing one after every short epoch of
@@ -55,12 +58,17 @@ class RunConfig:
     patience: int | None = None
     seeds: int = 3
     baseline: str = "scratch"
-    scratch_lr: float | None = None
+    scratch_lr: float | str | None = None
+    scratch_epochs: int | None = None
     shots: list[int | str] = field(default_factory=lambda: ["all"])
     val_fraction: float = 0.15
     test_fraction: float = 0.25
     split_seed: int = 0
     image_size: int | None = None
+    channels: int | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    normalize: str = "auto"
     augment: bool = True
     device: str = "auto"
     amp: str = "auto"
@@ -98,6 +106,7 @@ class RunConfig:
         choice("schedule", SCHEDULES)
         choice("baseline", BASELINES)
         choice("amp", ("auto", "on", "off"))
+        choice("normalize", NORMALIZE)
         for name in ("augment", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
@@ -120,11 +129,16 @@ class RunConfig:
             fraction(name)
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError("val_fraction + test_fraction: must leave examples for training (sum < 1)")
-        for name in ("patience", "lp_epochs", "image_size", "threads"):
+        for name in ("mean", "std"):
+            self._check_stats(name)
+        for name in ("patience", "lp_epochs", "image_size", "threads", "channels"):
             if getattr(self, name) is not None:
                 positive(name)
-        if self.scratch_lr is not None:
-            positive("scratch_lr", 0, integer=False)
+        if self.scratch_epochs is not None:
+            positive("scratch_epochs")
+        lr = self.scratch_lr
+        if lr is not None and lr != "auto" and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf):
+            raise ConfigError(f"scratch_lr: must be a positive number or 'auto' (a short search on the validation split), got {lr!r}")
         if not isinstance(self.head_hidden, list) or not all(
             isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.head_hidden
         ):
@@ -132,6 +146,20 @@ class RunConfig:
         self.shots = parse_shots(self.shots)
         if self.lp_epochs is not None and self.lp_epochs >= self.epochs and self.strategy == "lp-ft":
             raise ConfigError("lp_epochs: must be smaller than epochs (the rest is full fine-tuning)")
+
+    def _check_stats(self, name: str) -> None:
+        """Per-channel normalisation: a list of numbers (std strictly positive), or None for the model's own."""
+        value = getattr(self, name)
+        if value is None:
+            return
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+            raise ConfigError(f"{name}: must be one number or one per channel (e.g. 0.5,0.5,0.5), got {value!r}")
+        if name == "std" and min(value) <= 0:
+            raise ConfigError(f"std: must be > 0 for every channel, got {value!r}")
+        setattr(self, name, [float(v) for v in value])
 
     # --- round trip ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -162,8 +190,22 @@ class RunConfig:
             raise ConfigError(f"{path}: cannot parse config file ({exc})") from None
         return cls.from_dict(values, source=str(path))
 
+    def with_absolute_paths(self) -> "RunConfig":
+        """The same run with its files named by absolute path, so run.json works from any folder later."""
+        return self.replace(**{name: _absolute(getattr(self, name)) for name in PATH_FIELDS if getattr(self, name)})
+
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _absolute(spec: str) -> str:
+    """``spec`` with its path part made absolute where it names an existing file or folder
+    (``data.csv:label`` keeps its column; built-in names such as ``digits:rotated`` stay as they are)."""
+    head, sep, tail = spec.rpartition(":")
+    for path, suffix in ((spec, ""), (head, sep + tail)):
+        if path and Path(path).expanduser().exists():
+            return f"{Path(path).expanduser().resolve()}{suffix}"
+    return spec
 
 
 def parse_shots(value: Any) -> list[int | str]:

@@ -52,7 +52,7 @@ def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int =
     config = run_config(run, meta)
     data = rundir.read_json(run.data_json)
     device = choose_device(config.device)
-    models = RunModels(run, config, len(data["classes"]), device)
+    models = RunModels(run, config, len(data["classes"]), device, recorded_input=meta.get("input"))
     target = load_domain(config.data)
     splits = split_target(target, config.val_fraction, config.test_fraction, config.split_seed, config.shots[0])
     test_idx = splits.indices["test"]

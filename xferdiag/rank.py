@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import rundir
@@ -21,7 +20,8 @@ from .data import load_domain, split_target
 from .engine.features import extract_features
 from .environment import choose_device
 from .errors import ConfigError
-from .models import ModelSource, build_transfer_model, load_pretrained_classifier
+from .models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
+from .models.surgery import classifier_layer
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
 
@@ -35,18 +35,23 @@ def parse_candidate(text: str) -> tuple[str, str | None]:
 
 
 @torch.inference_mode()
-def score_candidate(candidate: str, dataset, labels: np.ndarray, num_classes: int, device) -> dict:
-    """One pass of the candidate's backbone over ``dataset``; every score from the same features."""
+def score_candidate(candidate: str, splits, image_size: int | None, device) -> dict:
+    """One pass of the candidate's backbone over the training split; every score from the same features."""
     arch, checkpoint = parse_candidate(candidate)
     source = ModelSource.parse(arch)
     start = time.perf_counter()
     classifier = load_pretrained_classifier(source, checkpoint)
-    model = build_transfer_model(source, num_classes, pretrained=classifier).to(device).eval()
-    features, _ = extract_features(model.backbone, dataset, device=device)
+    spec = resolve_input_spec(source, classifier, InputRequest(image_size=image_size))
+    splits.domain.check_fits(spec)
+    model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec).to(device).eval()
+    features, _ = extract_features(model.backbone, splits.dataset("train", spec), device=device)
+    labels = splits.domain.labels[splits.indices["train"]]
     probs = None
     if classifier is not None:
-        head = [m for m in classifier.modules() if isinstance(m, torch.nn.Linear)][-1].to(device)
-        probs = head(features.to(device)).float().softmax(1).cpu().numpy()
+        _, head, _ = classifier_layer(classifier)
+        weight = head.weight.flatten(1).to(device)  # a 1x1-convolution classifier acts on pooled features as a Linear
+        logits = torch.nn.functional.linear(features.to(device), weight, None if head.bias is None else head.bias.to(device))
+        probs = logits.float().softmax(1).cpu().numpy()
     extracted = time.perf_counter() - start
     result = transferability_scores(features.numpy(), labels, probs)
     if classifier is None:
@@ -71,8 +76,7 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     dev = choose_device(device)
     rows = []
     for candidate in candidates:
-        spec = ModelSource.parse(parse_candidate(candidate)[0]).input_spec(image_size)
-        rows.append(score_candidate(candidate, splits.dataset("train", spec), labels, len(domain.classes), dev))
+        rows.append(score_candidate(candidate, splits, image_size, dev))
     rows.sort(key=lambda r: -r["logme"])
     for position, row in enumerate(rows, 1):
         row["rank"] = position

@@ -54,6 +54,29 @@ class Domain:
             return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
         return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
 
+    def describe(self) -> str:
+        """The data's shape in words, for errors that set it beside what a model expects."""
+        if self.table is not None:
+            return f"a table of {len(self)} rows x {self.table.shape[1]} features"
+        if self.images is not None:
+            c, h, w = self.images.shape[1:]
+            return f"{len(self)} images of {c}x{h}x{w} (channels x height x width)"
+        return f"{len(self)} image files (decoded as gray or RGB)"
+
+    def check_fits(self, spec: InputSpec) -> None:
+        """Images reach a model as the channels it takes only where converting means something:
+        gray to RGB by repetition, RGB to gray by averaging. Anything else ends here, before training."""
+        if self.table is not None or spec.channels == 0:
+            if (self.table is not None) != (spec.channels == 0):
+                raise DataError(f"{self.spec}: {self.describe()}, but the model takes "
+                                f"{'table rows' if spec.channels == 0 else 'images'}")
+            return
+        have = {int(self.images.shape[1])} if self.images is not None else {1, 3}
+        convertible = have | ({1, 3} if have & {1, 3} else set())
+        if spec.channels not in convertible:
+            raise DataError(f"{self.spec}: {self.describe()} cannot feed a model that takes {spec.channels}-channel "
+                            f"{spec.size}x{spec.size} images; give data with {spec.channels} channels, or --channels")
+
     def unit_images(self, indices: np.ndarray, spec: InputSpec) -> torch.Tensor:
         """Images at ``indices`` resized for the model but not normalised: (N, C, H, W) in [0, 1]."""
         dataset = self.dataset(indices, spec)

@@ -19,14 +19,19 @@ from torchvision.transforms import v2
 from ..errors import DataError
 
 
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+"""Per-channel mean and std of ImageNet photos: what most pretrained RGB models were normalised with."""
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    """What a model wants as input: channels, square size, per-channel mean and std."""
+    """What a model wants as input: channels, square size, per-channel mean and std (and where they came from)."""
 
     channels: int
     size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    origin: str = ""
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

@@ -64,17 +64,25 @@ def _pool(output) -> torch.Tensor:
 @torch.inference_mode()
 def extract_layer_features(backbone: nn.Module, dataset: Dataset, layers: list[str], *, batch_size: int = 256,
                            device: torch.device | str = "cpu", workers: int = 0) -> dict[str, torch.Tensor]:
-    """Pooled outputs of the named backbone blocks plus ``"penultimate"`` (the backbone's output), one pass."""
+    """Pooled outputs of the named backbone modules plus ``"penultimate"`` (the backbone's output), one pass.
+
+    A module called more than once per pass (a ReLU shared inside a residual block) contributes its
+    last output of each batch.
+    """
     captured = {name: _Rows(len(dataset)) for name in [*layers, "penultimate"]}
+    latest: dict[str, torch.Tensor] = {}
     hooks = [
-        backbone.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: captured[name].add(_pool(o)))
+        backbone.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: latest.__setitem__(name, _pool(o)))
         for name in layers
     ]
     was_training = backbone.training
     backbone.eval()
     try:
         for x, _ in _loader(dataset, batch_size, device, workers):
+            latest.clear()
             captured["penultimate"].add(_pool(backbone(x.to(device, non_blocking=True))))
+            for name, pooled in latest.items():
+                captured[name].add(pooled)
     finally:
         for hook in hooks:
             hook.remove()

@@ -1,8 +1,8 @@
 """``finetune``: train the transfer arm and its paired scratch baseline into a run directory.
 
 For every seed both arms see the same splits, the same data order and augmentation stream, and
-the same budget (epochs). Arms differ only in where the weights start and in the learning-rate
-policy documented in :func:`arm_plans`.
+the same budget (epochs, unless ``scratch_epochs`` gives the baseline another). Arms differ only in
+where the weights start and in the learning-rate policy documented in :func:`arm_plans`.
 
 Launched by ``torchrun`` it trains data-parallel (see :mod:`.distributed`); ``batch_size`` is
 then the global batch, shared out between the ranks, and only rank 0 writes the run directory.
@@ -11,44 +11,66 @@ then the global batch, shared out between the ranks, and only rank 0 writes the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import __version__, rundir
 from ..config import RunConfig
 from ..data import Domain, TargetSplits, load_domain, split_target
 from ..environment import describe, set_threads
-from ..errors import ConfigError, RunDirError
-from ..models import ModelSource, build_transfer_model, load_pretrained_classifier
+from ..data.images import InputSpec
+from ..errors import ConfigError, ModelError, RunDirError
+from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec, spec_record
 from . import distributed
+from .lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
 from .strategies import Phase, fused_optimizer, phases_for
 from .trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 
 
-def arm_plans(config: RunConfig) -> dict[str, ArmPlan]:
-    """The transfer arm follows the configured strategy.
-
-    Learning-rate policy for a fair baseline: the scratch arm trains every layer from random
-    initialisation with the learning rate the transfer arm gives its *new* layers (``lr``), under
-    the same optimiser, schedule and epochs, unless ``scratch_lr`` says otherwise. Pretrained-only
-    options (backbone multiplier, layer decay, L2-SP) do not apply to it.
-    """
-    common = dict(
+def _shared_settings(config: RunConfig) -> dict:
+    """The optimisation settings every arm (and every candidate of the scratch lr search) trains under."""
+    return dict(
         optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
         schedule=config.schedule, warmup_epochs=config.warmup_epochs, step_size=config.step_size,
         gamma=config.gamma, patience=config.patience, batch_size=config.batch_size,
     )
+
+
+def scratch_plan(config: RunConfig, lr: float, epochs: int, name: str = "scratch") -> ArmPlan:
+    return ArmPlan(name, [Phase("full", epochs)], lr, **_shared_settings(config))
+
+
+def scratch_epochs(config: RunConfig) -> int:
+    return config.scratch_epochs or config.epochs
+
+
+def arm_plans(config: RunConfig, searched_lr: float | None = None) -> dict[str, ArmPlan]:
+    """The transfer arm follows the configured strategy.
+
+    Learning-rate policy for a fair baseline: the scratch arm trains every layer from random
+    initialisation with the learning rate the transfer arm gives its *new* layers (``lr``), under
+    the same optimiser, schedule and epochs, unless ``scratch_lr`` says otherwise (with "auto", the
+    rate the search found, ``searched_lr``) and ``scratch_epochs`` gives it a longer budget (He et
+    al. 2019: scratch training often catches up given more epochs). Pretrained-only options
+    (backbone multiplier, layer decay, L2-SP) do not apply to it.
+    """
     plans = {
         "transfer": ArmPlan(
             "transfer", phases_for(config.strategy, config.epochs, config.lp_epochs, config.partial_blocks), config.lr,
-            backbone_lr_mult=config.backbone_lr_mult, layer_decay=config.layer_decay, l2sp=config.l2sp, **common,
+            backbone_lr_mult=config.backbone_lr_mult, layer_decay=config.layer_decay, l2sp=config.l2sp,
+            **_shared_settings(config),
         )
     }
     if config.baseline == "scratch":
-        plans["scratch"] = ArmPlan("scratch", [Phase("full", config.epochs)], config.scratch_lr or config.lr, **common)
+        lr = searched_lr if config.scratch_lr == "auto" else config.scratch_lr or config.lr
+        plans["scratch"] = scratch_plan(config, lr, scratch_epochs(config))
     return plans
 
 
@@ -90,13 +112,18 @@ def split_data(splits: TargetSplits, spec, augment: bool) -> SplitData:
     )
 
 
-def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dict, splits: TargetSplits, spec, source_n: int | None) -> None:
+def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dict, splits: TargetSplits, spec: InputSpec,
+                     source_n: int | None) -> None:
     """data.json first, then run.json (kept as it is on resume: it records when and how the run began)."""
     run = rundir.RunDir(root)
     data = {
         "classes": splits.domain.classes, "kind": splits.domain.kind, "spec": splits.domain.spec,
         "split_seed": splits.split_seed, "shots": splits.shots,
         "splits": {"target": splits.sizes()}, "input": {"channels": spec.channels, "size": spec.size},
+        "class_counts": {  # per target split: chance levels for the arms' health checks (xferdiag.health)
+            split: np.bincount(splits.domain.labels[idx], minlength=len(splits.domain.classes)).tolist()
+            for split, idx in splits.indices.items()
+        },
     }
     if source_n is not None:
         data["splits"]["source"] = {"all": source_n}
@@ -105,7 +132,7 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
         rundir.write_json(run.run_json, {
             "schema": rundir.SCHEMA_VERSION, "xferdiag_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command, "config": config.to_dict(), "environment": env,
+            "command": command, "config": config.to_dict(), "input": spec_record(spec), "environment": env,
         })
 
 
@@ -129,33 +156,97 @@ def _check_world_fits(config: RunConfig, splits: TargetSplits) -> None:
 
 
 def train_pair(
-    root: Path, config: RunConfig, source: ModelSource, pretrained, splits: TargetSplits, runtime: Runtime,
+    root: Path, config: RunConfig, source: ModelSource, pretrained, spec: InputSpec, splits: TargetSplits, runtime: Runtime,
     env: dict, command: list[str], source_n: int | None,
 ) -> None:
     """Train every arm for every seed into ``root`` (skipping seeds already finished)."""
-    spec = source.input_spec(config.image_size)
     data = split_data(splits, spec, config.augment)
     _check_world_fits(config, splits)
     if distributed.is_main():
         _write_run_files(root, config, command, env, splits, spec, source_n)
     run = rundir.RunDir(root)
+    new_model = functools.partial(_new_model, source, config, spec, len(splits.domain.classes))  # (weights, seed)
+    searched = None
+    if config.baseline == "scratch" and config.scratch_lr == "auto":
+        searched = _scratch_lr_search(run, config, data, runtime, functools.partial(new_model, None))["chosen"]
+    plans = arm_plans(config, searched)
     for seed in range(config.seeds):
-        for arm, plan in arm_plans(config).items():
+        for arm, plan in plans.items():
             seed_dir = run.seed_dir(arm, seed)
             if distributed.on_main((seed_dir / "metrics.json").is_file):
                 continue
-            seed_everything(seed)
-            model = build_transfer_model(
-                source, len(splits.domain.classes), pretrained=pretrained if arm == "transfer" else None,
-                head_hidden=config.head_hidden, head_dropout=config.head_dropout, image_size=config.image_size,
-            )
-            distributed.seed_this_rank(seed)
+            model = new_model(pretrained if arm == "transfer" else None, seed)
             reference = {k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()} if arm == "transfer" else None
             ArmTrainer(plan, runtime, seed_dir, seed).fit(model, data, reference)
-    if "scratch" in arm_plans(config) and distributed.is_main():
+    if "scratch" in plans and distributed.is_main():
         from ..negative import verdict_for_run
 
         verdict_for_run(root)
+
+
+def _new_model(source: ModelSource, config: RunConfig, spec: InputSpec, num_classes: int, pretrained, seed: int):
+    """A fresh model for one seed (``pretrained`` weights, or random ones when None), with every
+    random stream seeded so both arms, and the scratch lr search, start reproducibly."""
+    seed_everything(seed)
+    model = build_transfer_model(source, num_classes, pretrained=pretrained, input_spec=spec,
+                                 head_hidden=config.head_hidden, head_dropout=config.head_dropout)
+    distributed.seed_this_rank(seed)
+    return model
+
+
+def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, runtime: Runtime, new_scratch_model) -> dict:
+    """The scratch lr search of ``run`` (see :mod:`.lr_search`): read back from run.json when an
+    earlier, interrupted invocation finished it, else run now and recorded there before the arms train.
+
+    Candidates train through :class:`ArmTrainer` like the real arm, into a temporary folder, so
+    nothing of theirs lands in the run directory.
+    """
+    recorded = distributed.on_main(lambda: rundir.read_json(run.run_json).get("scratch_lr_search"))
+    if recorded:
+        return recorded
+    rates, epochs = candidate_rates(config.lr), min(SEARCH_EPOCHS, scratch_epochs(config))
+    announce = runtime.progress and distributed.is_main()
+    if announce:
+        print(f"scratch arm: trying learning rates {', '.join(f'{lr:g}' for lr in rates)} for {epochs} epochs each "
+              "on the validation split (--scratch-lr auto)", file=sys.stderr)
+
+    def train(lr: float) -> dict:
+        with tempfile.TemporaryDirectory(prefix="xferdiag-lr-search-") as folder:
+            plan = scratch_plan(config, lr, epochs, name=f"scratch lr {lr:g}")
+            return ArmTrainer(plan, runtime, Path(folder), seed=0).fit(new_scratch_model(0), data)["val"]
+
+    record = search_lr(rates, epochs, train)
+    if announce:
+        chosen = next(c for c in record["candidates"] if c["lr"] == record["chosen"])
+        print(f"scratch arm: learning rate {chosen['lr']:g} chosen (validation accuracy {chosen['val_accuracy']:.1%})",
+              file=sys.stderr)
+    if distributed.is_main():
+        meta = rundir.read_json(run.run_json)
+        rundir.write_json(run.run_json, {**meta, "scratch_lr_search": record})
+    return record
+
+
+def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Domain) -> InputSpec:
+    """The input spec the model takes, checked against the data before anything is written or trained."""
+    spec = resolve_input_spec(source, pretrained, InputRequest.of(config))
+    domain.check_fits(spec)
+    try:
+        build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
+    except ModelError as exc:
+        raise ModelError(f"{exc}; the data are {domain.describe()}{_native_size_hint(source, pretrained, spec, domain)}") from None
+    return spec
+
+
+def _native_size_hint(source: ModelSource, pretrained, spec: InputSpec, domain: Domain) -> str:
+    """When the model does run at the data's own size, say so: that is usually what the user meant."""
+    native = domain.images.shape[-1] if domain.images is not None and domain.images.shape[-1] == domain.images.shape[-2] else None
+    if native is None or native == spec.size:
+        return ""
+    try:
+        build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=dataclasses.replace(spec, size=int(native)))
+    except ModelError:
+        return ""
+    return f"; it runs at {native}x{native}: add --image-size {native}"
 
 
 def finetune(
@@ -181,6 +272,8 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
             "(e.g. resnet18:IMAGENET1K_V1)"
         )
     domain = load_domain(config.data)
+    spec = model_input(config, source, pretrained, domain)
+    config = config.replace(model=source.canonical).with_absolute_paths()
     if source_domain is None and config.source_data:
         source_domain = load_domain(config.source_data)
     env = describe_runtime(runtime, threads, config.batch_size)
@@ -191,7 +284,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
         for shots in points:
             splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots)
             root = out if shots == points[-1] else out / "shots" / str(shots)
-            train_pair(root, config.replace(shots=[shots]), source, pretrained, splits, runtime, env, command, source_n)
+            train_pair(root, config.replace(shots=[shots]), source, pretrained, spec, splits, runtime, env, command, source_n)
         if len(points) > 1 and config.baseline == "scratch" and distributed.is_main():
             from ..shots import shots_summary
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..models import TransferModel
 
@@ -56,21 +55,20 @@ def apply_freezing(model: TransferModel, phase: Phase) -> None:
 
 
 def set_train_mode(model: TransferModel, phase: Phase) -> None:
-    """Train mode for what trains; eval mode for frozen blocks so their BatchNorm and Dropout stay put."""
+    """Train mode for what trains; eval mode for every frozen module so BatchNorm and Dropout stay put.
+
+    Blocks may be nested (``_blocks.3``, ``encoder.layers.encoder_layer_11``): a module is frozen
+    unless it lies inside a trainable block or contains one.
+    """
     model.train()
     if phase.strategy == "full":
         return
-    trainable = set(trainable_block_names(model, phase))
-    for name, module in model.backbone.named_children():
-        if name in trainable:
-            continue
-        inner = [b for b in trainable if b.startswith(name + ".")]
-        if not inner:
+    trainable = trainable_block_names(model, phase)
+    for name, module in model.backbone.named_modules():
+        inside = any(name == b or name.startswith(b + ".") for b in trainable)
+        holds = any(b.startswith(name + ".") for b in trainable) if name else bool(trainable)
+        if not (inside or holds):
             module.eval()
-            continue
-        for child_name, child in module.named_children():
-            if f"{name}.{child_name}" not in trainable:
-                child.eval()
 
 
 def parameter_groups(
@@ -145,10 +143,3 @@ def make_scheduler(optimizer, schedule: str, epochs: int, warmup: int, step_size
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
-
-def frozen_backbone(phase: Phase) -> bool:
-    return phase.strategy in ("linear-probe", "freeze")
-
-
-def module_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device

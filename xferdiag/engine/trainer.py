@@ -65,6 +65,10 @@ class ArmPlan:
     patience: int | None = None
     batch_size: int = 64
 
+    @property
+    def epochs(self) -> int:
+        return sum(p.epochs for p in self.phases)
+
 
 @dataclass
 class SplitData:
@@ -282,7 +286,7 @@ class ArmTrainer:
         done = state["epoch"] if state else 0
         if state:
             model.load_state_dict(state["model"])
-        total = sum(p.epochs for p in self.plan.phases)
+        total = self.plan.epochs
         started = time.perf_counter() - (state["seconds"] if state else 0.0)
         bar = self._progress_bar(total, done)
         last_checkpoint = time.perf_counter()
@@ -437,6 +441,7 @@ class ArmTrainer:
         metrics = {
             "test": test.summary(), "val": val, "epochs_run": epochs_run,
             "best_epoch": best["epoch"], "train_seconds": seconds,
+            "budget": {"epochs": self.plan.epochs, "lr": self.plan.lr},  # what the verdict compares
         }
         if not distributed.is_main():
             return metrics

@@ -1,19 +1,29 @@
-"""Models: sources (torchvision, built-in, callables), safe checkpoints, backbone + head split."""
+"""Models: sources (torchvision, timm, user functions and files, built-ins), the input they take,
+classifier surgery, traced layers, safe checkpoints, backbone + head split."""
 
-from .build import ModelSource, TransferModel, WithNormalization, build_transfer_model, classifier_state, load_pretrained_classifier, make_head, split_classifier
+from .build import TransferModel, WithNormalization, build_transfer_model, classifier_state, input_example, load_pretrained_classifier, make_head
 from .checkpoint import load_into, load_state_dict
 from .finetuned import load_finetuned
+from .inputs import InputRequest, resolve_input_spec, spec_record
+from .layers import check_layers
+from .source import ModelSource
+from .surgery import split_classifier
 
 __all__ = [
+    "InputRequest",
     "ModelSource",
     "TransferModel",
     "WithNormalization",
     "build_transfer_model",
+    "check_layers",
     "classifier_state",
+    "input_example",
     "load_finetuned",
     "load_into",
     "load_pretrained_classifier",
     "load_state_dict",
     "make_head",
+    "resolve_input_spec",
+    "spec_record",
     "split_classifier",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -54,4 +55,9 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> 
             if items:
                 parts.append(f"{label}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}")
         raise CheckpointError(f"{source}: checkpoint does not fit the architecture ({'; '.join(parts)})")
+    if getattr(state, "_metadata", None) is None:
+        # Re-keyed or hand-built dicts lose the per-module version metadata; modules that upgrade
+        # old formats (torchvision's MNASNet) then refuse them, so state they are in today's format.
+        state = OrderedDict(state)
+        state._metadata = getattr(own, "_metadata", None)
     model.load_state_dict(state)

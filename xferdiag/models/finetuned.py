@@ -15,9 +15,12 @@ from pathlib import Path
 
 import torch
 
+from ..data.images import InputSpec
 from ..errors import CheckpointError
-from .build import ModelSource, TransferModel, _last_linear, build_transfer_model
+from .build import TransferModel, build_transfer_model
 from .checkpoint import load_into, load_state_dict
+from .source import ModelSource
+from .surgery import classifier_layer, head_weights_for_linear, without_auxiliary
 
 
 def _strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -31,12 +34,13 @@ def _head_outputs(state: dict[str, torch.Tensor], prefix: str) -> int | None:
     return int(weights[-1].shape[0]) if weights else None
 
 
-def _readings(state: dict[str, torch.Tensor], source: ModelSource):
+def _readings(state: dict[str, torch.Tensor], classifier: torch.nn.Module):
     """(form, head layer name, state in TransferModel keys), most likely first. A user model whose own
     parts are called backbone and head looks like the first form but is the second."""
     if all(k.startswith(("backbone.", "head.")) for k in state):
         yield "transfer", "head", state
-    head, _ = _last_linear(source.build_classifier())
+    head, _, _ = classifier_layer(classifier)
+    state = head_weights_for_linear(state, f"{head}.")
     yield "classifier", head, {(f"head.{k.removeprefix(head + '.')}" if k.startswith(head + ".") else f"backbone.{k}"): v
                                for k, v in state.items()}
 
@@ -59,14 +63,15 @@ def _load(model: TransferModel, state: dict[str, torch.Tensor], form: str, head:
         raise CheckpointError(f"{exc}; read as a whole {source.arch} classifier whose layer '{head}' is the head{mlp}") from None
 
 
-def load_finetuned(path: str | Path, source: ModelSource, num_classes: int, *, head_hidden=(), head_dropout: float = 0.0,
-                   image_size: int | None = None) -> tuple[TransferModel, str]:
+def load_finetuned(path: str | Path, source: ModelSource, num_classes: int, *, input_spec: InputSpec | None = None, head_hidden=(),
+                   head_dropout: float = 0.0) -> tuple[TransferModel, str]:
     """The fine-tuned model (on the CPU) and the form its checkpoint had: ``"transfer"`` or ``"classifier"``."""
-    state = _strip_module_prefix(load_state_dict(path))
-    model = build_transfer_model(source, num_classes, pretrained=None, head_hidden=head_hidden,
-                                 head_dropout=head_dropout, image_size=image_size)
+    classifier = source.build_classifier()
+    state = without_auxiliary(_strip_module_prefix(load_state_dict(path)), classifier)
+    model = build_transfer_model(source, num_classes, pretrained=classifier, input_spec=input_spec, head_hidden=head_hidden,
+                                 head_dropout=head_dropout)
     errors = []
-    for form, head, candidate in _readings(state, source):
+    for form, head, candidate in _readings(state, classifier):
         try:
             _load(model, candidate, form, head, path, num_classes, source, head_hidden)
             return model, form

@@ -62,6 +62,12 @@ def pval(p: object) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def p_is(p: object) -> str:
+    """'p = 0.030' or 'p < 0.001': the relation the formatted value needs."""
+    text = pval(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 def seconds(x: object) -> str:
     value = as_number(x)
     if value is None:

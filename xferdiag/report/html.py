@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import RunDirError
 from ..rundir import STANDARD_ARMS, RunDir, read_csv, read_json, read_npz, validate, write_text
 from . import fmt, plots
-from .recommend import Facts, recommend
+from .recommend import DID_NOT_LEARN, FROZEN_STRATEGIES, Facts, did_not_learn_warnings, recommend
 
 TEMPLATES = Path(__file__).parent / "templates"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy")  # the ones the curves draw
@@ -34,6 +34,7 @@ MAX_FEATURE_ROWS = 30  # per-feature shift table
 MAX_FEATURE_BARS = 15  # per-feature shift chart
 TOP_FEATURES = 8  # per example and panel of a tabular explanation
 SUMMARY_FEATURES = 12  # mean |attribution| chart
+KEPT_CKA = 0.9  # a layer at or above this CKA kept its pretrained representation almost unchanged
 SCORES = {  # name, what it measures; for every score higher means better expected transfer
     "logme": ("LogME", "evidence of a linear model on the pretrained features"),
     "leep": ("LEEP", "log-likelihood of target labels through the source classifier's predictions"),
@@ -200,7 +201,8 @@ def _mean(values: list) -> float | None:
 
 
 def banner(verdict: dict | None, arms: dict[str, dict], rd: RunDir) -> dict:
-    """The one-sentence answer at the top, and its colour."""
+    """The one-sentence answer at the top, and its colour; when an arm did not learn (verdict.json's
+    warnings) the sentence says the gap is no evidence, in the "warning" colour."""
     means = {arm: _mean([metric_of(m) for m in a["metrics"].values()]) for arm, a in arms.items()}
     summary = [f"{arm}: {fmt.pct(v)} test accuracy ({fmt.seeds_phrase(len(arms[arm]['seeds']))})" for arm, v in means.items()]
     if verdict is None:
@@ -217,14 +219,23 @@ def banner(verdict: dict | None, arms: dict[str, dict], rd: RunDir) -> dict:
     n = len(verdict.get("seeds") or verdict.get("per_seed") or [])
     stats = f"(95% CI {fmt.ci_points(verdict.get('ci95'))}, {n} seed{'s' if n != 1 else ''})"
     gap = fmt.points(verdict.get("gap"))
-    headline = {
-        "positive": f"Transfer helped: {gap} points of {metric} over training from scratch {stats}.",
-        "negative": f"Transfer hurt: {gap} points of {metric} compared with training from scratch {stats}.",
-        "inconclusive": f"Transfer cannot be told apart from training from scratch: {gap} points of {metric} {stats}.",
-    }.get(kind, f"Verdict '{verdict.get('verdict')}': {gap} points of {metric} {stats}.")
-    details = []
+    dead_arms = did_not_learn_warnings(verdict)
+    if dead_arms:  # the gap is no evidence: the headline itself says so, the details say how to fix it
+        headline = _not_evidence(kind, f"{gap} points of {metric} {stats}", dead_arms)
+        kind = "warning"
+        details = [DID_NOT_LEARN[w["code"]].advice for w in dead_arms] + [str(w.get("message")) for w in dead_arms]
+    else:
+        headline = {
+            "positive": f"Transfer helped: {gap} points of {metric} over training from scratch {stats}.",
+            "negative": f"Transfer hurt: {gap} points of {metric} compared with training from scratch {stats}.",
+            "inconclusive": f"Transfer cannot be told apart from training from scratch: {gap} points of {metric} {stats}.",
+        }.get(kind, f"Verdict '{verdict.get('verdict')}': {gap} points of {metric} {stats}.")
+        details = []
+    budgets = _budgets_differ(verdict.get("budgets"))
+    if budgets:
+        details.append(budgets)
     if verdict.get("p_value") is not None:
-        details.append(f"p = {fmt.pval(verdict['p_value'])} ({verdict.get('method', 'test over seeds')}, "
+        details.append(f"{fmt.p_is(verdict['p_value'])} ({verdict.get('method', 'test over seeds')}, "
                        f"α = {fmt.num(verdict.get('alpha'))})")
     f1 = verdict.get("macro_f1")
     if isinstance(f1, dict) and f1.get("gap") is not None:
@@ -232,6 +243,32 @@ def banner(verdict: dict | None, arms: dict[str, dict], rd: RunDir) -> dict:
     if verdict.get("note"):
         details.append(str(verdict["note"]))
     return {"kind": kind, "headline": headline, "details": details + summary}
+
+
+def _not_evidence(kind: str, gap: str, dead_arms: list[dict]) -> str:
+    """The headline when an arm did not learn: the gap as it looks, then why it shows nothing."""
+    looks = {"positive": f"Transfer looks better by {gap}", "negative": f"Transfer looks worse by {gap}"}.get(
+        kind, f"Transfer and training from scratch differ by {gap}")
+    failures = []
+    for warning in dead_arms:
+        evidence = warning.get("evidence") or {}
+        flagged, seeds = len(evidence.get("seeds_flagged") or []), evidence.get("seeds")
+        when = "never learned" if flagged == seeds else f"did not learn in {flagged} of {seeds} seeds"
+        failures.append(f"{DID_NOT_LEARN[warning['code']].who} {when} ({fmt.pct(evidence.get('test_accuracy'))} test "
+                        f"accuracy, chance {fmt.pct(evidence.get('test_chance'))})")
+    claim = {"positive": "that transfer helped", "negative": "that transfer hurt"}.get(kind, "about transfer")
+    return f"{looks}, but {' and '.join(failures)}, so this is not evidence {claim}."
+
+
+def _budgets_differ(budgets: object) -> str | None:
+    """A sentence naming each arm's epochs and learning rate, when the two arms had different ones."""
+    if not isinstance(budgets, dict) or len(budgets) != 2 or not all(isinstance(b, dict) for b in budgets.values()):
+        return None
+    first, second = budgets.values()
+    if first == second:
+        return None
+    return "Budgets differ: " + "; ".join(f"{arm} {fmt.num(b.get('epochs'))} epochs at learning rate {fmt.num(b.get('lr'))}"
+                                          for arm, b in budgets.items()) + "."
 
 
 def _flatten(config: object, prefix: str = "") -> list[tuple[str, str]]:
@@ -435,20 +472,35 @@ def transferability(t: dict) -> dict:
                                      f"split ({fmt.num(t.get('n'))} examples)."}
 
 
-def similarity(s: dict) -> dict | None:
+def similarity(s: dict, strategy: object = None) -> dict | None:
+    """CKA per layer, in words that know which layers could change at all: a frozen layer's CKA of 1
+    holds by construction and says nothing about what fine-tuning reused."""
     layers = [layer for layer in s.get("layers") or [] if isinstance(layer, dict)]
     if not layers:
         return None
-    cka = [(layer.get("name", "?"), layer.get("cka_linear")) for layer in layers]
+    strategy = s.get("strategy", strategy)
+    frozen = {layer.get("name") for layer in layers if layer.get("weight_change") == 0}
+    weighted = [layer for layer in layers if isinstance(layer.get("weight_change"), (int, float))]
+    cka = [(layer.get("name", "?"), layer.get("cka_linear")) for layer in layers if layer.get("name") not in frozen]
     cka = [(n, v) for n, v in cka if isinstance(v, (int, float))]
     sentences = []
-    if cka:
-        kept = [n for n, v in cka if v >= 0.9]
+    if weighted and len(frozen) == len(weighted):
+        how = f" (strategy '{strategy}')" if strategy in FROZEN_STRATEGIES else ""
+        sentences.append(f"The backbone was frozen{how}: none of its {len(weighted)} layers changed, so their CKA of 1 "
+                         "holds by construction; only the new head was trained.")
+    elif cka:
+        if frozen:
+            sentences.append(f"{len(frozen)} of {len(weighted)} layers stayed frozen (weights unchanged); "
+                             "the sentences below are about the layers that trained.")
+        kept = [n for n, v in cka if v >= KEPT_CKA]
         lowest = min(cka, key=lambda nv: nv[1])
         if kept:
-            sentences.append(f"{len(kept)} of {len(cka)} layers kept CKA ≥ 0.9 ({', '.join(map(str, kept[:6]))}"
+            sentences.append(f"{len(kept)} of {len(cka)} layers kept CKA ≥ {KEPT_CKA} ({', '.join(map(str, kept[:6]))}"
                              f"{' …' if len(kept) > 6 else ''}): their pretrained features were reused almost unchanged.")
         sentences.append(f"Layer '{lowest[0]}' changed most (CKA {fmt.num(lowest[1])}).")
+    skipped = [f"{layer.get('name')}: {layer['skipped']}" for layer in layers if layer.get("skipped")]
+    if skipped:
+        sentences.append("Not compared: " + "; ".join(skipped) + ".")
     return {"chart": plots.layer_similarity(layers), "layers": layers, "sentences": sentences,
             "caption": f"Arm '{s.get('arm', 'transfer')}', seed {s.get('seed', '?')}, compared with the pretrained model."}
 
@@ -516,6 +568,17 @@ def explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
         "target": "each arm's own prediction" if params.get("target") == "prediction" else "the true class",
         "topk": fmt.pct(topk, 0) if isinstance(topk, (int, float)) else "k",
     }
+
+
+def _with_agreement_caveat(section: dict, verdict: dict | None) -> dict:
+    """Agreement between a model that learned and one that did not measures nothing about transfer: say so."""
+    dead = [w.get("arm") for w in (verdict or {}).get("warnings") or []
+            if isinstance(w, dict) and str(w.get("code", "")).endswith("did-not-learn")]
+    compared = [a for a in section.get("arms", [])[:2] if a in dead]
+    section["agreement_caveat"] = (f"Not meaningful here: the {' and '.join(compared)} model{'s' if len(compared) > 1 else ''} "
+                                   "did not learn (see the verdict), so agreement with it says nothing about what "
+                                   "transfer changed.") if compared and section.get("agreement") else None
+    return section
 
 
 def _agreement_means(agreement: dict) -> list[dict]:
@@ -649,8 +712,8 @@ def collect(rd: RunDir, run: dict) -> dict:
         "classes": classes_section,
         "shift": shift_section,
         "transferability": transferability(trans) if trans else None,
-        "similarity": similarity(sim) if sim else None,
-        "explanations": explanations(rd, index, classes) if index else None,
+        "similarity": similarity(sim, strategy) if sim else None,
+        "explanations": _with_agreement_caveat(explanations(rd, index, classes), verdict) if index else None,
         "shots": shots_section(shots) if shots else None,
         "environment": [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()],
         "missing": missing,

@@ -8,6 +8,7 @@ recommendation lists the measurements it rests on.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from typing import Callable
@@ -29,6 +30,32 @@ SHRINKING_GAP = 0.02
 # and those that already let every layer adapt.
 FROZEN_STRATEGIES = {"linear-probe", "freeze"}
 ADAPT_ALL_STRATEGIES = {"full", "lp-ft"}
+
+
+@dataclass(frozen=True)
+class DeadArm:
+    """How the report speaks of an arm that did not learn: who it is, what to do, the flags to try."""
+
+    who: str
+    advice: str
+    command: str | None = None
+
+
+# verdict.json's warning codes for an arm that did not learn (xferdiag.health); the banner uses the same words.
+DID_NOT_LEARN = {
+    "baseline-did-not-learn": DeadArm(
+        who="the scratch baseline",
+        advice=("A baseline that never learned makes any pretrained model look good, so the gap says nothing about "
+                "transfer. Give it a learning rate that suits training from scratch ('--scratch-lr auto' tries a few "
+                "on the validation split) or a longer budget ('--scratch-epochs N'), then train again."),
+        command="--scratch-lr auto   or   --scratch-epochs N"),
+    "transfer-did-not-learn": DeadArm(
+        who="the transfer arm",
+        advice=("A transfer arm that never learned says little about the pretrained weights until its training is "
+                "ruled out: check its learning rate (--lr, --backbone-lr-mult), its strategy and the input "
+                "normalisation the weights expect (--mean, --std), then train again. If it still learns nothing, "
+                "the pretrained features carry nothing about these classes.")),
+}
 
 
 @dataclass
@@ -71,7 +98,7 @@ def _shift_evidence(shift: dict | None) -> list[str]:
         found.append(f"proxy A-distance {fmt.num(proxy)} (> {LARGE_PROXY_A:g}: source and target features separate easily)")
     p = (shift.get("mmd") or {}).get("p_value")
     if isinstance(p, (int, float)) and p < SHIFT_ALPHA:
-        found.append(f"MMD p = {fmt.pval(p)} (< {SHIFT_ALPHA:g}: the feature distributions differ)")
+        found.append(f"MMD {fmt.p_is(p)} (< {SHIFT_ALPHA:g}: the feature distributions differ)")
     return found
 
 
@@ -163,6 +190,30 @@ def inconclusive(f: Facts) -> Recommendation | None:
         "matters here. Pick the arm that is cheaper to train and serve.", evidence + times, kind="info")
 
 
+def did_not_learn_warnings(verdict: dict | None) -> list[dict]:
+    """The verdict's warnings about an arm that did not learn (the codes of :data:`DID_NOT_LEARN`)."""
+    warnings = (verdict or {}).get("warnings")
+    return [w for w in warnings or [] if isinstance(w, dict) and w.get("code") in DID_NOT_LEARN]
+
+
+def _seed_evidence(check: dict) -> str:
+    return (f"seed {check.get('seed')}: best validation accuracy {fmt.pct(check.get('best_val_accuracy'))} "
+            f"(chance {fmt.pct(check.get('val_chance'))}), lowest training loss {fmt.num(check.get('min_train_loss'))} "
+            f"(predicting the class frequencies: {fmt.num(check.get('constant_loss'))}), "
+            f"{fmt.pct(check.get('top_class_share'))} of test predictions in one class")
+
+
+def arms_that_did_not_learn(f: Facts) -> list[Recommendation]:
+    out = []
+    for warning in did_not_learn_warnings(f.verdict):
+        arm = DID_NOT_LEARN[warning["code"]]
+        checks = (warning.get("evidence") or {}).get("per_seed") or []
+        out.append(Recommendation(f"{arm.who.capitalize()} did not learn", arm.advice,
+                                  [str(warning.get("message"))] + [_seed_evidence(c) for c in checks if isinstance(c, dict)],
+                                  kind="warning", command=arm.command))
+    return out
+
+
 def flagged_explanations(f: Facts) -> list[Recommendation]:
     out = []
     for method, check in (f.sanity or {}).items():
@@ -200,6 +251,11 @@ RULES: list[Callable[[Facts], Recommendation | None]] = [
 
 
 def recommend(facts: Facts) -> list[Recommendation]:
-    """All recommendations that fire, warnings about untrustworthy results first."""
-    found = flagged_explanations(facts) + [r for rule in RULES if (r := rule(facts)) is not None]
+    """All recommendations that fire, warnings about untrustworthy results first.
+
+    When an arm did not learn the gap is no evidence, so no rule reads advice into the verdict.
+    """
+    dead_arms = arms_that_did_not_learn(facts)
+    trusted = dataclasses.replace(facts, verdict=None) if dead_arms else facts
+    found = dead_arms + flagged_explanations(facts) + [r for rule in RULES if (r := rule(trusted)) is not None]
     return sorted(found, key=lambda r: r.kind != "warning")

@@ -1,0 +1,95 @@
+"""The input a model takes, resolved from what the model says and what the user says.
+
+Channels come from the model's first convolution (a CNN stem or a ViT's patch embedding); size,
+mean and std from the weights' own preprocessing where torchvision or timm records it. The user
+overrides any of them (``--channels``, ``--image-size``, ``--mean``/``--std``, ``--normalize
+none``). The resolved spec and where each part came from go into run.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..data.images import IMAGENET, InputSpec
+from ..errors import ModelError
+from .builtin import builtin_input_spec
+from .source import ModelSource
+
+DEFAULT_SIZE = 224
+"""Square input size when neither the model nor the user names one: what ImageNet models take."""
+
+UNIT_RANGE = (0.5, 0.5)
+"""Mean and std for non-RGB inputs of a model that records none: maps [0, 1] to [-1, 1]."""
+
+
+@dataclass(frozen=True)
+class InputRequest:
+    """What the user said about the input; ``None`` leaves the choice to the model."""
+
+    channels: int | None = None
+    image_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    normalize: str = "auto"
+
+    @classmethod
+    def of(cls, config) -> "InputRequest":
+        """The request recorded in a :class:`~xferdiag.config.RunConfig` (or anything with its fields)."""
+        as_tuple = lambda v: tuple(float(x) for x in v) if v else None  # noqa: E731
+        return cls(config.channels, config.image_size, as_tuple(config.mean), as_tuple(config.std), config.normalize)
+
+
+def model_channels(model: nn.Module) -> int | None:
+    """Input channels of the first convolution (stem or patch embedding), or None for a model without one."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    return None
+
+
+def _per_channel(values: tuple[float, ...], channels: int, name: str) -> tuple[float, ...]:
+    if len(values) == channels:
+        return values
+    if len(values) == 1:
+        return values * channels
+    raise ModelError(f"--{name}: {len(values)} values for a model that takes {channels} channels; give {channels} or one")
+
+
+def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, request: InputRequest = InputRequest()) -> InputSpec:
+    """The spec examples are prepared to; ``origin`` says where its size and normalisation came from.
+
+    ``classifier`` is the source model (its first convolution gives the channels); None builds one.
+    """
+    if source.kind == "builtin":
+        builtin = builtin_input_spec(source.arch, source.options, request.image_size)
+        if builtin.channels == 0:  # a table: no image preprocessing
+            return builtin
+        inferred, known = builtin.channels, (builtin.size, builtin.mean, builtin.std, f"built-in {source.arch}")
+    else:
+        classifier = classifier if classifier is not None else source.build_classifier()
+        inferred, pre = model_channels(classifier), source.preprocessing()
+        known = (pre.size, pre.mean, pre.std, pre.origin) if pre is not None else None
+    if request.channels is not None and inferred is not None and request.channels != inferred:
+        raise ModelError(f"--channels {request.channels}: the model's first convolution takes {inferred} channel(s)")
+    channels = request.channels or inferred or 3
+    size, (mean, std) = DEFAULT_SIZE, IMAGENET if channels == 3 else ((UNIT_RANGE[0],), (UNIT_RANGE[1],))
+    origin = "channels from the first convolution, ImageNet defaults" if inferred else "ImageNet defaults"
+    if known is not None:
+        size, origin = known[0] or size, known[3]
+        if known[1] and len(known[1]) in (1, channels):
+            mean, std = known[1], known[2]
+    if request.image_size is not None:
+        size, origin = request.image_size, f"{origin}; size from --image-size"
+    if request.normalize == "none":
+        mean, std, origin = (0.0,), (1.0,), f"{origin}; no normalisation"
+    elif request.mean or request.std:
+        mean, std, origin = request.mean or mean, request.std or std, f"{origin}; mean/std from the user"
+    return InputSpec(channels, int(size), _per_channel(tuple(mean), channels, "mean"),
+                     _per_channel(tuple(std), channels, "std"), origin)
+
+
+def spec_record(spec: InputSpec) -> dict:
+    """run.json's ``input``: plain numbers and the origin sentence."""
+    return {"channels": spec.channels, "size": spec.size, "mean": list(spec.mean), "std": list(spec.std), "origin": spec.origin}
