@@ -135,6 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
     out = run_demo(args.out, args.scenario, quiet=args.quiet, command=sys.argv)
+    _print_verdict_warnings(out)
     verdict = json.loads((out / "verdict.json").read_text())
     low, high = verdict["ci95"]
     print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of test accuracy, "
