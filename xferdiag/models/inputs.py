@@ -54,7 +54,7 @@ def _per_channel(values: tuple[float, ...], channels: int, name: str) -> tuple[f
         return values
     if len(values) == 1:
         return values * channels
-    raise ModelError(f"--{name}: {len(values)} values for a model that takes {channels} channels; give {channels} or one")
+    raise ModelError(f"--{name}: {len(values)} values for a model that takes {channels} channel(s); give {channels} or one")
 
 
 def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, request: InputRequest = InputRequest()) -> InputSpec:
