@@ -209,7 +209,13 @@ def layer_similarity(layers: list[dict]) -> str:
         cka.set_ylim(-0.02, 1.05)
         cka.set_ylabel("CKA (1 = unchanged)")
         cka.legend(loc="lower left")
-        change.bar(x, column("weight_change"), color="#ea580c")
+        moved = column("weight_change")
+        largest = float(np.max(moved[np.isfinite(moved)], initial=0.0))
+        change.bar(x, moved, color="#ea580c")
+        change.set_ylim(0, max(0.05, 1.1 * largest))  # a relative change is never negative
+        if np.isfinite(moved).any() and largest == 0:
+            change.text(0.5, 0.5, "no weights changed (frozen)", transform=change.transAxes, ha="center", va="center",
+                        color="#6b7280")
         change.set_ylabel("relative weight change")
         change.set_xticks(x, names, rotation=35 if len(layers) > 8 else 0, ha="right" if len(layers) > 8 else "center")
         return _uri(fig)
