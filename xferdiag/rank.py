@@ -19,7 +19,7 @@ from .config import parse_shots
 from .data import load_domain, split_target
 from .engine.features import extract_features
 from .environment import choose_device
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from .models.surgery import classifier_layer
 
@@ -43,7 +43,11 @@ def score_candidate(candidate: str, splits, image_size: int | None, device) -> d
     classifier = load_pretrained_classifier(source, checkpoint)
     spec = resolve_input_spec(source, classifier, InputRequest(image_size=image_size))
     splits.domain.check_fits(spec)
-    model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec).to(device).eval()
+    try:
+        model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec)
+    except ModelError as exc:
+        raise ModelError(f"candidate {candidate!r}: {exc}; the data are {splits.domain.describe()}") from None
+    model = model.to(device).eval()
     features, _ = extract_features(model.backbone, splits.dataset("train", spec), device=device)
     labels = splits.domain.labels[splits.indices["train"]]
     probs = None
