@@ -23,9 +23,8 @@ from .data import load_domain, split_target
 from .engine.features import extract_layer_features
 from .environment import choose_device
 from .errors import DataError, InputError, RunDirError
-from .data.images import InputSpec
 from .models import (InputRequest, ModelSource, build_transfer_model, check_layers, load_finetuned,
-                     load_pretrained_classifier, resolve_input_spec)
+                     load_pretrained_classifier, resolve_input_spec, spec_from_record)
 
 
 EMBEDDING_POINTS = 500
@@ -39,7 +38,7 @@ class RunModels:
                  recorded_input: dict | None = None):
         self.source = ModelSource.parse(config.model)
         self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
-        spec = recorded_spec(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
+        spec = spec_from_record(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
         build = dict(head_hidden=config.head_hidden, head_dropout=config.head_dropout, input_spec=spec)
         self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
         self.arms = {}
@@ -51,17 +50,6 @@ class RunModels:
         if arm not in self.arms:
             raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/metrics.json); run 'xferdiag finetune' first")
         self.input_spec = self.pretrained.input_spec
-
-
-def recorded_spec(record: dict | None) -> InputSpec | None:
-    """The input spec run.json recorded at training time (runs made before it was recorded have none)."""
-    if not isinstance(record, dict):
-        return None
-    try:
-        return InputSpec(int(record["channels"]), int(record["size"]), tuple(map(float, record["mean"])),
-                         tuple(map(float, record["std"])), str(record.get("origin", "")))
-    except (KeyError, TypeError, ValueError):
-        raise RunDirError("run.json: 'input' should hold channels, size, mean and std (docs/rundir.md)") from None
 
 
 def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:

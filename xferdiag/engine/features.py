@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..models.layers import first_tensor
+
 
 class _Rows:
     """Batches of row vectors written into one preallocated float32 (n, d) CPU tensor."""
@@ -52,8 +54,7 @@ def extract_features(backbone: nn.Module, dataset: Dataset, *, batch_size: int =
 
 def _pool(output) -> torch.Tensor:
     """Global-average-pool a block's output to one vector per example (conv maps, token sequences)."""
-    if isinstance(output, (tuple, list)):
-        output = output[0]
+    output = first_tensor(output)
     if output.ndim == 4:
         return output.mean(dim=(2, 3))
     if output.ndim == 3:

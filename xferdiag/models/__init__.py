@@ -4,7 +4,7 @@ classifier surgery, traced layers, safe checkpoints, backbone + head split."""
 from .build import TransferModel, WithNormalization, build_transfer_model, classifier_state, input_example, load_pretrained_classifier, make_head
 from .checkpoint import load_into, load_state_dict
 from .finetuned import load_finetuned
-from .inputs import InputRequest, resolve_input_spec, spec_record
+from .inputs import InputRequest, resolve_input_spec, spec_from_record, spec_record
 from .layers import check_layers
 from .source import ModelSource
 from .surgery import split_classifier
@@ -24,6 +24,7 @@ __all__ = [
     "load_state_dict",
     "make_head",
     "resolve_input_spec",
+    "spec_from_record",
     "spec_record",
     "split_classifier",
 ]
