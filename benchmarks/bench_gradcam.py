@@ -17,7 +17,7 @@ import torchvision
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from xferdiag.explain import grad_cam
+from xferdiag.explainers import grad_cam
 
 FULL = {"batch": 64, "size": 224, "repeats": 2}
 QUICK = {"batch": 16, "size": 112, "repeats": 1}

@@ -24,9 +24,9 @@ import torchvision
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
-from xferdiag.explain import lime_images
-from xferdiag.explain.inference import resolve_precision
-from xferdiag.explain.lime import probability_fn, segmenter
+from xferdiag.explainers import lime_images
+from xferdiag.explainers.inference import resolve_precision
+from xferdiag.explainers.lime import probability_fn, segmenter
 
 FULL = {"samples": 1000, "images": 3, "resnet_images": 1, "resnet_size": 112}
 QUICK = {"samples": 300, "images": 2, "resnet_images": 1, "resnet_size": 64}

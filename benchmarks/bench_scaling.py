@@ -30,7 +30,7 @@ from tests.report_fixtures import write_full_run
 from xferdiag.analyzers import mmd_test
 from xferdiag.config import RunConfig
 from xferdiag.engine.features import extract_features
-from xferdiag.engine.run import finetune
+from xferdiag.commands.finetune import finetune
 from xferdiag.models.surgery import split_classifier
 from xferdiag.models.builtin import DigitsCNN
 from xferdiag.report import render_report

@@ -23,7 +23,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def digits_checkpoint(tmp_path_factory):
     """The built-in CNN pretrained for two epochs on the upright digits: a real, local checkpoint."""
-    from xferdiag.demo import pretrain_source
+    from xferdiag.commands.demo import pretrain_source
 
     torch.set_num_threads(1)
     return pretrain_source("digits:upright", tmp_path_factory.mktemp("source"), epochs=2, quiet=True)

@@ -1,26 +1,26 @@
-"""The Python API's names: functions that mirror the commands, and modules that are also callable."""
+"""The Python API's names: plain functions that mirror the commands, with real signatures."""
+
+import inspect
 
 import pytest
 
 import xferdiag
 import xferdiag.api
 from xferdiag.errors import XferdiagError
-from xferdiag.explain.gradcam import grad_cam
 
 
-def test_api_functions_and_callable_modules():
-    for name in ("finetune", "analyze", "build_report", "compare"):
-        assert getattr(xferdiag, name) is getattr(xferdiag.api, name)
-    assert xferdiag.explain.grad_cam is grad_cam  # the explainers stay reachable as attributes
-    import xferdiag.explain as explain_module
-
-    assert explain_module is xferdiag.explain and callable(xferdiag.explain)
-    assert callable(xferdiag.demo) and callable(xferdiag.audit)
+def test_api_functions_are_plain_functions_with_real_signatures():
+    for name in ("finetune", "audit", "analyze", "explain", "build_report", "compare", "rank", "demo"):
+        function = getattr(xferdiag, name)
+        assert function is getattr(xferdiag.api, name) and inspect.isfunction(function)
+        assert "args" not in inspect.signature(function).parameters
+    assert list(inspect.signature(xferdiag.audit).parameters)[:3] == ["checkpoint", "config", "out"]
+    assert list(inspect.signature(xferdiag.explain).parameters)[0] == "run_dir"
     with pytest.raises(AttributeError, match="no_such_thing"):
         xferdiag.no_such_thing
 
 
-def test_calling_a_module_runs_its_command(tmp_path):
+def test_api_functions_run_their_commands(tmp_path):
     with pytest.raises(XferdiagError, match="missing"):
         xferdiag.explain(tmp_path / "missing")
     with pytest.raises(XferdiagError, match="--pretrained-checkpoint"):

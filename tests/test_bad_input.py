@@ -41,7 +41,7 @@ class _Evil:
 def workspace(tmp_path_factory, digits_checkpoint):
     """Inputs for every case, plus one real finished run directory to damage in copies."""
     from xferdiag.config import RunConfig
-    from xferdiag.engine.run import finetune
+    from xferdiag.commands.finetune import finetune
 
     root = tmp_path_factory.mktemp("bad-input")
     run = finetune(RunConfig(data="digits:rotated", model="builtin:digits-cnn", pretrained_checkpoint=str(digits_checkpoint),

@@ -96,7 +96,7 @@ def test_imagenet_scenario_is_real_transfer_and_says_when_the_baseline_failed(tm
 
 
 def test_imagenet_scenario_without_its_assets_says_what_to_install(tmp_path, monkeypatch):
-    from xferdiag import demo
+    from xferdiag.commands import demo
     from xferdiag.data import fashion
     from xferdiag.errors import ConfigError
 

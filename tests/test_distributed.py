@@ -27,7 +27,7 @@ from torch.utils.data import BatchSampler, RandomSampler
 
 from xferdiag.config import RunConfig
 from xferdiag.engine.distributed import RankBatches
-from xferdiag.engine.run import finetune
+from xferdiag.commands.finetune import finetune
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = dict(data="digits:rotated", model="builtin:digits-cnn", strategy="linear-probe", epochs=3, seeds=1,

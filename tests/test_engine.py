@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from xferdiag.config import RunConfig
 from xferdiag.engine.metrics import evaluate_logits
-from xferdiag.engine.run import finetune
+from xferdiag.commands.finetune import finetune
 from xferdiag.engine.strategies import Phase, make_optimizer, parameter_groups
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, _all_finite
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, load_state_dict
@@ -78,7 +78,7 @@ def test_linear_probe_runs_the_backbone_once_per_example(tmp_path, digits_checkp
         model.backbone.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
         return model
 
-    monkeypatch.setattr("xferdiag.engine.run.build_transfer_model", counting_build)
+    monkeypatch.setattr("xferdiag.commands.finetune.build_transfer_model", counting_build)
     out = run(tmp_path, digits_checkpoint, strategy="linear-probe", epochs=4)
     sizes = json.loads((out / "data.json").read_text())["splits"]["target"]
     assert sum(seen) == sizes["train"] + sizes["val"] + sizes["test"]

@@ -8,7 +8,7 @@ from torch import nn
 
 from explain_helpers import accuracy, patch_data, tiny_cnn, trained_patch_cnn
 from xferdiag.errors import InputError
-from xferdiag.explain import find_target_layer, grad_cam, pointing_game
+from xferdiag.explainers import find_target_layer, grad_cam, pointing_game
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 

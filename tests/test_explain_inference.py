@@ -9,9 +9,9 @@ from torch import nn
 
 from explain_helpers import patch_data, trained_patch_cnn
 from xferdiag.errors import InputError
-from xferdiag.explain import lime_images
-from xferdiag.explain.inference import inference_copy, resolve_precision
-from xferdiag.explain.lime import probability_fn, segmenter
+from xferdiag.explainers import lime_images
+from xferdiag.explainers.inference import inference_copy, resolve_precision
+from xferdiag.explainers.lime import probability_fn, segmenter
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 

@@ -7,8 +7,8 @@ from torch import nn
 
 from explain_helpers import patch_data, tiny_cnn
 from xferdiag.errors import InputError
-from xferdiag.explain import lime_images, lime_tabular, shap_images, shap_tabular
-from xferdiag.explain.lime import _BatchedLimeImageExplainer, probability_fn, segmenter
+from xferdiag.explainers import lime_images, lime_tabular, shap_images, shap_tabular
+from xferdiag.explainers.lime import _BatchedLimeImageExplainer, probability_fn, segmenter
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 

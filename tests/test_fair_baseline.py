@@ -10,8 +10,8 @@ import pytest
 
 from cli_helpers import one_line_error, run_cli_batch
 from xferdiag.config import RunConfig
-from xferdiag.engine import run as engine_run
-from xferdiag.engine.run import finetune
+from xferdiag.commands import finetune as engine_run
+from xferdiag.commands.finetune import finetune
 from xferdiag.report.html import banner
 from xferdiag.report.recommend import Facts, recommend
 from xferdiag.rundir import RunDir, read_csv, read_json

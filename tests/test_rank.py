@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from xferdiag.errors import ConfigError
-from xferdiag.rank import parse_candidate, rank_models
+from xferdiag.commands.rank import parse_candidate, rank_models
 
 
 def test_related_source_ranks_above_random_initialisation(tmp_path, digits_checkpoint):

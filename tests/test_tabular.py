@@ -14,7 +14,7 @@ from xferdiag.cli import main
 from xferdiag.config import STRATEGIES, RunConfig
 from xferdiag.data import load_domain, split_target
 from xferdiag.errors import DataError, InputError, ModelError
-from xferdiag.explanation import explain_table
+from xferdiag.commands.explain import explain_table
 from xferdiag.models import ModelSource, build_transfer_model, resolve_input_spec
 from xferdiag.models.tabular import model_for_data, resolve_config
 
@@ -186,7 +186,7 @@ def test_report_tables_escape_feature_names_from_the_files(tmp_path):
 
 @pytest.mark.slow
 def test_table_transfer_with_every_strategy_and_scratch(tables, tmp_path, capsys):
-    from xferdiag.demo import pretrain_source
+    from xferdiag.commands.demo import pretrain_source
 
     source, target = map(str, tables)
     checkpoint = pretrain_source(source, tmp_path / "pre", epochs=15, quiet=True, model="builtin:tabular-mlp:hidden=16-16")
@@ -214,7 +214,7 @@ def test_table_transfer_with_every_strategy_and_scratch(tables, tmp_path, capsys
 
 @pytest.mark.slow
 def test_tabular_demo_report_shows_feature_shift_and_attributions(tmp_path, capsys):
-    from xferdiag.audit import audit
+    from xferdiag.commands.audit import audit
     from xferdiag.rundir import read_npz
 
     out = tmp_path / "demo"

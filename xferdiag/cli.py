@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .config import STRATEGIES, RunConfig
 from .errors import XferdiagError
 
@@ -93,7 +93,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
-    from .engine.run import finetune
+    from .commands.finetune import finetune
     from .models.tabular import resolve_config
     from .rundir import RunDir
 
@@ -117,7 +117,7 @@ def _print_verdict_warnings(out: Path) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from .audit import audit
+    from .commands.audit import audit
     from .models.tabular import resolve_config
 
     out = audit(resolve_config(_config_from_args(args), args.label_column), args.checkpoint, args.out, quiet=args.quiet,
@@ -132,7 +132,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from .commands.demo import run_demo
 
     out = run_demo(args.out, args.scenario, quiet=args.quiet, command=sys.argv)
     _print_verdict_warnings(out)
@@ -152,7 +152,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    from .analysis import analyze_run
+    from .commands.analyze import analyze_run
 
     layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
     analyze_run(args.run_dir, layers=layers, max_samples=args.max_samples, n_permutations=args.permutations,
@@ -161,7 +161,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
-    from .explanation import explain_run
+    from .commands.explain import explain_run
 
     explain_run(args.run_dir, methods=args.methods, n=args.n, seed=args.seed, lime_samples=args.lime_samples,
                 shap_samples=args.shap_samples, quiet=args.quiet, force=args.force)
@@ -185,7 +185,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_rank(args: argparse.Namespace) -> None:
-    from .rank import SCORES, rank_models
+    from .commands.rank import SCORES, rank_models
 
     rows = rank_models(args.data, args.candidates, args.out, shots=args.shots, image_size=args.image_size, device=args.device)
     print(f"{'rank':>4}  {'candidate':<40} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}")

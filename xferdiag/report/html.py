@@ -20,7 +20,7 @@ import jinja2
 import markupsafe
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import RunDirError
 from ..rundir import STANDARD_ARMS, RunDir, read_csv, read_json, read_npz, validate, write_text
 from . import fmt, plots

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import torch
 
-from . import rundir
-from .analyzers.transferability import transferability_scores
-from .config import parse_shots
-from .data import load_domain, split_target
-from .engine.features import extract_features
-from .environment import choose_device
-from .errors import ConfigError, ModelError
-from .models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
-from .models.surgery import classifier_layer
+from .. import rundir
+from ..analyzers.transferability import transferability_scores
+from ..config import parse_shots
+from ..data import load_domain, split_target
+from ..engine.features import extract_features
+from ..environment import choose_device
+from ..errors import ConfigError, ModelError
+from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
+from ..models.surgery import classifier_layer
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
 

@@ -15,15 +15,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import rundir
-from .analyzers import shift, similarity
-from .analyzers.transferability import transferability_scores
-from .config import RunConfig
-from .data import load_domain, split_target
-from .engine.features import extract_layer_features
-from .environment import choose_device
-from .errors import DataError, InputError, RunDirError
-from .models import (InputRequest, ModelSource, build_transfer_model, check_layers, load_finetuned,
+from .. import rundir
+from ..analyzers import shift, similarity
+from ..analyzers.transferability import transferability_scores
+from ..config import RunConfig
+from ..data import load_domain, split_target
+from ..engine.features import extract_layer_features
+from ..environment import choose_device
+from ..errors import DataError, InputError, RunDirError
+from ..report.interpret import interpret_shift
+from ..models import (InputRequest, ModelSource, build_transfer_model, check_layers, load_finetuned,
                      load_pretrained_classifier, resolve_input_spec, spec_from_record)
 
 
@@ -76,28 +77,6 @@ def _weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tenso
     num = sum((after[k].float() - before[k].float()).pow(2).sum().item() for k in keys)
     den = sum(before[k].float().pow(2).sum().item() for k in keys)
     return float(np.sqrt(num / den)) if den > 0 else 0.0
-
-
-def interpret_shift(result: dict) -> list[str]:
-    """Plain sentences for the report, each tied to the number it comes from."""
-    lines = []
-    mmd, pad, c2st = result["mmd"], result["proxy_a_distance"], result["c2st"]
-    if mmd["p_value"] < 0.05:
-        lines.append(f"Source and target features come from different distributions (MMD permutation test p = {mmd['p_value']:.3g}).")
-    else:
-        lines.append(f"The MMD test finds no significant difference between source and target features (p = {mmd['p_value']:.3g}).")
-    size = "large" if pad["value"] > 1.5 else "moderate" if pad["value"] > 0.5 else "small"
-    lines.append(f"A linear domain classifier reaches proxy A-distance {pad['value']:.2f} of 2: the shift is {size}.")
-    lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
-    lines.append(f"{100 * result['ks']['fraction_shifted']:.0f}% of feature dimensions shift (KS tests, Benjamini-Hochberg).")
-    if result.get("per_feature"):
-        shifted = sorted((f for f in result["per_feature"] if f["shifted"]), key=lambda f: -f["ks_statistic"])
-        named = ", ".join(f"{f['name']} (SMD {f['smd']:+.2f})" for f in shifted[:3])
-        lines.append(f"{len(shifted)} of {len(result['per_feature'])} input features shift (KS tests, Benjamini-Hochberg)"
-                     + (f"; most: {named}." if shifted else "."))
-    if result["label_shift"]["total_variation"] > 0.1:
-        lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
-    return lines
 
 
 @rundir.holds_lock  # one writer per run directory (docs/guarantees.md)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rundir
+from .. import rundir
 
 
 def _mean_test_accuracy(run: rundir.RunDir, arm: str) -> float | None:

@@ -4,7 +4,6 @@ Everything works on in-memory models and arrays; :func:`explain_models` produces
 ``explanations/index.json`` and ``maps.npz`` for several arms at once.
 """
 
-from .._callable import make_callable
 from .agreement import spearman_agreement, topk_overlap
 from .faithfulness import (DeletionInsertion, PointingResult, RandomisationResult, deletion_insertion,
                            pointing_game, randomisation_test)
@@ -21,4 +20,3 @@ __all__ = [
     "topk_overlap",
 ]
 
-make_callable(__name__, "explain")  # xferdiag.explain(...) calls xferdiag.api.explain

@@ -21,17 +21,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__, rundir
+from .. import rundir
+from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain, TargetSplits, load_domain, split_target
 from ..environment import describe, set_threads
 from ..data.images import InputSpec
 from ..errors import ConfigError, ModelError, RunDirError
 from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec, spec_record
-from . import distributed
-from .lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
-from .strategies import Phase, fused_optimizer, phases_for
-from .trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
+from ..engine import distributed
+from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
+from ..engine.strategies import Phase, fused_optimizer, phases_for
+from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 
 
 def _shared_settings(config: RunConfig) -> dict:
@@ -286,7 +287,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
             root = out if shots == points[-1] else out / "shots" / str(shots)
             train_pair(root, config.replace(shots=[shots]), source, pretrained, spec, splits, runtime, env, command, source_n)
         if len(points) > 1 and config.baseline == "scratch" and distributed.is_main():
-            from ..shots import shots_summary
+            from .shots import shots_summary
 
             shots_summary(out, [out if s == points[-1] else out / "shots" / str(s) for s in points], points)
     return out

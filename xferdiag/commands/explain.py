@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import rundir
-from .analysis import RunModels, run_config
-from .data import load_domain, split_target
-from .environment import choose_device
-from .errors import InputError
-from .explain import explain_models, lime_tabular, pick_examples, shap_tabular, spearman_agreement, topk_overlap
-from .explain.run import METHODS
-from .models import WithNormalization
+from .. import rundir
+from .analyze import RunModels, run_config
+from ..data import load_domain, split_target
+from ..environment import choose_device
+from ..errors import InputError
+from ..explainers import explain_models, lime_tabular, pick_examples, shap_tabular, spearman_agreement, topk_overlap
+from ..explainers.run import METHODS
+from ..models import WithNormalization
 
 BACKGROUND_SIZE = 32
 TABLE_METHODS = ("shap", "lime")

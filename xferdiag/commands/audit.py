@@ -13,17 +13,16 @@ from pathlib import Path
 
 import torch
 
-from ._callable import make_callable
-from . import rundir
-from .config import RunConfig
-from .data import load_domain, split_target
-from .engine.features import extract_features
-from .engine.metrics import evaluate_logits
-from .engine.run import describe_runtime, model_input, runtime_for, split_data, train_pair
-from .engine.trainer import Runtime, SplitData
-from .errors import ConfigError, RunDirError
-from .models import ModelSource, TransferModel, load_finetuned, load_pretrained_classifier
-from .models.tabular import model_for_data
+from .. import rundir
+from ..config import RunConfig
+from ..data import load_domain, split_target
+from ..engine.features import extract_features
+from ..engine.metrics import evaluate_logits
+from .finetune import describe_runtime, model_input, runtime_for, split_data, train_pair
+from ..engine.trainer import Runtime, SplitData
+from ..errors import ConfigError, RunDirError
+from ..models import ModelSource, TransferModel, load_finetuned, load_pretrained_classifier
+from ..models.tabular import model_for_data
 
 AUDIT_NOTE = "trained outside xferdiag and evaluated as is by 'xferdiag audit': no training history"
 
@@ -79,4 +78,3 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
         rundir.write_json(rundir.RunDir(out).run_json, run)
     return out
 
-make_callable(__name__, "audit")  # xferdiag.audit(...) calls xferdiag.api.audit

@@ -14,20 +14,19 @@ from pathlib import Path
 
 import torch
 
-from ._callable import make_callable
-from .analysis import analyze_run
-from .config import RunConfig
-from .data import SCENARIOS, load_domain, split_target
-from .engine.run import finetune, runtime_for, split_data
-from .engine.strategies import Phase
-from .engine.trainer import ArmPlan, ArmTrainer, seed_everything
-from .errors import ConfigError, RunDirError, XferdiagError
-from .explanation import explain_run
-from .models import ModelSource, build_transfer_model, classifier_state
-from .models.builtin import efficientnet_lite0_imagenet_weights
-from .models.tabular import model_for_data
-from .report import render_report
-from . import rundir
+from .analyze import analyze_run
+from ..config import RunConfig
+from ..data import SCENARIOS, load_domain, split_target
+from .finetune import finetune, runtime_for, split_data
+from ..engine.strategies import Phase
+from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
+from ..errors import ConfigError, RunDirError, XferdiagError
+from .explain import explain_run
+from ..models import ModelSource, build_transfer_model, classifier_state
+from ..models.builtin import efficientnet_lite0_imagenet_weights
+from ..models.tabular import model_for_data
+from ..report import render_report
+from .. import rundir
 
 MODEL = "builtin:digits-cnn"
 EXPLAIN = {"n": 8, "lime_samples": 300, "shap_samples": 50}  # 16x16 digits have few superpixels: enough, and fast
@@ -120,4 +119,3 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     render_report(out)
     return out
 
-make_callable(__name__, "demo")  # xferdiag.demo(...) calls xferdiag.api.demo

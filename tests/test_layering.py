@@ -1,0 +1,162 @@
+"""The package's shape (docs/architecture.md): imports point down, one owner per file name, small units.
+
+These read the source with :mod:`ast`, so imports inside functions count as much as those at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "xferdiag"
+COMPUTATION = ("data", "models", "engine", "analyzers", "explainers", "negative", "stats")
+# Checkpoints written mid-training go through the run directory's atomic IO, nothing else of it.
+COMPUTATION_MAY_USE = {"xferdiag.rundir._io"}
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+RUN_DIR_NAMES = ("run.json", "data.json", "verdict.json", "shots.json", "model.pt", "checkpoint.pt", "history.csv",
+                 "metrics.json", "predictions.npz", "features.npz", "shift.json", "embedding.npz", "similarity.json",
+                 "transferability.json", "index.json", "maps.npz", "report.html")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(module: str, path: Path, node: ast.ImportFrom | ast.Import) -> list[str]:
+    """The xferdiag modules one import statement loads (a submodule when it names one, else the package)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name.split(".")[0] == "xferdiag"]
+    if node.level:
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{node.module}" if node.module else package
+    else:
+        base = node.module or ""
+    if base.split(".")[0] != "xferdiag":
+        return []
+    return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                targets.update(t for t in _resolve(module, path, node) if t in MODULES and t != module)
+        graph[module] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_import_graph_has_no_cycle():
+    assert _cycles(_import_graph()) == []
+
+
+def test_computation_never_imports_commands_or_the_run_directory():
+    graph = _import_graph()
+    offending = []
+    for module, targets in graph.items():
+        if module.count(".") == 0 or module.split(".")[1] not in COMPUTATION:
+            continue
+        for target in targets - COMPUTATION_MAY_USE:
+            layer = target.split(".")[1] if "." in target else ""
+            if layer in ("commands", "rundir", "report", "api", "cli"):
+                offending.append(f"{module} -> {target}")
+    assert offending == []
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        body = body[1:]  # the docstring is not body
+    return body[-1].end_lineno - body[0].lineno + 1 if body else 0
+
+
+def test_no_function_body_is_longer_than_the_limit():
+    long = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _body_lines(node) > MAX_FUNCTION_LINES:
+                long[f"{name}.{node.name}"] = _body_lines(node)
+    assert long == {}
+
+
+def _code_strings(tree: ast.AST) -> list[ast.Constant]:
+    """String constants that are not docstrings."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_run_directory_file_names_are_spelled_only_in_rundir():
+    spelled = []
+    for name, path in MODULES.items():
+        if name == "xferdiag.rundir" or name.startswith("xferdiag.rundir."):
+            continue
+        for node in _code_strings(ast.parse(path.read_text())):
+            spelled += [f"{name}:{node.lineno} {file}" for file in RUN_DIR_NAMES if file in node.value]
+    assert spelled == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_module_imports_on_its_own(module):
+    """No module relies on another having been imported first (what a hidden cycle would need)."""
+    import importlib
+    import subprocess
+    import sys
+
+    importlib.invalidate_caches()
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
+                          cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr[-2000:]

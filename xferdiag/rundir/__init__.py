@@ -1,0 +1,38 @@
+"""The run-directory contract: the only code that knows a file name or a JSON shape (docs/rundir.md).
+
+``_io`` writes atomically and reads without pickle; ``lock`` keeps one writer per directory;
+``layout`` says where every file lives (:class:`RunDir`, :class:`SeedDir`); ``schema`` checks a
+directory made by hand or by another tool before anything reads it.
+"""
+
+from ._io import (
+                      atomic_path,
+                      make_dir,
+                      read_csv,
+                      read_json,
+                      read_npz,
+                      write_bytes,
+                      write_csv,
+                      write_json,
+                      write_npz,
+                      write_text,
+)
+from .layout import SCHEMA_VERSION, STANDARD_ARMS, RunDir, SeedDir
+from .lock import holds_lock, locked
+from .readers import (
+                      Predictions,
+                      optional_object,
+                      read_data,
+                      read_history,
+                      read_metrics,
+                      read_predictions,
+                      write_finished_seed,
+                      write_model,
+)
+from .schema import VERDICTS, validate
+
+__all__ = [
+    "SCHEMA_VERSION", "STANDARD_ARMS", "VERDICTS", "Predictions", "RunDir", "SeedDir", "optional_object", "read_data",
+    "read_history", "read_metrics", "read_predictions", "write_finished_seed", "write_model", "atomic_path", "holds_lock", "locked", "make_dir",
+    "read_csv", "read_json", "read_npz", "validate", "write_bytes", "write_csv", "write_json", "write_npz", "write_text",
+]
