@@ -8,8 +8,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "xferdiag"
 COMPUTATION = ("data", "models", "engine", "analyzers", "explainers", "negative", "stats")
 # Checkpoints written mid-training go through the run directory's atomic IO, nothing else of it.
@@ -147,16 +145,3 @@ def test_run_directory_file_names_are_spelled_only_in_rundir():
         for node in _code_strings(ast.parse(path.read_text())):
             spelled += [f"{name}:{node.lineno} {file}" for file in RUN_DIR_NAMES if file in node.value]
     assert spelled == []
-
-
-@pytest.mark.parametrize("module", sorted(MODULES))
-def test_every_module_imports_on_its_own(module):
-    """No module relies on another having been imported first (what a hidden cycle would need)."""
-    import importlib
-    import subprocess
-    import sys
-
-    importlib.invalidate_caches()
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
-                          cwd=PACKAGE.parent)
-    assert done.returncode == 0, done.stderr[-2000:]
