@@ -108,7 +108,6 @@ def test_tsne_embedding_shape_domains_and_seed():
     assert first.domain.tolist() == [0] * 60 + [1] * 40
     assert first.index.tolist() == list(range(60)) + list(range(40))
     np.testing.assert_array_equal(first.xy, embed_2d(x, y, seed=3).xy)
-    assert json.loads(json.dumps(first.to_dict())) == {"method": "tsne", "n_source": 60, "n_target": 40}
 
 
 def test_embedding_subsamples_each_side():
