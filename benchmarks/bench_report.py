@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from xferdiag.testing import write_full_run
 from xferdiag.report import render_report
+from xferdiag.testing import write_full_run
 
 TARGET_S = 5.0
 TARGET_MB = 5.0

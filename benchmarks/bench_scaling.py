@@ -18,23 +18,23 @@ import math
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from benchmarks.common import in_fresh_process, peak_rss_growth, print_table, timed
-from xferdiag.testing import write_full_run
 from xferdiag.analyzers import mmd_test
+from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
 from xferdiag.engine.features import extract_features
-from xferdiag.commands.finetune import finetune
-from xferdiag.models.surgery import split_classifier
 from xferdiag.models.builtin import DigitsCNN
+from xferdiag.models.surgery import split_classifier
 from xferdiag.report import render_report
 from xferdiag.rundir import atomic_path, read_csv
+from xferdiag.testing import write_full_run
 
 PLOT = Path(__file__).resolve().parent.parent / "reports" / "scaling.png"
 D = 128

@@ -20,7 +20,6 @@ from xferdiag.analyzers.shift import (
 )
 from xferdiag.errors import InputError
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

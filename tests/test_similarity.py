@@ -1,14 +1,11 @@
 """Known answers for CKA and the 2-D embedding."""
 
-import json
-
 import numpy as np
 import pytest
 
 from xferdiag.analyzers import similarity
 from xferdiag.analyzers.similarity import embed_2d, linear_cka, rbf_cka
 from xferdiag.errors import InputError
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -16,8 +16,16 @@ from .fashion import CLASSES as FASHION_CLASSES, load_fashion_mnist
 from .folder import scan_folder
 from .images import FileImageSet, InputSpec, TensorImageSet
 from .splits import stratified_split, take_shots
-from .tables import SCENARIOS as TABLE_SCENARIOS
-from .tables import Table, TableSet, csv_spec, load_cancer_domain, load_csv_table, load_npz_table, npz_is_table
+from .tables import (
+    SCENARIOS as TABLE_SCENARIOS,
+    Table,
+    TableSet,
+    csv_spec,
+    load_cancer_domain,
+    load_csv_table,
+    load_npz_table,
+    npz_is_table,
+)
 
 __all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
 
@@ -39,7 +47,7 @@ class Domain:
     feature_names: list[str] | None = None
 
     @classmethod
-    def from_table(cls, spec: str, table: Table) -> "Domain":
+    def from_table(cls, spec: str, table: Table) -> Domain:
         return cls(spec, "table", table.classes, table.labels, split=table.split, table=table.rows,
                    feature_names=table.feature_names)
 
@@ -85,7 +93,8 @@ class Domain:
 
 
 def load_domain(spec: str) -> Domain:
-    """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package), a folder of class folders, a ``.npz`` file
+    """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package),
+    a folder of class folders, a ``.npz`` file
     (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
     if spec.startswith("digits:"):
         images, labels = load_digits_domain(spec.split(":", 1)[1])
