@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._validate import check_scalar
 from ..errors import DataError
 from .arrays import load_npz_images
 from .digits import SCENARIOS as DIGIT_SCENARIOS, load_digits_domain
@@ -134,6 +135,11 @@ class TargetSplits:
 
 def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str) -> TargetSplits:
     """Use the domain's own split when it has one, else a seeded stratified split; then keep K shots."""
+    val_fraction = check_scalar(val_fraction, "val_fraction", float, 0.0, 1.0, inclusive=(True, False))
+    test_fraction = check_scalar(test_fraction, "test_fraction", float, 0.0, 1.0, inclusive=(True, False))
+    split_seed = check_scalar(split_seed, "split_seed", int, 0)
+    if shots != "all":
+        shots = check_scalar(shots, "shots", int, 1)
     if domain.split is not None:
         indices = {s: np.flatnonzero(domain.split == s) for s in ("train", "val", "test")}
         if len(indices["val"]) == 0:
