@@ -139,16 +139,14 @@ def check_scalar(value, name: str, kind: type = int, low: float | None = None, h
     """
     accepted = numbers.Integral if kind is int else numbers.Real
     closed = inclusive if inclusive is not None else ((True, True) if kind is int else (False, False))
-    if isinstance(value, bool) or not isinstance(value, accepted):
-        raise InputError(f"{name}: must be {'an integer' if kind is int else 'a number'}" + _range(low, high, closed)
-                         + f", got {value!r}")
-    number = kind(value)
-    below = low is not None and not (number >= low if closed[0] else number > low)
-    above = high is not None and not (number <= high if closed[1] else number < high)
-    if below or above or (kind is float and math.isnan(number)):
-        raise InputError(f"{name}: must be {'an integer' if kind is int else 'a number'}" + _range(low, high, closed)
-                         + f", got {value!r}")
-    return number
+    if not isinstance(value, bool) and isinstance(value, accepted):
+        number = kind(value)
+        below = low is not None and not (number >= low if closed[0] else number > low)
+        above = high is not None and not (number <= high if closed[1] else number < high)
+        if not (below or above or (kind is float and math.isnan(number))):
+            return number
+    what = "an integer" if kind is int else "a number"
+    raise InputError(f"{name}: must be {what}{_range(low, high, closed)}, got {value!r}")
 
 
 def _range(low, high, closed) -> str:
