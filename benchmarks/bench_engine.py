@@ -62,8 +62,10 @@ TARGET = 0.95
 CLASSES = 10
 EVAL_IMAGES = 8  # validation and test split sizes: the engine's extra *work* stays negligible, its machinery is timed
 SIZES = {  # train images per epoch = batch * steps
-    "cuda": {"full": dict(size=224, batch=256, steps=40, epochs=3, repeats=2), "quick": dict(size=224, batch=128, steps=12, epochs=2, repeats=1)},
-    "cpu": {"full": dict(size=32, batch=32, steps=24, epochs=3, repeats=5), "quick": dict(size=32, batch=16, steps=8, epochs=2, repeats=1)},
+    "cuda": {"full": dict(size=224, batch=256, steps=40, epochs=3, repeats=2),
+             "quick": dict(size=224, batch=128, steps=12, epochs=2, repeats=1)},
+    "cpu": {"full": dict(size=32, batch=32, steps=24, epochs=3, repeats=5),
+            "quick": dict(size=32, batch=16, steps=8, epochs=2, repeats=1)},
 }
 THREADS = {"cuda": None, "cpu": 1}  # None: leave torch's default
 
@@ -197,8 +199,10 @@ def main(quick: bool = False, device: str = "all") -> list[dict]:
     mode = "quick" if quick else "full"
     devices = [torch.device(d) for d in ("cuda", "cpu") if device in (d, "all") and (d == "cpu" or torch.cuda.is_available())]
     rows = [row for d in devices for row in compare(d, SIZES[d.type][mode], THREADS[d.type])]
-    print_table(rows, ["device", "precision", "name", "images_per_s", "peer_images_per_s", "xferdiag_s", "peer_s", "ratio", "ratio_range", "cpu_time_ratio", "met"])
-    print(f"peer: minimal hand-written loop; ratio: median over repeats of back-to-back runs; target: {rows[0]['target']} on the overhead row; "
+    print_table(rows, ["device", "precision", "name", "images_per_s", "peer_images_per_s", "xferdiag_s", "peer_s", "ratio",
+                       "ratio_range", "cpu_time_ratio", "met"])
+    print(f"peer: minimal hand-written loop; ratio: median over repeats of back-to-back runs; target: {rows[0]['target']} "
+          "on the overhead row; "
           "xferdiag's time is its whole fit: validation, checkpoints, test evaluation, result files")
     return rows
 

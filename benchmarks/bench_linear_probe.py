@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xferdiag.commands.finetune import finetune, split_data
 from xferdiag.config import RunConfig
 from xferdiag.data import load_domain, split_target
-from xferdiag.commands.finetune import finetune, split_data
 from xferdiag.engine.trainer import seed_everything
 from xferdiag.models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.rundir import read_json
@@ -49,7 +49,8 @@ def naive_linear_probe(config: RunConfig) -> float:
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            val = [(nn.functional.cross_entropy(model(x), y, reduction="sum").item(), len(y)) for x, y in torch.utils.data.DataLoader(data.val, batch_size=256)]
+            val = [(nn.functional.cross_entropy(model(x), y, reduction="sum").item(), len(y))
+                   for x, y in torch.utils.data.DataLoader(data.val, batch_size=256)]
         val_loss = sum(v for v, _ in val) / sum(n for _, n in val)
         if val_loss < best_loss:
             best_loss, best_head = val_loss, copy.deepcopy(model.head.state_dict())
@@ -81,7 +82,7 @@ def main(quick: bool = False) -> list[dict]:
         naive_acc = naive_linear_probe(config)
         naive_s = time.perf_counter() - start
     row = {
-        "name": "linear probe, cached features vs naive loop (10 epochs, resnet18 at %dpx)" % size,
+        "name": f"linear probe, cached features vs naive loop (10 epochs, resnet18 at {size}px)",
         "xferdiag_s": cached_s, "peer": "naive backbone-every-epoch loop", "peer_s": naive_s,
         "ratio": naive_s / cached_s, "target": ">= 10x faster, accuracy within 1 point",
         "accuracy": {"xferdiag": cached_acc, "naive": naive_acc},

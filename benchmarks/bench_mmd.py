@@ -13,17 +13,14 @@ xferdiag's few large ones, so one thread gives the fair and repeatable ratio (``
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import threading
-import time
 
 import numpy as np
-import psutil
 import torch
 from threadpoolctl import threadpool_limits
 
-from xferdiag.analyzers.shift import mmd_test
+from benchmarks.common import in_fresh_process, peak_rss_growth, print_table, timed
+from xferdiag.analyzers import mmd_test
 
 
 def features(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:
@@ -49,37 +46,6 @@ def reindexing_loop(x, y, sigma: float, n_permutations: int, seed: int) -> tuple
         p = torch.randperm(n + m, generator=generator)
         exceed += unbiased(k[p][:, p]) >= observed
     return observed, (exceed + 1) / (n_permutations + 1)
-
-
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
-
-
-def peak_rss(fn, *args, **kwargs):
-    """Run fn; return (result, seconds, peak RSS above the RSS before the call, in bytes).
-
-    Meaningful in a fresh process only: memory freed earlier stays in the process (glibc keeps it)
-    and would be reused unseen. ``in_child`` gives each measurement its own process.
-    """
-    process, stop = psutil.Process(), threading.Event()
-    before = peak = process.memory_info().rss
-
-    def watch():
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, process.memory_info().rss)
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        out, seconds = timed(fn, *args, **kwargs)
-    finally:
-        stop.set()
-        watcher.join()
-    return out, seconds, max(peak, process.memory_info().rss) - before
 
 
 def permutation_rows(n: int, d: int, n_permutations: int) -> list[dict]:
@@ -118,51 +84,50 @@ def permutation_rows(n: int, d: int, n_permutations: int) -> list[dict]:
 
 
 def in_child(fn, *args):
-    """Run fn(*args) in a fresh interpreter (same thread limits) and return its result."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, (torch.get_num_threads(), *args))
+    """fn(torch threads, *args) in a fresh interpreter, so its memory peak is its own."""
+    return in_fresh_process(fn, torch.get_num_threads(), *args)
 
 
 def large_row(threads: int, n: int, d: int) -> dict:
     torch.set_num_threads(threads)
     x, y = features(n, d, 3), features(n, d, 4, shift=0.02)
-    with threadpool_limits(threads):
-        result, seconds, extra = peak_rss(mmd_test, x, y, device="cpu")
+    with threadpool_limits(threads), peak_rss_growth() as memory:
+        result, seconds = timed(mmd_test, x, y, device="cpu")
     inputs64 = 2 * n * d * 8  # the float64 copies that input validation makes
     budget = inputs64 + (512 << 20)
+    extra = None if memory["peak_mb"] is None else memory["peak_mb"] * 2**20
     return {
         "name": f"block estimator n={n}/side d={d}", "xferdiag_s": seconds, "peer": None,
         "peer_s": None, "ratio": None,
         "target": f"peak extra RSS < float64 inputs + 512 MiB = {budget / 2**30:.2f} GiB",
-        "met": extra < budget and result.estimator == "block",
-        "notes": f"peak extra RSS {extra / 2**30:.2f} GiB (a kernel matrix would need "
+        "met": None if extra is None else extra < budget and result.estimator == "block",
+        "notes": f"peak extra RSS {_gib(extra)} (a kernel matrix would need "
                  f"{8 * (2 * n) ** 2 / 2**30:.0f} GiB); MMD² {result.statistic:.2e}, p {result.p_value:.2g}",
     }
+
+
+def _gib(size: float | None) -> str:
+    return "not measurable here" if size is None else f"{size / 2**30:.2f} GiB"
 
 
 def threshold_row(threads: int, d: int, n_permutations: int) -> dict:
     """The largest problem the full permutation test takes by default (n + m = block_threshold)."""
     torch.set_num_threads(threads)
     x, y = features(5000, d, 5), features(5000, d, 6, shift=0.02)
-    with threadpool_limits(threads):
-        result, seconds, extra = peak_rss(mmd_test, x, y, n_permutations=n_permutations, device="cpu")
+    with threadpool_limits(threads), peak_rss_growth() as memory:
+        result, seconds = timed(mmd_test, x, y, n_permutations=n_permutations, device="cpu")
+    extra = None if memory["peak_mb"] is None else memory["peak_mb"] * 2**20
     return {
         "name": f"permutation test n=5000/side d={d} B={n_permutations}", "xferdiag_s": seconds,
         "peer": None, "peer_s": None, "ratio": None, "target": "-", "met": None,
-        "notes": f"peak extra RSS {extra / 2**30:.2f} GiB; p {result.p_value:.3f}",
+        "notes": f"peak extra RSS {_gib(extra)}; p {result.p_value:.3f}",
     }
 
 
 def show(rows: list[dict]) -> None:
-    def num(value, fmt):
-        return "-" if value is None else format(value, fmt)
-
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'benchmark':44} {'xferdiag s':>10} {'peer':26} {'peer s':>8} {'ratio':>7} {'met':>5}  notes")
-    for r in rows:
-        print(f"{r['name']:44} {r['xferdiag_s']:10.2f} {r['peer'] or '-':26} {num(r['peer_s'], '8.2f'):>8} "
-              f"{num(r['ratio'], '7.1f'):>7} {num(r['met'], ''):>5}  {r['target']}; {r['notes']}")
+    print_table(rows, ["name", "xferdiag_s", "peer", "peer_s", "ratio", "met", "target", "notes"])
 
 
 def main(quick: bool = False, threads: int = 1) -> list[dict]:

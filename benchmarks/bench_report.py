@@ -1,6 +1,6 @@
 """How long rendering the report of a fully computed, realistically sized run takes, and how big it is.
 
-The run directory is synthetic (tests/report_fixtures.py) but has the sizes of a real small study:
+The run directory is synthetic (xferdiag/testing.py) but has the sizes of a real small study:
 3 seeds x 2 arms, 20 epochs, 300 test examples, 10 classes, 8 explained examples x 3 methods x 2
 arms at 32x32. One untimed render first pays the one-off costs (imports, matplotlib's font cache),
 then the median of several renders is reported. Run with ``python -m benchmarks.bench_report``.
@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.report_fixtures import write_full_run
 from xferdiag.report import render_report
+from xferdiag.testing import write_full_run
 
 TARGET_S = 5.0
 TARGET_MB = 5.0

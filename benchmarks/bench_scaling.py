@@ -3,7 +3,7 @@
 Series: the MMD test against samples per side (d=128; the exact permutation test up to 10,000
 pooled points, the block estimator above), feature extraction and one training epoch against
 dataset size (the built-in digits CNN at 16x16), report rendering against explained examples
-(synthetic run directories from tests/report_fixtures.py). Each series runs in a fresh process,
+(synthetic run directories from xferdiag/testing.py). Each series runs in a fresh process,
 after one small warm-up, smallest size first; memory is the peak rise of resident memory during
 the timed call, above what its inputs already hold. The last row of each series gives the log-log
 slope of time against size (1 is linear). The panels are saved to reports/scaling.png.
@@ -18,23 +18,23 @@ import math
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from benchmarks.common import in_fresh_process, peak_rss_growth, print_table, timed
-from tests.report_fixtures import write_full_run
 from xferdiag.analyzers import mmd_test
+from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
 from xferdiag.engine.features import extract_features
-from xferdiag.commands.finetune import finetune
-from xferdiag.models.surgery import split_classifier
 from xferdiag.models.builtin import DigitsCNN
+from xferdiag.models.surgery import split_classifier
 from xferdiag.report import render_report
 from xferdiag.rundir import atomic_path, read_csv
+from xferdiag.testing import write_full_run
 
 PLOT = Path(__file__).resolve().parent.parent / "reports" / "scaling.png"
 D = 128

@@ -9,8 +9,9 @@ import contextlib
 import ctypes
 import multiprocessing
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 def timed(fn: Callable, *args, **kwargs) -> tuple[Any, float]:

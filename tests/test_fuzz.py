@@ -13,8 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from xferdiag.analyzers import (
@@ -190,7 +189,7 @@ def test_logme_and_h_score(data):
     n = len(f) if isinstance(f, np.ndarray) and f.ndim >= 1 else 3
     y = data.draw(labels_for(n))
     for score in (logme, h_score, lambda a, b: h_score(a, b, shrinkage=True)):
-        result = outcome(lambda: score(f, y))
+        result = outcome(lambda score=score: score(f, y))
         assert result is None or finite(result)
 
 

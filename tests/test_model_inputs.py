@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
+from tests import zoo_models
+from xferdiag.engine.strategies import Phase, set_train_mode
 from xferdiag.errors import ModelError
 from xferdiag.models import InputRequest, ModelSource, build_transfer_model, check_layers, resolve_input_spec
 from xferdiag.models.layers import blocks_of, trace
 from xferdiag.models.surgery import split_classifier
-from xferdiag.engine.strategies import Phase, set_train_mode
-from tests import zoo_models
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 

@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from xferdiag.analyzers import shift
+from xferdiag.analyzers import mmd, shift
 from xferdiag.analyzers.shift import (
     classifier_two_sample_test,
     frechet_distance,
@@ -19,7 +19,6 @@ from xferdiag.analyzers.shift import (
     proxy_a_distance,
 )
 from xferdiag.errors import InputError
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -60,10 +59,10 @@ def test_median_bandwidth_is_median_pooled_distance():
 def test_batched_permutations_equal_per_permutation_loop():
     x, y = gaussians(7, 5, 2, shift_by=0.3)
     n, m = len(x), len(y)
-    masks = shift._permutation_masks(np.random.default_rng(3), n, m, 50)
+    masks = mmd._permutation_masks(np.random.default_rng(3), n, m, 50)
     z = torch.from_numpy(np.vstack([x, y]))
-    k = shift._pooled_kernel(z, 0.9)
-    batched = shift._mmd2_unbiased(k, torch.from_numpy(masks), n, m).numpy()
+    k = mmd._pooled_kernel(z, 0.9)
+    batched = mmd._mmd2_unbiased(k, torch.from_numpy(masks), n, m).numpy()
     pooled = np.vstack([x, y])
     looped = [naive_mmd2(pooled[mask == 1], pooled[mask == 0], 0.9) for mask in masks]
     np.testing.assert_allclose(batched, looped, rtol=1e-10, atol=1e-13)
@@ -73,7 +72,7 @@ def test_batched_permutations_equal_per_permutation_loop():
 def test_p_value_does_not_depend_on_batch_size(monkeypatch):
     x, y = gaussians(40, 30, 3, shift_by=0.2)
     whole = mmd_test(x, y, n_permutations=300, device="cpu")
-    monkeypatch.setattr(shift, "_CHUNK_ELEMENTS", 7 * 70)  # batches of 7 permutations
+    monkeypatch.setattr(mmd, "_CHUNK_ELEMENTS", 7 * 70)  # batches of 7 permutations
     assert mmd_test(x, y, n_permutations=300, device="cpu") == whole
 
 

@@ -15,7 +15,7 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from .._validate import as_matrix, positive_int, real_between, same_width
+from .._validate import check_array, check_same_rows, check_samples, check_scalar, check_seed
 from ..errors import InputError
 
 TSNE_MAX_POINTS = 5000
@@ -24,9 +24,8 @@ TSNE_MAX_POINTS = 5000
 
 def _paired(x, y, debiased: bool) -> tuple[np.ndarray, np.ndarray]:
     min_rows = 4 if debiased else 2  # the unbiased HSIC divides by n - 3
-    x, y = as_matrix(x, "x", min_rows=min_rows), as_matrix(y, "y", min_rows=min_rows)
-    if len(x) != len(y):
-        raise InputError(f"y: has {len(y)} rows but x has {len(x)}; CKA compares the same examples")
+    x, y = check_array(x, "x", min_rows=min_rows), check_array(y, "y", min_rows=min_rows)
+    check_same_rows(x, y, ("x", "y"), "; CKA compares the same examples")
     return x, y
 
 
@@ -97,7 +96,7 @@ def rbf_cka(x, y, sigma_frac: float = 0.8, debiased: bool = False) -> float:
     """CKA with Gaussian kernels, σ = ``sigma_frac`` x median distance on each side (Kornblith et
     al. 2019 report 0.2-0.8; large values approach linear CKA). Builds n x n Gram matrices."""
     x, y = _paired(x, y, debiased)
-    sigma_frac = real_between(sigma_frac, "sigma_frac")
+    sigma_frac = check_scalar(sigma_frac, "sigma_frac", float, 0.0)
     k, l = _rbf_gram(x, sigma_frac), _rbf_gram(y, sigma_frac)
     return _cka(_gram_hsic(k, l, debiased), _gram_hsic(k, k, debiased), _gram_hsic(l, l, debiased))
 
@@ -115,10 +114,6 @@ class Embedding:
     index: np.ndarray
     method: str
 
-    def to_dict(self) -> dict:
-        return {"method": self.method, "n_source": int(np.sum(self.domain == 0)),
-                "n_target": int(np.sum(self.domain == 1))}
-
 
 def embed_2d(x, y, seed: int = 0, max_points: int = 2000, method: str = "auto") -> Embedding:
     """Embed source ``x`` and target ``y`` features together in 2-D.
@@ -128,10 +123,9 @@ def embed_2d(x, y, seed: int = 0, max_points: int = 2000, method: str = "auto") 
     min(30, (n-1)/3), PCA initialisation); "pca": the first two principal components; "auto":
     t-SNE up to TSNE_MAX_POINTS points in total, PCA above.
     """
-    x, y = as_matrix(x, "x"), as_matrix(y, "y")
-    same_width(x, y)
-    max_points = positive_int(max_points, "max_points", minimum=2)
-    rng = np.random.default_rng(positive_int(seed, "seed", minimum=0))
+    x, y = check_samples(x, y)
+    max_points = check_scalar(max_points, "max_points", int, 2)
+    rng = check_seed(seed)
     if method not in ("auto", "tsne", "pca"):
         raise InputError(f"method: must be 'auto', 'tsne' or 'pca', got {method!r}")
     picks = [np.sort(rng.choice(len(a), max_points, replace=False)) if len(a) > max_points

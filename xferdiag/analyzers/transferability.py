@@ -14,8 +14,7 @@ import time
 import numpy as np
 from sklearn.covariance import LedoitWolf
 
-from .._validate import as_labels, as_matrix
-from ..errors import InputError
+from .._validate import check_array, check_labels, check_probabilities, check_same_rows
 
 NO_SOURCE_HEAD = "needs the source model's class outputs (the pretrained head); this backbone has none"
 
@@ -48,8 +47,11 @@ def logme(features, labels, *, tol: float = 1e-10, max_iter: int = 10_000) -> fl
     interpolating fit and a strongly regularised one), and the paper's start α = β = 1 may climb
     the lower one. The iterations start instead from the best λ of a coarse log-spaced grid.
     """
-    f = as_matrix(features, "features")
-    y = as_labels(labels, "labels", n=f.shape[0])
+    f = check_array(features, "features")
+    return _logme(f, check_labels(labels, "labels", n=f.shape[0]), tol, max_iter)
+
+
+def _logme(f: np.ndarray, y: np.ndarray, tol: float = 1e-10, max_iter: int = 10_000) -> float:
     n = f.shape[0]
     sigma, z, y_sq = _spectrum_and_projections(f, y)
     z_sq = z**2
@@ -126,8 +128,11 @@ def leep(source_probs, labels) -> float:
     P̂(y, z) = 1/n Σ_{i: yᵢ=y} θ(xᵢ)_z,  P̂(y | z) = P̂(y, z) / Σ_y' P̂(y', z),
     LEEP = 1/n Σᵢ log Σ_z P̂(yᵢ | z) θ(xᵢ)_z   (≤ 0; 0 when source classes decide target labels).
     """
-    theta = _as_probabilities(source_probs, "source_probs")
-    y = _labels_matching(labels, theta.shape[0], "source_probs")
+    theta = check_probabilities(source_probs, "source_probs")
+    return _leep(theta, check_labels(labels, "labels", n=theta.shape[0], rows_of="source_probs"))
+
+
+def _leep(theta: np.ndarray, y: np.ndarray) -> float:
     joint = _one_hot(y).T @ theta / theta.shape[0]  # (C, Z)
     marginal = joint.sum(axis=0)
     conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
@@ -142,8 +147,12 @@ def nce(source_preds, labels) -> float:
 
     NCE = −H(Y | Z) = Σ_{y,z} P̂(y, z) log P̂(y | z)   (≤ 0; 0 when Z determines Y).
     """
-    z = _as_predictions(source_preds, "source_preds")
-    y = _labels_matching(labels, z.shape[0], "source_preds")
+    # hard predictions may cover any subset of the source classes, under any ids
+    z = check_labels(source_preds, "source_preds", all_present=False, nonnegative=False)
+    return _nce(z, check_labels(labels, "labels", n=z.shape[0], rows_of="source_preds"))
+
+
+def _nce(z: np.ndarray, y: np.ndarray) -> float:
     _, z = np.unique(z, return_inverse=True)
     counts = np.zeros((y.max() + 1, z.max() + 1))
     np.add.at(counts, (y, z), 1.0)
@@ -169,8 +178,11 @@ def h_score(features, labels, shrinkage: bool = False) -> float:
 
     Covariances are the 1/n (maximum-likelihood) ones on both sides, so the normalisation cancels.
     """
-    f = as_matrix(features, "features")
-    y = as_labels(labels, "labels", n=f.shape[0])
+    f = check_array(features, "features")
+    return _h_score(f, check_labels(labels, "labels", n=f.shape[0]), shrinkage)
+
+
+def _h_score(f: np.ndarray, y: np.ndarray, shrinkage: bool = False) -> float:
     if shrinkage:
         lw = LedoitWolf().fit(f)
         cov, between_weight = lw.covariance_, 1.0 - lw.shrinkage_
@@ -196,24 +208,23 @@ def transferability_scores(features, labels, source_probs=None) -> dict:
     made-up number. Returns ``{"scores": {name: float | None}, "not_applicable": {name: reason},
     "seconds": {name: s}}`` (seconds only for the scores computed).
     """
-    f = as_matrix(features, "features")
-    y = as_labels(labels, "labels", n=f.shape[0])
+    f = check_array(features, "features")
+    y = check_labels(labels, "labels", n=f.shape[0])
     jobs = {
-        "logme": lambda: logme(f, y),
+        "logme": lambda: _logme(f, y),
         "leep": None,
         "nce": None,
-        "h_score": lambda: h_score(f, y),
-        "h_score_shrinkage": lambda: h_score(f, y, shrinkage=True),
+        "h_score": lambda: _h_score(f, y),
+        "h_score_shrinkage": lambda: _h_score(f, y, shrinkage=True),
     }
     not_applicable = {}
     if source_probs is None:
         not_applicable = {"leep": NO_SOURCE_HEAD, "nce": NO_SOURCE_HEAD}
     else:
-        theta = _as_probabilities(source_probs, "source_probs")
-        if theta.shape[0] != f.shape[0]:
-            raise InputError(f"source_probs: has {theta.shape[0]} rows but the features have {f.shape[0]}")
-        jobs["leep"] = lambda: leep(theta, y)
-        jobs["nce"] = lambda: nce(theta.argmax(axis=1), y)
+        theta = check_probabilities(source_probs, "source_probs")
+        check_same_rows(f, theta, ("features", "source_probs"))
+        jobs["leep"] = lambda: _leep(theta, y)
+        jobs["nce"] = lambda: _nce(theta.argmax(axis=1), y)
     scores, seconds = {}, {}
     for name, job in jobs.items():
         if job is None:
@@ -232,39 +243,3 @@ def _one_hot(y: np.ndarray) -> np.ndarray:
     out = np.zeros((y.size, int(y.max()) + 1))
     out[np.arange(y.size), y] = 1.0
     return out
-
-
-def _labels_matching(labels, n: int, other: str) -> np.ndarray:
-    """Labels checked against the length of ``other`` (so the message names the right argument)."""
-    if np.ndim(labels) == 1 and len(labels) != n:
-        raise InputError(f"labels: has {len(labels)} entries but {other} has {n} rows")
-    return as_labels(labels, "labels", n=n)
-
-
-def _as_probabilities(p, name: str, *, atol: float = 1e-3) -> np.ndarray:
-    """Rows of class probabilities: non-negative, each summing to 1 (within float32 softmax rounding)."""
-    arr = as_matrix(p, name)
-    if (arr < 0).any():
-        row = int(np.argwhere(arr < 0)[0][0])
-        raise InputError(f"{name}: probabilities must be >= 0, row {row} has a negative entry")
-    sums = arr.sum(axis=1)
-    bad = np.abs(sums - 1.0) > atol
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(
-            f"{name}: each row must sum to 1 (softmax outputs), row {row} sums to {sums[row]:.6g}; "
-            "pass probabilities, not logits"
-        )
-    return arr
-
-
-def _as_predictions(p, name: str) -> np.ndarray:
-    """Hard predicted class indices, one per example (any subset of the source classes)."""
-    arr = np.asarray(p.detach().cpu().numpy() if hasattr(p, "detach") else p)
-    if arr.ndim != 1 or arr.size == 0:
-        raise InputError(f"{name}: expected a non-empty 1-D array of predicted classes, got shape {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(f"{name}: predicted classes must be whole numbers, got dtype {arr.dtype}")
-    return arr

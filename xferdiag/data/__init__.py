@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._validate import check_scalar
 from ..errors import DataError
 from .arrays import load_npz_images
 from .digits import SCENARIOS as DIGIT_SCENARIOS, load_digits_domain
@@ -16,8 +17,16 @@ from .fashion import CLASSES as FASHION_CLASSES, load_fashion_mnist
 from .folder import scan_folder
 from .images import FileImageSet, InputSpec, TensorImageSet
 from .splits import stratified_split, take_shots
-from .tables import SCENARIOS as TABLE_SCENARIOS
-from .tables import Table, TableSet, csv_spec, load_cancer_domain, load_csv_table, load_npz_table, npz_is_table
+from .tables import (
+    SCENARIOS as TABLE_SCENARIOS,
+    Table,
+    TableSet,
+    csv_spec,
+    load_cancer_domain,
+    load_csv_table,
+    load_npz_table,
+    npz_is_table,
+)
 
 __all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
 
@@ -39,7 +48,7 @@ class Domain:
     feature_names: list[str] | None = None
 
     @classmethod
-    def from_table(cls, spec: str, table: Table) -> "Domain":
+    def from_table(cls, spec: str, table: Table) -> Domain:
         return cls(spec, "table", table.classes, table.labels, split=table.split, table=table.rows,
                    feature_names=table.feature_names)
 
@@ -85,7 +94,8 @@ class Domain:
 
 
 def load_domain(spec: str) -> Domain:
-    """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package), a folder of class folders, a ``.npz`` file
+    """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package),
+    a folder of class folders, a ``.npz`` file
     (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
     if spec.startswith("digits:"):
         images, labels = load_digits_domain(spec.split(":", 1)[1])
@@ -125,6 +135,11 @@ class TargetSplits:
 
 def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str) -> TargetSplits:
     """Use the domain's own split when it has one, else a seeded stratified split; then keep K shots."""
+    val_fraction = check_scalar(val_fraction, "val_fraction", float, 0.0, 1.0, inclusive=(True, False))
+    test_fraction = check_scalar(test_fraction, "test_fraction", float, 0.0, 1.0, inclusive=(True, False))
+    split_seed = check_scalar(split_seed, "split_seed", int, 0)
+    if shots != "all":
+        shots = check_scalar(shots, "shots", int, 1)
     if domain.split is not None:
         indices = {s: np.flatnonzero(domain.split == s) for s in ("train", "val", "test")}
         if len(indices["val"]) == 0:

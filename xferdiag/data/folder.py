@@ -53,7 +53,8 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
         for s, names in classes_by_split.items():
             if sorted(names) != classes:
                 missing = sorted(set(classes) - set(names))
-                raise DataError(f"{root / s}: classes differ between splits (missing {', '.join(missing)}); every split needs the same class folders")
+                raise DataError(f"{root / s}: classes differ between splits (missing {', '.join(missing)}); "
+                                "every split needs the same class folders")
     if len(classes) < 2:
         raise DataError(f"{root}: found {len(classes)} class folder(s); classification needs at least 2")
 

@@ -18,7 +18,6 @@ from torchvision.transforms import v2
 
 from ..errors import DataError
 
-
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 """Per-channel mean and std of ImageNet photos: what most pretrained RGB models were normalised with."""
 
@@ -59,7 +58,8 @@ class TensorImageSet(Dataset):
     def __init__(self, images: torch.Tensor, labels: np.ndarray, spec: InputSpec, augment: bool = False):
         images = match_channels(images.float(), spec.channels)
         if images.shape[-1] != spec.size or images.shape[-2] != spec.size:
-            images = torch.nn.functional.interpolate(images, size=(spec.size, spec.size), mode="bilinear", align_corners=False, antialias=True)
+            images = torch.nn.functional.interpolate(images, size=(spec.size, spec.size), mode="bilinear",
+                                                     align_corners=False, antialias=True)
         self.raw = images.clamp(0, 1)
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.normalize = v2.Normalize(spec.mean, spec.std)
@@ -78,7 +78,7 @@ class TensorImageSet(Dataset):
         """The example as the model sees it before normalisation: (C, H, W) in [0, 1]."""
         return self.raw[i]
 
-    def without_augmentation(self) -> "TensorImageSet":
+    def without_augmentation(self) -> TensorImageSet:
         clone = object.__new__(TensorImageSet)
         clone.__dict__.update(self.__dict__, augment=None)
         return clone
@@ -130,5 +130,5 @@ class FileImageSet(Dataset):
         """The example as the model sees it before normalisation: (C, H, W) in [0, 1]."""
         return self.eval_transform(read_image(self.paths[i], self.spec.channels)[0])
 
-    def without_augmentation(self) -> "FileImageSet":
+    def without_augmentation(self) -> FileImageSet:
         return FileImageSet(self.paths, self.labels.numpy(), self.spec, augment=False)

@@ -1,7 +1,15 @@
 """Models: sources (torchvision, timm, user functions and files, built-ins), the input they take,
 classifier surgery, traced layers, safe checkpoints, backbone + head split."""
 
-from .build import TransferModel, WithNormalization, build_transfer_model, classifier_state, input_example, load_pretrained_classifier, make_head
+from .build import (
+    TransferModel,
+    WithNormalization,
+    build_transfer_model,
+    classifier_state,
+    input_example,
+    load_pretrained_classifier,
+    make_head,
+)
 from .checkpoint import load_into, load_state_dict
 from .finetuned import load_finetuned
 from .inputs import InputRequest, resolve_input_spec, spec_from_record, spec_record

@@ -35,7 +35,7 @@ class InputRequest:
     normalize: str = "auto"
 
     @classmethod
-    def of(cls, config) -> "InputRequest":
+    def of(cls, config) -> InputRequest:
         """The request recorded in a :class:`~xferdiag.config.RunConfig` (or anything with its fields)."""
         as_tuple = lambda v: tuple(float(x) for x in v) if v else None  # noqa: E731
         return cls(config.channels, config.image_size, as_tuple(config.mean), as_tuple(config.std), config.normalize)

@@ -32,6 +32,7 @@ from ..errors import ModelError
 from .builtin import BUILTINS, build_builtin
 from .surgery import strip_auxiliary
 
+
 @dataclass(frozen=True)
 class Preprocessing:
     """What a model's weights were trained on, when the model says: square size, mean, std."""
@@ -52,7 +53,7 @@ class ModelSource:
     options: str | None = None
 
     @classmethod
-    def parse(cls, spec: str) -> "ModelSource":
+    def parse(cls, spec: str) -> ModelSource:
         if not isinstance(spec, str) or not spec.strip():
             raise ModelError("model: give an architecture name, timm:NAME, module:function or file.py:function")
         spec = spec.strip()
