@@ -58,7 +58,7 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     layers = check_layers(list(layers), models.pretrained.layer_trace, blocks) if layers else list(blocks)
 
     target, source, splits = context.target, context.source, context.splits
-    spec, device = models.input_spec, context.device
+    spec, device = context.input_spec, context.device
     target_idx = _sample(len(target), max_samples, seed)
     source_idx = _sample(len(source), max_samples, seed + 1) if source is not None else None
     train_idx = splits.indices["train"]

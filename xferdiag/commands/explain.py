@@ -61,4 +61,4 @@ def _job(context: RunContext, n: int, seed: int) -> ExplainJob:
     predictions = {arm: rundir.read_predictions(context.run.seed(arm, s)).predictions for arm, (s, _) in models.arms.items()}
     picked = pick_examples(labels, predictions, n, seed)
     return ExplainJob(target, test_idx[picked], labels[picked], picked, splits.indices["train"],
-                      {arm: model for arm, (_, model) in models.arms.items()}, models.input_spec, context.device)
+                      {arm: model for arm, (_, model) in models.arms.items()}, context.input_spec, context.device)

@@ -159,7 +159,7 @@ def normalise(maps: torch.Tensor) -> torch.Tensor:
     return scaled.reshape(maps.shape)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TabularExplanation:
     """Per-row feature attributions for one class per row, plus what a summary plot needs.
 

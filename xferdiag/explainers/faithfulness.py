@@ -38,7 +38,7 @@ BASELINES = ("mean", "blur", "zero")
 ExplainFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], object]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RandomisationResult:
     """Cascading randomisation: ``similarity[k]`` is the mean |Spearman| to the original maps after
     re-initialising every layer down to ``layers[k]``; ``per_example`` is (steps, N), signed.
@@ -107,7 +107,7 @@ def _reinitialise(module: nn.Module, seed: int) -> None:
                     p.normal_(0.0, 0.02)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeletionInsertion:
     """Target-class probability as pixels are removed (``deletion``) or added (``insertion``) in order
     of importance: curves (N, steps + 1) at ``fractions``, and per-example trapezoid AUCs on [0, 1].
@@ -192,7 +192,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
                     kernel.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PointingResult:
     hits: np.ndarray
     accuracy: float

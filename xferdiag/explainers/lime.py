@@ -37,7 +37,7 @@ from .inference import default_batch, inference_copy
 SEGMENTATIONS = ("quickshift", "slic")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageLime:
     """LIME superpixel weights for one class per image, painted back onto the pixels.
 

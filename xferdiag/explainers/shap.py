@@ -32,7 +32,7 @@ from ._common import (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageShap:
     """Expected-gradients attributions for one class per image.
 
