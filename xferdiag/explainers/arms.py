@@ -73,11 +73,12 @@ def explain_arms(models: dict[str, nn.Module], inputs, targets: dict, methods: l
                 sections["agreement"][method.name] = _agreement(*(maps[f"{method.name}__{a}"] for a in arms[:2]),
                                                                 topk, absolute)
             if checks is not None:
-                _check(sections, bar, method, models, inputs, targets, maps, checks)
+                _sanity_and_faithfulness(sections, bar, method, models, inputs, targets, maps, checks)
     return maps, sections
 
 
-def _check(sections: dict, bar, method: Method, models: dict, x, targets: dict, maps: dict, checks: Checks) -> None:
+def _sanity_and_faithfulness(sections: dict, bar, method: Method, models: dict, x, targets: dict, maps: dict,
+                             checks: Checks) -> None:
     """Sanity on the first arm (its maps reused as the originals), faithfulness on every arm."""
     arms = list(models)
     first = arms[0]
