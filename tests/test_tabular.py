@@ -14,7 +14,7 @@ from xferdiag.cli import main
 from xferdiag.config import STRATEGIES, RunConfig
 from xferdiag.data import load_domain, split_target
 from xferdiag.errors import DataError, InputError, ModelError
-from xferdiag.commands.explain import explain_table
+from xferdiag.explainers import explain_table
 from xferdiag.models import ModelSource, build_transfer_model, resolve_input_spec
 from xferdiag.models.tabular import model_for_data, resolve_config
 

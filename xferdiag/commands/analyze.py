@@ -18,49 +18,15 @@ from tqdm.auto import tqdm
 from .. import rundir
 from ..analyzers import shift, similarity
 from ..analyzers.transferability import transferability_scores
-from ..config import RunConfig
-from ..data import load_domain, split_target
 from ..engine.features import extract_layer_features
-from ..environment import choose_device
 from ..errors import DataError, InputError, RunDirError
+from ..models import check_layers
 from ..report.interpret import interpret_shift
-from ..models import (InputRequest, ModelSource, build_transfer_model, check_layers, load_finetuned,
-                     load_pretrained_classifier, resolve_input_spec, spec_from_record)
-
+from ..rundir.layout import MODEL_PT
+from .context import RunContext, RunModels
 
 EMBEDDING_POINTS = 500
 """Points per domain in the source-vs-target picture: enough to see clusters, cheap for t-SNE."""
-
-
-class RunModels:
-    """The pretrained classifier, pretrained backbone and fine-tuned model of a run, on one device."""
-
-    def __init__(self, run: rundir.RunDir, config: RunConfig, num_classes: int, device: torch.device, arm: str = "transfer",
-                 recorded_input: dict | None = None):
-        self.source = ModelSource.parse(config.model)
-        self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
-        spec = spec_from_record(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
-        build = dict(head_hidden=config.head_hidden, head_dropout=config.head_dropout, input_spec=spec)
-        self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
-        self.arms = {}
-        for name in run.arms():
-            seeds = run.seeds(name)
-            if seeds:
-                model, _ = load_finetuned(run.seed_dir(name, seeds[0]) / "model.pt", self.source, num_classes, **build)
-                self.arms[name] = (seeds[0], model.to(device).eval())
-        if arm not in self.arms:
-            raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/metrics.json); run 'xferdiag finetune' first")
-        self.input_spec = self.pretrained.input_spec
-
-
-def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:
-    """The run's configuration; analyze and explain rebuild the models and data from its data and model."""
-    config = meta.get("config") or {}
-    missing = [key for key in ("data", "model") if not config.get(key)]
-    if missing:
-        raise RunDirError(f"{run.run_json}: 'config' has no {' or '.join(repr(k) for k in missing)}; analyze and explain "
-                          "rebuild the data and the model from them (docs/rundir.md)")
-    return RunConfig.from_dict(config, source=str(run.run_json))
 
 
 def _sample(n: int, cap: int, seed: int) -> np.ndarray:
@@ -83,33 +49,27 @@ def _weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tenso
 def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_samples: int = 1000, n_permutations: int = 1000,
                 seed: int = 0, quiet: bool = False, force: bool = False) -> dict:
     """Compute (or reuse) features and write shift, transferability and similarity results; return them."""
-    run = rundir.RunDir(run_dir)
-    meta = rundir.validate(run_dir)
-    config = run_config(run, meta)
-    data = rundir.read_json(run.data_json)
-    device = choose_device(config.device)
-    models = RunModels(run, config, len(data["classes"]), device, recorded_input=meta.get("input"))
+    context = RunContext(run_dir)
+    run, models = context.run, context.models
     if models.classifier is None:
         raise RunDirError(f"{run.run_json}: the config names no pretrained weights ('pretrained_checkpoint' or "
                           "MODEL:WEIGHTS); the analysis compares the fine-tuned model with them")
     blocks = models.pretrained.blocks
     layers = check_layers(list(layers), models.pretrained.layer_trace, blocks) if layers else list(blocks)
 
-    target = load_domain(config.data)
-    source = load_domain(config.source_data) if config.source_data else None
-    shots = config.shots[0]
-    splits = split_target(target, config.val_fraction, config.test_fraction, config.split_seed, shots)
-    spec = models.input_spec
+    target, source, splits = context.target, context.source, context.splits
+    spec, device = context.input_spec, context.device
     target_idx = _sample(len(target), max_samples, seed)
     source_idx = _sample(len(source), max_samples, seed + 1) if source is not None else None
     train_idx = splits.indices["train"]
 
-    key = _fingerprint(layers=layers, max_samples=max_samples, seed=seed, config=meta["config"], created=meta.get("created"))
-    cache_path = run.analysis / "features.npz"
-    cache = rundir.read_npz(cache_path) if cache_path.is_file() and not force else {}
+    key = _fingerprint(layers=layers, max_samples=max_samples, seed=seed, config=context.meta["config"],
+                       created=context.meta.get("created"))
+    cache = rundir.read_npz(run.features_npz) if run.features_npz.is_file() and not force else {}
     if cache.get("fingerprint", np.array("")).item() != key:
         cache = {}
-    steps = [("pretrained", "target", target, target_idx, models.pretrained), ("finetuned", "target", target, target_idx, models.arms["transfer"][1]),
+    steps = [("pretrained", "target", target, target_idx, models.pretrained),
+             ("finetuned", "target", target, target_idx, models.arms["transfer"][1]),
              ("pretrained", "train", target, train_idx, models.pretrained)]
     if source is not None:
         steps.insert(0, ("pretrained", "source", source, source_idx, models.pretrained))
@@ -122,15 +82,16 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
             bar.update(1)
         _check_finite(cache)
         cache["fingerprint"] = np.array(key)
-        rundir.write_npz(cache_path, **cache)
+        rundir.write_npz(run.features_npz, **cache)
 
         results: dict = {}
         if source is not None:
-            results["shift"] = _shift(run, cache, n_permutations, seed, len(data["classes"]), _tables(source, target, source_idx, target_idx))
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes),
+                                      _tables(source, target, source_idx, target_idx))
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
-        results["similarity"] = _similarity(run, cache, models, layers, config.strategy)
+        results["similarity"] = _similarity(run, cache, models, layers, context.config.strategy)
         bar.update(1)
     return results
 
@@ -140,7 +101,7 @@ def _check_finite(cache: dict) -> None:
     for name, values in cache.items():
         if name.count("__") == 2 and np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
             model, domain, layer = name.split("__")
-            origin = "the fine-tuned model's weights (arms/transfer/seed-*/model.pt)" if model == "finetuned" else "the pretrained weights"
+            origin = f"the fine-tuned model's weights (arms/transfer/seed-*/{MODEL_PT})" if model == "finetuned" else "the pretrained weights"
             raise InputError(f"features of the {model} model on the {domain} data at layer {layer} contain "
                              f"{int((~np.isfinite(values)).sum())} NaN or infinite values; check {origin} and the data, "
                              "then rerun 'xferdiag analyze --force'")
@@ -162,7 +123,7 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
     embedding = similarity.embed_2d(x, y, seed=seed, max_points=EMBEDDING_POINTS)
     labels = np.concatenate([cache["source__labels"], cache["target__labels"]])
     offsets = np.where(embedding.domain == 0, 0, len(x))
-    rundir.write_npz(run.analysis / "embedding.npz", xy=embedding.xy, domain=embedding.domain, label=labels[embedding.index + offsets])
+    rundir.write_npz(run.embedding_npz, xy=embedding.xy, domain=embedding.domain, label=labels[embedding.index + offsets])
     result = {
         "layer": "penultimate", "model": "pretrained", "n_source": len(x), "n_target": len(y),
         "mmd": shift.mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
@@ -171,12 +132,12 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
         "c2st": shift.classifier_two_sample_test(x, y, seed=seed).to_dict(),
         "ks": shift.ks_shift(x, y).to_dict(),
         "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
-        "embedding": {"method": embedding.method, "file": "embedding.npz"},
+        "embedding": {"method": embedding.method, "file": run.embedding_npz.name},
     }
     if tables is not None:
         result["per_feature"] = shift.feature_shift(*tables).to_list()
     result["interpretation"] = interpret_shift(result)
-    rundir.write_json(run.analysis / "shift.json", result)
+    rundir.write_json(run.shift_json, result)
     return result
 
 
@@ -191,7 +152,7 @@ def _transferability(run, cache, models: RunModels, target, train_idx, spec, dev
         loader = torch.utils.data.DataLoader(target.dataset(train_idx, spec), batch_size=256)
         probs = torch.cat([classifier(x.to(device)).float().softmax(1).cpu() for x, _ in loader]).numpy()
     result = {"model": "pretrained", "split": "train", "n": len(labels), **transferability_scores(features, labels, probs)}
-    rundir.write_json(run.analysis / "transferability.json", result)
+    rundir.write_json(run.transferability_json, result)
     return result
 
 
@@ -210,5 +171,5 @@ def _similarity(run, cache, models: RunModels, layers: list[str], strategy: str)
             row.update(cka_linear=None, cka_debiased=None, skipped=f"CKA not computed: {exc}")
         rows.append(row)
     result = {"arm": "transfer", "seed": seed, "strategy": strategy, "layers": rows}
-    rundir.write_json(run.analysis / "similarity.json", result)
+    rundir.write_json(run.similarity_json, result)
     return result

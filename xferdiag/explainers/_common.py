@@ -62,6 +62,16 @@ def as_targets(targets, n: int, n_classes: int, name: str = "targets") -> torch.
     return t
 
 
+def as_indices(values, name: str, n: int) -> torch.Tensor:
+    """One non-negative integer per example (labels, predictions, row ids) as int64, or raise naming ``name``."""
+    arr = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    if arr.shape != (n,):
+        raise InputError(f"{name}: expected one entry per image ({n}), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer) or (n and arr.min() < 0):
+        raise InputError(f"{name}: expected non-negative integers, got dtype {arr.dtype}")
+    return torch.from_numpy(arr.astype(np.int64))
+
+
 def as_maps(maps, n: int, size: tuple[int, int], name: str = "maps") -> np.ndarray:
     """Return saliency maps as a finite float64 array (n, H, W) matching the images, or raise."""
     arr = np.asarray(maps.detach().cpu() if isinstance(maps, torch.Tensor) else maps, dtype=np.float64)
@@ -149,7 +159,7 @@ def normalise(maps: torch.Tensor) -> torch.Tensor:
     return scaled.reshape(maps.shape)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TabularExplanation:
     """Per-row feature attributions for one class per row, plus what a summary plot needs.
 

@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy.integrate import trapezoid
 from scipy.ndimage import distance_transform_edt
-import torch.nn.functional as F
 from torch import nn
 
 from .._validate import positive_int
@@ -38,7 +38,7 @@ BASELINES = ("mean", "blur", "zero")
 ExplainFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], object]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RandomisationResult:
     """Cascading randomisation: ``similarity[k]`` is the mean |Spearman| to the original maps after
     re-initialising every layer down to ``layers[k]``; ``per_example`` is (steps, N), signed.
@@ -54,7 +54,7 @@ class RandomisationResult:
 
 
 def randomisation_test(model: nn.Module, images, targets, explain_fn: ExplainFn, *, threshold: float = SANITY_THRESHOLD,
-                       n_steps: int | None = None, seed: int = 0) -> RandomisationResult:
+                       n_steps: int | None = None, seed: int = 0, original_maps=None) -> RandomisationResult:
     """Cascading model-parameter randomisation test of ``explain_fn(model, images, targets) -> (N, H, W)``.
 
     Modules with parameters are re-initialised (their own ``reset_parameters``, seeded) one after
@@ -62,7 +62,8 @@ def randomisation_test(model: nn.Module, images, targets, explain_fn: ExplainFn,
     architectures), on a deep copy; maps are recomputed after each, or after
     ``n_steps`` evenly spaced steps (the last is always full randomisation). The targets stay
     those given (default: the original model's predictions). A constant map has no ranking and
-    counts as similarity 0.
+    counts as similarity 0. ``original_maps``: the unchanged model's maps when the caller already
+    has them (saves one explanation pass).
     """
     model = check_model(model)
     x = as_images(images)
@@ -77,7 +78,8 @@ def randomisation_test(model: nn.Module, images, targets, explain_fn: ExplainFn,
     n_steps = len(layers) if n_steps is None else min(positive_int(n_steps, "n_steps"), len(layers))
     checkpoints = {int(k) for k in np.round(np.linspace(len(layers), 1, n_steps))}  # includes len(layers)
 
-    original = as_maps(explain_fn(model, x, t), len(x), tuple(x.shape[2:]), "explain_fn output")
+    original = as_maps(explain_fn(model, x, t) if original_maps is None else original_maps, len(x), tuple(x.shape[2:]),
+                       "explain_fn output" if original_maps is None else "original_maps")
     randomised = copy.deepcopy(model)
     modules = dict(randomised.named_modules())
     names, rows = [], []
@@ -105,7 +107,7 @@ def _reinitialise(module: nn.Module, seed: int) -> None:
                     p.normal_(0.0, 0.02)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeletionInsertion:
     """Target-class probability as pixels are removed (``deletion``) or added (``insertion``) in order
     of importance: curves (N, steps + 1) at ``fractions``, and per-example trapezoid AUCs on [0, 1].
@@ -190,7 +192,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
                     kernel.reshape(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PointingResult:
     hits: np.ndarray
     accuracy: float

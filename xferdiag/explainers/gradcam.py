@@ -1,23 +1,33 @@
 """Grad-CAM (Selvaraju et al. 2017) through captum, batched, with the target layer found for you.
 
 Captum computes the gradient of the chosen logit with respect to the target layer only, so the
-backward pass stops there instead of running down to the input and every weight.
+backward pass stops there instead of running down to the input and every weight. Maps come back
+as a numpy array (N, H, W), the shape every image explainer returns (as in pytorch-grad-cam).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
 from .._validate import positive_int
 from ..errors import InputError
-from ._common import as_images, check_model, device_of, explaining, normalise, resolve_targets
+from ..models.layers import trace
+from ._common import (
+    as_images,
+    check_model,
+    device_of,
+    explaining,
+    normalise,
+    resolve_targets,
+)
 
 
 def grad_cam(model: nn.Module, images, target_layer: str | None = None, targets=None,
-             batch_size: int = 64) -> torch.Tensor:
-    """Grad-CAM maps (N, H, W) in [0, 1] at the input resolution, one per image.
+             batch_size: int = 64) -> np.ndarray:
+    """Grad-CAM maps, float32 (N, H, W) in [0, 1] at the input resolution, one per image.
 
     ``target_layer`` is a dotted module name (``"layer4"``, ``"features.7"``); by default the
     deepest block that contains a convolution and still has a spatial output
@@ -44,18 +54,18 @@ def grad_cam(model: nn.Module, images, target_layer: str | None = None, targets=
                                  "Grad-CAM needs a spatial (N, C, h, w) output")
             up = LayerAttribution.interpolate(attr.detach(), tuple(x.shape[2:]), interpolate_mode="bilinear")
             out.append(normalise(up[:, 0]).cpu())
-    return torch.cat(out)
+    return torch.cat(out).numpy()
 
 
 def find_target_layer(model: nn.Module, example) -> str:
     """Name of the deepest convolutional block, taken after the activation or normalisation that
     directly follows it: ``layer4`` for a torchvision ResNet, the last ReLU of a plain conv stack.
 
-    One forward pass with hooks decides it: the last module to finish that contains an nn.Conv2d
-    and outputs a 4-D tensor, extended over the activation, normalisation and dropout layers that
-    finish right after it with the same output shape. Rectified activations are what Grad-CAM
-    weighs; a raw conv output can be negative, and negative activations times negative weights
-    light up the background.
+    One traced forward pass (:func:`xferdiag.models.layers.trace`, first call of each module)
+    decides it: the last module to finish that contains an nn.Conv2d and outputs a 4-D tensor,
+    extended over the activation, normalisation and dropout layers that finish right after it
+    with the same output shape. Rectified activations are what Grad-CAM weighs; a raw conv output
+    can be negative, and negative activations times negative weights light up the background.
     """
     model = check_model(model)
     x = as_images(example, "example")[:1]
@@ -63,25 +73,17 @@ def find_target_layer(model: nn.Module, example) -> str:
     if not conv:
         raise InputError(f"model: {type(model).__name__} has no nn.Conv2d layer, so Grad-CAM has no "
                          "spatial layer to explain; use SHAP or LIME for this model")
-    finished: list[tuple[str, nn.Module, tuple | None]] = []
-
-    def record(name):
-        return lambda m, i, o: finished.append((name, m, tuple(o.shape) if isinstance(o, torch.Tensor) else None))
-
-    hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
-    try:
-        with explaining(model), torch.inference_mode():
-            model(x.to(device_of(model)))
-    finally:
-        for h in hooks:
-            h.remove()
-    spatial = [k for k, (n, _, shape) in enumerate(finished) if n in conv and shape is not None and len(shape) == 4]
+    seen, _ = trace(model, x.to(device_of(model)))
+    modules = dict(model.named_modules())
+    order = list(seen.order)
+    shapes = [seen.shapes[n] for n in order]
+    spatial = [k for k, n in enumerate(order) if n in conv and shapes[k] is not None and len(shapes[k]) == 4]
     if not spatial:
         raise InputError("model: no module containing a Conv2d produced a 4-D output; pass target_layer=")
     k = spatial[-1]
-    while k + 1 < len(finished) and _elementwise(finished[k + 1][1]) and finished[k + 1][2] == finished[k][2]:
+    while k + 1 < len(order) and _elementwise(modules[order[k + 1]]) and shapes[k + 1] == shapes[k]:
         k += 1
-    return finished[k][0]
+    return order[k]
 
 
 def _elementwise(module: nn.Module) -> bool:

@@ -12,6 +12,7 @@ lime's order, so the explanation is the one lime would give.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 from lime.lime_image import LimeImageExplainer
@@ -21,14 +22,22 @@ from torch import nn
 
 from .._validate import positive_int
 from ..errors import InputError
-from ._common import (TabularExplanation, as_unit_images, check_model, check_table, device_of, normalise,
-                      resolve_targets, tabular_result)
+from ._common import (
+    TabularExplanation,
+    as_unit_images,
+    check_model,
+    check_table,
+    device_of,
+    normalise,
+    resolve_targets,
+    tabular_result,
+)
 from .inference import default_batch, inference_copy
 
 SEGMENTATIONS = ("quickshift", "slic")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageLime:
     """LIME superpixel weights for one class per image, painted back onto the pixels.
 

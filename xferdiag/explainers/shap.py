@@ -17,11 +17,22 @@ from torch import nn
 
 from .._validate import positive_int
 from ..errors import InputError
-from ._common import (TabularExplanation, as_images, check_model, check_table, device_of, explaining,
-                      normalise, numpy_seed, predict_logits, resolve_targets, tabular_result)
+from ._common import (
+    TabularExplanation,
+    as_images,
+    check_model,
+    check_table,
+    device_of,
+    explaining,
+    normalise,
+    numpy_seed,
+    predict_logits,
+    resolve_targets,
+    tabular_result,
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageShap:
     """Expected-gradients attributions for one class per image.
 

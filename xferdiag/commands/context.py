@@ -1,0 +1,105 @@
+"""What the commands that read a finished run share: its configuration, data, splits, device and models.
+
+``analyze`` and ``explain`` each build one :class:`RunContext`; every part is built the first time
+it is asked for, in the order the command needs it, so a command that stops early (a cached
+result) loads nothing it does not use.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from .. import rundir
+from ..config import RunConfig
+from ..data import Domain, InputSpec, TargetSplits, load_domain, split_target
+from ..environment import choose_device
+from ..errors import RunDirError
+from ..models import (
+    InputRequest,
+    ModelSource,
+    build_transfer_model,
+    load_finetuned,
+    load_pretrained_classifier,
+    resolve_input_spec,
+    spec_from_record,
+)
+from ..rundir.layout import METRICS_JSON
+
+
+class RunModels:
+    """The pretrained classifier, pretrained backbone and fine-tuned model of a run, on one device."""
+
+    def __init__(self, run: rundir.RunDir, config: RunConfig, num_classes: int, device: torch.device, arm: str = "transfer",
+                 recorded_input: dict | None = None):
+        self.source = ModelSource.parse(config.model)
+        self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
+        spec = spec_from_record(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
+        build = {"head_hidden": config.head_hidden, "head_dropout": config.head_dropout, "input_spec": spec}
+        self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
+        self.arms = {}
+        for name in run.arms():
+            seeds = run.seeds(name)
+            if seeds:
+                model, _ = load_finetuned(run.seed(name, seeds[0]).model_pt, self.source, num_classes, **build)
+                self.arms[name] = (seeds[0], model.to(device).eval())
+        if arm not in self.arms:
+            raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/{METRICS_JSON}); "
+                              "run 'xferdiag finetune' first")
+        self.input_spec = self.pretrained.input_spec
+
+
+def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:
+    """The run's configuration; analyze and explain rebuild the models and data from its data and model."""
+    config = meta.get("config") or {}
+    missing = [key for key in ("data", "model") if not config.get(key)]
+    if missing:
+        raise RunDirError(f"{run.run_json}: 'config' has no {' or '.join(repr(k) for k in missing)}; analyze and explain "
+                          "rebuild the data and the model from them (docs/rundir.md)")
+    return RunConfig.from_dict(config, source=str(run.run_json))
+
+
+class RunContext:
+    """One run directory, checked, with its parts built on first use (config, data, splits, device, models)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run = rundir.RunDir(run_dir)
+        self.meta = rundir.validate(run_dir)
+
+    @cached_property
+    def config(self) -> RunConfig:
+        return run_config(self.run, self.meta)
+
+    @cached_property
+    def classes(self) -> list[str]:
+        return rundir.read_data(self.run)["classes"]
+
+    @cached_property
+    def device(self) -> torch.device:
+        return choose_device(self.config.device)
+
+    @cached_property
+    def models(self) -> RunModels:
+        return RunModels(self.run, self.config, len(self.classes), self.device, recorded_input=self.meta.get("input"))
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self.models.input_spec
+
+    @cached_property
+    def target(self) -> Domain:
+        """The target domain the arms were trained on."""
+        return load_domain(self.config.data)
+
+    @cached_property
+    def source(self) -> Domain | None:
+        """The source domain, or None when the config names no source data."""
+        return load_domain(self.config.source_data) if self.config.source_data else None
+
+    @cached_property
+    def splits(self) -> TargetSplits:
+        """The target's train/val/test split, as the trainer made it (same fractions, seed and shots)."""
+        c = self.config
+        return split_target(self.target, c.val_fraction, c.test_fraction, c.split_seed, c.shots[0])

@@ -1,0 +1,52 @@
+"""What a modality plug-in supplies, and the job it is given: the orchestration stays in one place.
+
+A modality (image, table, and text next) knows how to turn rows of its data into the batch its
+models take (its input adapter), which explainers it has (a registry by name, in
+:mod:`xferdiag.explainers`) and under which name its explanations are stored for the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Domain, InputSpec
+
+
+@dataclass(frozen=True)
+class ExplainJob:
+    """The examples to explain and the arms to explain them with.
+
+    ``rows`` index ``domain`` (the examples), ``example_ids`` are their positions in the test split,
+    ``train_rows`` index the training split (backgrounds and statistics). ``arms`` are the
+    fine-tuned models in eval mode on ``device``, taking inputs as ``spec`` describes.
+    """
+
+    domain: Domain
+    rows: np.ndarray
+    labels: np.ndarray
+    example_ids: np.ndarray
+    train_rows: np.ndarray
+    arms: dict[str, nn.Module]
+    spec: InputSpec
+    device: torch.device
+
+
+class Modality(Protocol):
+    """A kind of data the pipeline explains: its name, its explainers, its input adapter."""
+
+    name: str
+    """What the report keys its sections on (the explanation index's ``kind`` for tables)."""
+    methods: tuple[str, ...]
+    """Names of its registered explainers."""
+
+    def handles(self, domain: Domain) -> bool:
+        """Whether ``domain`` is data of this modality."""
+
+    def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
+                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+        """index.json's content and maps.npz's arrays for ``job``."""

@@ -1,0 +1,34 @@
+"""Images: batches in [0, 1] with the arms' normalisation put inside the model, explained by
+Grad-CAM, SHAP and LIME with sanity and faithfulness checks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Domain
+from ..explainers.image import METHODS, explain_models
+from ..models import WithNormalization
+from .base import ExplainJob
+
+BACKGROUND_SIZE = 32
+"""Training images SHAP draws its references from (seeded)."""
+
+
+class ImageModality:
+    name = "image"
+    methods = METHODS
+
+    def handles(self, domain: Domain) -> bool:
+        return domain.table is None
+
+    def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
+                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+        """Unit-range images and a seeded background; the models see them through their own normalisation."""
+        images = job.domain.unit_images(job.rows, job.spec)
+        rng = np.random.default_rng(seed)
+        n_background = min(BACKGROUND_SIZE, len(job.train_rows))
+        background = job.domain.unit_images(np.sort(rng.choice(job.train_rows, n_background, replace=False)), job.spec)
+        models = {arm: WithNormalization(model, job.spec).to(job.device).eval() for arm, model in job.arms.items()}
+        return explain_models(models, images, job.labels, background, methods=methods, seed=seed,
+                              lime_samples=lime_samples, shap_samples=shap_samples, progress=progress,
+                              example_ids=job.example_ids)

@@ -1,0 +1,25 @@
+"""Tables: raw feature rows as the models take them, explained per feature by Kernel SHAP and LIME."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Domain
+from ..explainers.table import KIND, METHODS, explain_table
+from .base import ExplainJob
+
+
+class TableModality:
+    name = KIND
+    methods = METHODS
+
+    def handles(self, domain: Domain) -> bool:
+        return domain.table is not None
+
+    def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
+                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+        """The test rows and the training rows (LIME's statistics, SHAP's background), with the feature names."""
+        table = job.domain.table
+        return explain_table(job.arms, table[job.rows], job.labels, table[job.train_rows], job.domain.feature_names,
+                             methods=methods, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
+                             example_ids=job.example_ids)
