@@ -50,7 +50,7 @@ def main(quick: bool = False) -> list[dict]:
     x = torch.rand(size["batch"], 3, size["size"], size["size"], generator=torch.Generator().manual_seed(1))
     targets = torch.randint(0, 1000, (size["batch"],), generator=torch.Generator().manual_seed(2))
 
-    ours, ours_s = _best_of(size["repeats"], lambda: grad_cam(model, x, "layer4", targets, batch_size=64).numpy())
+    ours, ours_s = _best_of(size["repeats"], lambda: grad_cam(model, x, "layer4", targets, batch_size=64))
     cam = GradCAM(model=peer_model, target_layers=[peer_model.layer4])
     peer_targets = [ClassifierOutputTarget(int(t)) for t in targets]
     peer, peer_s = _best_of(size["repeats"], lambda: cam(input_tensor=x, targets=peer_targets))
