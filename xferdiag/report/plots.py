@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import matplotlib
 import matplotlib.colors
