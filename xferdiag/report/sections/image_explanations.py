@@ -6,7 +6,7 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, layout, read_npz
-from .. import fmt, plots
+from .. import fmt, pictures
 from .common import class_name
 from .explanations import MAX_GALLERY, RERUN, agreement_means, index_part
 
@@ -42,7 +42,7 @@ def image_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
                          for m, per_arm in faith.items() if isinstance(per_arm, dict) for a, v in per_arm.items()],
         "additivity": {a: max((abs(v) for v in gaps if isinstance(v, (int, float))), default=None)
                        for a, gaps in index_part(index, "shap_additivity_gap").items() if isinstance(gaps, list)},
-        "gradient": plots.heatmap_gradient(),
+        "gradient": pictures.heatmap_gradient(),
         "target": "each arm's own prediction" if params.get("target") == "prediction" else "the true class",
         "topk": fmt.pct(topk, 0) if isinstance(topk, (int, float)) else "k",
     }
@@ -67,8 +67,8 @@ def _example(i: int, ex: dict, image: np.ndarray, maps: dict, methods: list[str]
     groups = []
     for m in methods:
         cells = [{"arm": a, "pred": class_name(classes, pred.get(a)), "correct": correct.get(a),
-                  "uri": None if maps[m, a] is None else plots.overlay_tile(image, maps[m, a][i])} for a in arms]
+                  "uri": None if maps[m, a] is None else pictures.overlay_tile(image, maps[m, a][i])} for a in arms]
         groups.append({"method": m, "cells": cells, "spearman": per_example(m, "spearman"),
                        "topk": per_example(m, "topk_overlap")})
-    return {"index": ex.get("index"), "label": class_name(classes, ex.get("label")), "image": plots.image_tile(image),
+    return {"index": ex.get("index"), "label": class_name(classes, ex.get("label")), "image": pictures.image_tile(image),
             "wrong": any(v is False for v in correct.values()), "groups": groups}

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, read_npz
-from .. import fmt, plots
+from .. import fmt, pictures
 from ..interpret import FEATURE_SHIFT_LEGEND, SHIFT_LEGEND
 from .common import class_name
 
@@ -49,14 +49,14 @@ def _embedding(rd: RunDir, meta: dict, classes: list[str], hint: str) -> str | N
     labels = labels if labels is not None and len(labels) == len(xy) else np.zeros(len(xy), dtype=np.int64)
     names = classes if labels.max(initial=0) < len(classes) else [str(k) for k in range(int(labels.max()) + 1)]
     method = fmt.display_name(meta.get("method", "2-D"))
-    return plots.embedding_scatter(xy, domain, labels.astype(np.int64), names, method)
+    return pictures.embedding_scatter(xy, domain, labels.astype(np.int64), names, method)
 
 
 def _label_chart(ls: dict, classes: list[str]) -> str | None:
     if not (ls.get("source") and ls.get("target") and len(ls["source"]) == len(ls["target"])):
         return None
     names = [class_name(classes, c) for c in ls.get("classes") or classes]
-    return plots.label_shift(names, ls["source"], ls["target"]) if len(names) == len(ls["source"]) else None
+    return pictures.label_shift(names, ls["source"], ls["target"]) if len(names) == len(ls["source"]) else None
 
 
 def _shift_rows(shift: dict) -> list[tuple[str, str, str]]:
@@ -95,5 +95,5 @@ def feature_shift(shift: dict) -> dict | None:
     if not features:
         return None
     return {"rows": features[:MAX_FEATURE_ROWS], "n": len(features), "n_shifted": sum(f["shifted"] for f in features),
-            "truncated": len(features) > MAX_FEATURE_ROWS, "chart": plots.feature_shift(features[:MAX_FEATURE_BARS]),
+            "truncated": len(features) > MAX_FEATURE_ROWS, "chart": pictures.feature_shift(features[:MAX_FEATURE_BARS]),
             "legend": FEATURE_SHIFT_LEGEND}

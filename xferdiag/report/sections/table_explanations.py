@@ -8,7 +8,7 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, layout, read_npz
-from .. import fmt, plots
+from .. import fmt, pictures
 from .common import class_name
 from .explanations import MAX_GALLERY, RERUN, agreement_means, index_part
 
@@ -49,7 +49,7 @@ def _summaries(values: dict, methods: list[str], arms: list[str], names: list[st
                 importance[a] = [(names[j], float(mean_abs[j])) for j in np.argsort(-mean_abs, kind="stable")[:SUMMARY_FEATURES]]
         if importance:
             axis = f"mean |{fmt.display_name(m)} value| over {n} test examples"
-            summaries.append({"method": fmt.display_name(m), "chart": plots.feature_importance(importance, axis)})
+            summaries.append({"method": fmt.display_name(m), "chart": pictures.feature_importance(importance, axis)})
     return summaries
 
 
@@ -69,4 +69,4 @@ def _example(i: int, ex: dict, row: np.ndarray, values: dict, methods: list[str]
         grid += [panels] if panels else []
     return {"index": ex.get("index"), "label": class_name(classes, ex.get("label")),
             "wrong": any(v is False for v in correct.values()),
-            "chart": plots.attribution_bars(grid) if grid else None}
+            "chart": pictures.attribution_bars(grid) if grid else None}
