@@ -86,7 +86,7 @@ def render_report(run_dir: str | Path, out: str | Path | None = None, missing_ok
     context = collect(rd, validate(rd.root))
     if not missing_ok and context["missing"]:
         raise RunDirError(f"{rd.root}: report incomplete; missing " + "; ".join(context["missing"]))
-    report = Report(jinja_env().get_template("report.html").render(**context), list(context["missing"]))
+    report = Report(jinja_env().get_template("run.html").render(**context), list(context["missing"]))
     report.save(out if out is not None else rd.report_html)
     return report
 

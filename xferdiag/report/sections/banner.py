@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from ...rundir import VERDICTS, RunDir
+from ...rundir import RunDir
 from .. import fmt
 from ..recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .common import Arm, mean, metric_of
@@ -17,7 +17,7 @@ def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
     summary = [f"{name}: {fmt.pct(v)} test accuracy ({fmt.seeds_phrase(len(arms[name].seeds))})" for name, v in means.items()]
     if verdict is None:
         return _no_verdict(arms, rd, summary)
-    kind = verdict.get("verdict") if verdict.get("verdict") in VERDICTS else "none"
+    kind = verdict["verdict"]  # one of rundir.VERDICTS: validate checked it
     metric_key = verdict.get("metric", "accuracy")
     metric = {"accuracy": "test accuracy", "macro_f1": "test macro F1"}.get(metric_key, f"test {metric_key}")
     n = len(verdict.get("seeds") or verdict.get("per_seed") or [])
@@ -33,7 +33,7 @@ def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
             "positive": f"Transfer helped: {gap} points of {metric} over training from scratch {stats}.",
             "negative": f"Transfer hurt: {gap} points of {metric} compared with training from scratch {stats}.",
             "inconclusive": f"Transfer cannot be told apart from training from scratch: {gap} points of {metric} {stats}.",
-        }.get(kind, f"Verdict '{verdict.get('verdict')}': {gap} points of {metric} {stats}.")
+        }[kind]
         details = []
     return {"kind": kind, "headline": headline, "details": details + _verdict_details(verdict) + summary}
 
