@@ -123,7 +123,7 @@ def collect(rd: RunDir, run: dict) -> dict:
     classes_section = per_class(arms, classes)
     shift_section = domain_shift(rd, files.shift, classes, analyze) if files.shift else None
     strategy = config_value(run_config(run), "strategy")
-    histories = {name: arm.history for name, arm in arms.items() if arm.history}
+    histories = {name: arm["history"] for name, arm in arms.items() if arm["history"]}
     env = run.get("environment") if isinstance(run.get("environment"), dict) else {}
     return {
         "title": rd.root.resolve().name, "run": run,
@@ -155,7 +155,7 @@ def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | Non
 def _facts(run: dict, data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) -> Facts:
     """What the recommendation rules look at."""
     n_test = ((data.get("splits") or {}).get("target") or {}).get("test")
-    seconds = {name: mean([m.get("train_seconds") for m in arm.metrics.values()]) for name, arm in arms.items()}
+    seconds = {name: mean([m.get("train_seconds") for m in arm["metrics"].values()]) for name, arm in arms.items()}
     return Facts(arms=list(arms), verdict=files.verdict, strategy=None if strategy is None else str(strategy),
                  shift=files.shift, similarity=files.similarity, sanity=(files.index or {}).get("sanity"),
                  shots=files.shots, n_test=n_test if isinstance(n_test, int) else None,
@@ -172,7 +172,7 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append("transfer-vs-scratch verdict (" + (
             "train the scratch baseline with 'xferdiag finetune'" if "scratch" not in arms
             else f"run 'xferdiag report {where}' to compute it") + ")")
-    if not any(arm.history for arm in arms.values()):
+    if not any(arm["history"] for arm in arms.values()):
         missing.append(f"learning curves (no {layout.SEED_PATTERN}/{layout.HISTORY_CSV})")
     if no_predictions:
         missing.append(f"per-class accuracy and confusion matrices (no {layout.SEED_PATTERN}/{layout.PREDICTIONS_NPZ})")

@@ -13,8 +13,8 @@ from .common import Arm, mean, metric_of
 def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
     """The verdict in one sentence; when an arm did not learn (verdict.json's warnings) the sentence
     says the gap is no evidence, in the "warning" colour."""
-    means = {name: mean([metric_of(m) for m in arm.metrics.values()]) for name, arm in arms.items()}
-    summary = [f"{name}: {fmt.pct(v)} test accuracy ({fmt.seeds_phrase(len(arms[name].seeds))})" for name, v in means.items()]
+    means = {name: mean([metric_of(m) for m in arm["metrics"].values()]) for name, arm in arms.items()}
+    summary = [f"{name}: {fmt.pct(v)} test accuracy ({fmt.seeds_phrase(len(arms[name]['seeds']))})" for name, v in means.items()]
     if verdict is None:
         return _no_verdict(arms, rd, summary)
     kind = verdict["verdict"]  # one of rundir.VERDICTS: validate checked it

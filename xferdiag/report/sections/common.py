@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -19,8 +19,7 @@ from ...rundir import (
 from .. import fmt
 
 
-@dataclass
-class Arm:
+class Arm(TypedDict):
     """One arm's finished seeds: metrics for each, history and predictions where the seed has them."""
 
     seeds: list[int]

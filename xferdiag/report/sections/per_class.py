@@ -12,17 +12,17 @@ MAX_CLASS_ROWS = 20  # the classes transfer helped most and least, when there ar
 
 
 def per_class(arms: dict[str, Arm], classes: list[str]) -> dict | None:
-    with_preds = {name: arm for name, arm in arms.items() if arm.predictions}
+    with_preds = {name: arm for name, arm in arms.items() if arm["predictions"]}
     if not with_preds:
         return None
     c = len(classes)
     matrices, accuracy, pooled_seeds = {}, {}, {}
     for name, arm in with_preds.items():
-        labels = np.concatenate([p.labels for p in arm.predictions.values()])
-        preds = np.concatenate([p.predictions for p in arm.predictions.values()])
+        labels = np.concatenate([p.labels for p in arm["predictions"].values()])
+        preds = np.concatenate([p.predictions for p in arm["predictions"].values()])
         matrices[name] = np.bincount(labels * c + preds, minlength=c * c).reshape(c, c)
         accuracy[name] = np.diag(matrices[name]) / np.maximum(matrices[name].sum(1), 1)
-        pooled_seeds[name] = sorted(arm.predictions)
+        pooled_seeds[name] = sorted(arm["predictions"])
     support = next(iter(matrices.values())).sum(1) / len(next(iter(pooled_seeds.values())))
     paired = all(a in accuracy for a in STANDARD_ARMS)
     diff = accuracy["transfer"] - accuracy["scratch"] if paired else None

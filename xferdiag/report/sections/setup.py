@@ -22,7 +22,7 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
         ("Target training size", "all available examples" if shots in (None, "all") else f"{shots} examples per class"),
         ("Input", _input_shape(data.get("input") or {}, data.get("kind"))),
         ("Classes", f"{len(classes)}: " + ", ".join(classes[:12]) + (" …" if len(classes) > 12 else "")),
-        ("Seeds", "; ".join(f"{name} {', '.join(map(str, arm.seeds))}" for name, arm in arms.items())),
+        ("Seeds", "; ".join(f"{name} {', '.join(map(str, arm['seeds']))}" for name, arm in arms.items())),
         ("Budget", "; ".join(_budget(config, arms)) or fmt.DASH),
     ]
     audit = run.get("audit")
@@ -36,8 +36,8 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
 
 def _budget(config: dict, arms: dict[str, Arm]) -> list[str]:
     """Epochs configured and run, and each arm's training time per seed."""
-    epochs_run = mean([m.get("epochs_run") for arm in arms.values() for m in arm.metrics.values()])
-    seconds = {name: mean([m.get("train_seconds") for m in arm.metrics.values()]) for name, arm in arms.items()}
+    epochs_run = mean([m.get("epochs_run") for arm in arms.values() for m in arm["metrics"].values()])
+    seconds = {name: mean([m.get("train_seconds") for m in arm["metrics"].values()]) for name, arm in arms.items()}
     budget = []
     if config_value(config, "epochs") is not None:
         budget.append(f"{config_value(config, 'epochs')} epochs configured")
