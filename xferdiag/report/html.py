@@ -118,10 +118,8 @@ def collect(rd: RunDir, run: dict) -> dict:
     classes = data["classes"]
     arms = load_arms(rd, len(classes))
     files = RunFiles.read(rd)
-    where = shlex.quote(str(rd.root))
-    analyze = f"run 'xferdiag analyze {where}'"
     classes_section = per_class(arms, classes)
-    shift_section = domain_shift(rd, files.shift, classes, analyze) if files.shift else None
+    shift_section = domain_shift(rd, files.shift, classes, _run(rd, "analyze")) if files.shift else None
     strategy = config_value(run_config(run), "strategy")
     histories = {name: arm["history"] for name, arm in arms.items() if arm["history"]}
     env = run.get("environment") if isinstance(run.get("environment"), dict) else {}
@@ -129,7 +127,7 @@ def collect(rd: RunDir, run: dict) -> dict:
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd),
         "setup": setup(run, data, arms),
-        "recommendations": recommend(_facts(run, data, arms, files, strategy)),
+        "recommendations": recommend(_facts(data, arms, files, strategy)),
         "curves": plots.learning_curves(histories) if histories else None,
         "seeds": seed_table(arms),
         "classes": classes_section,
@@ -152,7 +150,7 @@ def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | Non
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 
-def _facts(run: dict, data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) -> Facts:
+def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) -> Facts:
     """What the recommendation rules look at."""
     n_test = ((data.get("splits") or {}).get("target") or {}).get("test")
     seconds = {name: mean([m.get("train_seconds") for m in arm["metrics"].values()]) for name, arm in arms.items()}
@@ -165,13 +163,12 @@ def _facts(run: dict, data: dict, arms: dict[str, Arm], files: RunFiles, strateg
 def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_predictions: bool,
              shift_section: dict | None) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
-    where = shlex.quote(str(rd.root))
-    analyze, explain = f"run 'xferdiag analyze {where}'", f"run 'xferdiag explain {where}'"
+    analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     missing = []
     if files.verdict is None:
         missing.append("transfer-vs-scratch verdict (" + (
             "train the scratch baseline with 'xferdiag finetune'" if "scratch" not in arms
-            else f"run 'xferdiag report {where}' to compute it") + ")")
+            else f"{_run(rd, 'report')} to compute it") + ")")
     if not any(arm["history"] for arm in arms.values()):
         missing.append(f"learning curves (no {layout.SEED_PATTERN}/{layout.HISTORY_CSV})")
     if no_predictions:
@@ -190,3 +187,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"source-vs-target embedding ({analyze})")
     return missing
 
+
+
+def _run(rd: RunDir, command: str) -> str:
+    """How the page tells the reader to add what is missing: "run 'xferdiag COMMAND RUN_DIR'"."""
+    return f"run 'xferdiag {command} {shlex.quote(str(rd.root))}'"
