@@ -3,4 +3,4 @@
 from .compare import compare_table, render_compare
 from .html import Report, render_report
 
-__all__ = ["Report", "render_report", "render_compare", "compare_table"]
+__all__ = ["Report", "compare_table", "render_compare", "render_report"]

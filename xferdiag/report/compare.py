@@ -17,12 +17,20 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from ..rundir import RunDir, write_csv, write_json
+from ..rundir import (
+    RunDir,
+    optional_object,
+    read_data,
+    read_metrics,
+    write_csv,
+    write_json,
+)
 from . import fmt, plots
-from .html import Report, config_value, jinja_env, load_data, model_name, optional_json, stamp, metric_of
+from .html import Report, jinja_env, stamp
+from .interpret import ALPHA
+from .sections.common import config_value, metric_of, model_name, run_config
 
 SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
-ALPHA = 0.05
 MIN_RUNS_FOR_TAU = 3
 COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds",
            "transfer_mean", "transfer_ci_low", "transfer_ci_high",
@@ -43,7 +51,7 @@ def t_interval(values: list[float]) -> tuple[float | None, float | None, float |
 
 
 def _accuracies(rd: RunDir, arm: str) -> list[float]:
-    values = [metric_of(optional_json(rd.seed_dir(arm, s) / "metrics.json")) for s in rd.seeds(arm)]
+    values = [metric_of(read_metrics(rd.seed(arm, s))) for s in rd.seeds(arm)]
     return [v for v in values if v is not None]
 
 
@@ -56,14 +64,14 @@ def _names(roots: list[Path]) -> list[str]:
 
 def _row(rd: RunDir, name: str) -> tuple[dict, list[float]]:
     run = rd.check()
-    data = load_data(rd)
-    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    data = read_data(rd)
+    config = run_config(run)
     transfer, scratch = _accuracies(rd, "transfer"), _accuracies(rd, "scratch")
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
-    verdict = optional_json(rd.verdict_json) or {}
-    shift = optional_json(rd.analysis / "shift.json") or {}
-    scores = (optional_json(rd.analysis / "transferability.json") or {}).get("scores") or {}
+    verdict = optional_object(rd.verdict_json) or {}
+    shift = optional_object(rd.shift_json) or {}
+    scores = (optional_object(rd.transferability_json) or {}).get("scores") or {}
     ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
     t_mean, t_lo, t_hi = t_interval(transfer)
     s_mean, s_lo, s_hi = t_interval(scratch)

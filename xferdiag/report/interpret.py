@@ -1,18 +1,61 @@
-"""Every threshold and sentence the report, ``analyze`` and the recommendations use to put numbers into words."""
+"""Every threshold and sentence the report, ``analyze`` and the recommendations use to put numbers into words.
+
+One owner for each cut-off, so no two places can call the same number by different names: the
+sentences ``analyze`` stores in shift.json, the legends beside the report's tables and the evidence
+behind a recommendation all read the constants below, each with the reason for its value.
+"""
 
 from __future__ import annotations
+
+from . import fmt
+
+# Significance level for every test whose run file records none (MMD, compare's pairwise tests).
+ALPHA = 0.05
+# Proxy A-distance runs from 0 (domains indistinguishable) to 2 (perfectly separable); above 1 a
+# linear classifier separates source from target features most of the time, above 0.5 often.
+LARGE_PROXY_A = 1.0
+MODERATE_PROXY_A = 0.5
+# Total variation between the class proportions of source and target worth a sentence of its own.
+LABEL_SHIFT_TV = 0.1
+# A standardised mean difference above 0.8 (Cohen's "large") moves a feature's whole distribution.
+LARGE_SMD = 0.8
+# A layer at or above this CKA kept its pretrained representation almost unchanged.
+KEPT_CKA = 0.9
+# A 95% interval wider than 5 accuracy points cannot settle effects that usually matter in practice.
+WIDE_CI = 0.05
+# Median relative weight change below 5%: the pretrained layers stayed almost where they started.
+SMALL_WEIGHT_CHANGE = 0.05
+# The gap must shrink by at least 2 points from the smallest to the largest training set to count.
+SHRINKING_GAP = 0.02
+
+SHIFT_LEGEND = {  # what each shift measurement means, beside its value in the report
+    "mmd": f"p below {ALPHA:g}: source and target feature distributions differ",
+    "proxy_a_distance": f"0 = indistinguishable, 2 = perfectly separable; above {LARGE_PROXY_A:g} is a large shift",
+    "frechet": "distance between Gaussian fits of the two feature sets; 0 = identical, compare across runs",
+    "c2st": "a classifier telling source from target; 50% = it cannot",
+    "label_shift": "difference in class proportions; 0 = same, 1 = disjoint",
+}
+FEATURE_SHIFT_LEGEND = (
+    "a two-sample Kolmogorov–Smirnov test per feature on the raw values, Benjamini–Hochberg adjusted p below "
+    f"{ALPHA:g}. The standardised mean difference (SMD) is the target mean minus the source mean in pooled standard "
+    f"deviations; above {LARGE_SMD:g} in size is a large difference.")
+
+
+def shift_size(proxy_a: float) -> str:
+    """'large', 'moderate' or 'small': the one banding of a proxy A-distance."""
+    return "large" if proxy_a > LARGE_PROXY_A else "moderate" if proxy_a > MODERATE_PROXY_A else "small"
 
 
 def interpret_shift(result: dict) -> list[str]:
     """Plain sentences for the report, each tied to the number it comes from."""
     lines = []
     mmd, pad, c2st = result["mmd"], result["proxy_a_distance"], result["c2st"]
-    if mmd["p_value"] < 0.05:
+    if mmd["p_value"] < ALPHA:
         lines.append(f"Source and target features come from different distributions (MMD permutation test p = {mmd['p_value']:.3g}).")
     else:
         lines.append(f"The MMD test finds no significant difference between source and target features (p = {mmd['p_value']:.3g}).")
-    size = "large" if pad["value"] > 1.5 else "moderate" if pad["value"] > 0.5 else "small"
-    lines.append(f"A linear domain classifier reaches proxy A-distance {pad['value']:.2f} of 2: the shift is {size}.")
+    lines.append(f"A linear domain classifier reaches proxy A-distance {pad['value']:.2f} of 2: "
+                 f"the shift is {shift_size(pad['value'])}.")
     lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
     lines.append(f"{100 * result['ks']['fraction_shifted']:.0f}% of feature dimensions shift (KS tests, Benjamini-Hochberg).")
     if result.get("per_feature"):
@@ -20,6 +63,46 @@ def interpret_shift(result: dict) -> list[str]:
         named = ", ".join(f"{f['name']} (SMD {f['smd']:+.2f})" for f in shifted[:3])
         lines.append(f"{len(shifted)} of {len(result['per_feature'])} input features shift (KS tests, Benjamini-Hochberg)"
                      + (f"; most: {named}." if shifted else "."))
-    if result["label_shift"]["total_variation"] > 0.1:
+    if result["label_shift"]["total_variation"] > LABEL_SHIFT_TV:
         lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
     return lines
+
+
+def large_shift_evidence(shift: dict | None) -> list[str]:
+    """The measurements that call the shift large; empty when none does (or none was measured)."""
+    if not shift:
+        return []
+    found = []
+    proxy = (shift.get("proxy_a_distance") or {}).get("value")
+    if isinstance(proxy, (int, float)) and proxy > LARGE_PROXY_A:
+        found.append(f"proxy A-distance {fmt.num(proxy)} (> {LARGE_PROXY_A:g}: source and target features separate easily)")
+    p = (shift.get("mmd") or {}).get("p_value")
+    if isinstance(p, (int, float)) and p < ALPHA:
+        found.append(f"MMD {fmt.p_is(p)} (< {ALPHA:g}: the feature distributions differ)")
+    return found
+
+
+def cka_sentences(layers: list[dict], frozen_strategy: str | None = None) -> list[str]:
+    """CKA per layer in words that know which layers could change at all: a frozen layer's CKA of 1
+    holds by construction and says nothing about what fine-tuning reused. ``frozen_strategy`` names
+    the run's strategy when it is one that freezes the backbone."""
+    frozen = {layer.get("name") for layer in layers if layer.get("weight_change") == 0}
+    weighted = [layer for layer in layers if isinstance(layer.get("weight_change"), (int, float))]
+    cka = [(layer.get("name", "?"), layer.get("cka_linear")) for layer in layers if layer.get("name") not in frozen]
+    cka = [(n, v) for n, v in cka if isinstance(v, (int, float))]
+    sentences = []
+    if weighted and len(frozen) == len(weighted):
+        how = f" (strategy '{frozen_strategy}')" if frozen_strategy else ""
+        sentences.append(f"The backbone was frozen{how}: none of its {len(weighted)} layers changed, so their CKA of 1 "
+                         "holds by construction; only the new head was trained.")
+    elif cka:
+        if frozen:
+            sentences.append(f"{len(frozen)} of {len(weighted)} layers stayed frozen (weights unchanged); "
+                             "the sentences below are about the layers that trained.")
+        kept = [n for n, v in cka if v >= KEPT_CKA]
+        lowest = min(cka, key=lambda nv: nv[1])
+        if kept:
+            sentences.append(f"{len(kept)} of {len(cka)} layers kept CKA ≥ {KEPT_CKA} ({', '.join(map(str, kept[:6]))}"
+                             f"{' …' if len(kept) > 6 else ''}): their pretrained features were reused almost unchanged.")
+        sentences.append(f"Layer '{lowest[0]}' changed most (CKA {fmt.num(lowest[1])}).")
+    return sentences

@@ -1,31 +1,28 @@
 """Charts for the reports, each returned as a base64 PNG ``data:`` URI so the HTML stands alone.
 
+This module holds the shared canvas (style, colours, :func:`figure`, :func:`png_uri`) and the charts
+of results: learning curves, per-class accuracy, confusion, layer similarity, shots, and the
+comparison's charts; :mod:`.pictures` draws the shift and the explanations on the same canvas.
 Figures use matplotlib's object API on the Agg canvas (never pyplot): rendering touches no global
 backend state and opens no window. PNG metadata is dropped so nothing in a report names a URL.
-Explanation tiles are composed with numpy and Pillow instead, which is much faster than one
-matplotlib figure per small image.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import matplotlib
-import matplotlib.colors
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PIL import Image
 
 DPI = 100
 ARM_COLOURS = {"transfer": "#2563eb", "scratch": "#ea580c"}
 EXTRA_COLOURS = ("#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#b45309")
 VERDICT_COLOURS = {"positive": "#15803d", "negative": "#b91c1c", "inconclusive": "#b45309"}
-HEATMAP = "turbo"
-TILE_PX = 96
 STYLE = {
     "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold", "axes.labelsize": 9,
     "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#9ca3af",
@@ -50,7 +47,7 @@ def label(text: object, width: int = 18) -> str:
     return text.replace("$", r"\$")
 
 
-def _class_ticks(ax, classes: Sequence[str]) -> None:
+def class_ticks(ax, classes: Sequence[str]) -> None:
     """Class names under grouped bars, slanted only when they would not fit side by side."""
     names = [label(c) for c in classes]
     slant = len(names) * max(len(n) for n in names) > 60
@@ -58,16 +55,21 @@ def _class_ticks(ax, classes: Sequence[str]) -> None:
 
 
 @contextmanager
-def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw) -> Iterator[tuple[Figure, np.ndarray]]:
+def figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw) -> Iterator[tuple[Figure, np.ndarray]]:
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
         yield fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
 
 
-def _uri(fig: Figure) -> str:
+def png_uri(fig: Figure) -> str:
+    """The figure as a PNG ``data:`` URI, without metadata."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return data_uri(buffer.getvalue())
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _mean_by_epoch(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +89,7 @@ def learning_curves(histories: dict[str, dict[int, dict[str, np.ndarray]]]) -> s
     training loss is dashed beside the validation loss so overfitting shows as the lines part."""
     arms = list(histories)
     panels = (("val_accuracy", "Validation accuracy (%)", 100.0), ("val_loss", "Loss (validation; training dashed)", 1.0))
-    with _figure(10, 3.4, 1, 2) as (fig, axes):
+    with figure(10, 3.4, 1, 2) as (fig, axes):
         for ax, (column, title, scale) in zip(axes[0], panels):
             for arm in arms:
                 colour = arm_colour(arm, arms)
@@ -105,7 +107,7 @@ def learning_curves(histories: dict[str, dict[int, dict[str, np.ndarray]]]) -> s
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if ax.lines:
                 ax.legend(loc="best")
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def per_class_accuracy(classes: Sequence[str], accuracy: dict[str, np.ndarray]) -> str:
@@ -113,16 +115,16 @@ def per_class_accuracy(classes: Sequence[str], accuracy: dict[str, np.ndarray]) 
     arms = list(accuracy)
     x = np.arange(len(classes))
     width = 0.8 / len(arms)
-    with _figure(10, 3.4) as (fig, axes):
+    with figure(10, 3.4) as (fig, axes):
         ax = axes[0, 0]
         for i, arm in enumerate(arms):
             ax.bar(x + (i - (len(arms) - 1) / 2) * width, accuracy[arm] * 100, width, label=arm,
                    color=arm_colour(arm, arms))
-        _class_ticks(ax, classes)
+        class_ticks(ax, classes)
         ax.set_ylim(0, 105)
         ax.set_ylabel("accuracy (%)")
         ax.legend(ncols=len(arms), loc="upper left", bbox_to_anchor=(0, 1.12))
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def confusion_matrices(classes: Sequence[str], matrices: dict[str, np.ndarray]) -> str:
@@ -130,7 +132,7 @@ def confusion_matrices(classes: Sequence[str], matrices: dict[str, np.ndarray]) 
     arms = list(matrices)
     c = len(classes)
     names = c <= 30
-    with _figure(min(4.2 * len(arms), 13), 4.2, 1, len(arms)) as (fig, axes):
+    with figure(min(4.2 * len(arms), 13), 4.2, 1, len(arms)) as (fig, axes):
         for ax, arm in zip(axes[0], arms):
             counts = matrices[arm]
             rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
@@ -148,50 +150,7 @@ def confusion_matrices(classes: Sequence[str], matrices: dict[str, np.ndarray]) 
                     if n:
                         ax.text(j, i, str(int(n)), ha="center", va="center", fontsize=7,
                                 color="white" if rates[i, j] > 0.55 else "#111827")
-        return _uri(fig)
-
-
-def embedding_scatter(xy: np.ndarray, domain: np.ndarray, labels: np.ndarray, classes: Sequence[str],
-                      method: str) -> str:
-    """Source and target in one 2-D embedding, coloured by domain and, beside it, by class."""
-    with _figure(10, 4, 1, 2) as (fig, axes):
-        by_domain, by_class = axes[0]
-        for d, name, colour in ((0, "source", "#9ca3af"), (1, "target", "#2563eb")):
-            pts = xy[domain == d]
-            by_domain.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.6, color=colour, label=f"{name} ({len(pts)})",
-                              linewidths=0)
-        by_domain.set_title(f"By domain ({method})")
-        by_domain.legend(markerscale=2)
-        cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
-        for d, marker in ((0, "o"), (1, "^")):
-            pts = domain == d
-            by_class.scatter(xy[pts, 0], xy[pts, 1], s=10, marker=marker, alpha=0.7, linewidths=0,
-                             c=[cmap(k % cmap.N) for k in labels[pts]])
-        if len(classes) <= 12:
-            for k, name in enumerate(classes):
-                by_class.scatter([], [], color=cmap(k % cmap.N), s=12, label=label(name, 14))
-            by_class.legend(loc="center left", bbox_to_anchor=(1, 0.5), markerscale=1.5)
-        by_class.set_title("By class (● source, ▲ target)")
-        for ax in axes[0]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(True)
-                spine.set_color("#e5e7eb")
-        return _uri(fig)
-
-
-def label_shift(classes: Sequence[str], source: Sequence[float], target: Sequence[float]) -> str:
-    """Class proportions in source and target side by side."""
-    x = np.arange(len(classes))
-    with _figure(10, 2.6) as (fig, axes):
-        ax = axes[0, 0]
-        ax.bar(x - 0.2, np.asarray(source) * 100, 0.4, color="#9ca3af", label="source")
-        ax.bar(x + 0.2, np.asarray(target) * 100, 0.4, color="#2563eb", label="target")
-        _class_ticks(ax, classes)
-        ax.set_ylabel("share of examples (%)")
-        ax.legend(ncols=2)
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def layer_similarity(layers: list[dict]) -> str:
@@ -202,7 +161,7 @@ def layer_similarity(layers: list[dict]) -> str:
     def column(key: str) -> np.ndarray:
         return np.array([np.nan if layer.get(key) is None else layer[key] for layer in layers], dtype=float)
 
-    with _figure(10, 4.6, 2, 1, sharex=True) as (fig, axes):
+    with figure(10, 4.6, 2, 1, sharex=True) as (fig, axes):
         cka, change = axes[0, 0], axes[1, 0]
         cka.plot(x, column("cka_linear"), "o-", color="#2563eb", lw=2, label="linear CKA")
         cka.plot(x, column("cka_debiased"), "s--", color="#7c3aed", lw=1.4, label="debiased CKA")
@@ -218,7 +177,7 @@ def layer_similarity(layers: list[dict]) -> str:
                         color="#6b7280")
         change.set_ylabel("relative weight change")
         change.set_xticks(x, names, rotation=35 if len(layers) > 8 else 0, ha="right" if len(layers) > 8 else "center")
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def shots_curve(points: list[dict]) -> str:
@@ -234,7 +193,7 @@ def shots_curve(points: list[dict]) -> str:
 
     lo = np.array([p["ci95"][0] if p.get("ci95") else np.nan for p in pts], dtype=float) * 100
     hi = np.array([p["ci95"][1] if p.get("ci95") else np.nan for p in pts], dtype=float) * 100
-    with _figure(10, 3.4, 1, 2) as (fig, axes):
+    with figure(10, 3.4, 1, 2) as (fig, axes):
         acc, gap = axes[0]
         acc.plot(n, column("transfer_mean"), "o-", color=ARM_COLOURS["transfer"], lw=2, label="transfer")
         acc.plot(n, column("scratch_mean"), "o-", color=ARM_COLOURS["scratch"], lw=2, label="scratch")
@@ -253,14 +212,14 @@ def shots_curve(points: list[dict]) -> str:
             ax.set_xticks(n, [f"{t}\n(n={int(k)})" for t, k in zip(ticks, n)])
             ax.minorticks_off()
             ax.set_xlabel("shots per class (training examples)")
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence[tuple | None],
                verdicts: Sequence[str | None]) -> str:
     """Forest plot: one row per run, gap and its 95% CI in points, zero line for 'no effect'."""
     y = np.arange(len(names))[::-1]
-    with _figure(8, 0.9 + 0.42 * len(names)) as (fig, axes):
+    with figure(8, 0.9 + 0.42 * len(names)) as (fig, axes):
         ax = axes[0, 0]
         ax.axvline(0, color="#6b7280", lw=1)
         for yi, gap, ci, verdict in zip(y, gaps, cis, verdicts):
@@ -273,13 +232,13 @@ def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence
         ax.set_yticks(y, [label(n, 28) for n in names])
         ax.set_xlabel("transfer − scratch test accuracy (points, 95% CI)")
         ax.grid(axis="y", visible=False)
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def arm_accuracy(names: Sequence[str], arms: dict[str, list[tuple[float | None, tuple | None]]]) -> str:
     """Per run, each arm's mean test accuracy with its 95% t-interval over seeds."""
     x = np.arange(len(names))
-    with _figure(8, 3.2) as (fig, axes):
+    with figure(8, 3.2) as (fig, axes):
         ax = axes[0, 0]
         offsets = np.linspace(-0.15, 0.15, len(arms)) if len(arms) > 1 else [0.0]
         for offset, (arm, values) in zip(offsets, arms.items()):
@@ -296,12 +255,12 @@ def arm_accuracy(names: Sequence[str], arms: dict[str, list[tuple[float | None, 
         ax.set_ylabel("test accuracy (%)")
         ax.grid(axis="x", visible=False)
         ax.legend(ncols=len(arms))
-        return _uri(fig)
+        return png_uri(fig)
 
 
 def score_scatter(panels: list[dict], measured_label: str) -> str:
     """One small panel per transferability score: score against the measured outcome, runs labelled."""
-    with _figure(min(3.3 * len(panels), 13), 3.2, 1, len(panels)) as (fig, axes):
+    with figure(min(3.3 * len(panels), 13), 3.2, 1, len(panels)) as (fig, axes):
         for ax, panel in zip(axes[0], panels):
             ax.scatter(panel["x"], np.asarray(panel["y"]) * 100, color="#2563eb", s=30)
             for x, y, name in zip(panel["x"], panel["y"], panel["names"]):
@@ -310,118 +269,4 @@ def score_scatter(panels: list[dict], measured_label: str) -> str:
             ax.set_title(f"{panel['title']}  (τ = {tau:+.2f})" if tau is not None else panel["title"])
             ax.set_xlabel("score")
         axes[0, 0].set_ylabel(measured_label)
-        return _uri(fig)
-
-
-# --- tables ----------------------------------------------------------------------------------
-
-SHIFTED, UNSHIFTED = "#2563eb", "#9ca3af"
-FOR_CLASS, AGAINST_CLASS = "#dc2626", "#2563eb"
-
-
-def feature_shift(features: list[dict]) -> str:
-    """Per input feature, most shifted first: KS statistic (left) and standardised mean difference
-    (right); blue bars pass the Benjamini-Hochberg test, grey ones do not."""
-    names = [label(f["name"], 24) for f in features][::-1]
-    colours = [SHIFTED if f["shifted"] else UNSHIFTED for f in features][::-1]
-    y = np.arange(len(features))
-    with _figure(10, 1.0 + 0.26 * len(features), 1, 2, sharey=True) as (fig, axes):
-        ks, smd = axes[0]
-        ks.barh(y, [f["ks_statistic"] for f in features][::-1], color=colours)
-        ks.set_xlim(0, 1)
-        ks.set_xlabel("KS statistic (0 = same distribution, 1 = disjoint)")
-        ks.set_yticks(y, names)
-        smd.barh(y, [f["smd"] for f in features][::-1], color=colours)
-        smd.axvline(0, color="#6b7280", lw=1)
-        smd.set_xlabel("standardised mean difference (target − source, in SDs)")
-        for ax in axes[0]:
-            ax.grid(axis="y", visible=False)
-        return _uri(fig)
-
-
-def feature_importance(importance: dict[str, list[tuple[str, float]]], title: str) -> str:
-    """Mean |attribution| per feature, one bar per arm, for the features most important to the first arm."""
-    arms = list(importance)
-    names = [name for name, _ in importance[arms[0]]]
-    values = {arm: dict(rows) for arm, rows in importance.items()}
-    y = np.arange(len(names))
-    height = 0.8 / len(arms)
-    with _figure(8, 1.0 + 0.3 * len(names)) as (fig, axes):
-        ax = axes[0, 0]
-        for i, arm in enumerate(arms):
-            ax.barh(y[::-1] + (i - (len(arms) - 1) / 2) * height, [values[arm].get(n, 0.0) for n in names], height,
-                    color=arm_colour(arm, arms), label=arm)
-        ax.set_yticks(y[::-1], [label(n, 24) for n in names])
-        ax.set_xlabel(title)
-        ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right")
-        return _uri(fig)
-
-
-def attribution_bars(grid: list[list[dict]]) -> str:
-    """One example: a row of panels per method, a column per arm; each panel shows the features with
-    the largest |attribution|, signed (red pushes toward the explained class, blue away from it).
-    Panels hold title, names and values."""
-    n_rows, n_cols = len(grid), max(len(row) for row in grid)
-    bars = max(len(panel["names"]) for row in grid for panel in row)
-    with _figure(10, n_rows * (0.7 + 0.22 * bars), n_rows, n_cols) as (fig, axes):
-        for r, row in enumerate(grid):
-            for c in range(n_cols):
-                ax = axes[r, c]
-                if c >= len(row):
-                    ax.set_visible(False)
-                    continue
-                values = np.asarray(row[c]["values"], dtype=float)[::-1]
-                y = np.arange(len(values))
-                ax.barh(y, values, color=[FOR_CLASS if v > 0 else AGAINST_CLASS for v in values])
-                ax.axvline(0, color="#6b7280", lw=1)
-                ax.set_yticks(y, [label(n, 34) for n in row[c]["names"]][::-1], fontsize=7)
-                ax.set_title(label(row[c]["title"], 60), fontsize=8)
-                ax.grid(axis="y", visible=False)
-                ax.tick_params(axis="x", labelsize=7)
-        return _uri(fig)
-
-
-# --- explanation tiles ---------------------------------------------------------------------------
-
-def _rgb(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) in [0, 1] to (H, W, 3) float; one channel is shown as grey."""
-    image = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float32)), 0, 1)
-    if image.ndim == 2:
-        image = image[None]
-    image = np.moveaxis(image[:3], 0, -1)
-    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
-
-
-def _upscaled(rgb: np.ndarray) -> Image.Image:
-    h, w = rgb.shape[:2]
-    scale = max(1, TILE_PX // max(h, w))
-    return Image.fromarray((rgb * 255).astype(np.uint8)).resize((w * scale, h * scale), Image.Resampling.NEAREST)
-
-
-def _png_uri(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def image_tile(image: np.ndarray) -> str:
-    """The input image, upscaled with hard pixel edges so small inputs stay legible."""
-    return _png_uri(_upscaled(_rgb(image)))
-
-
-def overlay_tile(image: np.ndarray, heat: np.ndarray) -> str:
-    """The attribution map (smoothly upscaled, coloured) blended half-and-half over the input image."""
-    base = _upscaled(_rgb(image))
-    heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0, 1)
-    smooth = np.asarray(Image.fromarray(heat).resize(base.size, Image.Resampling.BILINEAR))
-    coloured = matplotlib.colormaps[HEATMAP](np.clip(smooth, 0, 1))[..., :3]
-    blended = 0.5 * np.asarray(base, dtype=np.float32) / 255 + 0.5 * coloured
-    return _png_uri(Image.fromarray((blended * 255).astype(np.uint8)))
-
-
-def heatmap_gradient() -> str:
-    """CSS gradient of the overlay colour map, for the legend under the gallery."""
-    cmap = matplotlib.colormaps[HEATMAP]
-    stops = ", ".join(f"{matplotlib.colors.to_hex(cmap(t))} {t * 100:.0f}%" for t in np.linspace(0, 1, 6))
-    return f"linear-gradient(90deg, {stops})"
+        return png_uri(fig)

@@ -1,8 +1,8 @@
 """Advice derived from a run's numbers: each rule fires on evidence and shows that evidence.
 
 A rule is a small function of :class:`Facts` that returns a :class:`Recommendation` or ``None``.
-Thresholds are named constants with the reason for their value, so a reader can disagree with a
-number instead of with a black box. The advice is a starting point, never a conclusion: every
+Thresholds are named constants in :mod:`.interpret` with the reason for their value, so a reader
+can disagree with a number instead of with a black box. The advice is a starting point, never a conclusion: every
 recommendation lists the measurements it rests on.
 """
 
@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import fmt
+from .interpret import SHRINKING_GAP, SMALL_WEIGHT_CHANGE, WIDE_CI, large_shift_evidence
 
-# Proxy A-distance runs from 0 (domains indistinguishable) to 2 (perfectly separable); above 1 a
-# linear classifier separates source from target features most of the time.
-LARGE_PROXY_A = 1.0
-# Significance level for the MMD two-sample test when the run did not record its own.
-SHIFT_ALPHA = 0.05
-# A 95% interval wider than 5 accuracy points cannot settle effects that usually matter in practice.
-WIDE_CI = 0.05
-# Median relative weight change below 5%: the pretrained layers stayed almost where they started.
-SMALL_WEIGHT_CHANGE = 0.05
-# The gap must shrink by at least 2 points from the smallest to the largest training set to count.
-SHRINKING_GAP = 0.02
 # Strategies (xferdiag.config.STRATEGIES) that keep the pretrained backbone fixed and train only the head,
 # and those that already let every layer adapt.
 FROZEN_STRATEGIES = {"linear-probe", "freeze"}
@@ -88,20 +78,6 @@ def _gap_evidence(verdict: dict) -> str:
             f"(95% CI {fmt.ci_points(verdict.get('ci95'))}, {seeds} seeds)")
 
 
-def _shift_evidence(shift: dict | None) -> list[str]:
-    """The measurements that call the shift large; empty when none does (or none was measured)."""
-    if not shift:
-        return []
-    found = []
-    proxy = (shift.get("proxy_a_distance") or {}).get("value")
-    if isinstance(proxy, (int, float)) and proxy > LARGE_PROXY_A:
-        found.append(f"proxy A-distance {fmt.num(proxy)} (> {LARGE_PROXY_A:g}: source and target features separate easily)")
-    p = (shift.get("mmd") or {}).get("p_value")
-    if isinstance(p, (int, float)) and p < SHIFT_ALPHA:
-        found.append(f"MMD {fmt.p_is(p)} (< {SHIFT_ALPHA:g}: the feature distributions differ)")
-    return found
-
-
 def _median_weight_change(similarity: dict | None) -> float | None:
     changes = [layer.get("weight_change") for layer in (similarity or {}).get("layers", [])]
     changes = [c for c in changes if isinstance(c, (int, float))]
@@ -120,7 +96,7 @@ def no_baseline(f: Facts) -> Recommendation | None:
 
 
 def shift_and_negative(f: Facts) -> Recommendation | None:
-    shift = _shift_evidence(f.shift)
+    shift = large_shift_evidence(f.shift)
     if not f.verdict or f.verdict.get("verdict") != "negative" or not shift:
         return None
     fine_tunes_all = f.strategy in ADAPT_ALL_STRATEGIES
@@ -132,7 +108,7 @@ def shift_and_negative(f: Facts) -> Recommendation | None:
 
 
 def negative_small_shift(f: Facts) -> Recommendation | None:
-    if not f.verdict or f.verdict.get("verdict") != "negative" or not f.shift or _shift_evidence(f.shift):
+    if not f.verdict or f.verdict.get("verdict") != "negative" or not f.shift or large_shift_evidence(f.shift):
         return None
     return Recommendation(
         "Transfer hurt although the domains look alike",

@@ -1,0 +1,91 @@
+"""The one-sentence answer at the top of the report, and its colour."""
+
+from __future__ import annotations
+
+import shlex
+
+from ...rundir import RunDir
+from .. import fmt
+from ..recommend import DID_NOT_LEARN, did_not_learn_warnings
+from .common import Arm, mean, metric_of
+
+
+def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
+    """The verdict in one sentence; when an arm did not learn (verdict.json's warnings) the sentence
+    says the gap is no evidence, in the "warning" colour."""
+    means = {name: mean([metric_of(m) for m in arm["metrics"].values()]) for name, arm in arms.items()}
+    summary = [f"{name}: {fmt.pct(v)} test accuracy ({fmt.seeds_phrase(len(arms[name]['seeds']))})" for name, v in means.items()]
+    if verdict is None:
+        return _no_verdict(arms, rd, summary)
+    kind = verdict["verdict"]  # one of rundir.VERDICTS: validate checked it
+    metric_key = verdict.get("metric", "accuracy")
+    metric = {"accuracy": "test accuracy", "macro_f1": "test macro F1"}.get(metric_key, f"test {metric_key}")
+    n = len(verdict.get("seeds") or verdict.get("per_seed") or [])
+    stats = f"(95% CI {fmt.ci_points(verdict.get('ci95'))}, {n} seed{'s' if n != 1 else ''})"
+    gap = fmt.points(verdict.get("gap"))
+    dead_arms = did_not_learn_warnings(verdict)
+    if dead_arms:  # the gap is no evidence: the headline itself says so, the details say how to fix it
+        headline = _not_evidence(kind, f"{gap} points of {metric} {stats}", dead_arms)
+        kind = "warning"
+        details = [DID_NOT_LEARN[w["code"]].advice for w in dead_arms] + [str(w.get("message")) for w in dead_arms]
+    else:
+        headline = {
+            "positive": f"Transfer helped: {gap} points of {metric} over training from scratch {stats}.",
+            "negative": f"Transfer hurt: {gap} points of {metric} compared with training from scratch {stats}.",
+            "inconclusive": f"Transfer cannot be told apart from training from scratch: {gap} points of {metric} {stats}.",
+        }[kind]
+        details = []
+    return {"kind": kind, "headline": headline, "details": details + _verdict_details(verdict) + summary}
+
+
+def _no_verdict(arms: dict[str, Arm], rd: RunDir, summary: list[str]) -> dict:
+    if "scratch" not in arms:
+        return {"kind": "none", "headline": "No scratch baseline was trained, so this report cannot say whether "
+                                            "transfer helped.",
+                "details": summary + [("To add one, rerun 'xferdiag finetune' with the same settings and "
+                                      "'--baseline scratch' (the default), then render the report again.")]}
+    return {"kind": "none", "headline": "Both arms are trained but the verdict has not been computed yet.",
+            "details": summary + [f"Run 'xferdiag report {shlex.quote(str(rd.root))}' to compute it."]}
+
+
+def _verdict_details(verdict: dict) -> list[str]:
+    """The lines under the headline: differing budgets, the test's p-value, the macro-F1 gap, the note."""
+    details = []
+    budgets = _budgets_differ(verdict.get("budgets"))
+    if budgets:
+        details.append(budgets)
+    if verdict.get("p_value") is not None:
+        details.append(f"{fmt.p_is(verdict['p_value'])} ({verdict.get('method', 'test over seeds')}, "
+                       f"α = {fmt.num(verdict.get('alpha'))})")
+    f1 = verdict.get("macro_f1")
+    if isinstance(f1, dict) and f1.get("gap") is not None:
+        details.append(f"Macro F1 gap {fmt.points(f1['gap'])} points (95% CI {fmt.ci_points(f1.get('ci95'))})")
+    if verdict.get("note"):
+        details.append(str(verdict["note"]))
+    return details
+
+
+def _not_evidence(kind: str, gap: str, dead_arms: list[dict]) -> str:
+    """The headline when an arm did not learn: the gap as it looks, then why it shows nothing."""
+    looks = {"positive": f"Transfer looks better by {gap}", "negative": f"Transfer looks worse by {gap}"}.get(
+        kind, f"Transfer and training from scratch differ by {gap}")
+    failures = []
+    for warning in dead_arms:
+        evidence = warning.get("evidence") or {}
+        flagged, seeds = len(evidence.get("seeds_flagged") or []), evidence.get("seeds")
+        when = "never learned" if flagged == seeds else f"did not learn in {flagged} of {seeds} seeds"
+        failures.append(f"{DID_NOT_LEARN[warning['code']].who} {when} ({fmt.pct(evidence.get('test_accuracy'))} test "
+                        f"accuracy, chance {fmt.pct(evidence.get('test_chance'))})")
+    claim = {"positive": "that transfer helped", "negative": "that transfer hurt"}.get(kind, "about transfer")
+    return f"{looks}, but {' and '.join(failures)}, so this is not evidence {claim}."
+
+
+def _budgets_differ(budgets: object) -> str | None:
+    """A sentence naming each arm's epochs and learning rate, when the two arms had different ones."""
+    if not isinstance(budgets, dict) or len(budgets) != 2 or not all(isinstance(b, dict) for b in budgets.values()):
+        return None
+    first, second = budgets.values()
+    if first == second:
+        return None
+    return "Budgets differ: " + "; ".join(f"{arm} {fmt.num(b.get('epochs'))} epochs at learning rate {fmt.num(b.get('lr'))}"
+                                          for arm, b in budgets.items()) + "."

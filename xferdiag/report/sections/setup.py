@@ -1,0 +1,68 @@
+"""'What was run': the few facts a reader needs, the full config, and the command to reproduce."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from .. import fmt
+from .common import Arm, config_value, mean, model_name, run_config
+
+
+def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
+    config = run_config(run)
+    splits = data.get("splits") or {}
+    classes = data["classes"]
+    shots = data.get("shots")
+    rows = [
+        ("Model", model_name(config) or fmt.DASH),
+        ("Strategy", str(config_value(config, "strategy") or fmt.DASH)),
+        ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
+                 + (f"; source {_splits(splits['source'])}" if splits.get("source") else "")),
+        ("Target training size", "all available examples" if shots in (None, "all") else f"{shots} examples per class"),
+        ("Input", _input_shape(data.get("input") or {}, data.get("kind"))),
+        ("Classes", f"{len(classes)}: " + ", ".join(classes[:12]) + (" …" if len(classes) > 12 else "")),
+        ("Seeds", "; ".join(f"{name} {', '.join(map(str, arm['seeds']))}" for name, arm in arms.items())),
+        ("Budget", "; ".join(_budget(config, arms)) or fmt.DASH),
+    ]
+    audit = run.get("audit")
+    if isinstance(audit, dict):
+        rows.insert(1, ("Fine-tuned elsewhere", (f"the {audit.get('arm', 'transfer')} arm is the checkpoint "
+                        f"{audit.get('checkpoint', '?')}, evaluated as is by 'xferdiag audit' (no training history)")))
+    command = run.get("command")
+    return {"rows": rows, "config": _flatten(config) if config else [],
+            "command": shlex.join(map(str, command)) if isinstance(command, list) and command else None}
+
+
+def _budget(config: dict, arms: dict[str, Arm]) -> list[str]:
+    """Epochs configured and run, and each arm's training time per seed."""
+    epochs_run = mean([m.get("epochs_run") for arm in arms.values() for m in arm["metrics"].values()])
+    seconds = {name: mean([m.get("train_seconds") for m in arm["metrics"].values()]) for name, arm in arms.items()}
+    budget = []
+    if config_value(config, "epochs") is not None:
+        budget.append(f"{config_value(config, 'epochs')} epochs configured")
+    if epochs_run is not None:
+        budget.append(f"{fmt.num(epochs_run)} epochs run on average")
+    return budget + [f"{name} {fmt.seconds(s)} per seed" for name, s in seconds.items() if s is not None]
+
+
+def _flatten(config: object, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(config, dict) and config:
+        return [row for k, v in config.items() for row in _flatten(v, f"{prefix}{k}.")]
+    value = config if isinstance(config, str) else json.dumps(config)
+    return [(prefix.rstrip("."), value)]
+
+
+def _splits(splits: object) -> str:
+    if not isinstance(splits, dict):
+        return fmt.DASH
+    return " · ".join(f"{k} {v}" for k, v in splits.items())
+
+
+def _input_shape(inputs: dict, kind: object) -> str:
+    if kind == "table":
+        return f"table rows of {inputs.get('size', '?')} features" if inputs.get("channels") == 0 else "table rows (raw feature values)"
+    if not inputs:
+        return fmt.DASH
+    channels, size = inputs.get("channels", "?"), inputs.get("size", "?")
+    return f"{channels} channel{'' if channels == 1 else 's'}, {size} × {size} pixels"

@@ -1,0 +1,99 @@
+"""Domain shift: the numbers of shift.json with their meaning, the analyzer's own sentences, the
+source-vs-target embedding, the class proportions, and for tables the shift of each input feature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import RunDirError
+from ...rundir import RunDir, read_npz
+from .. import fmt, pictures
+from ..interpret import FEATURE_SHIFT_LEGEND, SHIFT_LEGEND
+from .common import class_name
+
+MAX_FEATURE_ROWS = 30  # per-feature shift table
+MAX_FEATURE_BARS = 15  # per-feature shift chart
+
+
+def domain_shift(rd: RunDir, shift: dict, classes: list[str], hint: str) -> dict:
+    """``hint`` says how to recompute a corrupt embedding."""
+    meta = _part(shift, "embedding")
+    return {
+        "rows": _shift_rows(shift),
+        "features": feature_shift(shift),
+        "interpretation": [str(s) for s in shift.get("interpretation") or []],
+        "caption": f"Features from layer '{shift.get('layer', '?')}' of the {shift.get('model', '?')} model; "
+                   f"{fmt.num(shift.get('n_source'))} source and {fmt.num(shift.get('n_target'))} target examples.",
+        "embedding": _embedding(rd, meta, classes, hint), "embedding_method": fmt.display_name(meta.get("method", "")),
+        "label_chart": _label_chart(_part(shift, "label_shift"), classes),
+    }
+
+
+def _part(shift: dict, key: str) -> dict:
+    """One measurement of shift.json; a hand-written file may lack it or hold something else."""
+    return shift.get(key) if isinstance(shift.get(key), dict) else {}
+
+
+def _embedding(rd: RunDir, meta: dict, classes: list[str], hint: str) -> str | None:
+    """The 2-D embedding scatter, or None when the analysis wrote no embedding."""
+    path = rd.analysis / Path(str(meta["file"])).name if meta.get("file") else rd.embedding_npz
+    if not path.is_file():
+        return None
+    arrays = read_npz(path)
+    xy, domain = arrays.get("xy"), arrays.get("domain")
+    if xy is None or domain is None or xy.ndim != 2 or xy.shape[1] != 2 or len(domain) != len(xy):
+        raise RunDirError(f"{path}: needs 'xy' (n, 2) and 'domain' (n,); delete it and {hint}")
+    labels = arrays.get("label")
+    labels = labels if labels is not None and len(labels) == len(xy) else np.zeros(len(xy), dtype=np.int64)
+    names = classes if labels.max(initial=0) < len(classes) else [str(k) for k in range(int(labels.max()) + 1)]
+    method = fmt.display_name(meta.get("method", "2-D"))
+    return pictures.embedding_scatter(xy, domain, labels.astype(np.int64), names, method)
+
+
+def _label_chart(ls: dict, classes: list[str]) -> str | None:
+    if not (ls.get("source") and ls.get("target") and len(ls["source"]) == len(ls["target"])):
+        return None
+    names = [class_name(classes, c) for c in ls.get("classes") or classes]
+    return pictures.label_shift(names, ls["source"], ls["target"]) if len(names) == len(ls["source"]) else None
+
+
+def _shift_rows(shift: dict) -> list[tuple[str, str, str]]:
+    """(measurement, value, what it means) for each measurement shift.json holds."""
+    mmd, pad, fr, c2st, ks, ls = (_part(shift, k) for k in ("mmd", "proxy_a_distance", "frechet", "c2st", "ks", "label_shift"))
+    rows = []
+    if mmd:
+        rows.append(("MMD (kernel two-sample test)",
+                     (f"{fmt.num(mmd.get('statistic'))}, p {fmt.pval(mmd.get('p_value'))} "
+                     f"({fmt.num(mmd.get('n_permutations'))} permutations)"), SHIFT_LEGEND["mmd"]))
+    if pad:
+        ci = " to ".join(fmt.num(v) for v in pad.get("ci95") or []) or fmt.DASH
+        rows.append(("Proxy A-distance", f"{fmt.num(pad.get('value'))} (95% CI {ci})", SHIFT_LEGEND["proxy_a_distance"]))
+    if fr:
+        rows.append(("Fréchet distance", fmt.num(fr.get("value")), SHIFT_LEGEND["frechet"]))
+    if c2st:
+        rows.append(("Classifier two-sample test", (f"{fmt.pct(c2st.get('accuracy'))} accuracy, p {fmt.pval(c2st.get('p_value'))} "
+                     f"({fmt.num(c2st.get('n_test'))} held-out examples)"), SHIFT_LEGEND["c2st"]))
+    if ks:
+        rows.append(("Per-feature KS tests",
+                     f"{fmt.pct(ks.get('fraction_shifted'))} of {fmt.num(ks.get('n_dimensions'))} features shifted",
+                     f"Kolmogorov–Smirnov test per feature at α = {fmt.num(ks.get('alpha'))}"))
+    if ls:
+        rows.append(("Label shift", f"total variation {fmt.num(ls.get('total_variation'))}", SHIFT_LEGEND["label_shift"]))
+    return rows
+
+
+def feature_shift(shift: dict) -> dict | None:
+    """Per input feature of a table (shift.json "per_feature"), most shifted (largest KS statistic) first."""
+    features = [{"name": str(f.get("name")), "ks_statistic": fmt.as_number(f.get("ks_statistic")),
+                 "p_value": f.get("p_value"), "p_adjusted": f.get("p_adjusted"), "smd": fmt.as_number(f.get("smd")),
+                 "shifted": f.get("shifted") is True}
+                for f in shift.get("per_feature") or [] if isinstance(f, dict)]
+    features = sorted((f for f in features if f["ks_statistic"] is not None and f["smd"] is not None),
+                      key=lambda f: -f["ks_statistic"])
+    if not features:
+        return None
+    return {"rows": features[:MAX_FEATURE_ROWS], "n": len(features), "n_shifted": sum(f["shifted"] for f in features),
+            "truncated": len(features) > MAX_FEATURE_ROWS, "chart": pictures.feature_shift(features[:MAX_FEATURE_BARS]),
+            "legend": FEATURE_SHIFT_LEGEND}
