@@ -152,8 +152,6 @@ def _all_finite(tensors) -> bool:
     return not peaks or bool(torch.stack([p.float() for p in peaks]).isfinite().all())
 
 
-
-
 class ArmTrainer:
     """Trains one model for one seed under an :class:`ArmPlan`; resumes from and writes mid-training
     state to ``checkpoint`` when its caller names one (None: no checkpoints, e.g. a short search)."""

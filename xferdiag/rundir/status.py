@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .layout import MODEL_PT, PREDICTIONS_NPZ, SIMILARITY_JSON, STANDARD_ARMS, TRANSFERABILITY_JSON, RunDir
+from .layout import (
+    MODEL_PT,
+    PREDICTIONS_NPZ,
+    SIMILARITY_JSON,
+    STANDARD_ARMS,
+    TRANSFERABILITY_JSON,
+    RunDir,
+)
 
 STEPS = ("verdict", "analysis", "explanations")
 """The steps that add to a finished run directory, in the order ``xferdiag report`` computes them."""
