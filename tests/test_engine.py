@@ -203,11 +203,12 @@ def test_saved_model_and_validation_metrics_are_the_best_epochs(tmp_path, val_la
                      TensorDataset(x[80:], y[80:]), num_classes=3)
     torch.manual_seed(0)
     model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
-    metrics = ArmTrainer(ArmPlan("t", [Phase("full", 5)], lr=3e-3, batch_size=16), Runtime(progress=False), tmp_path, seed=0).fit(model, data)
-    val_losses = [float(r.split(",")[3]) for r in (tmp_path / "history.csv").read_text().splitlines()[1:]]
+    result = ArmTrainer(ArmPlan("t", [Phase("full", 5)], lr=3e-3, batch_size=16), Runtime(progress=False), seed=0).fit(model, data)
+    metrics = result.metrics  # the trainer returns its result; the caller saves it
+    val_losses = [row["val_loss"] for row in result.history]
     assert metrics["best_epoch"] == 1 + int(np.argmin(val_losses)) and (metrics["best_epoch"] == 5) == (val_labels == "true")
     saved = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
-    saved.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    saved.load_state_dict(result.state_dict)
     saved.eval()
     with torch.no_grad():
         val, test = (evaluate_logits(saved(split.tensors[0]), split.tensors[1], 3) for split in (data.val, data.test))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from benchmarks.bench_verdict_calibration import SCENARIOS, power_ceiling, simulate, welch_satterthwaite
+from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.errors import InputError, RunDirError
 from xferdiag.negative import (
     ONE_SEED_NOTE,
@@ -19,7 +20,6 @@ from xferdiag.negative import (
     _variance_components,
     paired_metric_verdict,
     paired_verdict,
-    verdict_for_run,
 )
 from xferdiag.rundir import read_json, write_json, write_npz
 

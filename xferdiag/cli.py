@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -98,8 +97,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     from .rundir import RunDir
 
     if args.resume:
-        run = RunDir(args.resume).check()
-        config = RunConfig.from_dict(run["config"], source=str(Path(args.resume) / "run.json"))
+        resumed = RunDir(args.resume)
+        config = RunConfig.from_dict(resumed.check()["config"], source=str(resumed.run_json))
         out = finetune(config, args.resume, resume=True, quiet=args.quiet, command=sys.argv)
     else:
         if not args.out:
@@ -109,23 +108,31 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     print(f"run directory: {out}")
 
 
+def _verdict(out: Path) -> dict | None:
+    """The run's verdict.json, None before there is one."""
+    from .rundir import RunDir, read_json
+
+    path = RunDir(out).verdict_json
+    return read_json(path) if path.is_file() else None
+
+
 def _print_verdict_warnings(out: Path) -> None:
     """An arm that did not learn is said on the terminal too, not only in verdict.json and the report."""
-    path = Path(out) / "verdict.json"
-    for warning in json.loads(path.read_text()).get("warnings", []) if path.is_file() else []:
+    for warning in (_verdict(out) or {}).get("warnings", []):
         print(f"xferdiag: warning: {warning['message']}", file=sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
     from .commands.audit import audit
     from .models.tabular import resolve_config
+    from .rundir import RunDir, read_metrics
 
     out = audit(resolve_config(_config_from_args(args), args.label_column), args.checkpoint, args.out, quiet=args.quiet,
                 command=sys.argv)
-    metrics = json.loads((out / "arms" / "transfer" / "seed-0" / "metrics.json").read_text())
+    metrics = read_metrics(RunDir(out).seed("transfer", 0))
     print(f"audited model: {100 * metrics['test']['accuracy']:.1f}% test accuracy")
-    if (out / "verdict.json").is_file():
-        verdict = json.loads((out / "verdict.json").read_text())
+    verdict = _verdict(out)
+    if verdict is not None:
         print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points over the scratch baseline)")
     _print_verdict_warnings(out)
     print(f"run directory: {out}")
@@ -133,15 +140,16 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from .commands.demo import run_demo
+    from .rundir import RunDir
 
     out = run_demo(args.out, args.scenario, quiet=args.quiet, command=sys.argv)
     _print_verdict_warnings(out)
-    verdict = json.loads((out / "verdict.json").read_text())
+    verdict = _verdict(out)
     low, high = verdict["ci95"]
     print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of test accuracy, "
           f"95% CI {100 * low:+.1f} to {100 * high:+.1f})")
     print(f"run directory: {out}")
-    print(f"report: {out / 'report.html'}")
+    print(f"report: {RunDir(out).report_html}")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -153,19 +161,21 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def cmd_analyze(args: argparse.Namespace) -> None:
     from .commands.analyze import analyze_run
+    from .rundir import RunDir
 
     layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
     analyze_run(args.run_dir, layers=layers, max_samples=args.max_samples, n_permutations=args.permutations,
                 seed=args.seed, quiet=args.quiet, force=args.force)
-    print(f"analysis: {Path(args.run_dir) / 'analysis'}")
+    print(f"analysis: {RunDir(args.run_dir).analysis}")
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
     from .commands.explain import explain_run
+    from .rundir import RunDir
 
     explain_run(args.run_dir, methods=args.methods, n=args.n, seed=args.seed, lime_samples=args.lime_samples,
                 shap_samples=args.shap_samples, quiet=args.quiet, force=args.force)
-    print(f"explanations: {Path(args.run_dir) / 'explanations'}")
+    print(f"explanations: {RunDir(args.run_dir).explanations}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -186,13 +196,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def cmd_rank(args: argparse.Namespace) -> None:
     from .commands.rank import SCORES, rank_models
+    from .rundir.layout import RANKING_CSV, RANKING_JSON
 
     rows = rank_models(args.data, args.candidates, args.out, shots=args.shots, image_size=args.image_size, device=args.device)
     print(f"{'rank':>4}  {'candidate':<40} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}")
     for row in rows:
         cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in SCORES)
         print(f"{row['rank']:>4}  {row['candidate']:<40} {cells} {row['seconds']:>8.2f}")
-    print(f"ranking: {Path(args.out) / 'ranking.json'} (+ ranking.csv)")
+    print(f"ranking: {Path(args.out) / RANKING_JSON} (+ {RANKING_CSV})")
 
 
 def _positive(text: str) -> int:
@@ -202,11 +213,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="xferdiag", description="Did transfer help, why, and where?")
-    parser.add_argument("--version", action="version", version=f"xferdiag {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
     demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps, transfer-hurts, tabular, or imagenet-fashion (real ImageNet weights "
@@ -214,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
+
+def _add_finetune(sub) -> None:
     ft = sub.add_parser("finetune", help="train the transfer arm and the scratch baseline")
     ft.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     ft.add_argument("--out", help="run directory to create")
@@ -223,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(ft)
     ft.set_defaults(func=cmd_finetune)
 
+
+def _add_audit(sub) -> None:
     au = sub.add_parser("audit", help="make a run directory from a model fine-tuned elsewhere (no training)")
     au.add_argument("--checkpoint", required=True, metavar="FILE",
                     help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) or backbone.*/head.*")
@@ -233,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(au)
     au.set_defaults(func=cmd_audit)
 
+
+def _add_analyze(sub) -> None:
     an = sub.add_parser("analyze", help="domain shift, transferability, layer similarity")
     an.add_argument("run_dir", metavar="RUN_DIR")
     an.add_argument("--layers", help="comma-separated dotted module names that run in the backbone, e.g. layer3.1 or "
@@ -244,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--quiet", action="store_true")
     an.set_defaults(func=cmd_analyze)
 
+
+def _add_explain(sub) -> None:
     ex = sub.add_parser("explain", help="Grad-CAM, SHAP, LIME (+ sanity and faithfulness checks)")
     ex.add_argument("run_dir", metavar="RUN_DIR")
     ex.add_argument("--methods", default="gradcam,shap,lime", help="comma-separated: gradcam, shap, lime")
@@ -255,13 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=cmd_explain)
 
+
+def _add_report(sub) -> None:
+    from .rundir.layout import REPORT_HTML
+
     rp = sub.add_parser("report", help="self-contained HTML; computes what is missing")
     rp.add_argument("run_dir", metavar="RUN_DIR")
-    rp.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    rp.add_argument("--out", help=f"HTML file (default: RUN_DIR/{REPORT_HTML})")
     rp.add_argument("--no-compute", action="store_true", help="render only what exists and list what is missing")
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=cmd_report)
 
+
+def _add_rank(sub) -> None:
     rk = sub.add_parser("rank", help="score candidate pretrained models on a target before training")
     rk.add_argument("--data", required=True, help="target data (as for finetune)")
     rk.add_argument("--candidates", nargs="+", required=True, metavar="MODEL",
@@ -272,12 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--device", default="auto")
     rk.set_defaults(func=cmd_rank)
 
+
+def _add_compare(sub) -> None:
     cp = sub.add_parser("compare", help="several runs side by side")
     cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     cp.add_argument("--out", required=True, help="HTML file; .csv and .json exports go beside it")
     cp.set_defaults(func=cmd_compare)
-    return parser
 
+
+SUBCOMMANDS = (_add_demo, _add_finetune, _add_audit, _add_analyze, _add_explain, _add_report, _add_rank, _add_compare)
+"""One function per subcommand adds its parser and arguments, in the order ``--help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="xferdiag", description="Did transfer help, why, and where?")
+    parser.add_argument("--version", action="version", version=f"xferdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
 
 
 def _one_line(exc: Exception) -> str:

@@ -83,59 +83,73 @@ class RunConfig:
 
     # --- validation ---------------------------------------------------------------------------
     def validate(self) -> None:
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            if getattr(self, name) not in options:
-                raise ConfigError(f"{name}: unknown value {getattr(self, name)!r}; choose one of {', '.join(options)}")
+        """Check every field, in the order a reader meets them: names and switches, the training
+        numbers, then the optional and list-valued settings; the first problem raises."""
+        self._check_names_and_switches()
+        self._check_training_numbers()
+        self._check_optional_settings()
 
-        def positive(name: str, minimum: float = 1, integer: bool = True) -> None:
-            value = getattr(self, name)
-            kind = int if integer else (int, float)
-            if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
-                raise ConfigError(f"{name}: must be {'an integer' if integer else 'a number'} >= {minimum}, got {value!r}")
+    def _choice(self, name: str, options: tuple[str, ...]) -> None:
+        if getattr(self, name) not in options:
+            raise ConfigError(f"{name}: unknown value {getattr(self, name)!r}; choose one of {', '.join(options)}")
 
-        def fraction(name: str, upper: float = 1.0) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < upper:
-                raise ConfigError(f"{name}: must be a number in [0, {upper}), got {value!r}")
+    def _positive(self, name: str, minimum: float = 1, integer: bool = True) -> None:
+        value = getattr(self, name)
+        kind = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+            raise ConfigError(f"{name}: must be {'an integer' if integer else 'a number'} >= {minimum}, got {value!r}")
 
+    def _fraction(self, name: str, upper: float = 1.0) -> None:
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < upper:
+            raise ConfigError(f"{name}: must be a number in [0, {upper}), got {value!r}")
+
+    def _check_names_and_switches(self) -> None:
+        """What to train on and with, the named choices, the on/off switches and the device."""
         for name in ("data", "model"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(f"{name}: required (a non-empty string)")
-        choice("strategy", STRATEGIES)
-        choice("optimizer", OPTIMIZERS)
-        choice("schedule", SCHEDULES)
-        choice("baseline", BASELINES)
-        choice("amp", ("auto", "on", "off"))
-        choice("normalize", NORMALIZE)
+        self._choice("strategy", STRATEGIES)
+        self._choice("optimizer", OPTIMIZERS)
+        self._choice("schedule", SCHEDULES)
+        self._choice("baseline", BASELINES)
+        self._choice("amp", ("auto", "on", "off"))
+        self._choice("normalize", NORMALIZE)
         for name in ("augment", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+    def _check_training_numbers(self) -> None:
+        """Budget, optimisation and regularisation numbers, and the split fractions."""
         for name in ("epochs", "batch_size", "seeds", "partial_blocks", "step_size"):
-            positive(name)
-        positive("warmup_epochs", 0)
-        positive("workers", 0)
-        positive("checkpoint_every", 0, integer=False)
+            self._positive(name)
+        self._positive("warmup_epochs", 0)
+        self._positive("workers", 0)
+        self._positive("checkpoint_every", 0, integer=False)
         for name in ("lr", "momentum", "gamma", "backbone_lr_mult", "layer_decay"):
-            positive(name, 0, integer=False)
+            self._positive(name, 0, integer=False)
         if self.lr <= 0:
             raise ConfigError(f"lr: must be > 0, got {self.lr!r}")
         for name in ("weight_decay", "l2sp", "head_dropout"):
-            positive(name, 0, integer=False)
+            self._positive(name, 0, integer=False)
         if self.head_dropout >= 1:
             raise ConfigError(f"head_dropout: must be < 1, got {self.head_dropout!r}")
         for name in ("val_fraction", "test_fraction"):
-            fraction(name)
+            self._fraction(name)
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError("val_fraction + test_fraction: must leave examples for training (sum < 1)")
+
+    def _check_optional_settings(self) -> None:
+        """Settings that may be left out (None: the default) and the list-valued ones, normalised in place."""
         for name in ("mean", "std"):
             self._check_stats(name)
         for name in ("patience", "lp_epochs", "image_size", "threads", "channels"):
             if getattr(self, name) is not None:
-                positive(name)
+                self._positive(name)
         if self.scratch_epochs is not None:
-            positive("scratch_epochs")
+            self._positive("scratch_epochs")
         lr = self.scratch_lr
         if lr is not None and lr != "auto" and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf):
             raise ConfigError(f"scratch_lr: must be a positive number or 'auto' (a short search on the validation split), got {lr!r}")

@@ -29,7 +29,7 @@ where validation accuracy shows no learning):
     At least :data:`ONE_CLASS_SHARE` of its test predictions are one class while the test labels
     are not, on at least :data:`MIN_EXAMPLES_ONE_CLASS` examples.
 
-Pure computation over numbers and arrays; :func:`xferdiag.negative.verdict_for_run` reads them
+Pure computation over numbers and arrays; :func:`xferdiag.commands.verdict.verdict_for_run` reads them
 from the run directory and writes the warnings into ``verdict.json``.
 """
 

@@ -61,22 +61,23 @@ one-seed verdicts are wrong, so the note says how much that matters and what to 
 
 Macro-F1 does not split into per-example terms, so :func:`paired_metric_verdict` uses the paired
 t over per-seed values; it cannot see the shared test-set part and says so in ``method``.
+
+Pure statistics over arrays: :func:`xferdiag.commands.verdict.verdict_for_run` reads a run
+directory into them and writes verdict.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special
 
-from . import health
-from .errors import InputError, RunDirError
-from .rundir import RunDir, read_csv, read_json, read_npz, write_json
+from .errors import InputError
 
+ALPHA = 0.05  # the default level of every verdict: a 95% interval
 P_FLOOR = 1e-100  # smallest p-value reported
 ONE_SEED_NOTE = ("one seed: the interval reflects test-set noise only, not seed-to-seed variation, so the verdict "
                  "speaks for these two trained models; where seeds disagree (accuracy sd 0.03) over 40% of "
@@ -126,7 +127,8 @@ def _finite_or_none(value) -> float | None:
 # --- input checks ------------------------------------------------------------------------------
 
 
-def _check_alpha(alpha) -> float:
+def check_alpha(alpha) -> float:
+    """``alpha`` as a float in (0, 1), or an :class:`InputError` naming it."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
         raise InputError(f"alpha: must be a number in (0, 1), got {alpha!r}")
     if not 0 < alpha < 1:  # also false for NaN
@@ -244,7 +246,7 @@ def _variance_components(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
             np.maximum(ms_examples - ms_residual, 0.0) / cells)
 
 
-def paired_verdict(correct_a, correct_b, alpha: float = 0.05) -> Verdict:
+def paired_verdict(correct_a, correct_b, alpha: float = ALPHA) -> Verdict:
     """Accuracy gap of arm A over arm B from per-example correctness (n_seeds, n_test), paired by
     seed (rows) and test example (columns), with an interval counting seed and test-set noise.
 
@@ -253,7 +255,7 @@ def paired_verdict(correct_a, correct_b, alpha: float = 0.05) -> Verdict:
     a = _as_correctness(correct_a, "correct_a")
     b = _as_correctness(correct_b, "correct_b")
     _same_shape(a, b, ("correct_a", "correct_b"))
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     d = a - b
     n_seeds, n_test = d.shape
     if n_seeds == 1 and n_test == 1:
@@ -281,7 +283,7 @@ def paired_verdict(correct_a, correct_b, alpha: float = 0.05) -> Verdict:
     )
 
 
-def paired_metric_verdict(metric_a, metric_b, alpha: float = 0.05) -> Verdict:
+def paired_metric_verdict(metric_a, metric_b, alpha: float = ALPHA) -> Verdict:
     """Gap in any per-seed metric (e.g. macro-F1), shape (n_seeds,), by the paired t over seeds.
 
     Per-seed values carry no per-example detail, so test-set noise shared by all seeds is not
@@ -290,7 +292,7 @@ def paired_metric_verdict(metric_a, metric_b, alpha: float = 0.05) -> Verdict:
     a = _as_metric(metric_a, "metric_a")
     b = _as_metric(metric_b, "metric_b")
     _same_shape(a, b, ("metric_a", "metric_b"))
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if a.size < 2:
         raise InputError(f"metric_a: needs per-seed values from at least 2 seeds to estimate noise, got {a.size}")
     d = a - b
@@ -301,171 +303,3 @@ def paired_metric_verdict(metric_a, metric_b, alpha: float = 0.05) -> Verdict:
         n_seeds=d.size, n_test=None, per_seed=tuple(float(v) for v in d),
         se_seeds=math.sqrt(var_seeds), se_test_set=None,
     )
-
-
-# --- run directories ---------------------------------------------------------------------------
-
-
-def _paired_seeds(run: RunDir, arm_a: str, arm_b: str) -> list[int]:
-    seeds_a, seeds_b = run.seeds(arm_a), run.seeds(arm_b)
-    for arm, seeds in ((arm_b, seeds_b), (arm_a, seeds_a)):
-        if not seeds:
-            hint = ("run 'xferdiag finetune --baseline scratch' with the same data and seeds to train it"
-                    if arm == "scratch" else "train that arm first, or name another with arm_a/arm_b")
-            raise RunDirError(f"{run.root}: no finished runs for arm '{arm}' (arms/{arm}/seed-*/metrics.json); {hint}")
-    if seeds_a != seeds_b:
-        raise RunDirError(
-            f"{run.root}: arms '{arm_a}' and '{arm_b}' have different seeds ({seeds_a} vs {seeds_b}); "
-            "the verdict pairs runs by seed, so finish or remove the unmatched seeds"
-        )
-    return seeds_a
-
-
-def _load_predictions(run: RunDir, arm: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    path = run.seed_dir(arm, seed) / "predictions.npz"
-    arrays = read_npz(path)
-    for key in ("labels", "predictions"):
-        if key not in arrays:
-            raise RunDirError(f"{path}: no '{key}' array; rerun the evaluation that writes predictions.npz")
-    labels, preds = arrays["labels"], arrays["predictions"]
-    if labels.ndim != 1 or labels.shape != preds.shape or labels.size == 0:
-        raise RunDirError(
-            f"{path}: 'labels' {labels.shape} and 'predictions' {preds.shape} must be equal-length, non-empty 1-D arrays"
-        )
-    return labels, preds
-
-
-def _metrics(run: RunDir, arm: str, seed: int) -> dict:
-    path = run.seed_dir(arm, seed) / "metrics.json"
-    metrics = read_json(path)
-    return metrics if isinstance(metrics, dict) else {}
-
-
-def _macro_f1(run: RunDir, arm: str, seed: int, metrics: dict) -> float:
-    test = metrics.get("test")
-    value = test.get("macro_f1") if isinstance(test, dict) else None
-    if not _is_number(value):
-        raise RunDirError(f"{run.seed_dir(arm, seed) / 'metrics.json'}: no numeric test.macro_f1; "
-                          "rerun the evaluation that writes metrics.json")
-    return float(value)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _history_column(rows: list[dict], name: str, path) -> list[float] | None:
-    """One numeric column of history.csv (blank cells skipped); None when absent or empty."""
-    try:
-        values = [float(row[name]) for row in rows if row.get(name) not in (None, "")]
-    except ValueError:
-        raise RunDirError(f"{path}: column '{name}' is not numeric") from None
-    return [v for v in values if math.isfinite(v)] or None
-
-
-def _curves(run: RunDir, arm: str, seed: int, metrics: dict) -> tuple[list[float] | None, list[float] | None]:
-    """Per-epoch validation accuracy and training loss from history.csv. Without one (a model
-    trained elsewhere) the validation accuracy in metrics.json stands in and the loss is unknown."""
-    path = run.seed_dir(arm, seed) / "history.csv"
-    if not path.is_file():
-        val = metrics.get("val")
-        accuracy = val.get("accuracy") if isinstance(val, dict) else None
-        return ([float(accuracy)] if _is_number(accuracy) else None), None
-    rows = read_csv(path)
-    return _history_column(rows, "val_accuracy", path), _history_column(rows, "train_loss", path)
-
-
-def _chance(run: RunDir, test_labels: np.ndarray) -> health.Chance:
-    """Chance levels from data.json's class counts; where a run directory does not record them, the
-    test labels' class shares stand in (xferdiag's splits are stratified, so they match)."""
-    data = read_json(run.data_json) if run.data_json.is_file() else {}
-    data = data if isinstance(data, dict) else {}
-    counts = data.get("class_counts") if isinstance(data.get("class_counts"), dict) else {}
-    val_size = ((data.get("splits") or {}).get("target") or {}).get("val")
-    test_counts = np.bincount(test_labels)
-    return health.Chance(
-        val_accuracy=health.majority_share(counts.get("val", test_counts)),
-        val_size=val_size if isinstance(val_size, int) and not isinstance(val_size, bool) else None,
-        train_loss=health.constant_loss(counts.get("train", test_counts)),
-    )
-
-
-def _learning_warnings(run: RunDir, seeds: list[int], chance: health.Chance, codes: dict[str, str],
-                       tested: dict[str, list], metrics: dict[str, list[dict]]) -> list[dict]:
-    """Did each arm learn? (see :mod:`xferdiag.health`); one warning per arm that did not, coded by
-    its role in ``codes``."""
-    warnings = []
-    for arm, code in codes.items():
-        checks = [health.seed_health(seed, chance, *_curves(run, arm, seed, m), labels, preds)
-                  for seed, m, (labels, preds) in zip(seeds, metrics[arm], tested[arm])]
-        warning = health.did_not_learn(code, arm, checks)
-        if warning is not None:
-            warnings.append(warning)
-    return warnings
-
-
-def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: str = "scratch",
-                    alpha: float = 0.05) -> dict:
-    """Compare two arms of a run directory seed by seed; write and return ``verdict.json``.
-
-    Accuracy comes from ``predictions.npz`` (per-example correctness, so test-set noise is
-    counted); macro-F1 from each seed's ``metrics.json`` (per-seed values only). ``warnings`` says
-    when an arm did not learn (then the gap is no evidence about transfer) and ``budgets`` what
-    each arm was given (metrics.json's ``budget``), so a reader sees whether the comparison was fair.
-    """
-    alpha = _check_alpha(alpha)
-    run = RunDir(run_dir)
-    run.check()
-    seeds = _paired_seeds(run, arm_a, arm_b)
-    reference = None
-    correct = {arm_a: [], arm_b: []}
-    f1 = {arm_a: [], arm_b: []}
-    tested = {arm_a: [], arm_b: []}  # (labels, predictions) per seed
-    metrics = {arm_a: [], arm_b: []}
-    for seed in seeds:
-        loaded = {arm: _load_predictions(run, arm, seed) for arm in (arm_a, arm_b)}
-        labels = loaded[arm_a][0]
-        if not np.array_equal(labels, loaded[arm_b][0]):
-            raise RunDirError(
-                f"{run.root}: arms '{arm_a}' and '{arm_b}' were tested on different examples at seed {seed} "
-                "(labels differ); evaluate both arms on the same test split"
-            )
-        if reference is None:
-            reference = (seed, labels)
-        elif not np.array_equal(labels, reference[1]):
-            raise RunDirError(
-                f"{run.root}: seed {seed} was tested on different examples than seed {reference[0]} (labels differ); "
-                "every seed must use the same test split so examples pair across seeds"
-            )
-        for arm, (arm_labels, preds) in loaded.items():
-            metrics[arm].append(_metrics(run, arm, seed))
-            tested[arm].append((arm_labels, preds))
-            correct[arm].append(preds == arm_labels)
-            f1[arm].append(_macro_f1(run, arm, seed, metrics[arm][-1]))
-
-    acc = paired_verdict(np.array(correct[arm_a]), np.array(correct[arm_b]), alpha)
-    note = acc.note
-    if len(seeds) > 1:
-        f1_verdict = paired_metric_verdict(f1[arm_a], f1[arm_b], alpha).to_dict()
-        macro_f1 = {key: f1_verdict[key] for key in ("gap", "ci95", "p_value", "verdict", "method")}
-    else:
-        f1_gap = f1[arm_a][0] - f1[arm_b][0]
-        macro_f1 = {"gap": f1_gap, "ci95": [None, None], "p_value": None, "verdict": None, "method": None}
-        note = f"{note}; macro-F1 has no interval with one seed"
-    result = {
-        **{key: value for key, value in acc.to_dict().items() if key not in ("per_seed", "note")},
-        "metric": "accuracy",
-        "arms": [arm_a, arm_b],
-        "seeds": seeds,
-        "macro_f1": macro_f1,
-        "per_seed": [
-            {"seed": seed, arm_a: float(np.mean(ca)), arm_b: float(np.mean(cb)), "gap": gap}
-            for seed, ca, cb, gap in zip(seeds, correct[arm_a], correct[arm_b], acc.per_seed)
-        ],
-        "note": note,
-        "budgets": {arm: m[0]["budget"] if isinstance(m[0].get("budget"), dict) else None for arm, m in metrics.items()},
-        "warnings": _learning_warnings(run, seeds, _chance(run, reference[1]),
-                                       {arm_a: "transfer-did-not-learn", arm_b: "baseline-did-not-learn"}, tested, metrics),
-    }
-    write_json(run.verdict_json, result)
-    return result

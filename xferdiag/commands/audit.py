@@ -11,36 +11,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from .. import rundir
 from ..config import RunConfig
 from ..data import load_domain, split_target
 from ..engine.features import extract_features
 from ..engine.metrics import evaluate_logits
-from .finetune import describe_runtime, model_input, runtime_for, split_data, train_pair
 from ..engine.trainer import Runtime, SplitData
 from ..errors import ConfigError, RunDirError
-from ..models import ModelSource, TransferModel, load_finetuned, load_pretrained_classifier
+from ..models import (
+    ModelSource,
+    TransferModel,
+    load_finetuned,
+    load_pretrained_classifier,
+)
 from ..models.tabular import model_for_data
+from .finetune import (
+    describe_runtime,
+    model_input,
+    runtime_for,
+    split_data,
+    train_pair,
+    write_seed,
+)
 
 AUDIT_NOTE = "trained outside xferdiag and evaluated as is by 'xferdiag audit': no training history"
 
 
-def evaluate_arm(model: TransferModel, data: SplitData, runtime: Runtime, folder: Path) -> dict:
-    """Write model.pt, predictions.npz and metrics.json (last) for a model that xferdiag did not train."""
+def evaluate_arm(model: TransferModel, data: SplitData, runtime: Runtime, folder: rundir.SeedDir) -> dict:
+    """Evaluate a model that xferdiag did not train and write it as a finished seed (no history)."""
     model = model.to(runtime.device).eval()
     results = {}
     for split in ("val", "test"):
         logits, labels = extract_features(model, getattr(data, split), device=runtime.device, workers=runtime.workers)
         results[split] = evaluate_logits(logits, labels, data.num_classes)
-    test = results["test"]
-    with rundir.atomic_path(folder / "model.pt") as tmp:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    rundir.write_npz(folder / "predictions.npz", labels=test.labels, predictions=test.predictions, probabilities=test.probabilities)
-    metrics = {"test": test.summary(), "val": results["val"].summary(), "epochs_run": None, "best_epoch": None,
+    metrics = {"test": results["test"].summary(), "val": results["val"].summary(), "epochs_run": None, "best_epoch": None,
                "train_seconds": None, "note": AUDIT_NOTE}
-    rundir.write_json(folder / "metrics.json", metrics)
+    write_seed(folder, model.state_dict(), results["test"], metrics)
     return metrics
 
 
@@ -69,12 +75,13 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     runtime, threads = runtime_for(config, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
     data = split_data(splits, spec, augment=False)
+    run = rundir.RunDir(out)
     with rundir.locked(out):
-        evaluate_arm(model, data, runtime, rundir.RunDir(out).seed_dir("transfer", 0))
+        evaluate_arm(model, data, runtime, run.seed("transfer", 0))
         train_pair(out, config, source, pretrained, spec, splits, runtime, env, command or ["python-api", "audit"], source_n)
-        run = rundir.read_json(rundir.RunDir(out).run_json)
-        run["audit"] = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_form": form, "arm": "transfer",
-                        "note": AUDIT_NOTE}
-        rundir.write_json(rundir.RunDir(out).run_json, run)
+        meta = rundir.read_json(run.run_json)
+        meta["audit"] = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_form": form, "arm": "transfer",
+                         "note": AUDIT_NOTE}
+        rundir.write_json(run.run_json, meta)
     return out
 

@@ -14,21 +14,22 @@ from pathlib import Path
 
 import torch
 
-from .analyze import analyze_run
+from .. import rundir
 from ..config import RunConfig
 from ..data import SCENARIOS, load_domain, split_target
-from .finetune import finetune, runtime_for, split_data
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, RunDirError, XferdiagError
-from .explain import explain_run
 from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..models.tabular import model_for_data
 from ..report import render_report
-from .. import rundir
+from .analyze import analyze_run
+from .explain import explain_run
+from .finetune import finetune, runtime_for, split_data
 
 MODEL = "builtin:digits-cnn"
+SOURCE, PRETRAINED = "source", "pretrained.pt"  # the demo's own folder in its run directory, and the pretrained weights there
 EXPLAIN = {"n": 8, "lime_samples": 300, "shap_samples": 50}  # 16x16 digits have few superpixels: enough, and fast
 MODELS = {"tabular": "builtin:tabular-mlp"}  # the width is filled in from the table
 PRETRAIN_EPOCHS = {"tabular": 40}  # an MLP epoch on 285 rows is a few batches
@@ -54,7 +55,7 @@ def demo_config(scenario: str, checkpoint: Path) -> RunConfig:
 
 
 def pretrain_source(source_spec: str, out: Path, *, epochs: int = 8, quiet: bool = False, model: str = MODEL) -> Path:
-    """Train a built-in model on the whole source domain; save ``out/pretrained.pt`` (a classifier state_dict)."""
+    """Train a built-in model on the whole source domain; save only ``out/pretrained.pt`` (a classifier state_dict)."""
     source = ModelSource.parse(model_for_data(model, source_spec))
     domain = load_domain(source_spec)
     splits = split_target(domain, 0.15, 0.15, 0, "all")
@@ -62,11 +63,10 @@ def pretrain_source(source_spec: str, out: Path, *, epochs: int = 8, quiet: bool
     seed_everything(0)
     network = build_transfer_model(source, len(domain.classes), pretrained=None)
     plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3)
-    ArmTrainer(plan, runtime, out, seed=0).fit(network, split_data(splits, network.input_spec, augment=True))
-    checkpoint = out / "pretrained.pt"
+    ArmTrainer(plan, runtime, seed=0).fit(network, split_data(splits, network.input_spec, augment=True))  # leaves the best weights
+    checkpoint = out / PRETRAINED
     with rundir.atomic_path(checkpoint) as tmp:
         torch.save(classifier_state(network.cpu(), source), tmp)
-    (out / "model.pt").unlink()  # the classifier-format pretrained.pt replaces it
     return checkpoint
 
 
@@ -100,16 +100,16 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     if scenario not in (*SCENARIOS, IMAGENET_SCENARIO):
         raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join((*SCENARIOS, IMAGENET_SCENARIO))}")
     out = Path(out)
-    if (out / "run.json").exists():
+    if rundir.RunDir(out).run_json.exists():
         raise RunDirError(f"{out}: already holds a run; choose another --out or delete it")
-    if out.exists() and any(p.name != "source" for p in out.iterdir()):
+    if out.exists() and any(p.name != SOURCE for p in out.iterdir()):
         raise RunDirError(f"{out}: exists and is not empty; choose another --out")
     if scenario == IMAGENET_SCENARIO:
         config, explain = imagenet_config(), EXPLAIN_IMAGENET
     else:
-        config_checkpoint = out / "source" / "pretrained.pt"
+        config_checkpoint = out / SOURCE / PRETRAINED
         if not config_checkpoint.is_file():
-            pretrain_source(SCENARIOS[scenario][0], out / "source", quiet=quiet, model=MODELS.get(scenario, MODEL),
+            pretrain_source(SCENARIOS[scenario][0], out / SOURCE, quiet=quiet, model=MODELS.get(scenario, MODEL),
                             epochs=PRETRAIN_EPOCHS.get(scenario, 8))
         config = demo_config(scenario, config_checkpoint.resolve())
         explain = EXPLAIN_TABLE if scenario in MODELS else EXPLAIN

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import functools
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,14 +24,22 @@ from .. import rundir
 from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain, TargetSplits, load_domain, split_target
-from ..environment import describe, set_threads
 from ..data.images import InputSpec
-from ..errors import ConfigError, ModelError, RunDirError
-from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec, spec_record
 from ..engine import distributed
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
+from ..engine.metrics import Evaluation
 from ..engine.strategies import Phase, fused_optimizer, phases_for
 from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
+from ..environment import describe, set_threads
+from ..errors import ConfigError, ModelError, RunDirError
+from ..models import (
+    InputRequest,
+    ModelSource,
+    build_transfer_model,
+    load_pretrained_classifier,
+    resolve_input_spec,
+    spec_record,
+)
 
 
 def _shared_settings(config: RunConfig) -> dict:
@@ -173,16 +180,25 @@ def train_pair(
     plans = arm_plans(config, searched)
     for seed in range(config.seeds):
         for arm, plan in plans.items():
-            seed_dir = run.seed_dir(arm, seed)
-            if distributed.on_main((seed_dir / "metrics.json").is_file):
+            folder = run.seed(arm, seed)
+            if distributed.on_main(folder.metrics_json.is_file):  # finished: metrics.json is written last
                 continue
             model = new_model(pretrained if arm == "transfer" else None, seed)
             reference = {k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()} if arm == "transfer" else None
-            ArmTrainer(plan, runtime, seed_dir, seed).fit(model, data, reference)
+            result = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt).fit(model, data, reference)
+            if distributed.is_main():
+                write_seed(folder, result.state_dict, result.test, result.metrics, result.history)
     if "scratch" in plans and distributed.is_main():
-        from ..negative import verdict_for_run
+        from .verdict import verdict_for_run
 
         verdict_for_run(root)
+
+
+def write_seed(folder: rundir.SeedDir, state_dict: dict[str, torch.Tensor], test: Evaluation, metrics: dict,
+               history: list[dict] | None = None) -> None:
+    """A finished seed through the run directory's one writer (metrics.json last, the checkpoint removed)."""
+    predictions = rundir.Predictions(test.labels, test.predictions, test.probabilities)
+    rundir.write_finished_seed(folder, state_dict=state_dict, predictions=predictions, metrics=metrics, history=history)
 
 
 def _new_model(source: ModelSource, config: RunConfig, spec: InputSpec, num_classes: int, pretrained, seed: int):
@@ -199,8 +215,8 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
     """The scratch lr search of ``run`` (see :mod:`.lr_search`): read back from run.json when an
     earlier, interrupted invocation finished it, else run now and recorded there before the arms train.
 
-    Candidates train through :class:`ArmTrainer` like the real arm, into a temporary folder, so
-    nothing of theirs lands in the run directory.
+    Candidates train through :class:`ArmTrainer` like the real arm, without checkpoints, and their
+    results are not saved: nothing of theirs lands in the run directory.
     """
     recorded = distributed.on_main(lambda: rundir.read_json(run.run_json).get("scratch_lr_search"))
     if recorded:
@@ -212,9 +228,8 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
               "on the validation split (--scratch-lr auto)", file=sys.stderr)
 
     def train(lr: float) -> dict:
-        with tempfile.TemporaryDirectory(prefix="xferdiag-lr-search-") as folder:
-            plan = scratch_plan(config, lr, epochs, name=f"scratch lr {lr:g}")
-            return ArmTrainer(plan, runtime, Path(folder), seed=0).fit(new_scratch_model(0), data)["val"]
+        plan = scratch_plan(config, lr, epochs, name=f"scratch lr {lr:g}")
+        return ArmTrainer(plan, runtime, seed=0).fit(new_scratch_model(0), data).metrics["val"]
 
     record = search_lr(rates, epochs, train)
     if announce:
@@ -282,12 +297,12 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     source_n = len(source_domain) if source_domain is not None else None
     with rundir.locked(out) if distributed.is_main() else contextlib.nullcontext():
         points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
-        for shots in points:
+        roots = [out if shots == points[-1] else rundir.RunDir(out).shots_point(shots) for shots in points]  # the largest at the top
+        for shots, root in zip(points, roots):
             splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots)
-            root = out if shots == points[-1] else out / "shots" / str(shots)
             train_pair(root, config.replace(shots=[shots]), source, pretrained, spec, splits, runtime, env, command, source_n)
         if len(points) > 1 and config.baseline == "scratch" and distributed.is_main():
             from .shots import shots_summary
 
-            shots_summary(out, [out if s == points[-1] else out / "shots" / str(s) for s in points], points)
+            shots_summary(out, roots, points)
     return out

@@ -22,6 +22,7 @@ from ..environment import choose_device
 from ..errors import ConfigError, ModelError
 from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from ..models.surgery import classifier_layer
+from ..rundir.layout import RANKING_CSV, RANKING_JSON
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
 
@@ -85,7 +86,7 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     for position, row in enumerate(rows, 1):
         row["rank"] = position
     out = Path(out)
-    rundir.write_json(out / "ranking.json", {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme", "candidates": rows})
+    rundir.write_json(out / RANKING_JSON, {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme", "candidates": rows})
     columns = ["rank", "candidate", *SCORES, "seconds"]
-    rundir.write_csv(out / "ranking.csv", columns, [[row[c] for c in columns] for row in rows])
+    rundir.write_csv(out / RANKING_CSV, columns, [[row[c] for c in columns] for row in rows])
     return rows

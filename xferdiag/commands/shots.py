@@ -10,7 +10,7 @@ from .. import rundir
 
 
 def _mean_test_accuracy(run: rundir.RunDir, arm: str) -> float | None:
-    values = [rundir.read_json(run.seed_dir(arm, s) / "metrics.json")["test"]["accuracy"] for s in run.seeds(arm)]
+    values = [rundir.read_metrics(run.seed(arm, s))["test"]["accuracy"] for s in run.seeds(arm)]
     return float(np.mean(values)) if values else None
 
 
@@ -20,12 +20,12 @@ def shots_summary(out: Path, roots: list[Path], shots: list[int | str]) -> dict:
     for k, root in zip(shots, roots):
         run = rundir.RunDir(root)
         verdict = rundir.read_json(run.verdict_json)
-        data = rundir.read_json(run.data_json)
+        data = rundir.read_data(run)
         points.append({
             "shots": k, "n_train": data["splits"]["target"]["train"],
             "transfer_mean": _mean_test_accuracy(run, "transfer"), "scratch_mean": _mean_test_accuracy(run, "scratch"),
             "gap": verdict["gap"], "ci95": verdict["ci95"], "verdict": verdict["verdict"], "path": str(Path(root).relative_to(out)) or ".",
         })
     summary = {"metric": "accuracy", "points": points}
-    rundir.write_json(Path(out) / "shots.json", summary)
+    rundir.write_json(rundir.RunDir(out).shots_json, summary)
     return summary

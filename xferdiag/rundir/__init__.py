@@ -1,8 +1,9 @@
 """The run-directory contract: the only code that knows a file name or a JSON shape (docs/rundir.md).
 
 ``_io`` writes atomically and reads without pickle; ``lock`` keeps one writer per directory;
-``layout`` says where every file lives (:class:`RunDir`, :class:`SeedDir`); ``schema`` checks a
-directory made by hand or by another tool before anything reads it.
+``layout`` says where every file lives (:class:`RunDir`, :class:`SeedDir`); ``readers`` reads each
+file back, checked, and writes a finished seed; ``schema`` checks a directory made by hand or by
+another tool before anything reads it; ``status`` says which missing steps its files allow.
 """
 
 from ._io import (
@@ -30,9 +31,10 @@ from .readers import (
                       write_model,
 )
 from .schema import VERDICTS, validate
+from .status import STEPS, RunStatus
 
 __all__ = [
-    "SCHEMA_VERSION", "STANDARD_ARMS", "VERDICTS", "Predictions", "RunDir", "SeedDir", "optional_object", "read_data",
+    "SCHEMA_VERSION", "STANDARD_ARMS", "STEPS", "VERDICTS", "Predictions", "RunDir", "RunStatus", "SeedDir", "optional_object", "read_data",
     "read_history", "read_metrics", "read_predictions", "write_finished_seed", "write_model", "atomic_path", "holds_lock", "locked", "make_dir",
     "read_csv", "read_json", "read_npz", "validate", "write_bytes", "write_csv", "write_json", "write_npz", "write_text",
 ]

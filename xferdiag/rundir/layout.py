@@ -29,10 +29,17 @@ SIMILARITY_JSON = "similarity.json"
 TRANSFERABILITY_JSON = "transferability.json"
 INDEX_JSON = "index.json"
 MAPS_NPZ = "maps.npz"
+RANKING_JSON = "ranking.json"  # what 'xferdiag rank' writes into its own folder (not a run directory)
+RANKING_CSV = "ranking.csv"
 HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 """history.csv's columns, in order (docs/rundir.md)."""
 SEED_PATTERN = "arms/<arm>/seed-<k>"
 """How messages name a seed folder in general."""
+
+
+def finished_seeds_glob(arm: str) -> str:
+    """How messages name the finished seeds of ``arm``: ``arms/<arm>/seed-*/metrics.json``."""
+    return f"arms/{arm}/seed-*/{METRICS_JSON}"
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,11 @@ class RunDir:
     @property
     def maps_npz(self) -> Path:
         return self.explanations / MAPS_NPZ
+
+    # --- shots/<k>/: one training-set size of a run over several ----------------------------
+    def shots_point(self, shots: int | str) -> Path:
+        """The run directory of training-set size ``shots`` (the largest size is the run itself)."""
+        return self.root / "shots" / str(shots)
 
     # --- arms/<arm>/seed-<k>/ ----------------------------------------------------------------
     @property

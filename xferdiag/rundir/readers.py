@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import RunDirError
 from ._io import (
@@ -23,6 +23,9 @@ from ._io import (
     write_npz,
 )
 from .layout import DATA_JSON, HISTORY_COLUMNS, RunDir, SeedDir
+
+if TYPE_CHECKING:
+    import torch
 
 
 def optional_object(path: Path) -> dict | None:
@@ -102,6 +105,8 @@ def read_predictions(seed: SeedDir, n_classes: int | None = None) -> Predictions
 
 def write_model(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
     """A state dict on the CPU, nothing else (loadable with ``weights_only=True``)."""
+    import torch  # here, so that reading a run directory (and ``xferdiag --help``) does not load torch
+
     with atomic_path(path) as tmp:
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
 

@@ -1,0 +1,58 @@
+"""What a run directory holds, which missing step its files allow, and why the others cannot run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .layout import (
+    MODEL_PT,
+    PREDICTIONS_NPZ,
+    SIMILARITY_JSON,
+    STANDARD_ARMS,
+    TRANSFERABILITY_JSON,
+    RunDir,
+)
+
+STEPS = ("verdict", "analysis", "explanations")
+"""The steps that add to a finished run directory, in the order ``xferdiag report`` computes them."""
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """``done``: the steps whose results are there; ``blocked``: step -> why the files present cannot
+    produce it. A step in neither can be computed now (:meth:`can_compute`)."""
+
+    done: frozenset[str]
+    blocked: Mapping[str, str]
+
+    def can_compute(self, step: str) -> bool:
+        return step not in self.done and step not in self.blocked
+
+    @classmethod
+    def of(cls, run: RunDir, config: Mapping, has_pretrained: Callable[[], bool]) -> RunStatus:
+        """The status of ``run`` whose run.json holds ``config``.
+
+        The verdict needs finished seeds of both standard arms, each with predictions; analysis and
+        explanations need the config's data and model and the transfer arm's weights; the analysis
+        needs the pretrained weights too, which only the caller can tell from the model's name
+        (``has_pretrained``, asked only once the rest is there).
+        """
+        done = {step for step, there in (
+            ("verdict", run.verdict_json.is_file()),
+            ("analysis", run.transferability_json.is_file() and run.similarity_json.is_file()),
+            ("explanations", run.index_json.is_file()),
+        ) if there}
+        blocked = {}
+        if not all(run.seeds(arm) for arm in STANDARD_ARMS) or not all(
+                run.seed(arm, s).predictions_npz.is_file() for arm in STANDARD_ARMS for s in run.seeds(arm)):
+            blocked["verdict"] = f"needs finished seeds of both arms ({', '.join(STANDARD_ARMS)}), each with {PREDICTIONS_NPZ}"
+        seeds = run.seeds("transfer")
+        if not (config.get("data") and config.get("model")):
+            blocked["analysis"] = blocked["explanations"] = "run.json's config names no data and model to load"
+        elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):
+            blocked["analysis"] = blocked["explanations"] = f"the transfer arm has no {MODEL_PT}"
+        elif not has_pretrained():
+            blocked["analysis"] = (f"no pretrained weights recorded to compare with ({TRANSFERABILITY_JSON} and "
+                                   f"{SIMILARITY_JSON} need them)")
+        return cls(frozenset(done), blocked)
