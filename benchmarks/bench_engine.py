@@ -137,7 +137,7 @@ def engine(train: Dataset, small: Dataset, s: dict, runtime: Runtime, folder: Pa
     plan = ArmPlan("bench", [Phase("full", s["epochs"])], lr=1e-3, batch_size=s["batch"])
     data = SplitData(train=train, train_plain=train, val=small, test=small, num_classes=CLASSES)
     with _Clock() as clock:
-        ArmTrainer(plan, runtime, folder, seed=0).fit(model, data)  # ends with results copied to the host: synchronised
+        ArmTrainer(plan, runtime, seed=0).fit(model, data)  # ends with results copied to the host: synchronised
     return clock
 
 

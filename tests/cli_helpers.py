@@ -23,7 +23,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
 DRIVER = r"""
 import json, os, runpy, sys, traceback
 
-import xferdiag.cli, xferdiag.api, xferdiag.commands.finetune, xferdiag.commands.analyze, xferdiag.commands.explain  # the slow imports, once
+# the slow imports, once
+import xferdiag.cli, xferdiag.api, xferdiag.commands.finetune, xferdiag.commands.analyze, xferdiag.commands.explain
 
 jobs, workers = json.load(sys.stdin)
 

@@ -172,15 +172,10 @@ def _state(model: nn.Module) -> tuple[dict, int]:
 
 
 DATA = TensorDataset(torch.rand(6, 1, 8, 8), torch.arange(6) % 2)
-FLAGS_RESTORED_AT_THE_TOP_ONLY = pytest.mark.xfail(
-    strict=True, reason="engine/features.py restores backbone.train(was_training), which resets every submodule's flag "
-                        "(a frozen BatchNorm comes back in train mode); restore each module's flag as models.layers.trace does")
 MODEL_RUNNERS = {
     "trace": lambda model: trace(model, torch.rand(2, 1, 8, 8)),
-    "extract_features": pytest.param(lambda model: extract_features(model, DATA, batch_size=4),
-                                     marks=FLAGS_RESTORED_AT_THE_TOP_ONLY),
-    "extract_layer_features": pytest.param(lambda model: extract_layer_features(model, DATA, ["0", "2"], batch_size=4),
-                                           marks=FLAGS_RESTORED_AT_THE_TOP_ONLY),
+    "extract_features": lambda model: extract_features(model, DATA, batch_size=4),
+    "extract_layer_features": lambda model: extract_layer_features(model, DATA, ["0", "2"], batch_size=4),
 }
 
 

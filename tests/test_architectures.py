@@ -19,8 +19,8 @@ import pytest
 import torch
 
 import xferdiag
-from xferdiag.models import ModelSource
 from tests.conftest import make_image_folder
+from xferdiag.models import ModelSource
 
 FAST = ["squeezenet1_0", "googlenet", "mnasnet0_5", "tests.zoo_models:vit", "builtin:efficientnet-lite0"]
 SLOW = ["resnet18", "tests.zoo_models:vgg", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "efficientnet_v2_s",

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import make_image_folder
 from PIL import Image
 from torch import nn
 
-from conftest import make_image_folder
 from xferdiag.cli import main
 from xferdiag.errors import CheckpointError, RunDirError
 from xferdiag.rundir import validate
@@ -57,7 +57,7 @@ def plain_finetune(data: Path, pretrained: Path, out: Path, steps: int = 12) -> 
     x, y = read_split(data / "train")
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
     model.train()
-    for step in range(steps):
+    for _step in range(steps):
         batch = torch.randperm(len(y))[:8]
         loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
         optimizer.zero_grad()
@@ -106,7 +106,7 @@ def test_audit_plain_pytorch_resnet_end_to_end(resnet_case, tmp_path, capsys):
     saved = read_npz(transfer / "predictions.npz")
     _, y_test = read_split(resnet_case["data"] / "test")
     plain_accuracy = float((resnet_case["predictions"] == y_test.numpy()).mean())
-    assert 0.5 < plain_accuracy  # a model that learned something, so matching predictions mean something
+    assert plain_accuracy > 0.5  # a model that learned something, so matching predictions mean something
     np.testing.assert_array_equal(saved["predictions"], resnet_case["predictions"])
     np.testing.assert_array_equal(saved["labels"], y_test.numpy())
     assert metrics["test"]["accuracy"] == pytest.approx(plain_accuracy, abs=1e-12)
@@ -168,7 +168,8 @@ def test_audit_rejects_another_architecture_naming_the_keys(resnet_case, tmp_pat
     model.fc = nn.Linear(512, 2)
     bad = tmp_path / "resnet34.pt"
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, bad)  # DDP-style prefix is dropped
-    with pytest.raises(CheckpointError, match=r"unexpected: backbone\.layer1\.2\..*read as a whole resnet18 classifier whose layer 'fc' is the head"):
+    expected = r"unexpected: backbone\.layer1\.2\..*read as a whole resnet18 classifier whose layer 'fc' is the head"
+    with pytest.raises(CheckpointError, match=expected):
         audit(bad, out=tmp_path / "run", data=str(resnet_case["data"]), model="resnet18",
               pretrained_checkpoint=str(resnet_case["pretrained"]), image_size=32, baseline="none", threads=1, quiet=True)
 

@@ -40,8 +40,8 @@ class _Evil:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, digits_checkpoint):
     """Inputs for every case, plus one real finished run directory to damage in copies."""
-    from xferdiag.config import RunConfig
     from xferdiag.commands.finetune import finetune
+    from xferdiag.config import RunConfig
 
     root = tmp_path_factory.mktemp("bad-input")
     run = finetune(RunConfig(data="digits:rotated", model="builtin:digits-cnn", pretrained_checkpoint=str(digits_checkpoint),
@@ -145,7 +145,7 @@ def test_bad_input_table(workspace):
     before = tree_state(root)
     results = run_cli_batch([(argv, root) for argv, _ in cases.values()])
     failures = []
-    for (name, (argv, needle)), result in zip(cases.items(), results):
+    for (name, (_argv, needle)), result in zip(cases.items(), results):
         problem = one_line_error(result, needle)
         if problem:
             failures.append(f"{name}: {problem}:\n{result.stderr[-1500:]}")
@@ -170,7 +170,8 @@ def test_unusual_image_modes_are_converted_with_one_warning(tmp_path, digits_che
                       "--out", tmp_path / "run", "--epochs", "1", "--seeds", "1", "--threads", "1", "--device", "cpu", "--quiet",
                       "--test-fraction", "0.3", "--val-fraction", "0.2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if "warning" in line and "did not learn" not in line]  # health warnings are tested elsewhere
+    # health warnings ("did not learn") are tested elsewhere
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line and "did not learn" not in line]
     assert len(warnings) == 1, result.stderr
     assert "4 of 21 images" in warnings[0] and "converted" in warnings[0], warnings[0]
     assert (tmp_path / "run" / "arms" / "transfer" / "seed-0" / "metrics.json").is_file()

@@ -60,11 +60,12 @@ def test_bad_models_and_checkpoints(tmp_path, digits_checkpoint):
         "unknown model": (["--model", "not_a_net"], "not a torchvision architecture"),
         "checkpoint does not fit": (["--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(wrong)], "does not fit"),
         "weights need a download": (["--model", "resnet18:IMAGENET1K_V1"], "--pretrained-checkpoint"),
-        "unknown strategy": (["--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(digits_checkpoint), "--strategy", "magic"], "strategy"),
+        "unknown strategy": (["--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(digits_checkpoint),
+                              "--strategy", "magic"], "strategy"),
         "zero epochs": (["--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(digits_checkpoint), "--epochs", "0"], "epochs"),
         "missing checkpoint": (["--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(tmp_path / "none.pt")], "not found"),
     }
-    for name, (args, needle) in cases.items():
+    for _name, (args, needle) in cases.items():
         result = xferdiag("finetune", "--data", "digits:rotated", *args, "--out", str(tmp_path / "o"), "--quiet", cwd=tmp_path)
         assert_user_error(result, needle)
         assert not (tmp_path / "o" / "run.json").exists()

@@ -25,9 +25,9 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler, RandomSampler
 
+from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
 from xferdiag.engine.distributed import RankBatches
-from xferdiag.commands.finetune import finetune
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = dict(data="digits:rotated", model="builtin:digits-cnn", strategy="linear-probe", epochs=3, seeds=1,

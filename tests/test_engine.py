@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
 from xferdiag.engine.metrics import evaluate_logits
-from xferdiag.commands.finetune import finetune
 from xferdiag.engine.strategies import Phase, make_optimizer, parameter_groups
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, _all_finite
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, load_state_dict
@@ -31,7 +31,8 @@ def trained_state(out, arm="transfer", seed=0):
 
 def pretrained_state(checkpoint):
     """The pretrained backbone's state, named as in a TransferModel."""
-    model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 10, pretrained=load_pretrained_classifier(ModelSource.parse("builtin:digits-cnn"), str(checkpoint)))
+    source = ModelSource.parse("builtin:digits-cnn")
+    model = build_transfer_model(source, 10, pretrained=load_pretrained_classifier(source, str(checkpoint)))
     return {k: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
 
 
@@ -222,6 +223,7 @@ def test_compiled_training_follows_the_eager_run(tmp_path, digits_checkpoint):
     eager = run(tmp_path, digits_checkpoint, name="eager", strategy="full")
     compiled = run(tmp_path, digits_checkpoint, name="compiled", strategy="full", compile=True)
     assert json.loads((compiled / "run.json").read_text())["environment"]["compile"] is True
-    histories = [[[float(v) for v in row.split(",")[2:5]] for row in (out / "arms/transfer/seed-0/history.csv").read_text().splitlines()[1:]]
+    histories = [[[float(v) for v in row.split(",")[2:5]]
+                  for row in (out / "arms/transfer/seed-0/history.csv").read_text().splitlines()[1:]]
                  for out in (eager, compiled)]
     np.testing.assert_allclose(histories[1], histories[0], rtol=1e-3)  # train loss, val loss, val accuracy per epoch

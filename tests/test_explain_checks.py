@@ -3,12 +3,20 @@ import json
 import numpy as np
 import pytest
 import torch
+from explain_helpers import patch_data, tiny_cnn, trained_patch_cnn
 from scipy.ndimage import sobel
 
-from explain_helpers import patch_data, tiny_cnn, trained_patch_cnn
 from xferdiag.errors import InputError
-from xferdiag.explainers import (deletion_insertion, explain_models, grad_cam, pick_examples, pointing_game,
-                              randomisation_test, spearman_agreement, topk_overlap)
+from xferdiag.explainers import (
+    deletion_insertion,
+    explain_models,
+    grad_cam,
+    pick_examples,
+    pointing_game,
+    randomisation_test,
+    spearman_agreement,
+    topk_overlap,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: threads cost more than they save
 

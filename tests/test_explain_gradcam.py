@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from explain_helpers import accuracy, patch_data, tiny_cnn, trained_patch_cnn
 from torch import nn
 
-from explain_helpers import accuracy, patch_data, tiny_cnn, trained_patch_cnn
 from xferdiag.errors import InputError
 from xferdiag.explainers import find_target_layer, grad_cam, pointing_game
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from explain_helpers import patch_data, trained_patch_cnn
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
-from explain_helpers import patch_data, trained_patch_cnn
 from xferdiag.errors import InputError
 from xferdiag.explainers import lime_images
 from xferdiag.explainers.inference import inference_copy, resolve_precision

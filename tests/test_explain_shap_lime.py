@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from explain_helpers import patch_data, tiny_cnn
 from lime.lime_image import LimeImageExplainer
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from explain_helpers import patch_data, tiny_cnn
 from xferdiag.errors import InputError
 from xferdiag.explainers import lime_images, lime_tabular, shap_images, shap_tabular
 from xferdiag.explainers.lime import _BatchedLimeImageExplainer, probability_fn, segmenter

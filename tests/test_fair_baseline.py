@@ -7,11 +7,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from cli_helpers import one_line_error, run_cli_batch
-from xferdiag.config import RunConfig
+
 from xferdiag.commands import finetune as engine_run
 from xferdiag.commands.finetune import finetune
+from xferdiag.config import RunConfig
 from xferdiag.report.html import banner
 from xferdiag.report.recommend import Facts, recommend
 from xferdiag.rundir import RunDir, read_csv, read_json

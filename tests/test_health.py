@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 
 from xferdiag import health
+from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.engine.lr_search import candidate_rates, search_lr
 from xferdiag.errors import TrainingDivergedError
-from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.rundir import write_csv, write_json, write_npz
 
 CLASSES = 10

@@ -7,8 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from benchmarks.bench_verdict_calibration import SCENARIOS, power_ceiling, simulate, welch_satterthwaite

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from xferdiag.errors import ConfigError
 from xferdiag.commands.rank import parse_candidate, rank_models
+from xferdiag.errors import ConfigError
 
 
 def test_related_source_ranks_above_random_initialisation(tmp_path, digits_checkpoint):

@@ -48,8 +48,8 @@ class _Evil:
 def finished_run(tmp_path_factory, digits_checkpoint) -> Path:
     """A small real run (both arms, one seed) with its analysis, to copy and damage."""
     from xferdiag.commands.analyze import analyze_run
-    from xferdiag.config import RunConfig
     from xferdiag.commands.finetune import finetune
+    from xferdiag.config import RunConfig
 
     out = tmp_path_factory.mktemp("reliability") / "run"
     config = RunConfig(data="digits:rotated", source_data="digits:upright", model="builtin:digits-cnn",
@@ -336,9 +336,8 @@ def test_lock_of_a_killed_process_is_recovered(tmp_path):
                               stdout=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunDirError, match=f"in use by process {holder.pid}"):
-            with rundir.locked(tmp_path):
-                pass
+        with pytest.raises(RunDirError, match=f"in use by process {holder.pid}"), rundir.locked(tmp_path):
+            pass
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     finally:
@@ -425,11 +424,13 @@ def test_hostile_files_are_refused_through_the_command_line(tmp_path, finished_r
     before = tree_state(tmp_path)
     ft = ["finetune", "--data", "digits:rotated", *FAST, "--epochs", "1", "--shots", "3"]
     cases = {
-        "pretrained checkpoint that runs code": ([*ft, "--pretrained-checkpoint", evil_pretrained, "--out", tmp_path / "o1"], "refused to load"),
+        "pretrained checkpoint that runs code": ([*ft, "--pretrained-checkpoint", evil_pretrained, "--out", tmp_path / "o1"],
+                                                 "refused to load"),
         "legacy pickle checkpoint": ([*ft, "--pretrained-checkpoint", evil_raw, "--out", tmp_path / "o2"], "refused to load"),
         "model.pt in a run directory": (["analyze", model_pt, "--quiet"], "refused to load"),
         "checkpoint.pt to resume from": (["finetune", "--resume", resume, "--quiet"], "checkpoint.pt"),
-        "pickled predictions (explain)": (["explain", pickled_npz["explain"], "--n", "1", "--methods", "gradcam", "--quiet"], "predictions.npz"),
+        "pickled predictions (explain)": (["explain", pickled_npz["explain"], "--n", "1", "--methods", "gradcam", "--quiet"],
+                                          "predictions.npz"),
         "pickled predictions (report)": (["report", pickled_npz["report"], "--quiet"], "predictions.npz"),
         "NaN weights in model.pt": (["analyze", nan_model, "--force", "--quiet"], "fine-tuned model's weights"),
     }

@@ -11,9 +11,9 @@ from pathlib import Path
 import markupsafe
 import numpy as np
 import pytest
+from report_fixtures import write_full_run, write_minimal_run
 from scipy import stats
 
-from report_fixtures import write_full_run, write_minimal_run
 from xferdiag.errors import InputError, RunDirError
 from xferdiag.report import Report, compare_table, render_compare, render_report
 from xferdiag.report.compare import holm, t_interval

@@ -8,6 +8,7 @@ nowhere, so a stray external reference would show up as a failed request, not a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import io
 import json
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from report_fixtures import write_full_run, write_minimal_run
+
 from xferdiag.report import render_compare, render_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,14 +70,12 @@ class Chromium:
         self.messages: list[dict] = []  # every message received, events included, in order
         self._unclaimed: list[dict] = []
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.call("Browser.close", timeout=10)
-        except Exception:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -24,7 +24,8 @@ from .report import Report, render_compare
 __all__ = ["RunConfig", "analyze", "audit", "build_report", "compare", "demo", "explain", "finetune", "rank"]
 
 
-def finetune(config: RunConfig | dict | None = None, out: str | Path = "xferdiag-run", *, resume: bool = False, quiet: bool = False, **settings) -> Path:
+def finetune(config: RunConfig | dict | None = None, out: str | Path = "xferdiag-run", *, resume: bool = False, quiet: bool = False,
+             **settings) -> Path:
     """Train the transfer arm and its scratch baseline; ``settings`` are RunConfig fields."""
     return _finetune(_config(config, settings), out, resume=resume, quiet=quiet)
 

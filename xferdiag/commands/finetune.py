@@ -38,8 +38,8 @@ from ..models import (
     build_transfer_model,
     load_pretrained_classifier,
     resolve_input_spec,
-    spec_record,
 )
+from ..rundir.records import input_record
 
 
 def _shared_settings(config: RunConfig) -> dict:
@@ -104,7 +104,8 @@ def describe_runtime(runtime: Runtime, threads: int, batch_size: int) -> dict:
     dtype = runtime.amp_dtype
     return describe(
         runtime.device, threads, amp=runtime.amp, amp_dtype=str(dtype).removeprefix("torch.") if dtype else None,
-        channels_last=runtime.channels_last, compile=runtime.compile, fused_optimizer=fused_optimizer(runtime.device), workers=runtime.workers,
+        channels_last=runtime.channels_last, compile=runtime.compile, fused_optimizer=fused_optimizer(runtime.device),
+        workers=runtime.workers,
         pin_memory=runtime.device.type == "cuda", cudnn_benchmark=runtime.device.type == "cuda" and torch.backends.cudnn.benchmark,
         world_size=world, dist_backend=distributed.backend(), per_rank_batch=batch_size / world,
     )
@@ -140,7 +141,7 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
         rundir.write_json(run.run_json, {
             "schema": rundir.SCHEMA_VERSION, "xferdiag_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command, "config": config.to_dict(), "input": spec_record(spec), "environment": env,
+            "command": command, "config": config.to_dict(), "input": input_record(spec), "environment": env,
         })
 
 
@@ -184,7 +185,8 @@ def train_pair(
             if distributed.on_main(folder.metrics_json.is_file):  # finished: metrics.json is written last
                 continue
             model = new_model(pretrained if arm == "transfer" else None, seed)
-            reference = {k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()} if arm == "transfer" else None
+            reference = ({k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()}
+                         if arm == "transfer" else None)
             result = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt).fit(model, data, reference)
             if distributed.is_main():
                 write_seed(folder, result.state_dict, result.test, result.metrics, result.history)

@@ -118,7 +118,8 @@ def _read(path: Path) -> dict | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}); delete it to start the seed over") from None
+        raise CheckpointError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}); "
+                              "delete it to start the seed over") from None
 
 
 class CheckpointWriter:

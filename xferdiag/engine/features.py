@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..models.layers import first_tensor
+from ..models.layers import evaluating, first_tensor
 
 
 class _Rows:
@@ -38,17 +38,14 @@ def _loader(dataset: Dataset, batch_size: int, device: torch.device | str, worke
 
 
 @torch.inference_mode()
-def extract_features(backbone: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: torch.device | str = "cpu", workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def extract_features(backbone: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: torch.device | str = "cpu",
+                     workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (features (N, D) float32 on CPU, labels (N,)) with ``backbone`` in eval mode."""
-    was_training = backbone.training
-    backbone.eval()
     feats, labels = _Rows(len(dataset)), []
-    try:
+    with evaluating(backbone):
         for x, y in _loader(dataset, batch_size, device, workers):
             feats.add(backbone(x.to(device, non_blocking=True)))
             labels.append(y)
-    finally:
-        backbone.train(was_training)
     return feats.result(), torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
 
 
@@ -76,16 +73,14 @@ def extract_layer_features(backbone: nn.Module, dataset: Dataset, layers: list[s
         backbone.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: latest.__setitem__(name, _pool(o)))
         for name in layers
     ]
-    was_training = backbone.training
-    backbone.eval()
     try:
-        for x, _ in _loader(dataset, batch_size, device, workers):
-            latest.clear()
-            captured["penultimate"].add(_pool(backbone(x.to(device, non_blocking=True))))
-            for name, pooled in latest.items():
-                captured[name].add(pooled)
+        with evaluating(backbone):
+            for x, _ in _loader(dataset, batch_size, device, workers):
+                latest.clear()
+                captured["penultimate"].add(_pool(backbone(x.to(device, non_blocking=True))))
+                for name, pooled in latest.items():
+                    captured[name].add(pooled)
     finally:
         for hook in hooks:
             hook.remove()
-        backbone.train(was_training)
     return {name: rows.result() for name, rows in captured.items()}

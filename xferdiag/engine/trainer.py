@@ -200,10 +200,11 @@ class ArmTrainer:
                    saved: Checkpoint | None) -> _FeatureCache | None:
         """Train phase ``phase_index`` from ``state.epoch`` to epoch ``phase_end`` or the early stop, continuing
         ``saved`` when resuming; return the phase's feature cache (a linear probe's), for the test evaluation."""
-        phase = self.plan.phases[phase_index]
+        plan = self.plan
+        phase = plan.phases[phase_index]
         apply_freezing(model, phase)
-        optimizer = make_optimizer(self.plan.optimizer, self._groups(model, phase, reference), self.plan.lr, self.plan.momentum)
-        scheduler = make_scheduler(optimizer, self.plan.schedule, phase.epochs, self.plan.warmup_epochs, self.plan.step_size, self.plan.gamma)
+        optimizer = make_optimizer(plan.optimizer, self._groups(model, phase, reference), plan.lr, plan.momentum)
+        scheduler = make_scheduler(optimizer, plan.schedule, phase.epochs, plan.warmup_epochs, plan.step_size, plan.gamma)
         if saved is not None:
             if saved.phase_index == phase_index:
                 optimizer.load_state_dict(saved.optimizer)
@@ -226,7 +227,8 @@ class ArmTrainer:
             state.epoch = epoch + 1
             weights = self._keep_if_best(model, state, val)
             if not (state.stopped or state.epoch == self.plan.epochs) and self._checkpoint_due():  # the last epoch's results come next
-                self._save_checkpoint(state, weights if weights is not None else cpu_copy(model.state_dict()), optimizer, scheduler, phase_index)
+                current = weights if weights is not None else cpu_copy(model.state_dict())
+                self._save_checkpoint(state, current, optimizer, scheduler, phase_index)
             self._bar.update(1)
             self._bar.set_postfix(val_acc=f"{val.accuracy:.3f}", val_loss=f"{val.loss:.3f}")
             if state.stopped:
@@ -236,7 +238,8 @@ class ArmTrainer:
     # --- training -----------------------------------------------------------------------------
     def _groups(self, model, phase, reference):
         p = self.plan
-        return parameter_groups(model, phase, p.lr, p.backbone_lr_mult, p.layer_decay, p.weight_decay, l2sp=p.l2sp > 0 and reference is not None)
+        l2sp = p.l2sp > 0 and reference is not None
+        return parameter_groups(model, phase, p.lr, p.backbone_lr_mult, p.layer_decay, p.weight_decay, l2sp=l2sp)
 
     def _train_epoch(self, model, module, phase, data, cache, optimizer, scaler, reference, epoch) -> float:
         """One epoch over the global batches; returns the mean training loss over every rank's examples.
@@ -283,7 +286,8 @@ class ArmTrainer:
         epoch's weights when one was taken (shared with the checkpoint, so it is stored once)."""
         weights = None
         if val.loss < state.best.val_loss - 1e-6:
-            weights = None if state.epoch == self.plan.epochs else cpu_copy(model.state_dict())  # after the last epoch the model itself is the best
+            # after the last epoch the model itself is the best
+            weights = None if state.epoch == self.plan.epochs else cpu_copy(model.state_dict())
             state.best = Best(val.loss, state.epoch, weights, val.summary())
             state.bad_epochs = 0
         else:

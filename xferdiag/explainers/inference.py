@@ -11,6 +11,7 @@ off. The caller's model is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from contextlib import nullcontext
 
@@ -84,10 +85,8 @@ def inference_copy(model: nn.Module, precision: str = "auto") -> FrozenModel:
     frozen = copy.deepcopy(model).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
-    try:
+    with contextlib.suppress(Exception):  # data-dependent control flow and other untraceable forwards run as written
         frozen = _fold_batch_norms(fx.symbolic_trace(frozen))
-    except Exception:  # data-dependent control flow and other untraceable forwards run as written
-        pass
     return FrozenModel(frozen, chosen, device)
 
 

@@ -12,7 +12,7 @@ from .build import (
 )
 from .checkpoint import load_into, load_state_dict
 from .finetuned import load_finetuned
-from .inputs import InputRequest, resolve_input_spec, spec_from_record, spec_record
+from .inputs import InputRequest, resolve_input_spec
 from .layers import check_layers
 from .source import ModelSource
 from .surgery import split_classifier
@@ -32,7 +32,5 @@ __all__ = [
     "load_state_dict",
     "make_head",
     "resolve_input_spec",
-    "spec_from_record",
-    "spec_record",
     "split_classifier",
 ]

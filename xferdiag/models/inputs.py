@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..data.images import IMAGENET, InputSpec
-from ..errors import ModelError, RunDirError
+from ..errors import ModelError
 from .builtin import builtin_input_spec
 from .source import ModelSource
 
@@ -88,19 +88,3 @@ def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, reques
         mean, std, origin = request.mean or mean, request.std or std, f"{origin}; mean/std from the user"
     return InputSpec(channels, int(size), _per_channel(tuple(mean), channels, "mean"),
                      _per_channel(tuple(std), channels, "std"), origin)
-
-
-def spec_record(spec: InputSpec) -> dict:
-    """run.json's ``input``: plain numbers and the origin sentence."""
-    return {"channels": spec.channels, "size": spec.size, "mean": list(spec.mean), "std": list(spec.std), "origin": spec.origin}
-
-
-def spec_from_record(record: dict | None) -> InputSpec | None:
-    """The spec :func:`spec_record` wrote (None for runs made before run.json recorded one)."""
-    if not isinstance(record, dict):
-        return None
-    try:
-        return InputSpec(int(record["channels"]), int(record["size"]), tuple(map(float, record["mean"])),
-                         tuple(map(float, record["std"])), str(record.get("origin", "")))
-    except (KeyError, TypeError, ValueError):
-        raise RunDirError("run.json: 'input' should hold channels, size, mean and std (docs/rundir.md)") from None

@@ -10,6 +10,8 @@ of timm's ``feature_info`` stage boundaries.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -56,18 +58,30 @@ def trace(module: nn.Module, x: torch.Tensor) -> tuple[Trace, object]:
                 order.append(name)
         return hook
 
-    flags = {m: m.training for m in module.modules()}
     hooks = [m.register_forward_hook(record(n)) for n, m in module.named_modules() if n]
     try:
-        module.eval()
-        with torch.inference_mode():
+        with evaluating(module), torch.inference_mode():
             output = module(x)
     finally:
         for h in hooks:
             h.remove()
+    return Trace(tuple(order), shapes), output
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode for the block, then every submodule's own train/eval flag back.
+
+    ``module.train(was_training)`` would not do: it sets one flag on every submodule, so a frozen
+    BatchNorm inside a training model would come back in train mode.
+    """
+    flags = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        yield module
+    finally:
         for m, flag in flags.items():
             m.training = flag
-    return Trace(tuple(order), shapes), output
 
 
 def _has_params(module: nn.Module) -> bool:

@@ -7,10 +7,9 @@ behind a recommendation all read the constants below, each with the reason for i
 
 from __future__ import annotations
 
+from ..negative import ALPHA  # one significance level: the verdict's, and every test whose run file records none
 from . import fmt
 
-# Significance level for every test whose run file records none (MMD, compare's pairwise tests).
-ALPHA = 0.05
 # Proxy A-distance runs from 0 (domains indistinguishable) to 2 (perfectly separable); above 1 a
 # linear classifier separates source from target features most of the time, above 0.5 often.
 LARGE_PROXY_A = 1.0

@@ -7,8 +7,8 @@ import errno
 import functools
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import RunDirError
 from ._io import _not_writable, make_dir
@@ -80,7 +80,8 @@ def _acquire_exclusive(root: Path, lock: Path) -> int:
             except (OSError, ValueError):
                 owner = 0
             if owner and owner != os.getpid() and _pid_alive(owner):
-                raise RunDirError(f"{root}: in use by process {owner} (lock file {lock}); wait for it to finish or stop it, then rerun") from None
+                raise RunDirError(f"{root}: in use by process {owner} (lock file {lock}); "
+                                  "wait for it to finish or stop it, then rerun") from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
             continue
         except OSError as exc:
