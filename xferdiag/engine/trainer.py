@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from ..config import RunConfig
 from ..errors import TrainingDivergedError
 from ..models import TransferModel
 from . import distributed
@@ -53,6 +54,10 @@ from .strategies import (
 __all__ = ["ArmPlan", "ArmTrainer", "Runtime", "SplitData", "TrainResult", "seed_everything"]
 
 
+_RUN_DEFAULTS = RunConfig()
+"""The optimisation defaults have one owner, the run's configuration."""
+
+
 @dataclass
 class ArmPlan:
     """How one arm trains: its phases and optimisation settings (shared by every seed of the arm)."""
@@ -60,18 +65,18 @@ class ArmPlan:
     name: str
     phases: list[Phase]
     lr: float
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    backbone_lr_mult: float = 1.0
-    layer_decay: float = 1.0
-    l2sp: float = 0.0
-    schedule: str = "cosine"
-    warmup_epochs: int = 0
-    step_size: int = 10
-    gamma: float = 0.1
-    patience: int | None = None
-    batch_size: int = 64
+    optimizer: str = _RUN_DEFAULTS.optimizer
+    momentum: float = _RUN_DEFAULTS.momentum
+    weight_decay: float = _RUN_DEFAULTS.weight_decay
+    backbone_lr_mult: float = _RUN_DEFAULTS.backbone_lr_mult
+    layer_decay: float = _RUN_DEFAULTS.layer_decay
+    l2sp: float = _RUN_DEFAULTS.l2sp
+    schedule: str = _RUN_DEFAULTS.schedule
+    warmup_epochs: int = _RUN_DEFAULTS.warmup_epochs
+    step_size: int = _RUN_DEFAULTS.step_size
+    gamma: float = _RUN_DEFAULTS.gamma
+    patience: int | None = _RUN_DEFAULTS.patience
+    batch_size: int = _RUN_DEFAULTS.batch_size
 
     @property
     def epochs(self) -> int:
