@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -325,7 +326,19 @@ def _one_line(exc: Exception) -> str:
     return " ".join(lines)
 
 
+def calm_waiting_threads() -> None:
+    """Let OpenMP threads that wait for work sleep instead of spinning (unless the user chose).
+
+    On a machine where another process holds a core, spinning workers of torch and of scikit-learn's
+    t-SNE fight it for the CPU: the demo took 2.6x its idle time, and 1.2x with sleeping ones, at the
+    same speed when idle (benchmarks/bench_busy_machine.py). OpenMP reads this when it loads, so it
+    only takes effect before torch is imported; nothing above this call imports it.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    calm_waiting_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Detected pickle protocol")  # torch, on refusing an untrusted checkpoint

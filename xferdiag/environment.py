@@ -43,6 +43,7 @@ def describe(device: torch.device, threads: int, **settings) -> dict:
         "platform": platform.platform(),
         "device": str(device),
         "threads": threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # as set when the run started (docs/scaling.md)
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)

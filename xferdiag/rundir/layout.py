@@ -42,6 +42,19 @@ def finished_seeds_glob(arm: str) -> str:
     return f"arms/{arm}/seed-*/{METRICS_JSON}"
 
 
+class _File:
+    """A path under a folder attribute of its owner: ``verdict_json = _File("root", VERDICT_JSON)``
+    makes ``run.verdict_json`` the path ``run.root / "verdict.json"``."""
+
+    def __init__(self, folder: str, name: str):
+        self.folder, self.name = folder, name
+
+    def __get__(self, owner, owner_type=None) -> Path:
+        if owner is None:
+            return self
+        return getattr(owner, self.folder) / self.name
+
+
 @dataclass(frozen=True)
 class SeedDir:
     """One arm's results for one seed: ``arms/<arm>/seed-<k>/``."""
@@ -50,25 +63,11 @@ class SeedDir:
     arm: str
     seed: int
 
-    @property
-    def model_pt(self) -> Path:
-        return self.path / MODEL_PT
-
-    @property
-    def checkpoint_pt(self) -> Path:
-        return self.path / CHECKPOINT_PT
-
-    @property
-    def history_csv(self) -> Path:
-        return self.path / HISTORY_CSV
-
-    @property
-    def metrics_json(self) -> Path:
-        return self.path / METRICS_JSON
-
-    @property
-    def predictions_npz(self) -> Path:
-        return self.path / PREDICTIONS_NPZ
+    model_pt = _File("path", MODEL_PT)
+    checkpoint_pt = _File("path", CHECKPOINT_PT)
+    history_csv = _File("path", HISTORY_CSV)
+    metrics_json = _File("path", METRICS_JSON)
+    predictions_npz = _File("path", PREDICTIONS_NPZ)
 
     @property
     def finished(self) -> bool:
@@ -83,67 +82,25 @@ class RunDir:
         self.root = Path(root)
 
     # --- files at the top --------------------------------------------------------------------
-    @property
-    def run_json(self) -> Path:
-        return self.root / RUN_JSON
-
-    @property
-    def data_json(self) -> Path:
-        return self.root / DATA_JSON
-
-    @property
-    def verdict_json(self) -> Path:
-        return self.root / VERDICT_JSON
-
-    @property
-    def shots_json(self) -> Path:
-        return self.root / SHOTS_JSON
-
-    @property
-    def report_html(self) -> Path:
-        return self.root / REPORT_HTML
-
-    @property
-    def lock_file(self) -> Path:
-        return self.root / ".lock"
+    run_json = _File("root", RUN_JSON)
+    data_json = _File("root", DATA_JSON)
+    verdict_json = _File("root", VERDICT_JSON)
+    shots_json = _File("root", SHOTS_JSON)
+    report_html = _File("root", REPORT_HTML)
+    lock_file = _File("root", ".lock")
 
     # --- analysis/ ---------------------------------------------------------------------------
-    @property
-    def analysis(self) -> Path:
-        return self.root / "analysis"
-
-    @property
-    def features_npz(self) -> Path:
-        return self.analysis / FEATURES_NPZ
-
-    @property
-    def shift_json(self) -> Path:
-        return self.analysis / SHIFT_JSON
-
-    @property
-    def embedding_npz(self) -> Path:
-        return self.analysis / EMBEDDING_NPZ
-
-    @property
-    def similarity_json(self) -> Path:
-        return self.analysis / SIMILARITY_JSON
-
-    @property
-    def transferability_json(self) -> Path:
-        return self.analysis / TRANSFERABILITY_JSON
+    analysis = _File("root", "analysis")
+    features_npz = _File("analysis", FEATURES_NPZ)
+    shift_json = _File("analysis", SHIFT_JSON)
+    embedding_npz = _File("analysis", EMBEDDING_NPZ)
+    similarity_json = _File("analysis", SIMILARITY_JSON)
+    transferability_json = _File("analysis", TRANSFERABILITY_JSON)
 
     # --- explanations/ -----------------------------------------------------------------------
-    @property
-    def explanations(self) -> Path:
-        return self.root / "explanations"
-
-    @property
-    def index_json(self) -> Path:
-        return self.explanations / INDEX_JSON
-
-    @property
-    def maps_npz(self) -> Path:
-        return self.explanations / MAPS_NPZ
+    explanations = _File("root", "explanations")
+    index_json = _File("explanations", INDEX_JSON)
+    maps_npz = _File("explanations", MAPS_NPZ)
 
     # --- shots/<k>/: one training-set size of a run over several ----------------------------
     def shots_point(self, shots: int | str) -> Path:
@@ -151,9 +108,7 @@ class RunDir:
         return self.root / "shots" / str(shots)
 
     # --- arms/<arm>/seed-<k>/ ----------------------------------------------------------------
-    @property
-    def arms_dir(self) -> Path:
-        return self.root / "arms"
+    arms_dir = _File("root", "arms")
 
     def seed(self, arm: str, seed: int) -> SeedDir:
         return SeedDir(self.arms_dir / arm / f"seed-{seed}", arm, seed)
