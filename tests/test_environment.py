@@ -1,10 +1,10 @@
-"""Compute settings the command line chooses before torch loads (docs/scaling.md)."""
+"""What the command line sets up before a command runs: compute settings (docs/scaling.md), the recorded command."""
 
 import os
 import subprocess
 import sys
 
-from xferdiag.cli import calm_waiting_threads
+from xferdiag.cli import _command_line, calm_waiting_threads
 
 
 def test_waiting_threads_sleep_unless_the_user_chose(monkeypatch):
@@ -21,3 +21,10 @@ def test_the_command_line_module_does_not_load_torch_before_main_runs():
     code = "import sys, xferdiag, xferdiag.cli; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_recorded_command_is_what_a_user_types_again(monkeypatch):
+    """run.json's "command" (the report's "Command to reproduce") names the program, not the file that started it."""
+    for started_as in ("/venv/bin/xferdiag", "/site-packages/xferdiag/__main__.py"):
+        monkeypatch.setattr("sys.argv", [started_as, "demo", "--out", "runs/demo"])
+        assert _command_line() == ["xferdiag", "demo", "--out", "runs/demo"]

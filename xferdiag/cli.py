@@ -101,11 +101,11 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     if args.resume:
         resumed = RunDir(args.resume)
         config = RunConfig.from_dict(resumed.check()["config"], source=str(resumed.run_json))
-        out = finetune(config, args.resume, resume=True, quiet=args.quiet, command=sys.argv)
+        out = finetune(config, args.resume, resume=True, quiet=args.quiet, command=_command_line())
     else:
         if not args.out:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
-        out = finetune(resolve_config(_config_from_args(args), args.label_column), args.out, quiet=args.quiet, command=sys.argv)
+        out = finetune(resolve_config(_config_from_args(args), args.label_column), args.out, quiet=args.quiet, command=_command_line())
     _print_verdict_warnings(out)
     print(f"run directory: {out}")
 
@@ -130,7 +130,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from .rundir import RunDir, read_metrics
 
     out = audit(resolve_config(_config_from_args(args), args.label_column), args.checkpoint, args.out, quiet=args.quiet,
-                command=sys.argv)
+                command=_command_line())
     metrics = read_metrics(RunDir(out).seed("transfer", 0))
     print(f"audited model: {100 * metrics['test']['accuracy']:.1f}% test accuracy")
     verdict = _verdict(out)
@@ -144,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from .commands.demo import run_demo
     from .rundir import RunDir
 
-    out = run_demo(args.out, args.scenario, quiet=args.quiet, command=sys.argv)
+    out = run_demo(args.out, args.scenario, quiet=args.quiet, command=_command_line())
     _print_verdict_warnings(out)
     verdict = _verdict(out)
     low, high = verdict["ci95"]
@@ -316,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     for add in SUBCOMMANDS:
         add(sub)
     return parser
+
+
+def _command_line() -> list[str]:
+    """The command as a user would type it again: ``xferdiag ...``, whether it was started through the
+    console script (its full path in ``argv[0]``) or ``python -m xferdiag`` (the package's __main__.py)."""
+    return ["xferdiag", *sys.argv[1:]]
 
 
 def _one_line(exc: Exception) -> str:

@@ -50,9 +50,9 @@ def interpret_shift(result: dict) -> list[str]:
     lines = []
     mmd, pad, c2st = result["mmd"], result["proxy_a_distance"], result["c2st"]
     if mmd["p_value"] < ALPHA:
-        lines.append(f"Source and target features come from different distributions (MMD permutation test p = {mmd['p_value']:.3g}).")
+        lines.append(f"Source and target features come from different distributions (MMD permutation test, {fmt.p_is(mmd['p_value'])}).")
     else:
-        lines.append(f"The MMD test finds no significant difference between source and target features (p = {mmd['p_value']:.3g}).")
+        lines.append(f"The MMD test finds no significant difference between source and target features ({fmt.p_is(mmd['p_value'])}).")
     lines.append(f"A linear domain classifier reaches proxy A-distance {pad['value']:.2f} of 2: "
                  f"the shift is {shift_size(pad['value'])}.")
     lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
