@@ -161,12 +161,3 @@ def _range(low, high, closed) -> str:
 def check_seed(seed, name: str = "seed") -> np.random.Generator:
     """A NumPy generator from an integer seed >= 0: every random analyzer draws from one of these."""
     return np.random.default_rng(check_scalar(seed, name, int, 0))
-
-
-def positive_int(value, name: str, *, minimum: int = 1) -> int:
-    """An integer parameter of at least ``minimum`` (explainers' spelling of ``check_scalar``)."""
-    return check_scalar(value, name, int, minimum)
-
-
-as_matrix = check_array  # explainers' spelling, until they adopt the check_* names
-same_width = check_same_width

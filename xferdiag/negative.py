@@ -75,6 +75,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from ._validate import to_numpy
 from .errors import InputError
 
 ALPHA = 0.05  # the default level of every verdict: a 95% interval
@@ -136,19 +137,9 @@ def check_alpha(alpha) -> float:
     return float(alpha)
 
 
-def _as_array(x, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
-    except Exception as exc:  # ragged lists, odd objects
-        raise InputError(f"{name}: cannot be read as an array ({exc})") from None
-    if not (arr.dtype == bool or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise InputError(f"{name}: expected numbers, got dtype {arr.dtype}")
-    return arr
-
-
 def _as_correctness(x, name: str) -> np.ndarray:
     """A (n_seeds, n_test) table of 0/1 per-example correctness, as float64."""
-    arr = _as_array(x, name)
+    arr = to_numpy(x, name)
     if arr.ndim != 2:
         raise InputError(
             f"{name}: expected a 2-D array (n_seeds, n_test) of per-example correctness, got shape {arr.shape}"
@@ -165,7 +156,7 @@ def _as_correctness(x, name: str) -> np.ndarray:
 
 
 def _as_metric(x, name: str) -> np.ndarray:
-    arr = _as_array(x, name)
+    arr = to_numpy(x, name)
     if arr.ndim != 1:
         raise InputError(f"{name}: expected a 1-D array with one value per seed, got shape {arr.shape}")
     arr = arr.astype(np.float64)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validate import as_matrix, positive_int, same_width
+from .._validate import check_array, check_same_width, check_scalar
 from ..errors import InputError
 
 
@@ -128,7 +128,7 @@ def numpy_seed(seed: int):
 
 def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Model outputs (N, K) on the CPU, in batches, without building a graph."""
-    batch_size = positive_int(batch_size, "batch_size")
+    batch_size = check_scalar(batch_size, "batch_size", int, 1)
     device = device_of(model)
     with explaining(model), torch.inference_mode():
         out = [model(images[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
@@ -183,9 +183,9 @@ def tabular_result(values: np.ndarray, targets: np.ndarray, feature_names: list[
 
 def check_table(x, training, feature_names, predict_fn, targets, names: tuple[str, str]):
     """Shared checks for the tabular explainers; returns (x, training, names, targets)."""
-    x = as_matrix(x, "x", min_rows=1)
-    training = as_matrix(training, names[1], min_rows=1)
-    same_width(x, training, ("x", names[1]))
+    x = check_array(x, "x", min_rows=1)
+    training = check_array(training, names[1], min_rows=1)
+    check_same_width(x, training, ("x", names[1]))
     if feature_names is None:
         feature_names = [f"x{j}" for j in range(x.shape[1])]
     feature_names = [str(f) for f in feature_names]

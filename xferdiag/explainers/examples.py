@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import positive_int
+from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_indices
 
@@ -18,7 +18,7 @@ def pick_examples(labels, predictions_by_arm: dict, n: int, seed: int = 0) -> np
     seeded random example of it.
     """
     y = as_indices(labels, "labels", len(np.asarray(labels))).numpy()
-    n = positive_int(n, "n")
+    n = check_scalar(n, "n", int, 1)
     if not isinstance(predictions_by_arm, dict):
         raise InputError("predictions_by_arm: expected a dict {arm: predictions}")
     wrong = np.zeros(len(y), dtype=bool)

@@ -22,7 +22,7 @@ from scipy.integrate import trapezoid
 from scipy.ndimage import distance_transform_edt
 from torch import nn
 
-from .._validate import positive_int
+from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_images, as_maps, check_model, device_of, resolve_targets
 from .agreement import spearman_agreement
@@ -75,7 +75,7 @@ def randomisation_test(model: nn.Module, images, targets, explain_fn: ExplainFn,
     layers = [(n, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))][::-1]
     if not layers:
         raise InputError("model: has no parameters to randomise")
-    n_steps = len(layers) if n_steps is None else min(positive_int(n_steps, "n_steps"), len(layers))
+    n_steps = len(layers) if n_steps is None else min(check_scalar(n_steps, "n_steps", int, 1), len(layers))
     checkpoints = {int(k) for k in np.round(np.linspace(len(layers), 1, n_steps))}  # includes len(layers)
 
     original = as_maps(explain_fn(model, x, t) if original_maps is None else original_maps, len(x), tuple(x.shape[2:]),
@@ -135,8 +135,8 @@ def deletion_insertion(model: nn.Module, images, maps, targets=None, *, steps: i
     x = as_images(images)
     n, c, h, w = x.shape
     scores = as_maps(maps, n, (h, w))
-    steps = positive_int(steps, "steps")
-    batch_size = positive_int(batch_size, "batch_size")
+    steps = check_scalar(steps, "steps", int, 1)
+    batch_size = check_scalar(batch_size, "batch_size", int, 1)
     t = resolve_targets(model, x, targets)
     base = _baseline(x, baseline)
 
@@ -213,7 +213,7 @@ def pointing_game(maps, masks, tolerance: int = 0) -> PointingResult:
     mask = mask.astype(bool)
     if not mask.reshape(len(mask), -1).any(1).all():
         raise InputError("masks: every image needs at least one mask pixel")
-    tolerance = positive_int(tolerance, "tolerance", minimum=0)
+    tolerance = check_scalar(tolerance, "tolerance", int, 0)
     hits = np.zeros(len(m), dtype=bool)
     for i in range(len(m)):
         top = scores[i] == scores[i].max()

@@ -12,7 +12,7 @@ import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
-from .._validate import positive_int
+from .._validate import check_scalar
 from ..errors import InputError
 from ..models.layers import trace
 from ._common import (
@@ -37,7 +37,7 @@ def grad_cam(model: nn.Module, images, target_layer: str | None = None, targets=
     """
     model = check_model(model)
     x = as_images(images)
-    batch_size = positive_int(batch_size, "batch_size")
+    batch_size = check_scalar(batch_size, "batch_size", int, 1)
     name = find_target_layer(model, x[:1]) if target_layer is None else target_layer
     layer = _module_named(model, name)
     t = None if targets is None else resolve_targets(model, x, targets)

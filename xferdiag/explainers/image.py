@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validate import positive_int
+from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_indices, as_unit_images, check_model, device_of, predict_logits
 from .arms import Attribution, Checks, Method, explain_arms, floats
@@ -93,8 +93,8 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
     arms, x, y, ids, methods = _check(models, images, labels, example_ids, methods, target)
     if "shap" in methods and background is None:
         raise InputError("background: SHAP needs background images from the training split (or drop 'shap')")
-    request = ImageRequest(models, x, background, seed, positive_int(lime_samples, "lime_samples", minimum=2),
-                           positive_int(shap_samples, "shap_samples"), segmentation, batch_size,
+    request = ImageRequest(models, x, background, seed, check_scalar(lime_samples, "lime_samples", int, 2),
+                           check_scalar(shap_samples, "shap_samples", int, 1), segmentation, batch_size,
                            resolve_precision("auto", device_of(models[arms[0]])))
     preds = {arm: predict_logits(models[arm], x, batch_size).argmax(1) for arm in arms}
     targets = {arm: y if target == "label" else preds[arm] for arm in arms}

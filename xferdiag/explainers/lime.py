@@ -20,7 +20,7 @@ from lime.lime_tabular import LimeTabularExplainer
 from skimage.segmentation import quickshift, slic
 from torch import nn
 
-from .._validate import positive_int
+from .._validate import check_scalar
 from ..errors import InputError
 from ._common import (
     TabularExplanation,
@@ -116,8 +116,8 @@ def lime_images(model: nn.Module, images, targets=None, num_samples: int = 1000,
     x = as_unit_images(images)
     if x.shape[1] not in (1, 3):
         raise InputError(f"images: LIME needs 1- or 3-channel images, got {x.shape[1]} channels")
-    num_samples = positive_int(num_samples, "num_samples", minimum=2)
-    batch_size = default_batch(device_of(model)) if batch_size is None else positive_int(batch_size, "batch_size")
+    num_samples = check_scalar(num_samples, "num_samples", int, 2)
+    batch_size = default_batch(device_of(model)) if batch_size is None else check_scalar(batch_size, "batch_size", int, 1)
     segment = segmenter(segmentation, seed)
     t = resolve_targets(model, x, targets)
     classify = probability_fn(inference_copy(model, precision), x.shape[1])
@@ -149,7 +149,7 @@ def lime_tabular(predict_fn, x, training_data, feature_names=None, targets=None,
     """
     x, training, names, t = check_table(x, training_data, feature_names, predict_fn, targets,
                                         ("x", "training_data"))
-    num_samples = positive_int(num_samples, "num_samples", minimum=2)
+    num_samples = check_scalar(num_samples, "num_samples", int, 2)
     values = np.zeros(x.shape)
     intercepts = np.zeros(len(x))
     for i in range(len(x)):

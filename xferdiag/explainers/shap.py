@@ -15,7 +15,7 @@ import shap
 import torch
 from torch import nn
 
-from .._validate import positive_int
+from .._validate import check_scalar
 from ..errors import InputError
 from ._common import (
     TabularExplanation,
@@ -75,8 +75,8 @@ def shap_images(model: nn.Module, images, background, targets=None, n_samples: i
     if bg.shape[1:] != x.shape[1:]:
         raise InputError(f"background: images of shape {tuple(bg.shape[1:])} do not match "
                          f"images of shape {tuple(x.shape[1:])}")
-    n_samples = positive_int(n_samples, "n_samples")
-    batch_size = positive_int(batch_size, "batch_size")
+    n_samples = check_scalar(n_samples, "n_samples", int, 1)
+    batch_size = check_scalar(batch_size, "batch_size", int, 1)
     logits_x = predict_logits(model, x)
     t = logits_x.argmax(1) if targets is None else resolve_targets(model, x, targets)
     expected = predict_logits(model, bg).mean(0)[t].numpy()
@@ -110,7 +110,7 @@ def shap_tabular(predict_fn, x, background, feature_names=None, targets=None, n_
     """
     x, background, names, t = check_table(x, background, feature_names, predict_fn, targets,
                                           ("x", "background"))
-    max_background = positive_int(max_background, "max_background")
+    max_background = check_scalar(max_background, "max_background", int, 1)
     if len(background) > max_background:
         rows = np.random.default_rng(seed).choice(len(background), max_background, replace=False)
         background = background[np.sort(rows)]
