@@ -124,7 +124,7 @@ def test_per_feature_shift_finds_the_shifted_feature():
     xs, _ = make_table(300, 0.0, 0)
     xt, _ = make_table(300, 0.8, 1)
     result = feature_shift(xs, xt, NAMES)
-    rows = {r["name"]: r for r in result.to_list()}
+    rows = {r["name"]: r for r in result.to_dict()["per_feature"]}
     assert [name for name, r in rows.items() if r["shifted"]] == ["dose"]
     assert rows["dose"]["smd"] == pytest.approx(0.8, abs=0.15) and rows["dose"]["ks_statistic"] > 0.25
     assert all(abs(rows[n]["smd"]) < 0.2 and rows[n]["p_adjusted"] > 0.05 for n in ("age", "weight", "noise"))

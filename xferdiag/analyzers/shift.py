@@ -214,15 +214,12 @@ class FeatureShift:
     smd: np.ndarray
     alpha: float
 
-    def to_list(self) -> list[dict]:
-        """One entry per feature, for ``shift.json["per_feature"]``."""
-        return [{"name": name, "ks_statistic": float(k), "p_value": float(p), "p_adjusted": float(q),
-                 "smd": float(d), "shifted": bool(q <= self.alpha)}
-                for name, k, p, q, d in zip(self.names, self.ks_statistic, self.p_value, self.p_adjusted, self.smd)]
-
     def to_dict(self) -> dict:
-        """The result protocol: ``{"per_feature": to_list()}``, the part of ``shift.json`` it fills."""
-        return {"per_feature": self.to_list()}
+        """The part of ``shift.json`` it fills: one ``per_feature`` entry per feature."""
+        return {"per_feature": [
+            {"name": name, "ks_statistic": float(k), "p_value": float(p), "p_adjusted": float(q), "smd": float(d),
+             "shifted": bool(q <= self.alpha)}
+            for name, k, p, q, d in zip(self.names, self.ks_statistic, self.p_value, self.p_adjusted, self.smd)]}
 
 
 def feature_shift(x, y, feature_names=None, alpha: float = ALPHA) -> FeatureShift:

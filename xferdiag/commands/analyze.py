@@ -19,7 +19,8 @@ from .. import rundir
 from ..analyzers import shift, similarity
 from ..analyzers.transferability import transferability_scores
 from ..engine.features import extract_layer_features
-from ..errors import DataError, InputError, RunDirError
+from ..errors import InputError, RunDirError
+from ..modalities import modality_of
 from ..models import check_layers
 from ..report.interpret import interpret_shift
 from ..rundir.layout import MODEL_PT
@@ -86,8 +87,8 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
 
         results: dict = {}
         if source is not None:
-            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes),
-                                      _tables(source, target, source_idx, target_idx))
+            per_feature = modality_of(target).input_shift(source, target, source_idx, target_idx)
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_feature)
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
@@ -108,18 +109,9 @@ def _check_finite(cache: dict) -> None:
                              "then rerun 'xferdiag analyze --force'")
 
 
-def _tables(source, target, source_idx, target_idx) -> tuple | None:
-    """(source rows, target rows, feature names) when both domains are tables with the same columns."""
-    if source.table is None or target.table is None:
-        return None
-    if source.feature_names != target.feature_names:
-        raise DataError(f"{source.spec} and {target.spec}: the tables have different feature columns; "
-                        "give both the same columns in the same order")
-    return source.table[source_idx], target.table[target_idx], target.feature_names
-
-
-def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int, tables=None) -> dict:
-    """Shift in the pretrained model's penultimate features; for tables also per input feature."""
+def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int,
+           per_feature: list[dict] | None = None) -> dict:
+    """Shift in the pretrained model's penultimate features, plus the modality's per-input-feature shift."""
     x, y = cache["pretrained__source__penultimate"], cache["pretrained__target__penultimate"]
     embedding = similarity.embed_2d(x, y, seed=seed, max_points=EMBEDDING_POINTS)
     labels = np.concatenate([cache["source__labels"], cache["target__labels"]])
@@ -135,8 +127,8 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
         "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
         "embedding": {"method": embedding.method, "file": run.embedding_npz.name},
     }
-    if tables is not None:
-        result["per_feature"] = shift.feature_shift(*tables).to_list()
+    if per_feature is not None:
+        result["per_feature"] = per_feature
     result["interpretation"] = interpret_shift(result)
     rundir.write_json(run.shift_json, result)
     return result

@@ -50,3 +50,7 @@ class Modality(Protocol):
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
                 progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
         """index.json's content and maps.npz's arrays for ``job``."""
+
+    def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
+        """Shift per raw input feature (shift.json's ``per_feature``), where the inputs have named
+        features; None where they do not (pixels)."""

@@ -32,3 +32,7 @@ class ImageModality:
         return explain_models(models, images, job.labels, background, methods=methods, seed=seed,
                               lime_samples=lime_samples, shap_samples=shap_samples, progress=progress,
                               example_ids=job.example_ids)
+
+    def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> None:
+        """Pixels are no features to test one by one: the shift is measured in the model's features only."""
+        return None

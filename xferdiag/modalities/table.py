@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analyzers.shift import feature_shift
 from ..data import Domain
+from ..errors import DataError
 from ..explainers.table import KIND, METHODS, explain_table
 from .base import ExplainJob
 
@@ -23,3 +25,13 @@ class TableModality:
         return explain_table(job.arms, table[job.rows], job.labels, table[job.train_rows], job.domain.feature_names,
                              methods=methods, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
                              example_ids=job.example_ids)
+
+    def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
+        """A KS test per column (Benjamini-Hochberg) with its standardised mean difference, when both
+        domains are tables with the same columns."""
+        if source.table is None:
+            return None
+        if source.feature_names != target.feature_names:
+            raise DataError(f"{source.spec} and {target.spec}: the tables have different feature columns; "
+                            "give both the same columns in the same order")
+        return feature_shift(source.table[source_rows], target.table[target_rows], target.feature_names).to_dict()["per_feature"]
