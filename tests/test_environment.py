@@ -1,10 +1,10 @@
-"""What the command line sets up before a command runs: compute settings (docs/scaling.md), the recorded command."""
+"""What the command line adds around a command: compute settings (docs/scaling.md), the recorded command, flags in errors."""
 
 import os
 import subprocess
 import sys
 
-from xferdiag.cli import _command_line, calm_waiting_threads
+from xferdiag.cli import _command_line, as_flag, build_parser, calm_waiting_threads
 
 
 def test_waiting_threads_sleep_unless_the_user_chose(monkeypatch):
@@ -28,3 +28,12 @@ def test_the_recorded_command_is_what_a_user_types_again(monkeypatch):
     for started_as in ("/venv/bin/xferdiag", "/site-packages/xferdiag/__main__.py"):
         monkeypatch.setattr("sys.argv", [started_as, "demo", "--out", "runs/demo"])
         assert _command_line() == ["xferdiag", "demo", "--out", "runs/demo"]
+
+
+def test_a_library_error_names_the_flag_the_user_typed():
+    args = build_parser().parse_args(["explain", "runs/a", "--lime-samples", "1"])
+    message = "lime_samples: must be an integer >= 2, got 1"
+    assert as_flag(message, args) == "--lime-samples: must be an integer >= 2, got 1"
+    assert as_flag("runs/a: not a run directory (no run.json)", args) == "runs/a: not a run directory (no run.json)"
+    assert as_flag("seed: must be an integer >= 0, got -1", args) == "--seed: must be an integer >= 0, got -1"
+    assert as_flag("alpha: must be a number", args) == "alpha: must be a number"  # not an option of explain

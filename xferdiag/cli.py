@@ -324,6 +324,15 @@ def _command_line() -> list[str]:
     return ["xferdiag", *sys.argv[1:]]
 
 
+def as_flag(message: str, args: argparse.Namespace) -> str:
+    """Library errors name their parameter first (``lime_samples: must be ...``); on the command line
+    that parameter is a flag the user typed, so the message names the flag (``--lime-samples: ...``)."""
+    name, colon, rest = message.partition(":")
+    if colon and name.isidentifier() and hasattr(args, name) and name not in ("run_dir", "run_dirs", "func"):
+        return f"{_flag(name)}:{rest}"
+    return message
+
+
 def _one_line(exc: Exception) -> str:
     """User errors print as one line, also when a DataLoader worker re-raised one with its traceback attached."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
@@ -351,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except XferdiagError as exc:
-        print(f"xferdiag: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"xferdiag: error: {as_flag(_one_line(exc), args)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("xferdiag: interrupted", file=sys.stderr)
