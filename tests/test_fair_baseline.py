@@ -89,7 +89,7 @@ def test_resume_reads_the_search_back(runs, tmp_path, monkeypatch):
     assert metrics["budget"] == {"epochs": 4, "lr": recorded["chosen"]}
 
 
-@pytest.mark.parametrize("index, needle", [(3, "scratch_lr"), (4, "scratch_epochs")])
+@pytest.mark.parametrize("index, needle", [(3, "--scratch-lr"), (4, "--scratch-epochs")])  # the flag the user typed
 def test_bad_values_exit_2_with_one_line(runs, index, needle):
     root, results = runs
     assert one_line_error(results[index], needle) is None, results[index].stderr
