@@ -105,3 +105,30 @@ def cka_sentences(layers: list[dict], frozen_strategy: str | None = None) -> lis
                              f"{' …' if len(kept) > 6 else ''}): their pretrained features were reused almost unchanged.")
         sentences.append(f"Layer '{lowest[0]}' changed most (CKA {fmt.num(lowest[1])}).")
     return sentences
+
+
+def budget_sentence(budget: dict | None) -> str | None:
+    """What the explanation budget cut, compared with what was asked (None when nothing was cut), and
+    how the time estimate made before starting compares with the time the parts took."""
+    if not isinstance(budget, dict) or not budget.get("reductions"):
+        return None
+    asked, chosen = budget.get("requested") or {}, budget.get("chosen") or {}
+    cuts = []
+    if chosen.get("n") != asked.get("n"):
+        cuts.append(f"{chosen.get('n')} of the {asked.get('n')} requested examples are explained")
+    if min(chosen.get("sanity_examples") or 0, chosen.get("n") or 0) < (chosen.get("n") or 0):
+        cuts.append(f"the sanity check re-explains {chosen.get('sanity_examples')} of them")
+    for key, name in (("lime_samples", "LIME"), ("shap_samples", "SHAP")):
+        if name.lower() in (chosen.get("methods") or []) and chosen.get(key) != asked.get(key):
+            cuts.append(f"{name} draws {chosen.get(key)} samples per example instead of {asked.get(key)}")
+    if chosen.get("deletion_steps") != asked.get("deletion_steps"):
+        cuts.append(f"deletion/insertion curves take {chosen.get('deletion_steps')} steps instead of {asked.get('deletion_steps')}")
+    measured = budget.get("measured_s_by_part") or {}
+    took = sum(v for v in measured.values() if isinstance(v, (int, float)))
+    timing = f"estimated {_seconds(budget.get('estimated_s'))} s before starting, took {_seconds(took)} s"
+    return (f"To fit the time budget of {_seconds(budget.get('budget_s'))} s ({timing}): " + "; ".join(cuts)
+            + ". Give more time with --budget SECONDS (or --budget none) to explain everything asked.")
+
+
+def _seconds(value) -> str:
+    return f"{value:.0f}" if isinstance(value, (int, float)) else fmt.DASH
