@@ -118,8 +118,9 @@ def measure_costs(model: nn.Module, images: torch.Tensor, *, batch_size: int, pr
     forward_batch = images.repeat(-(-size // len(images)), 1, 1, 1)[:size].to(device)
     backward_batch = images[:min(len(images), 2)].to(device)
     forward_s = _per_image(lambda: frozen(forward_batch), len(forward_batch), device, inference=True)
-    with explaining(model):
-        backward_s = _per_image(lambda: _gradient(model, backward_batch), len(backward_batch), device, inference=False)
+    gradients = frozen if precision == "fp32" else inference_copy(model, "fp32")  # what SHAP differentiates
+    with explaining(gradients):
+        backward_s = _per_image(lambda: _gradient(gradients, backward_batch), len(backward_batch), device, inference=False)
     segment_s = 0.0
     if segmentation is not None:
         picture = np.ascontiguousarray(images[0].permute(1, 2, 0).expand(-1, -1, 3).numpy())
