@@ -27,6 +27,10 @@ from ._common import device_of, explaining, numpy_seed
 from .text_words import TextBatch, forward_logits, spread_over_tokens
 
 LIME_MASK = "_"  # what lime puts in place of a removed placeholder word
+SHAP_BATCH = 64
+"""Masked texts shap collects before each call of the logit function (shap's Text masker: 5). When
+``max_evals`` is too small to expand the whole partition tree, which nodes get expanded depends on
+it, so it is fixed here and independent of ``batch_size`` (texts per forward pass)."""
 
 
 def baseline_ids(batch: TextBatch) -> torch.Tensor:
@@ -102,9 +106,10 @@ def class_logit_fn(model: nn.Module, mask: torch.Tensor, target: int, batch_size
 
 
 def shap_text(model: nn.Module, batch: TextBatch, targets: torch.Tensor, *, max_evals: int = 500, seed: int = 0,
-              batch_size: int = 32, shap_batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+              batch_size: int = 32, shap_batch: int = SHAP_BATCH) -> tuple[np.ndarray, np.ndarray]:
     """(token SHAP values (N, T), base values (N,)). Each text is cut to its attended tokens; shap
-    hands the logit function ``shap_batch`` masked texts per call (default: ``batch_size``)."""
+    hands the logit function ``shap_batch`` masked texts per call, which it classifies
+    ``batch_size`` at a time."""
     maps = np.zeros(tuple(batch.input_ids.shape), dtype=np.float64)
     base = np.zeros(len(batch), dtype=np.float64)
     for i in range(len(batch)):
@@ -123,7 +128,7 @@ def shap_text(model: nn.Module, batch: TextBatch, targets: torch.Tensor, *, max_
             explainer = shap.PartitionExplainer(f, masker)
             with numpy_seed(seed):
                 out = explainer(ids[features][None, :], max_evals=max(max_evals, 2 * int(features.sum()) + 1),
-                                batch_size=shap_batch or batch_size, silent=True)
+                                batch_size=shap_batch, silent=True)
             values = np.asarray(out.values[0], dtype=np.float64)
         row = np.zeros(len(ids))
         row[np.flatnonzero(features)] = values
