@@ -166,6 +166,7 @@ def test_same_seed_same_output_and_bert_explains_end_to_end(bert_setup, tok):
     (dict(attention_mask=torch.ones(2, 3, dtype=torch.long)), "attention_mask:"),
     (dict(input_ids=torch.zeros(4, 5)), "input_ids:"),
     (dict(labels=[0, 1]), "labels:"),
+    (dict(labels=[0, 1, 2, 1]), "labels:"),
     (dict(models={"a": torch.nn.Linear(2, 2)}), "models['a']:"),
     (dict(lime_samples=1), "lime_samples:"),
 ])

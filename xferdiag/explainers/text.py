@@ -98,7 +98,11 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
                           check_scalar(shap_samples, "shap_samples", int, 1),
                           check_scalar(batch_size, "batch_size", int, 1))
     batch = text_batch(ids, mask, tokenizer, models[arms[0]].pad_token_id)
-    preds = {arm: forward_logits(models[arm], ids, mask, request.batch_size).argmax(1) for arm in arms}
+    logits = {arm: forward_logits(models[arm], ids, mask, request.batch_size) for arm in arms}
+    if int(y.max()) >= min(v.shape[1] for v in logits.values()):
+        raise InputError(f"labels: class {int(y.max())} is beyond the models' {min(v.shape[1] for v in logits.values())} "
+                         "outputs")
+    preds = {arm: v.argmax(1) for arm, v in logits.items()}
     targets = {arm: y if target == "label" else preds[arm] for arm in arms}
     chosen = {name: TEXT_EXPLAINERS[name](request) for name in methods}
     listed = examples(ids_list, y.numpy(), {a: p.numpy() for a, p in preds.items()})
