@@ -56,6 +56,25 @@ def test_the_planted_cue_is_the_top_word(cue_explained, method):
     assert hits >= 0.9, (method, top)
 
 
+@pytest.mark.slow
+def test_the_planted_cue_is_the_top_word_of_a_transformer(tok):
+    """A 2-layer BERT on three classes (either cue, or none, so both cues matter), trained with attended
+    PAD tokens so that the explainers' reference means "nothing here" to it."""
+    texts, labels = cue_corpus(300, seed=0, neutral=True)
+    ids, mask = encode(tok, texts)
+    torch.manual_seed(0)
+    bert = train(TinyBert(tok.vocab_size, tok.pad_token_id, n_classes=3), ids, mask, labels, epochs=40, lr=0.01,
+                 pad_dropout=0.2)
+    test_texts, test_labels = cue_corpus(24, seed=1, neutral=True)
+    cued = [i for i, label in enumerate(test_labels) if label < 2]
+    test_ids, test_mask = encode(tok, [test_texts[i] for i in cued])
+    index, maps = explain_text_models({"transfer": bert}, test_ids, test_mask, test_labels[cued], tok,
+                                      lime_samples=150, shap_samples=100, progress=False, checks=False)
+    for method in ("ig", "shap", "lime"):
+        top = _top_words(index, maps, f"{method}__transfer")
+        assert np.mean([word in CUES for word in top]) >= 0.9, (method, top)
+
+
 def test_maps_have_the_documented_shapes_and_zero_padding(cue_explained):
     index, maps = cue_explained
     n, t = maps["input_ids"].shape

@@ -40,13 +40,18 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
-def cue_corpus(n: int, seed: int, length: int = 10) -> tuple[list[str], np.ndarray]:
-    """Texts of random filler words with one cue word at a random place; the cue decides the label."""
+def cue_corpus(n: int, seed: int, length: int = 10, neutral: bool = False) -> tuple[list[str], np.ndarray]:
+    """Texts of random filler words with one cue word at a random place; the cue decides the label.
+
+    ``neutral``: a third class (label 2) has no cue, so a model must use both cues (with two classes
+    it may learn "excellent or not" and ignore "terrible").
+    """
     rng = np.random.default_rng(seed)
-    texts, labels = [], rng.integers(0, 2, n)
+    texts, labels = [], rng.integers(0, 3 if neutral else 2, n)
     for label in labels:
         words = list(rng.choice(FILLER, length))
-        words.insert(int(rng.integers(0, length + 1)), CUES[0] if label == 1 else CUES[1])
+        if label < 2:
+            words.insert(int(rng.integers(0, length + 1)), CUES[0] if label == 1 else CUES[1])
         texts.append(" ".join(words))
     return texts, labels
 
@@ -100,14 +105,22 @@ def encode(tok, texts: list[str], max_length: int = 32) -> tuple[torch.Tensor, t
 
 
 def train(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, labels, epochs: int = 30, lr: float = 0.05,
-          seed: int = 0) -> nn.Module:
-    """Full-batch Adam on cross-entropy; returns the model in eval mode."""
+          seed: int = 0, pad_dropout: float = 0.0) -> nn.Module:
+    """Full-batch Adam on cross-entropy; returns the model in eval mode.
+
+    ``pad_dropout``: each epoch, that share of the tokens between [CLS] and [SEP] becomes PAD and stays
+    attended, so the model learns that an attended PAD (the explainers' "removed") carries nothing;
+    without it, a randomly initialised encoder may read the never-seen PAD embedding as evidence.
+    """
     torch.manual_seed(seed)
     y = torch.as_tensor(labels)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    inner = mask.bool() & (torch.arange(ids.shape[1]) > 0) & (ids != model.pad_token_id)
+    inner &= torch.roll(inner, -1, 1)  # not the last attended token ([SEP])
     model.train()
     for _ in range(epochs):
+        drop = inner & (torch.rand(ids.shape) < pad_dropout)
         optimiser.zero_grad()
-        nn.functional.cross_entropy(model(ids, mask), y).backward()
+        nn.functional.cross_entropy(model(ids.masked_fill(drop, model.pad_token_id), mask), y).backward()
         optimiser.step()
     return model.eval()

@@ -2,6 +2,9 @@
 
 All three explain one class per text and share one reference: a removed token becomes the PAD token
 and keeps its place in the attention mask, so the model sees "nothing here" at the same positions.
+That holds only if the model reads an attended PAD as nothing: an encoder trained from scratch that
+never saw one may read its embedding as evidence (in the tests, a small BERT took it for one of the
+two cue words until it was trained with a share of its tokens replaced by PAD).
 
 - IG (Sundararajan et al. 2017) integrates gradients on the word-embedding layer (captum's
   ``LayerIntegratedGradients``) from the all-PAD baseline (special tokens kept) to the text; the
