@@ -171,12 +171,15 @@ def test_batched_equals_single(bert_setup, method):
 
 def test_same_seed_same_output_and_bert_explains_end_to_end(bert_setup, tok):
     model, batch, targets = bert_setup
-    kwargs = dict(methods=("shap", "lime"), lime_samples=50, shap_samples=40, progress=False, seed=3)
+    kwargs = dict(methods=("shap", "lime"), lime_samples=50, shap_samples=40, progress=False, seed=3, sanity_steps=3)
     first = explain_text_models({"a": model}, batch.input_ids, None, targets, tok, **kwargs)
     second = explain_text_models({"a": model}, batch.input_ids, None, targets, tok, **kwargs)
     for key in ("shap__a", "lime__a"):
         np.testing.assert_array_equal(first[1][key], second[1][key])
-    assert "layers" in first[0]["sanity"]["lime"] and first[0]["agreement"] == {}
+    sanity = first[0]["sanity"]["lime"]
+    assert len(sanity["layers"]) == len(sanity["similarity"]) == 3 and first[0]["agreement"] == {}
+    assert sanity["layers"][-1] == "encoder.embeddings.word_embeddings"  # the cascade ends at the embeddings
+    assert sanity["similarity"][-1] == pytest.approx(sanity["similarity_after_randomisation"])
 
 
 @pytest.mark.parametrize("change, message", [
@@ -188,6 +191,8 @@ def test_same_seed_same_output_and_bert_explains_end_to_end(bert_setup, tok):
     (dict(labels=[0, 1, 2, 1]), "labels:"),
     (dict(models={"a": torch.nn.Linear(2, 2)}), "models['a']:"),
     (dict(lime_samples=1), "lime_samples:"),
+    (dict(sanity_steps=0), "sanity_steps:"),
+    (dict(sanity_threshold=2.0), "sanity_threshold:"),
 ])
 def test_bad_input_names_the_parameter(bert_setup, tok, change, message):
     model, batch, targets = bert_setup

@@ -80,7 +80,8 @@ METHODS = tuple(TEXT_EXPLAINERS)
 def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask, labels, tokenizer, *,
                         methods=METHODS, seed: int = 0, lime_samples: int = 1000, shap_samples: int = 500,
                         target: str = "label", example_ids=None, batch_size: int = 32, progress: bool = True,
-                        sanity_threshold: float = SANITY_THRESHOLD, checks: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+                        sanity_threshold: float = SANITY_THRESHOLD, sanity_steps: int = 1,
+                        checks: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     """Token and word attributions of every method for every arm, word-level agreement and the checks.
 
     ``input_ids`` (N, T) and ``attention_mask`` (N, T, or None: ``input_ids != pad_token_id`` of the
@@ -97,6 +98,8 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
     request = TextRequest(check_scalar(seed, "seed", int, 0), check_scalar(lime_samples, "lime_samples", int, 2),
                           check_scalar(shap_samples, "shap_samples", int, 1),
                           check_scalar(batch_size, "batch_size", int, 1))
+    threshold = check_scalar(sanity_threshold, "sanity_threshold", float, 0, 1, inclusive=(True, True))
+    steps = check_scalar(sanity_steps, "sanity_steps", int, 1)
     batch = text_batch(ids, mask, tokenizer, models[arms[0]].pad_token_id)
     logits = {arm: forward_logits(models[arm], ids, mask, request.batch_size) for arm in arms}
     if int(y.max()) >= min(v.shape[1] for v in logits.values()):
@@ -111,13 +114,13 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
     index = {"kind": KIND, "methods": list(methods), "arms": arms, "seed": request.seed, "examples": listed,
              "params": {"target": target, "agreement": {"topk": TOPK, "on": "absolute word attributions"},
                         "word_scores": "sum of the word's token attributions",
-                        "sanity": {"test": "cascading model-parameter randomisation (full), over tokens",
-                                   "threshold": sanity_threshold},
+                        "sanity": {"test": "cascading model-parameter randomisation, over tokens",
+                                   "threshold": threshold, "steps": steps},
                         "faithfulness": {"test": "ERASER comprehensiveness and sufficiency (AOPC), tokens deleted",
                                          "fractions": list(ERASER_FRACTIONS)},
                         **{name: chosen[name].params for name in TEXT_EXPLAINERS if name in chosen}}}
-    run_checks = text_checks(batch, threshold=sanity_threshold, seed=request.seed,
-                             batch_size=request.batch_size) if checks else None
+    run_checks = text_checks(batch, threshold=threshold, seed=request.seed, batch_size=request.batch_size,
+                             steps=steps) if checks else None
     maps, sections = explain_arms({a: models[a] for a in arms}, batch, targets, list(chosen.values()), topk=TOPK,
                                   checks=run_checks, progress=progress, agree=word_agreement(batch, TOPK))
     index.update({key: sections.get(key, {}) for key in ("agreement", "sanity", "faithfulness", "ig_completeness_gap",

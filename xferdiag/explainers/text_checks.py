@@ -78,16 +78,18 @@ def eraser(model: nn.Module, batch: TextBatch, maps: np.ndarray, targets: torch.
             "comprehensiveness_aopc": float(comp.mean()), "sufficiency_aopc": float(suff.mean())}
 
 
-def text_checks(batch: TextBatch, *, threshold: float, seed: int, batch_size: int) -> ChecksFn:
-    """Full randomisation of the first arm (maps compared over feature tokens) and ERASER for every arm."""
+def text_checks(batch: TextBatch, *, threshold: float, seed: int, batch_size: int, steps: int = 1) -> ChecksFn:
+    """Cascading randomisation of the first arm in ``steps`` evenly spaced steps, the last full (maps
+    compared over feature tokens), and ERASER for every arm."""
     def run(method: Method, models: dict, inputs, targets: dict, maps: dict) -> tuple[dict, dict[str, dict]]:
         first = next(iter(models))
         sanity = cascading_randomisation(models[first], lambda m: method.explain(first, m, inputs, targets[first]).maps,
-                                         maps[f"{method.name}__{first}"], threshold=threshold, n_steps=1, seed=seed,
+                                         maps[f"{method.name}__{first}"], threshold=threshold, n_steps=steps, seed=seed,
                                          compare=token_similarity(batch))
         faithfulness = {arm: eraser(model, batch, maps[f"{method.name}__{arm}"], targets[arm], batch_size=batch_size,
                                     seed=seed) for arm, model in models.items()}
         return ({"similarity_after_randomisation": sanity.similarity_after_randomisation,
-                 "flagged": bool(sanity.flagged), "layers": sanity.layers}, faithfulness)
+                 "flagged": bool(sanity.flagged), "layers": sanity.layers,
+                 "similarity": floats(sanity.similarity)}, faithfulness)
 
     return run
