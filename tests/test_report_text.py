@@ -78,3 +78,26 @@ def test_wrong_word_maps_are_a_run_directory_error(tmp_path):
     write_npz(RunDir(run).maps_npz, **{"words__ig__transfer": np.zeros((1, 2), dtype=np.float32)})
     with pytest.raises(RunDirError, match="words__ig__transfer"):
         render_report(run)
+
+
+def test_explain_text_models_output_renders(tmp_path):
+    """What explain_text_models returns is what the run directory stores and the report reads."""
+    import torch
+    from text_helpers import BagModel, cue_corpus, encode, tokenizer
+
+    from xferdiag.explainers import explain_text_models
+    tok = tokenizer()
+    texts, labels = cue_corpus(4, seed=2)
+    texts[0] = "<script>alert(1)</script> &amp; " + texts[0]
+    ids, mask = encode(tok, texts)
+    torch.manual_seed(0)
+    models = {"transfer": BagModel(tok.vocab_size, tok.pad_token_id).eval(),
+              "scratch": BagModel(tok.vocab_size, tok.pad_token_id).eval()}
+    index, maps = explain_text_models(models, ids, mask, labels, tok, methods=("ig",), progress=False)
+    run = write_full_run(tmp_path / "run")
+    write_json(RunDir(run).index_json, index)
+    write_npz(RunDir(run).maps_npz, **maps)
+    page = render_report(run).html
+    assert "What the models read: word attributions" in page and "Integrated Gradients" in page
+    assert "<script" not in page.lower() and "&lt;" in page
+    assert page.count('<span class="w ') == sum(len(e["words"]) for e in index["examples"]) * 2
