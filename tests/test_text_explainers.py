@@ -152,6 +152,14 @@ def test_subwords_merge_into_words(bert_setup):
     assert counts[1] > 1 and counts[0] == 1  # "unbelievably" is several tokens, "an" one
 
 
+def test_tokens_that_do_not_decode_back_are_their_own_words(tok):
+    ids = torch.tensor([[tok.cls_token_id, *tok.convert_tokens_to_ids(["##ing", "cat"]), tok.unk_token_id,
+                         tok.sep_token_id, tok.pad_token_id]])
+    batch = text_batch(ids, (ids != tok.pad_token_id).long(), tok, tok.pad_token_id)
+    assert batch.words == [["##ing", "cat", "[UNK]"]] and batch.exact_words == [False]
+    assert batch.word_ids.tolist() == [[-1, 0, 1, 2, -1, -1]]
+
+
 @pytest.mark.parametrize("method", ["ig", "shap", "lime"])
 def test_batched_equals_single(bert_setup, method):
     model, batch, targets = bert_setup

@@ -57,6 +57,7 @@ class TextBatch:
 def text_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer, pad_token_id: int) -> TextBatch:
     """Mark fixed positions and merge subwords into words for checked (N, T) ids and mask."""
     special = set(int(i) for i in getattr(tokenizer, "all_special_ids", []) or [])
+    special.discard(getattr(tokenizer, "unk_token_id", None))  # an unknown word is still a word of the text
     special.add(int(pad_token_id))
     ids = input_ids.tolist()
     fixed = torch.tensor([[m == 0 or t in special for t, m in zip(row, mrow)]
