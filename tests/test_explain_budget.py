@@ -22,11 +22,13 @@ PLAN = ExplainPlan(("gradcam", "shap", "lime"), arms=2, n=4, lime_samples=100, s
 
 def test_plan_seconds_by_hand():
     parts = PLAN.seconds(COSTS)
-    explained = 4 * 2 + 2  # every arm's examples, and the sanity check's re-run on the first arm
-    assert parts["gradcam"] == pytest.approx(explained * 0.05)
-    assert parts["shap"] == pytest.approx(explained * 10 * 0.05 + 3 * 8 * 0.01)  # + background, once per model
-    assert parts["lime"] == pytest.approx(explained * (100 * 0.01 + 0.2))
-    assert parts["faithfulness"] == pytest.approx(3 * 2 * 4 * 2 * 10 * 0.01)  # methods x arms x n x 2 curves x 10 points
+    curves = 2 * 4 * 2 * 10 * 0.01  # arms x n x (deletion + insertion) x 10 points
+    assert parts["gradcam"] == pytest.approx(2 * 4 * 0.05)
+    assert parts["gradcam checks"] == pytest.approx(2 * 0.05 + curves)  # the sanity re-run on 2 examples
+    assert parts["shap"] == pytest.approx(2 * (4 * 10 * 0.05 + 8 * 0.01))  # + the background, once per model
+    assert parts["shap checks"] == pytest.approx(2 * 10 * 0.05 + 8 * 0.01 + curves)
+    assert parts["lime"] == pytest.approx(2 * 4 * (100 * 0.01 + 0.2))
+    assert parts["lime checks"] == pytest.approx(2 * (100 * 0.01 + 0.2) + curves)
     assert PLAN.total_s(COSTS) == pytest.approx(sum(parts.values()))
 
 

@@ -62,16 +62,19 @@ class ExplainPlan:
     background: int = 0
 
     def seconds(self, costs: PassCosts) -> dict[str, float]:
-        """Estimated seconds per part: each method (its maps for every arm plus its sanity re-run) and
-        the faithfulness curves of every method and arm."""
-        explained = self.n * self.arms + min(self.sanity_examples, self.n)
+        """Estimated seconds per part, in the keys of :func:`~.arms.explain_arms`' ``seconds``: each
+        method's maps for every arm (``"<method>"``) and its checks (``"<method> checks"``: the sanity
+        re-run on the first arm, and deletion/insertion for every arm)."""
         per_example = {"gradcam": costs.backward_s,
                        "shap": self.shap_samples * costs.backward_s,
                        "lime": self.lime_samples * costs.forward_s + costs.segment_s}
-        parts = {m: explained * per_example[m] for m in self.methods}
-        if "shap" in self.methods:
-            parts["shap"] += (self.arms + 1) * self.background * costs.forward_s
-        parts["faithfulness"] = len(self.methods) * self.arms * self.n * 2 * (self.deletion_steps + 1) * costs.forward_s
+        resanity = min(self.sanity_examples, self.n)
+        curves = self.arms * self.n * 2 * (self.deletion_steps + 1) * costs.forward_s
+        shap_background = self.background * costs.forward_s  # once per model SHAP explains
+        parts = {}
+        for m in self.methods:
+            parts[m] = self.arms * (self.n * per_example[m] + (shap_background if m == "shap" else 0))
+            parts[f"{m} checks"] = resanity * per_example[m] + (shap_background if m == "shap" else 0) + curves
         return parts
 
     def total_s(self, costs: PassCosts) -> float:

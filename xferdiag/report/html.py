@@ -35,6 +35,7 @@ from .sections.shift import domain_shift
 from .sections.shots import shots_section
 from .sections.similarity import similarity
 from .sections.table_explanations import table_explanations
+from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -143,10 +144,12 @@ def collect(rd: RunDir, run: dict) -> dict:
 
 
 def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | None:
-    """The image or the table explanation section, by the kind index.json records."""
+    """The image, table or text explanation section, by the kind index.json records."""
     if not files.index:
         return None
-    build = table_explanations if files.index.get("kind") == "tabular" else image_explanations
+    kind = files.index.get("kind")
+    build = {"tabular": table_explanations, "text": text_explanations}.get(kind if isinstance(kind, str) else "",
+                                                                          image_explanations)
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 

@@ -132,3 +132,17 @@ def budget_sentence(budget: dict | None) -> str | None:
 
 def _seconds(value) -> str:
     return f"{value:.0f}" if isinstance(value, (int, float)) else fmt.DASH
+
+
+# Text explanations. A word is marked with its sign (+/−, underlined) when its |attribution| is at
+# least this share of the largest |attribution| in its panel; fainter words keep only their tint,
+# so a page printed without colour still shows the words that carry the explanation.
+TEXT_MARK_SHARE = 0.25
+TEXT_WORDS_LEGEND = ("Each word is tinted by its attribution to the explained class, summed over its subword tokens: "
+                     "red and underlined with “+” pushes toward the class, blue with “−” and a dotted underline "
+                     f"pushes away; only words with at least {TEXT_MARK_SHARE:.0%} of the panel's largest |value| get "
+                     "a sign. Hover a word for its value.")
+TEXT_FAITHFULNESS_LEGEND = ("ERASER, averaged over deleting 1–50% of the tokens: comprehensiveness is how far the class "
+                            "probability falls when the top-ranked tokens are deleted (higher = the explanation found "
+                            "what the model needs); sufficiency is how far it falls when only those tokens are kept "
+                            "(lower = they alone carry the prediction).")
