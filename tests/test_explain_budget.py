@@ -40,7 +40,9 @@ def test_no_budget_or_enough_budget_runs_the_request():
 
 def test_ladder_cuts_checks_first_then_samples_then_examples():
     big = ExplainPlan(("gradcam", "shap", "lime"), 2, 8, 1000, 200, 20, 8, 32)
-    budgets = [big.total_s(COSTS) * f for f in (0.9, 0.5, 0.1, 0.02)]
+    smallest = ExplainPlan(big.methods, 2, 1, FLOORS["lime_samples"], FLOORS["shap_samples"], FLOORS["deletion_steps"],
+                           1, 32)
+    budgets = [big.total_s(COSTS) * f for f in (0.9, 0.5, 0.2)] + [smallest.total_s(COSTS) * 1.5]
     fitted = [fit_plan(big, COSTS, b) for b in budgets]
     for f, b in zip(fitted, budgets):
         assert f.plan.total_s(COSTS) <= b
@@ -53,8 +55,8 @@ def test_ladder_cuts_checks_first_then_samples_then_examples():
 
 
 def test_budget_below_the_smallest_plan_says_the_minimum():
-    smallest = ExplainPlan(PLAN.methods, 2, 1, FLOORS["lime_samples"], FLOORS["shap_samples"], FLOORS["deletion_steps"],
-                           1, 8)
+    # sizes asked below a floor stay as asked; only examples, the sanity subset and the steps go lower
+    smallest = ExplainPlan(PLAN.methods, 2, 1, 100, 10, FLOORS["deletion_steps"], 1, 8)
     minimum = smallest.total_s(COSTS)
     with pytest.raises(InputError, match=rf"budget: 0.1 s is less than .* give at least --budget {math.ceil(minimum)}\b"):
         fit_plan(PLAN, COSTS, 0.1)
