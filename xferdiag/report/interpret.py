@@ -115,7 +115,7 @@ def budget_sentence(budget: dict | None) -> str | None:
     asked, chosen = budget.get("requested") or {}, budget.get("chosen") or {}
     cuts = []
     if chosen.get("n") != asked.get("n"):
-        cuts.append(f"{chosen.get('n')} of the {asked.get('n')} requested examples are explained")
+        cuts.append(f"{chosen.get('n')} of the {asked.get('n')} requested examples {'is' if chosen.get('n') == 1 else 'are'} explained")
     if min(chosen.get("sanity_examples") or 0, chosen.get("n") or 0) < (chosen.get("n") or 0):
         cuts.append(f"the sanity check re-explains {chosen.get('sanity_examples')} of them")
     for key, name in (("lime_samples", "LIME"), ("shap_samples", "SHAP")):
