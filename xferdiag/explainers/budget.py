@@ -24,8 +24,8 @@ from .inference import inference_copy
 from .lime import segmenter
 
 CALIBRATION_BATCH = 16
-"""Images in the timed forward batch: per-image time is flat from here up on CPUs, and a ResNet-50
-at 224 px pays about 2 s for it (twice: warm-up and timed)."""
+"""Images in the timed forward batch: big enough that per-image time settles, small enough that
+timing a 224 px model (twice: warm-up and timed) costs seconds, not tens of seconds."""
 
 DEFAULT_BUDGET_S = 90.0
 """Seconds the commands give image explanations unless told otherwise (``--budget``)."""
