@@ -9,18 +9,20 @@ from xferdiag.cli import _command_line, as_flag, build_parser, calm_waiting_thre
 
 def test_waiting_threads_sleep_unless_the_user_chose(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
     calm_waiting_threads()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and os.environ["OPENBLAS_THREAD_TIMEOUT"] == "4"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "28")
     calm_waiting_threads()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and os.environ["OPENBLAS_THREAD_TIMEOUT"] == "28"
 
 
 def test_the_command_line_module_does_not_load_torch_before_main_runs():
-    """OpenMP reads OMP_WAIT_POLICY when torch loads it, so importing the CLI must not load torch."""
-    code = "import sys, xferdiag, xferdiag.cli; print('torch' in sys.modules)"
+    """OpenMP and OpenBLAS read their settings when torch and numpy load them, so importing the CLI must load neither."""
+    code = "import sys, xferdiag, xferdiag.cli; print('torch' in sys.modules, 'numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == "False False"
 
 
 def test_the_recorded_command_is_what_a_user_types_again(monkeypatch):

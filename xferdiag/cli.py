@@ -363,14 +363,18 @@ def _one_line(exc: Exception) -> str:
 
 
 def calm_waiting_threads() -> None:
-    """Let OpenMP threads that wait for work sleep instead of spinning (unless the user chose).
+    """Let threads that wait for work sleep instead of spinning (unless the user chose).
 
     On a machine where another process holds a core, spinning workers of torch and of scikit-learn's
     t-SNE fight it for the CPU: the demo took 2.6x its idle time, and 1.2x with sleeping ones, at the
-    same speed when idle (benchmarks/bench_busy_machine.py). OpenMP reads this when it loads, so it
-    only takes effect before torch is imported; nothing above this call imports it.
+    same speed when idle (benchmarks/bench_busy_machine.py). numpy's and scipy's OpenBLAS spin too
+    (2^28 cycles by default): on a loaded machine an H-score of 100 x 1280 features took 15 s
+    instead of 2.9 s with a short spin (OPENBLAS_THREAD_TIMEOUT=4, 16 cycles). Both libraries read
+    these when they load, so they only take effect before torch and numpy are imported; nothing
+    above this call imports them.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
 def main(argv: list[str] | None = None) -> int:

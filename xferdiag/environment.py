@@ -44,6 +44,7 @@ def describe(device: torch.device, threads: int, **settings) -> dict:
         "device": str(device),
         "threads": threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # as set when the run started (docs/scaling.md)
+        "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)

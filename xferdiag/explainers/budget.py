@@ -116,18 +116,21 @@ class FittedPlan:
 
 def measure_costs(model: nn.Module, images: torch.Tensor, *, batch_size: int, precision: str,
                   segmentation: str | None) -> PassCosts:
-    """Time a forward batch (the inference copy LIME and deletion use), a small forward-and-backward
-    batch (Grad-CAM, SHAP) and one ``segmentation`` (None: LIME is not asked for), each after one
-    untimed warm-up."""
+    """Time a forward batch (the inference copy LIME and deletion use), a forward-and-backward pass
+    (Grad-CAM, SHAP: on two images, or on the forward batch where that takes under a second) and one
+    ``segmentation`` (None: LIME is not asked for), each after an untimed warm-up."""
     device = device_of(model)
     frozen = inference_copy(model, precision)
     size = min(batch_size, CALIBRATION_BATCH)
     forward_batch = images.repeat(-(-size // len(images)), 1, 1, 1)[:size].to(device)
-    backward_batch = images[:min(len(images), 2)].to(device)
     forward_s = _per_image(lambda: frozen(forward_batch), len(forward_batch), device, inference=True)
     gradients = frozen if precision == "fp32" else inference_copy(model, "fp32")  # what SHAP differentiates
     with explaining(gradients):
-        backward_s = _per_image(lambda: _gradient(gradients, backward_batch), len(backward_batch), device, inference=False)
+        pair = images[:min(len(images), 2)].to(device)
+        backward_s = _per_image(lambda: _gradient(gradients, pair), len(pair), device, inference=False)
+        if backward_s * len(forward_batch) < 1.0:  # cheap: time a batch like SHAP's, where fixed costs are shared
+            backward_s = _per_image(lambda: _gradient(gradients, forward_batch), len(forward_batch), device,
+                                    inference=False, warm=False)
     segment_s = 0.0
     if segmentation is not None:
         picture = np.ascontiguousarray(images[0].permute(1, 2, 0).expand(-1, -1, 3).numpy())
