@@ -88,6 +88,28 @@ def check_model(model, name: str = "model") -> nn.Module:
     return model
 
 
+def check_arms(models) -> list[str]:
+    """The arm names of ``models`` ({arm: nn.Module}); their maps are stored as ``"<method>__<arm>"``."""
+    if not isinstance(models, dict) or not models:
+        raise InputError("models: expected a non-empty dict {arm name: model}")
+    for arm, model in models.items():
+        if not isinstance(arm, str) or not arm or "__" in arm:
+            raise InputError(f"models: arm names must be non-empty strings without '__', got {arm!r}")
+        check_model(model, f"models[{arm!r}]")
+    return list(models)
+
+
+def check_request(methods, available: tuple[str, ...], target: str, targets: tuple[str, ...]) -> list[str]:
+    """The requested ``methods`` (distinct, among ``available``) once ``target`` is known to be one of ``targets``."""
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    unknown = [m for m in methods if m not in available]
+    if not methods or unknown or len(set(methods)) != len(methods):
+        raise InputError(f"methods: choose distinct names among {', '.join(available)}, got {methods!r}")
+    if target not in targets:
+        raise InputError(f"target: must be one of {', '.join(targets)}, got {target!r}")
+    return methods
+
+
 def device_of(model: nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .._validate import check_scalar
 from ..errors import InputError
-from ._common import as_indices, as_unit_images, check_model, device_of, predict_logits
+from ._common import as_indices, as_unit_images, check_arms, check_request, device_of, predict_logits
 from .arms import Attribution, Checks, Method, explain_arms, floats
 from .budget import ExplainPlan, fit_plan, measure_costs
 from .examples import examples, pick_examples
@@ -140,20 +140,8 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
 
 
 def _check(models, images, labels, example_ids, methods, target):
-    if not isinstance(models, dict) or not models:
-        raise InputError("models: expected a non-empty dict {arm name: model}")
-    arms = list(models)
-    for arm in arms:
-        if not isinstance(arm, str) or not arm or "__" in arm:
-            raise InputError(f"models: arm names must be non-empty strings without '__', got {arm!r}")
-        check_model(models[arm], f"models[{arm!r}]")
+    arms = check_arms(models)
     x = as_unit_images(images)
     y = as_indices(labels, "labels", len(x))
     ids = list(range(len(x))) if example_ids is None else as_indices(example_ids, "example_ids", len(x)).tolist()
-    methods = [methods] if isinstance(methods, str) else list(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if not methods or unknown or len(set(methods)) != len(methods):
-        raise InputError(f"methods: choose distinct names among {', '.join(METHODS)}, got {methods!r}")
-    if target not in TARGETS:
-        raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
-    return arms, x, y, ids, methods
+    return arms, x, y, ids, check_request(methods, METHODS, target, TARGETS)

@@ -17,7 +17,7 @@ from torch import nn
 
 from .._validate import check_scalar
 from ..errors import InputError
-from ._common import as_indices, check_model
+from ._common import as_indices, check_arms, check_request
 from .arms import Attribution, Method, explain_arms, floats
 from .examples import examples
 from .faithfulness import SANITY_THRESHOLD
@@ -131,13 +131,8 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
 
 
 def _check(models, input_ids, attention_mask, labels, example_ids, methods, target):
-    if not isinstance(models, dict) or not models:
-        raise InputError("models: expected a non-empty dict {arm name: model}")
-    arms = list(models)
-    for arm in arms:
-        if not isinstance(arm, str) or not arm or "__" in arm:
-            raise InputError(f"models: arm names must be non-empty strings without '__', got {arm!r}")
-        model = check_model(models[arm], f"models[{arm!r}]")
+    arms = check_arms(models)
+    for arm, model in models.items():
         if not isinstance(getattr(model, "pad_token_id", None), int) or not callable(
                 getattr(model, "get_input_embeddings", None)):
             raise InputError(f"models[{arm!r}]: a text model needs an int pad_token_id and get_input_embeddings()")
@@ -150,13 +145,7 @@ def _check(models, input_ids, attention_mask, labels, example_ids, methods, targ
         raise InputError("attention_mask: must hold only 0 and 1")
     y = as_indices(labels, "labels", len(ids))
     ids_list = list(range(len(ids))) if example_ids is None else as_indices(example_ids, "example_ids", len(ids)).tolist()
-    methods = [methods] if isinstance(methods, str) else list(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if not methods or unknown or len(set(methods)) != len(methods):
-        raise InputError(f"methods: choose distinct names among {', '.join(METHODS)}, got {methods!r}")
-    if target not in TARGETS:
-        raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
-    return arms, ids, mask, y, ids_list, methods
+    return arms, ids, mask, y, ids_list, check_request(methods, METHODS, target, TARGETS)
 
 
 def _as_ids(x, name: str) -> torch.Tensor:
