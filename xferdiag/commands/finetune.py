@@ -26,6 +26,7 @@ from ..config import RunConfig
 from ..data import Domain, TargetSplits, load_domain, split_target
 from ..data.images import InputSpec
 from ..engine import distributed
+from ..engine.baselines import baselines_for
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
 from ..engine.metrics import Evaluation
 from ..engine.strategies import Phase, fused_optimizer, phases_for
@@ -136,6 +137,9 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
     }
     if source_n is not None:
         data["splits"]["source"] = {"all": source_n}
+    tokens = splits.token_stats(spec)
+    if tokens is not None:
+        data["tokens"] = tokens
     rundir.write_json(run.data_json, data)
     if not run.run_json.is_file():
         rundir.write_json(run.run_json, {
@@ -190,6 +194,9 @@ def train_pair(
             result = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt).fit(model, data, reference)
             if distributed.is_main():
                 write_seed(folder, result.state_dict, result.test, result.metrics, result.history)
+    baselines = baselines_for(splits.domain, splits.indices, list(range(config.seeds))) if distributed.is_main() else None
+    if baselines is not None:
+        rundir.write_json(run.baselines_json, baselines)
     if "scratch" in plans and distributed.is_main():
         from .verdict import verdict_for_run
 

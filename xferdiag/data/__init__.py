@@ -28,7 +28,7 @@ from .tables import (
     load_npz_table,
     npz_is_table,
 )
-from .text import Corpus, TextSet, load_corpus
+from .text import Corpus, TextSet, load_corpus, token_stats
 
 __all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
 
@@ -151,6 +151,13 @@ class TargetSplits:
 
     def sizes(self) -> dict[str, int]:
         return {name: int(len(idx)) for name, idx in self.indices.items()}
+
+    def token_stats(self, spec: InputSpec) -> dict | None:
+        """Per split, how the text model's tokenizer sees the texts (:class:`.text.TokenStats`); None for other data."""
+        if self.domain.texts is None or spec.tokenizer is None:
+            return None
+        return {split: token_stats([self.domain.texts[i] for i in idx], spec.tokenizer, spec.size).to_dict()
+                for split, idx in self.indices.items() if len(idx)}
 
 
 def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str) -> TargetSplits:

