@@ -18,7 +18,7 @@ from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, XferdiagError
 from ..models import ModelSource, build_transfer_model
-from ..models.text import transformers_offline, minilm_dir
+from ..models.text import minilm_dir, transformers_offline
 from .finetune import runtime_for, split_data
 
 CUES_SOURCE, CUES_TARGET, TINY_BERT = "cues-source.jsonl", "cues-target.jsonl", "tiny-bert"
