@@ -31,6 +31,7 @@ BBC_SETTINGS = dict(data="bbc-news", model="builtin:minilm", strategy="linear-pr
 CUES_SETTINGS = dict(strategy="linear-probe", shots=[4], max_length=16, val_fraction=0.2, test_fraction=0.4,
                      epochs=15, batch_size=8, seeds=3, lr=3e-2, scratch_lr=1e-3)
 EXPLAIN_TEXT = {"n": 6, "lime_samples": 200, "shap_samples": 50}
+TEXT_SCENARIOS = ("text", "text-cues")
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -89,3 +90,11 @@ def bbc_config() -> RunConfig:
     if missing:
         raise ConfigError(f"--scenario text needs two installed assets: {'; '.join(missing)}")
     return RunConfig(**BBC_SETTINGS)
+
+
+def text_scenario_config(scenario: str, folder: Path, quiet: bool = True) -> RunConfig:
+    """``text``: MiniLM on BBC News (installed assets); ``text-cues``: the tiny BERT made in ``folder``."""
+    if scenario == "text":
+        return bbc_config()
+    rundir.make_dir(folder)
+    return cues_config(folder, quiet)

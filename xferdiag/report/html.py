@@ -38,6 +38,8 @@ from .sections.table_explanations import table_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
+TEXT = "text"
+"""The kind of data a text run records."""
 
 
 @dataclass
@@ -137,14 +139,14 @@ def collect(rd: RunDir, run: dict) -> dict:
         "explanations": _explanations(rd, files, classes),
         "shots": shots_section(files.shots) if files.shots else None,
         "environment": [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()],
-        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section),
+        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section, data.get("kind")),
         **stamp(),
     }
 
 
 def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | None:
     """The image or the table explanation section, by the kind index.json records."""
-    if not files.index:
+    if not files.index or files.index.get("kind") == TEXT:  # text explanations have no section in this build yet
         return None
     build = table_explanations if files.index.get("kind") == "tabular" else image_explanations
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
@@ -161,7 +163,7 @@ def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) 
 
 
 def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_predictions: bool,
-             shift_section: dict | None) -> list[str]:
+             shift_section: dict | None, kind: str | None = None) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     missing = []
@@ -181,7 +183,12 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"transferability scores ({analyze})")
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze})")
-    if files.index is None:
+    if kind == TEXT:
+        if files.index is None:
+            missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain}; it needs xferdiag's text explainers)")
+        else:
+            missing.append(f"explanations of texts (computed in {rd.index_json.parent.name}/; this build has no report section for them)")
+    elif files.index is None:
         missing.append(f"explanations: Grad-CAM, SHAP, LIME ({explain})")
     if shift_section and shift_section["embedding"] is None:
         missing.append(f"source-vs-target embedding ({analyze})")
