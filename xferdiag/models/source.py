@@ -23,6 +23,7 @@ import importlib.util
 import inspect
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,8 @@ class ModelSource:
                 raise ModelError(f"model {spec!r}: unknown built-in; choose one of {names}")
             return cls(name, "builtin", options=options or None)
         if spec.startswith("hf:"):
-            path, sep, options = spec[3:].rpartition(":")
-            if not sep or "=" not in options:
-                path, options = spec[3:], ""
+            with_options = re.match(r"^(.*?):([A-Za-z_]+=.*)$", spec[3:])  # hf:DIR:pool=lastk:2,encoder=lstm
+            path, options = with_options.groups() if with_options else (spec[3:], "")
             if not path:
                 raise ModelError("model 'hf:': give the Hugging Face model directory, hf:DIR")
             return cls(path, "hf", options=options or None)

@@ -100,6 +100,7 @@ def check_model_dir(path: Path, spec: str) -> dict:
 @functools.lru_cache(maxsize=8)
 def load_tokenizer(path: str):
     """The directory's tokenizer (fast where it has tokenizer.json); cached: every arm shares it."""
+    check_model_dir(Path(path), f"hf:{path}")
     tf = transformers_offline()
     try:
         tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
@@ -116,7 +117,7 @@ def _load_encoder(path: Path, spec: str, pretrained: bool) -> nn.Module:
     check_model_dir(path, spec)
     config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     if not pretrained:
-        return tf.AutoModel.from_config(config)
+        return _without_pooler(tf.AutoModel.from_config(config))
     try:
         model, info = tf.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False,
                                                    use_safetensors=True, output_loading_info=True)
@@ -128,6 +129,14 @@ def _load_encoder(path: Path, spec: str, pretrained: bool) -> nn.Module:
         bad = missing or [str(m[0] if isinstance(m, tuple) else m) for m in mismatched]
         raise ModelError(f"{spec}: the checkpoint leaves {len(bad)} encoder weight(s) newly initialised "
                          f"({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); give the directory of a complete model")
+    return _without_pooler(model)
+
+
+def _without_pooler(model: nn.Module) -> nn.Module:
+    """BERT-style models without their pooler (a dense layer on [CLS] for next-sentence prediction): the
+    pooling here never calls it, and a checkpoint without its weights would leave it randomly initialised."""
+    if isinstance(getattr(model, "pooler", None), nn.Module):
+        model.pooler = None
     return model
 
 
