@@ -188,3 +188,31 @@ def test_text_net_is_the_classifier_that_surgery_splits(tiny_bert):
     assert isinstance(classifier, TextNet) and classifier.fc.in_features == 32
     model, _ = transfer_model(f"hf:{tiny_bert}", num_classes=5)
     assert isinstance(model.backbone.fc, nn.Identity) and model.head.out_features == 5
+
+
+def test_feature_store_runs_a_frozen_backbone_once_across_seeds(tiny_bert, cue_target):
+    from xferdiag.commands.finetune import runtime_for, split_data
+
+    model, spec = transfer_model(f"hf:{tiny_bert}", num_classes=4)
+    data = split_data(split_target(load_domain(str(cue_target)), 0.25, 0.25, 0, 4), spec, augment=False)
+    runtime, _ = runtime_for(RunConfig(), quiet=True)
+    plan = ArmPlan("transfer", [Phase("linear-probe", 2)], lr=3e-2, batch_size=8)
+    calls = []
+    store: dict = {}
+
+    def fit(seed, net):
+        hook = net.backbone.register_forward_hook(lambda *_: calls.append(seed))
+        result = ArmTrainer(plan, runtime, seed=seed, feature_store=store).fit(net, data)
+        hook.remove()
+        return result
+
+    first = fit(0, model)
+    once = len(calls)
+    fresh, _ = transfer_model(f"hf:{tiny_bert}", num_classes=4)
+    again = fit(1, fresh)
+    assert once > 0 and len(calls) == once  # the second seed read the stored features
+    assert first.test.labels.tolist() == again.test.labels.tolist()
+    with torch.no_grad():
+        fresh.backbone.encoder.embeddings.word_embeddings.weight.add_(0.1)  # other weights: extracted anew
+    fit(2, fresh)
+    assert len(calls) > once

@@ -183,6 +183,7 @@ def train_pair(
     if config.baseline == "scratch" and config.scratch_lr == "auto":
         searched = _scratch_lr_search(run, config, data, runtime, functools.partial(new_model, None))["chosen"]
     plans = arm_plans(config, searched)
+    features: dict = {}  # a linear probe's frozen-backbone features, shared by its seeds
     for seed in range(config.seeds):
         for arm, plan in plans.items():
             folder = run.seed(arm, seed)
@@ -191,7 +192,8 @@ def train_pair(
             model = new_model(pretrained if arm == "transfer" else None, seed)
             reference = ({k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()}
                          if arm == "transfer" else None)
-            result = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt).fit(model, data, reference)
+            trainer = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt, feature_store=features)
+            result = trainer.fit(model, data, reference)
             if distributed.is_main():
                 write_seed(folder, result.state_dict, result.test, result.metrics, result.history)
     baselines = baselines_for(splits.domain, splits.indices, list(range(config.seeds))) if distributed.is_main() else None
