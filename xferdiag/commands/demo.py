@@ -29,7 +29,7 @@ from ..report import render_report
 from .analyze import analyze_run
 from .explain import explain_run
 from .finetune import finetune, runtime_for, split_data
-from .textdemo import EXPLAIN_TEXT, TEXT_SCENARIOS, text_scenario_config
+from .textdemo import ANALYZE_TEXT, EXPLAIN_TEXT, TEXT_SCENARIOS, text_scenario_config
 
 MODEL = "builtin:digits-cnn"
 SOURCE, PRETRAINED = "source", "pretrained.pt"  # the demo's own folder in its run directory, and the pretrained weights there
@@ -122,7 +122,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
         explain = EXPLAIN_TABLE if scenario in MODELS else EXPLAIN
     command = command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario]
     finetune(config, out, quiet=quiet, command=command, allow_existing=True)
-    analyze_run(out, quiet=quiet)
+    analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
     if can_explain_kind(rundir.read_data(rundir.RunDir(out)).get("kind")):
         explain_run(out, quiet=quiet, **explain)
     render_report(out)
