@@ -168,7 +168,7 @@ def _fit(tiny_bert, data_path, strategy: str):
     splits = split_target(domain, 0.25, 0.25, 0, 4)
     from xferdiag.commands.finetune import runtime_for, split_data
 
-    runtime, _ = runtime_for(RunConfig(), quiet=True)
+    runtime, _ = runtime_for(RunConfig(threads=1), quiet=True)
     plan = ArmPlan("transfer", [Phase(strategy, 4)], lr=3e-2, batch_size=8)
     return ArmTrainer(plan, runtime, seed=1).fit(model, split_data(splits, spec, augment=False))
 
@@ -195,7 +195,7 @@ def test_feature_store_runs_a_frozen_backbone_once_across_seeds(tiny_bert, cue_t
 
     model, spec = transfer_model(f"hf:{tiny_bert}", num_classes=4)
     data = split_data(split_target(load_domain(str(cue_target)), 0.25, 0.25, 0, 4), spec, augment=False)
-    runtime, _ = runtime_for(RunConfig(), quiet=True)
+    runtime, _ = runtime_for(RunConfig(threads=1), quiet=True)
     plan = ArmPlan("transfer", [Phase("linear-probe", 2)], lr=3e-2, batch_size=8)
     calls = []
     store: dict = {}

@@ -38,7 +38,7 @@ def test_planted_cues_transfer_is_judged_positive_with_baseline_shift_words_and_
                     reason="needs the text extra: pip install 'xferdiag[text]'")
 def test_minilm_frozen_probe_on_bbc_8_shot_beats_scratch(tmp_path):
     config = RunConfig(data="bbc-news", model="builtin:minilm", strategy="linear-probe", shots=[8], max_length=32,
-                       val_fraction=0.03, test_fraction=0.05, epochs=4, batch_size=16, seeds=1, lr=1e-2, scratch_lr=1e-3)
+                       val_fraction=0.03, test_fraction=0.05, epochs=4, batch_size=16, seeds=1, lr=1e-2, scratch_lr=1e-3, threads=1)
     out = finetune(config, tmp_path / "bbc", quiet=True)
     verdict = rundir.read_json(rundir.RunDir(out).verdict_json)
     seed = verdict["per_seed"][0]

@@ -32,7 +32,9 @@ all its layers at the usual fine-tuning rate (a linear probe on 384 pooled featu
 ANALYZE_TEXT = {"max_samples": 200}
 """Texts per domain the demo's analysis embeds (the encoder is the cost on two cores)."""
 CUES_SETTINGS = dict(strategy="linear-probe", shots=[4], max_length=16, val_fraction=0.2, test_fraction=0.4,
-                     epochs=15, batch_size=8, seeds=3, lr=3e-2, scratch_lr=1e-3)
+                     epochs=15, batch_size=8, seeds=3, lr=3e-2, scratch_lr=1e-3, threads=1)
+"""The tiny BERT runs on one thread: a 32-wide model gains nothing from a second one, and on a busy
+machine spinning OpenMP workers cost far more than they save."""
 EXPLAIN_TEXT = {"n": 6, "lime_samples": 200, "shap_samples": 50}
 TEXT_SCENARIOS = ("text", "text-cues")
 
@@ -62,7 +64,7 @@ def pretrain_tiny_bert(folder: Path, source_spec: str, *, epochs: int = 6, quiet
     source = ModelSource.parse(f"hf:{folder}")
     domain = load_domain(source_spec)
     splits = split_target(domain, 0.15, 0.15, 0, "all")
-    runtime, _ = runtime_for(RunConfig(), quiet)
+    runtime, _ = runtime_for(RunConfig(threads=1), quiet)
     seed_everything(0)
     network = build_transfer_model(source, len(domain.classes), pretrained=None)
     plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3, batch_size=32)
