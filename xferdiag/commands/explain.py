@@ -16,6 +16,7 @@ import torch
 from .. import rundir
 from ..errors import InputError
 from ..explainers import pick_examples
+from ..explainers.budget import DEFAULT_BUDGET_S
 from ..modalities import METHODS, ExplainJob, modality_of
 from .context import RunContext
 
@@ -30,12 +31,17 @@ def parse_methods(methods) -> list[str]:
 
 @rundir.holds_lock  # one writer per run directory (docs/guarantees.md)
 def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int = 0, lime_samples: int = 1000,
-                shap_samples: int = 200, quiet: bool = False, force: bool = False) -> dict:
-    """Explain ``n`` test examples for every arm; reuse ``explanations/`` when asked for the same thing."""
+                shap_samples: int = 200, budget: float | None = DEFAULT_BUDGET_S, quiet: bool = False,
+                force: bool = False) -> dict:
+    """Explain ``n`` test examples for every arm; reuse ``explanations/`` when asked for the same thing.
+
+    ``budget``: seconds the image explanations may take (estimated before they start; sizes are cut
+    to fit and the cuts recorded); None explains exactly what is asked."""
     methods = parse_methods(methods)
     context = RunContext(run_dir)
     run = context.run
-    params = {"methods": methods, "n": n, "seed": seed, "lime_samples": lime_samples, "shap_samples": shap_samples}
+    params = {"methods": methods, "n": n, "seed": seed, "lime_samples": lime_samples, "shap_samples": shap_samples,
+              "budget": budget}
     if run.index_json.is_file() and not force:
         existing = rundir.read_json(run.index_json)
         if existing.get("request") == params and run.maps_npz.is_file():
@@ -44,7 +50,7 @@ def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int =
     job = _job(context, n, seed)
     torch.manual_seed(seed)
     index, maps = modality_of(job.domain).explain(job, methods=methods, seed=seed, lime_samples=lime_samples,
-                                                  shap_samples=shap_samples, progress=not quiet)
+                                                  shap_samples=shap_samples, budget=budget, progress=not quiet)
     index["request"] = params
     index["seeds_explained"] = {arm: s for arm, (s, _) in context.models.arms.items()}
     rundir.write_npz(run.maps_npz, **maps)

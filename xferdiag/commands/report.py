@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import rundir
+from ..explainers.budget import DEFAULT_BUDGET_S
 from ..modalities import can_explain_kind
 from ..models import ModelSource
 from ..report import Report, render_report
@@ -14,14 +15,16 @@ from .verdict import verdict_for_run
 
 
 @rundir.holds_lock  # one writer per run directory (docs/guarantees.md)
-def build_report(run_dir: str | Path, out: str | Path | None = None, *, compute: bool = True, quiet: bool = False) -> Report:
-    """Compute what is missing (unless ``compute=False``), then render the HTML report."""
+def build_report(run_dir: str | Path, out: str | Path | None = None, *, compute: bool = True, quiet: bool = False,
+                 budget: float | None = DEFAULT_BUDGET_S) -> Report:
+    """Compute what is missing (unless ``compute=False``; explanations within ``budget`` seconds, see
+    :func:`~xferdiag.commands.explain.explain_run`), then render the HTML report."""
     if compute:
-        complete_run(run_dir, quiet=quiet)
+        complete_run(run_dir, quiet=quiet, budget=budget)
     return render_report(run_dir, out)
 
 
-def complete_run(run_dir: str | Path, *, quiet: bool = False) -> None:
+def complete_run(run_dir: str | Path, *, quiet: bool = False, budget: float | None = DEFAULT_BUDGET_S) -> None:
     """Compute what the run directory lacks and has the inputs for (see :class:`~xferdiag.rundir.RunStatus`);
     the report lists the rest. A hand-written run directory with only the required files is rendered as it is."""
     config = rundir.validate(run_dir).get("config") or {}
@@ -31,7 +34,7 @@ def complete_run(run_dir: str | Path, *, quiet: bool = False) -> None:
     if status.can_compute("analysis"):
         analyze_run(run_dir, quiet=quiet)
     if status.can_compute("explanations") and can_explain_kind(rundir.read_data(rundir.RunDir(run_dir)).get("kind")):
-        explain_run(run_dir, quiet=quiet)
+        explain_run(run_dir, quiet=quiet, budget=budget)
 
 
 def _has_pretrained(config: dict) -> bool:

@@ -1,9 +1,11 @@
-"""Explanations of image and tabular classifiers (Grad-CAM, SHAP, LIME) with sanity and faithfulness checks.
+"""Explanations of image, tabular and text classifiers (Grad-CAM, Integrated Gradients, SHAP, LIME) with sanity
+and faithfulness checks.
 
 Everything works on in-memory models and arrays. Every explainer returns numpy maps, (N, H, W) for
-images and (N, F) for tables. One orchestrator (:func:`explain_arms`) explains several arms with
-the methods a modality registers (:data:`IMAGE_EXPLAINERS`, :data:`TABLE_EXPLAINERS`);
-:func:`explain_models` (images) and :func:`explain_table` (tables) produce the content of
+images, (N, F) for tables and (N, T) per token for text. One orchestrator (:func:`explain_arms`)
+explains several arms with the methods a modality registers (:data:`IMAGE_EXPLAINERS`,
+:data:`TABLE_EXPLAINERS`, :data:`TEXT_EXPLAINERS`); :func:`explain_models` (images),
+:func:`explain_table` (tables) and :func:`explain_text_models` (text) produce the content of
 ``explanations/index.json`` and ``maps.npz``.
 """
 
@@ -24,11 +26,12 @@ from .image import IMAGE_EXPLAINERS, explain_models
 from .lime import ImageLime, lime_images, lime_tabular
 from .shap import ImageShap, shap_images, shap_tabular
 from .table import TABLE_EXPLAINERS, explain_table
+from .text import TEXT_EXPLAINERS, explain_text_models
 
 __all__ = [
-    "IMAGE_EXPLAINERS", "TABLE_EXPLAINERS", "Attribution", "Checks", "DeletionInsertion", "ImageLime", "ImageShap",
+    "IMAGE_EXPLAINERS", "TABLE_EXPLAINERS", "TEXT_EXPLAINERS", "Attribution", "Checks", "DeletionInsertion", "ImageLime", "ImageShap",
     "Method", "PointingResult", "RandomisationResult", "TabularExplanation", "deletion_insertion", "explain_arms",
-    "explain_models", "explain_table", "find_target_layer", "grad_cam", "lime_images", "lime_tabular",
+    "explain_models", "explain_table", "explain_text_models", "find_target_layer", "grad_cam", "lime_images", "lime_tabular",
     "pick_examples", "pointing_game", "randomisation_test", "shap_images", "shap_tabular", "spearman_agreement",
     "topk_overlap",
 ]

@@ -72,23 +72,38 @@ def randomisation_test(model: nn.Module, images, targets, explain_fn: ExplainFn,
     if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise InputError(f"threshold: must be a number in [0, 1], got {threshold!r}")
     t = resolve_targets(model, x, targets)
+    shape = tuple(x.shape[2:])
+    original = as_maps(explain_fn(model, x, t) if original_maps is None else original_maps, len(x), shape,
+                       "explain_fn output" if original_maps is None else "original_maps")
+    return cascading_randomisation(model, lambda m: as_maps(explain_fn(m, x, t), len(x), shape, "explain_fn output"),
+                                   original, threshold=threshold, n_steps=n_steps, seed=seed)
+
+
+Compare = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def cascading_randomisation(model: nn.Module, explain: Callable[[nn.Module], np.ndarray], original: np.ndarray, *,
+                            threshold: float, n_steps: int | None, seed: int,
+                            compare: Compare | None = None) -> RandomisationResult:
+    """The cascade behind :func:`randomisation_test` for any kind of input: ``explain(model)`` gives
+    the maps of a (randomised copy of the) model, ``original`` those of ``model``; ``compare(a, b)``
+    the signed similarity per example (default: Spearman over all positions, NaN counted as 0).
+    Callers validate; this trusts its arguments.
+    """
     layers = [(n, m) for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))][::-1]
     if not layers:
         raise InputError("model: has no parameters to randomise")
     n_steps = len(layers) if n_steps is None else min(check_scalar(n_steps, "n_steps", int, 1), len(layers))
     checkpoints = {int(k) for k in np.round(np.linspace(len(layers), 1, n_steps))}  # includes len(layers)
-
-    original = as_maps(explain_fn(model, x, t) if original_maps is None else original_maps, len(x), tuple(x.shape[2:]),
-                       "explain_fn output" if original_maps is None else "original_maps")
+    compare = compare or (lambda a, b: np.nan_to_num(spearman_agreement(a, b)))
     randomised = copy.deepcopy(model)
     modules = dict(randomised.named_modules())
     names, rows = [], []
     for k, (name, _) in enumerate(layers, start=1):
         _reinitialise(modules[name], seed + k)
         if k in checkpoints:
-            maps = as_maps(explain_fn(randomised, x, t), len(x), tuple(x.shape[2:]), "explain_fn output")
             names.append(name)
-            rows.append(np.nan_to_num(spearman_agreement(original, maps)))
+            rows.append(compare(original, explain(randomised)))
     per_example = np.array(rows)
     similarity = np.abs(per_example).mean(1)
     final = float(similarity[-1])

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_indices, as_unit_images, check_model, device_of, predict_logits
 from .arms import Attribution, Checks, Method, explain_arms, floats
-from .examples import examples
+from .budget import ExplainPlan, fit_plan, measure_costs
+from .examples import examples, pick_examples
 from .faithfulness import SANITY_THRESHOLD
 from .gradcam import find_target_layer, grad_cam
 from .inference import resolve_precision
@@ -75,7 +77,8 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
                    lime_samples: int = 1000, shap_samples: int = 200, progress: bool = True, *, example_ids=None,
                    target: str = "label", segmentation: str = "quickshift", sanity_threshold: float = SANITY_THRESHOLD,
                    deletion_steps: int = 20, baseline: str = "mean", topk: float = 0.1,
-                   batch_size: int = 64) -> tuple[dict, dict[str, np.ndarray]]:
+                   batch_size: int = 64, budget: float | None = None,
+                   sanity_examples: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Maps of every method for every arm, plus agreement, sanity and faithfulness checks.
 
     ``images`` (N, C, H, W) in [0, 1], as the models take them (put normalisation inside the
@@ -89,25 +92,50 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
     the first arm (full randomisation only, which is what index.json reports); deletion and
     insertion AUCs run for every method and arm. Returns (index, maps) where maps has "images"
     and "<method>__<arm>" float32 arrays.
+
+    ``budget`` (seconds) sizes the work to fit: the passes each part needs are counted and timed
+    on these models (:mod:`.budget`), and sizes come down a fixed ladder (sanity examples, curve
+    steps, samples, then examples) until the estimate fits. What was cut is in index.json's
+    ``budget.reductions``; ``None`` runs exactly what is asked. ``sanity_examples``: how many
+    examples the randomisation check re-explains (default: all).
     """
     arms, x, y, ids, methods = _check(models, images, labels, example_ids, methods, target)
     if "shap" in methods and background is None:
         raise InputError("background: SHAP needs background images from the training split (or drop 'shap')")
-    request = ImageRequest(models, x, background, seed, check_scalar(lime_samples, "lime_samples", int, 2),
-                           check_scalar(shap_samples, "shap_samples", int, 1), segmentation, batch_size,
-                           resolve_precision("auto", device_of(models[arms[0]])))
+    precision = resolve_precision("auto", device_of(models[arms[0]]))
     preds = {arm: predict_logits(models[arm], x, batch_size).argmax(1) for arm in arms}
+    asked = ExplainPlan(tuple(methods), len(arms), len(x), check_scalar(lime_samples, "lime_samples", int, 2),
+                        check_scalar(shap_samples, "shap_samples", int, 1), check_scalar(deletion_steps, "deletion_steps", int, 1),
+                        len(x) if sanity_examples is None else check_scalar(sanity_examples, "sanity_examples", int, 1),
+                        len(background) if "shap" in methods else 0)
+    costs = measure_costs(models[arms[0]], x, batch_size=batch_size, precision=precision,
+                          segmentation=segmentation if "lime" in methods else None)
+    fitted = fit_plan(asked, costs, budget)
+    plan = fitted.plan
+    if progress:
+        tqdm.write(f"explain plan: {plan.describe()} ~ {plan.total_s(costs):.0f} s"
+                   + (f" (budget {budget:g} s)" if budget is not None else ""))
+    if plan.n < len(x):
+        keep = pick_examples(y, preds, plan.n, seed)
+        x, y, ids = x[keep], y[keep], [ids[i] for i in keep]
+        preds = {arm: p[keep] for arm, p in preds.items()}
+    request = ImageRequest(models, x, background, seed, plan.lime_samples, plan.shap_samples, segmentation, batch_size,
+                           precision)
     targets = {arm: y if target == "label" else preds[arm] for arm in arms}
     chosen = {name: IMAGE_EXPLAINERS[name](request) for name in methods}
     params = {"target": target,
-              "sanity": {"test": "cascading model-parameter randomisation (full)", "threshold": sanity_threshold},
-              "faithfulness": {"steps": deletion_steps, "baseline": baseline, "precision": request.precision},
+              "sanity": {"test": "cascading model-parameter randomisation (full)", "threshold": sanity_threshold,
+                         "examples": plan.sanity_examples},
+              "faithfulness": {"steps": plan.deletion_steps, "baseline": baseline, "precision": request.precision},
               "agreement": {"topk": topk},
               **{name: chosen[name].params for name in IMAGE_EXPLAINERS if name in chosen}}
-    index = {"methods": list(methods), "arms": arms, "seed": seed, "params": params, "examples": examples(ids, y, preds)}
+    index = {"methods": list(methods), "arms": arms, "seed": seed, "params": params, "examples": examples(ids, y, preds),
+             "budget": fitted.to_dict()}
     maps, sections = explain_arms(models, x, targets, list(chosen.values()), topk=topk, progress=progress,
-                                  checks=Checks(sanity_threshold, deletion_steps, baseline, seed))
+                                  checks=Checks(sanity_threshold, plan.deletion_steps, baseline, seed, plan.sanity_examples),
+                                  estimate=plan.seconds(costs))
     index.update({key: sections.get(key, {}) for key in ("agreement", "sanity", "faithfulness", "shap_additivity_gap")})
+    index["budget"]["measured_s_by_part"] = sections["seconds"]
     return index, {"images": x.numpy().astype(np.float32), **maps}
 
 

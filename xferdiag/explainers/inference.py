@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import weakref
 from contextlib import nullcontext
 
 import torch
@@ -78,16 +79,36 @@ class FrozenModel(nn.Module):
 
 
 def inference_copy(model: nn.Module, precision: str = "auto") -> FrozenModel:
-    """An eval-mode, gradient-free copy of ``model`` with conv->batch-norm pairs folded, for
-    forward passes only. Models that torch.fx cannot trace are copied without folding."""
+    """An eval-mode copy of ``model`` with conv->batch-norm pairs folded and no gradients for its
+    weights: for forward passes, and (in "fp32") for gradients with respect to the inputs. Models
+    that torch.fx cannot trace are copied without folding.
+
+    The copy is kept while ``model`` lives and its weights stay as they are (same tensors, no
+    in-place change), so LIME, SHAP and deletion/insertion on one model trace and fold it once.
+    """
     device = device_of(model)
     chosen = resolve_precision(precision, device)
+    key = (chosen, str(device), _weights_state(model))
+    cached = _COPIES.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     frozen = copy.deepcopy(model).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
     with contextlib.suppress(Exception):  # data-dependent control flow and other untraceable forwards run as written
         frozen = _fold_batch_norms(fx.symbolic_trace(frozen))
-    return FrozenModel(frozen, chosen, device)
+    result = FrozenModel(frozen, chosen, device)
+    _COPIES[model] = (key, result)
+    return result
+
+
+_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""model -> (precision, device, weights state), its latest inference copy."""
+
+
+def _weights_state(model: nn.Module) -> tuple:
+    """Which tensors hold the weights and how often each was changed in place (torch counts it)."""
+    return tuple((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
 
 
 def _fold_batch_norms(graph: fx.GraphModule) -> fx.GraphModule:

@@ -53,8 +53,9 @@ class Modality(Protocol):
         """Whether this build has the modality's explainers (text's live in a module of their own)."""
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
-                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
-        """index.json's content and maps.npz's arrays for ``job``."""
+                budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+        """index.json's content and maps.npz's arrays for ``job``, sized to fit ``budget`` seconds
+        where the modality's explanations cost enough to need one (None: as asked)."""
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
         """Shift per raw input feature (shift.json's ``per_feature``), where the inputs have named

@@ -26,7 +26,7 @@ class ImageModality:
         return True
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
-                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+                budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
         """Unit-range images and a seeded background; the models see them through their own normalisation."""
         images = job.domain.unit_images(job.rows, job.spec)
         rng = np.random.default_rng(seed)
@@ -35,7 +35,7 @@ class ImageModality:
         models = {arm: WithNormalization(model, job.spec).to(job.device).eval() for arm, model in job.arms.items()}
         return explain_models(models, images, job.labels, background, methods=methods, seed=seed,
                               lime_samples=lime_samples, shap_samples=shap_samples, progress=progress,
-                              example_ids=job.example_ids)
+                              example_ids=job.example_ids, budget=budget)
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> None:
         """Pixels are no features to test one by one: the shift is measured in the model's features only."""

@@ -23,8 +23,11 @@ class TableModality:
         return True
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
-                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
-        """The test rows and the training rows (LIME's statistics, SHAP's background), with the feature names."""
+                budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+        """The test rows and the training rows (LIME's statistics, SHAP's background), with the feature names.
+
+        Tables are explained as asked whatever the ``budget``: a small MLP answers thousands of rows
+        in milliseconds, so Kernel SHAP and LIME on a few rows take seconds."""
         table = job.domain.table
         return explain_table(job.arms, table[job.rows], job.labels, table[job.train_rows], job.domain.feature_names,
                              methods=methods, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,

@@ -29,18 +29,23 @@ class TextModality:
         return importlib.util.find_spec(EXPLAINERS) is not None
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
-                progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
-        """The test texts as the arms take them (token ids and their attention mask), with the tokenizer."""
+                budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
+        """The test texts as the arms take them (token ids and their attention mask), with the tokenizer.
+
+        Explained as asked whatever the ``budget``: the text explainers have no cost model yet."""
         if not self.can_explain():
             raise InputError(f"explain: text explanations need {EXPLAINERS}, which this build of xferdiag lacks")
         from ..explainers.text import explain_text_models
 
+        chosen = [m for m in methods if m in self.methods]  # Grad-CAM needs images: skipped here
+        if not chosen:
+            raise InputError(f"--methods: {', '.join(methods)} cannot explain texts; choose from {', '.join(self.methods)}")
         dataset = job.domain.dataset(job.rows, job.spec)
         input_ids = dataset.tensors[0]
         pad = job.spec.tokenizer.pad_token_id
         models = {arm: model.to(job.device).eval() for arm, model in job.arms.items()}
         return explain_text_models(models, input_ids, (input_ids != pad).long(), job.labels, job.spec.tokenizer,
-                                   methods=methods, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
+                                   methods=chosen, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
                                    progress=progress, example_ids=job.example_ids)
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:

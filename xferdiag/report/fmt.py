@@ -12,7 +12,7 @@ from numbers import Real
 
 MINUS = "\u2212"
 DASH = "\u2014"
-DISPLAY_NAMES = {"gradcam": "Grad-CAM", "shap": "SHAP", "lime": "LIME", "tsne": "t-SNE", "pca": "PCA"}
+DISPLAY_NAMES = {"gradcam": "Grad-CAM", "ig": "Integrated Gradients", "shap": "SHAP", "lime": "LIME", "tsne": "t-SNE", "pca": "PCA"}
 
 
 def as_number(x: object) -> float | None:

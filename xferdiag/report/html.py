@@ -35,6 +35,7 @@ from .sections.shift import domain_shift
 from .sections.shots import shots_section
 from .sections.similarity import similarity
 from .sections.table_explanations import table_explanations
+from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -145,10 +146,12 @@ def collect(rd: RunDir, run: dict) -> dict:
 
 
 def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | None:
-    """The image or the table explanation section, by the kind index.json records."""
-    if not files.index or files.index.get("kind") == TEXT:  # text explanations have no section in this build yet
+    """The image, table or text explanation section, by the kind index.json records."""
+    if not files.index:
         return None
-    build = table_explanations if files.index.get("kind") == "tabular" else image_explanations
+    kind = files.index.get("kind")
+    build = {"tabular": table_explanations, "text": text_explanations}.get(kind if isinstance(kind, str) else "",
+                                                                          image_explanations)
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 
@@ -183,11 +186,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"transferability scores ({analyze})")
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze})")
-    if kind == TEXT:
-        if files.index is None:
-            missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain}; it needs xferdiag's text explainers)")
-        else:
-            missing.append(f"explanations of texts (computed in {rd.index_json.parent.name}/; this build has no report section for them)")
+    if files.index is None and kind == TEXT:
+        missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain})")
     elif files.index is None:
         missing.append(f"explanations: Grad-CAM, SHAP, LIME ({explain})")
     if shift_section and shift_section["embedding"] is None:

@@ -110,3 +110,44 @@ def cka_sentences(layers: list[dict], frozen_strategy: str | None = None) -> lis
                              f"{' …' if len(kept) > 6 else ''}): their pretrained features were reused almost unchanged.")
         sentences.append(f"Layer '{lowest[0]}' changed most (CKA {fmt.num(lowest[1])}).")
     return sentences
+
+
+def budget_sentence(budget: dict | None) -> str | None:
+    """What the explanation budget cut, compared with what was asked (None when nothing was cut), and
+    how the time estimate made before starting compares with the time the parts took."""
+    if not isinstance(budget, dict) or not budget.get("reductions"):
+        return None
+    asked, chosen = budget.get("requested") or {}, budget.get("chosen") or {}
+    cuts = []
+    if chosen.get("n") != asked.get("n"):
+        cuts.append(f"{chosen.get('n')} of the {asked.get('n')} requested examples {'is' if chosen.get('n') == 1 else 'are'} explained")
+    if min(chosen.get("sanity_examples") or 0, chosen.get("n") or 0) < (chosen.get("n") or 0):
+        cuts.append(f"the sanity check re-explains {chosen.get('sanity_examples')} of them")
+    for key, name in (("lime_samples", "LIME"), ("shap_samples", "SHAP")):
+        if name.lower() in (chosen.get("methods") or []) and chosen.get(key) != asked.get(key):
+            cuts.append(f"{name} draws {chosen.get(key)} samples per example instead of {asked.get(key)}")
+    if chosen.get("deletion_steps") != asked.get("deletion_steps"):
+        cuts.append(f"deletion/insertion curves take {chosen.get('deletion_steps')} steps instead of {asked.get('deletion_steps')}")
+    measured = budget.get("measured_s_by_part") or {}
+    took = sum(v for v in measured.values() if isinstance(v, (int, float)))
+    timing = f"estimated {_seconds(budget.get('estimated_s'))} s before starting, took {_seconds(took)} s"
+    return (f"To fit the time budget of {_seconds(budget.get('budget_s'))} s ({timing}): " + "; ".join(cuts)
+            + ". Give more time with --budget SECONDS (or --budget none) to explain everything asked.")
+
+
+def _seconds(value) -> str:
+    return f"{value:.0f}" if isinstance(value, (int, float)) else fmt.DASH
+
+
+# Text explanations. A word is marked with its sign (+/−, underlined) when its |attribution| is at
+# least this share of the largest |attribution| in its panel; fainter words keep only their tint,
+# so a page printed without colour still shows the words that carry the explanation.
+TEXT_MARK_SHARE = 0.25
+TEXT_WORDS_LEGEND = ("Each word is tinted by its attribution to the explained class, summed over its subword tokens: "
+                     "red and underlined with “+” pushes toward the class, blue with “−” and a dotted underline "
+                     f"pushes away; only words with at least {TEXT_MARK_SHARE:.0%} of the panel's largest |value| get "
+                     "a sign. Hover a word for its value.")
+TEXT_FAITHFULNESS_LEGEND = ("ERASER, averaged over deleting 1–50% of the tokens: comprehensiveness is how far the class "
+                            "probability falls when the top-ranked tokens are deleted (higher = the explanation found "
+                            "what the model needs); sufficiency is how far it falls when only those tokens are kept "
+                            "(lower = they alone carry the prediction).")

@@ -24,8 +24,8 @@ def with_agreement_caveat(section: dict, verdict: dict | None) -> dict:
             if isinstance(w, dict) and str(w.get("code", "")).endswith("did-not-learn")]
     compared = [a for a in section.get("arms", [])[:2] if a in dead]
     section["agreement_caveat"] = (f"Not meaningful here: the {' and '.join(compared)} model{'s' if len(compared) > 1 else ''} "
-                                   "did not learn (see the verdict), so agreement with it says nothing about what "
-                                   "transfer changed.") if compared and section.get("agreement") else None
+                                   f"did not learn (see the verdict), so agreement with {'them' if len(compared) > 1 else 'it'} says "
+                                   "nothing about what transfer changed.") if compared and section.get("agreement") else None
     return section
 
 

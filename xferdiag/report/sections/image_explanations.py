@@ -7,6 +7,7 @@ import numpy as np
 from ...errors import RunDirError
 from ...rundir import RunDir, layout, read_npz
 from .. import fmt, pictures
+from ..interpret import budget_sentence
 from .common import class_name
 from .explanations import MAX_GALLERY, RERUN, agreement_means, index_part
 
@@ -35,7 +36,8 @@ def image_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
         "truncated": len(examples) > MAX_GALLERY, "n_examples": len(examples),
         "flagged": {m for m, c in sanity.items() if isinstance(c, dict) and c.get("flagged")},
         "sanity": [{"method": fmt.display_name(m), "similarity": c.get("similarity_after_randomisation"),
-                    "flagged": bool(c.get("flagged"))} for m, c in sanity.items() if isinstance(c, dict)],
+                    "flagged": bool(c.get("flagged")), "examples": c.get("examples")}
+                   for m, c in sanity.items() if isinstance(c, dict)],
         "agreement": agreement_means(agreement),
         "faithfulness": [{"method": fmt.display_name(m), "arm": a, "deletion": (v or {}).get("deletion_auc"),
                           "insertion": (v or {}).get("insertion_auc")}
@@ -45,6 +47,7 @@ def image_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
         "gradient": pictures.heatmap_gradient(),
         "target": "each arm's own prediction" if params.get("target") == "prediction" else "the true class",
         "topk": fmt.pct(topk, 0) if isinstance(topk, (int, float)) else "k",
+        "budget": budget_sentence(index.get("budget")),
     }
 
 
