@@ -112,7 +112,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     if scenario == IMAGENET_SCENARIO:
         config, explain = imagenet_config(), EXPLAIN_IMAGENET
     elif scenario in TEXT_SCENARIOS:
-        config, explain = text_scenario_config(scenario, out / SOURCE, quiet), EXPLAIN_TEXT
+        config, explain = text_scenario_config(scenario, out / SOURCE, quiet), EXPLAIN_TEXT[scenario]
     else:
         config_checkpoint = out / SOURCE / PRETRAINED
         if not config_checkpoint.is_file():
