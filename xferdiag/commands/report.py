@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .. import rundir
 from ..explainers.budget import DEFAULT_BUDGET_S
+from ..modalities import can_explain_kind
 from ..models import ModelSource
 from ..report import Report, render_report
 from .analyze import analyze_run
@@ -32,10 +33,11 @@ def complete_run(run_dir: str | Path, *, quiet: bool = False, budget: float | No
         verdict_for_run(run_dir)
     if status.can_compute("analysis"):
         analyze_run(run_dir, quiet=quiet)
-    if status.can_compute("explanations"):
+    if status.can_compute("explanations") and can_explain_kind(rundir.read_data(rundir.RunDir(run_dir)).get("kind")):
         explain_run(run_dir, quiet=quiet, budget=budget)
 
 
 def _has_pretrained(config: dict) -> bool:
     """Whether the config names the weights the model started from (a checkpoint, or NAME:WEIGHTS)."""
-    return bool(config.get("pretrained_checkpoint") or ModelSource.parse(config["model"]).weights)
+    source = ModelSource.parse(config["model"])
+    return bool(config.get("pretrained_checkpoint") or source.weights or source.is_text)  # a text model's folder holds its weights

@@ -135,6 +135,20 @@ def _macro_f1(f1_a: list[float], f1_b: list[float], alpha: float) -> dict:
     return {"gap": f1_a[0] - f1_b[0], "ci95": [None, None], "p_value": None, "verdict": None, "method": None}
 
 
+def _baselines(run: rundir.RunDir, per_seed: list[dict], arm: str) -> dict | None:
+    """baselines.json's scores beside ``arm`` seed by seed (text runs: TF-IDF + logistic regression)."""
+    if not run.baselines_json.is_file():
+        return None
+    out = {}
+    for name, record in rundir.read_json(run.baselines_json).items():
+        by_seed = {row["seed"]: row["accuracy"] for row in record.get("per_seed", [])}
+        rows = [{"seed": s["seed"], name: by_seed[s["seed"]], arm: s[arm], "gap": s[arm] - by_seed[s["seed"]]}
+                for s in per_seed if s["seed"] in by_seed]
+        out[name] = {"accuracy": record.get("accuracy"), "macro_f1": record.get("macro_f1"), "per_seed": rows,
+                     f"{arm}_minus_baseline": float(np.mean([r["gap"] for r in rows])) if rows else None}
+    return out
+
+
 def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: str = "scratch",
                     alpha: float = ALPHA) -> dict:
     """Compare two arms of a run directory seed by seed; write and return ``verdict.json``.
@@ -167,5 +181,8 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
                     for arm, runs in tested.items()},
         "warnings": _learning_warnings(_chance(run, tested[arm_a][0].predictions.labels), seeds, tested),
     }
+    baselines = _baselines(run, result["per_seed"], arm_a)
+    if baselines:
+        result["baselines"] = baselines
     rundir.write_json(run.verdict_json, result)
     return result

@@ -1,4 +1,5 @@
-"""Datasets: built-in digit and table domains, image folders, ``.npz`` arrays and CSV tables behind one interface."""
+"""Datasets: built-in digit, table and text domains, image folders, ``.npz`` arrays, CSV tables and
+text files (CSV/JSONL, folders of ``.txt``) behind one interface."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .tables import (
     load_npz_table,
     npz_is_table,
 )
+from .text import Corpus, TextSet, load_corpus, token_stats
 
 __all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
 
@@ -35,7 +37,7 @@ SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
 
 @dataclass
 class Domain:
-    """One labelled collection of images or table rows, before any model-specific preprocessing."""
+    """One labelled collection of images, table rows or texts, before any model-specific preprocessing."""
 
     spec: str
     kind: str
@@ -46,6 +48,11 @@ class Domain:
     split: np.ndarray | None = None
     table: np.ndarray | None = None
     feature_names: list[str] | None = None
+    texts: list[str] | None = None
+
+    @classmethod
+    def from_corpus(cls, spec: str, corpus: Corpus) -> Domain:
+        return cls(spec, "text", corpus.classes, corpus.labels, split=corpus.split, texts=corpus.texts)
 
     @classmethod
     def from_table(cls, spec: str, table: Table) -> Domain:
@@ -58,6 +65,8 @@ class Domain:
     def dataset(self, indices: np.ndarray, spec: InputSpec, augment: bool = False) -> Dataset:
         """The examples at ``indices``, preprocessed for a model that expects ``spec``."""
         labels = self.labels[indices]
+        if self.texts is not None:
+            return TextSet([self.texts[i] for i in indices], labels, spec)
         if self.table is not None:
             return TableSet(self.table[indices], labels, spec)
         if self.images is not None:
@@ -66,6 +75,8 @@ class Domain:
 
     def describe(self) -> str:
         """The data's shape in words, for errors that set it beside what a model expects."""
+        if self.texts is not None:
+            return f"{len(self)} texts"
         if self.table is not None:
             return f"a table of {len(self)} rows x {self.table.shape[1]} features"
         if self.images is not None:
@@ -76,6 +87,11 @@ class Domain:
     def check_fits(self, spec: InputSpec) -> None:
         """Images reach a model as the channels it takes only where converting means something:
         gray to RGB by repetition, RGB to gray by averaging. Anything else ends here, before training."""
+        if (self.texts is not None) != spec.is_text:
+            raise DataError(f"{self.spec}: {self.describe()}, but the model takes "
+                            f"{'token ids (a text model)' if spec.is_text else 'images or table rows, not texts'}")
+        if spec.is_text:
+            return
         if self.table is not None or spec.channels == 0:
             if (self.table is not None) != (spec.channels == 0):
                 raise DataError(f"{self.spec}: {self.describe()}, but the model takes "
@@ -95,6 +111,7 @@ class Domain:
 
 def load_domain(spec: str) -> Domain:
     """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package),
+    text (``bbc-news``, ``PATH.csv``/``PATH.jsonl`` with a text column, a folder of ``.txt`` class folders),
     a folder of class folders, a ``.npz`` file
     (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
     if spec.startswith("digits:"):
@@ -103,6 +120,9 @@ def load_domain(spec: str) -> Domain:
     if spec == "fashion-mnist" or spec.startswith("fashion-mnist:"):
         images, labels = load_fashion_mnist(spec.partition(":")[2] or "test")
         return Domain(spec, "fashion-mnist", list(FASHION_CLASSES), labels, images=images)
+    corpus = load_corpus(spec)
+    if corpus is not None:
+        return Domain.from_corpus(spec, corpus)
     if spec.startswith("cancer:"):
         return Domain.from_table(spec, load_cancer_domain(spec.split(":", 1)[1]))
     if csv_spec(spec):
@@ -131,6 +151,13 @@ class TargetSplits:
 
     def sizes(self) -> dict[str, int]:
         return {name: int(len(idx)) for name, idx in self.indices.items()}
+
+    def token_stats(self, spec: InputSpec) -> dict | None:
+        """Per split, how the text model's tokenizer sees the texts (:class:`.text.TokenStats`); None for other data."""
+        if self.domain.texts is None or spec.tokenizer is None:
+            return None
+        return {split: token_stats([self.domain.texts[i] for i in idx], spec.tokenizer, spec.size).to_dict()
+                for split, idx in self.indices.items() if len(idx)}
 
 
 def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str) -> TargetSplits:

@@ -7,7 +7,7 @@ that a seeded run is reproducible and a resumed run continues the same random st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +18,29 @@ from torchvision.transforms import v2
 
 from ..errors import DataError
 
+TOKENS = -1
+"""``InputSpec.channels`` of a text model: it takes rows of ``size`` token ids, not images or table rows."""
+
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 """Per-channel mean and std of ImageNet photos: what most pretrained RGB models were normalised with."""
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a model wants as input: channels, square size, per-channel mean and std (and where they came from)."""
+    """What a model wants as input: channels, square size, per-channel mean and std (and where they came from);
+    for a text model, token rows of ``size`` ids made by ``tokenizer``."""
 
     channels: int
     size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     origin: str = ""
+    tokenizer: object = field(default=None, compare=False, repr=False)
+    """Text models only (``channels`` is :data:`TOKENS`, ``size`` the token length): their tokenizer."""
+
+    @property
+    def is_text(self) -> bool:
+        return self.channels == TOKENS
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

@@ -56,12 +56,6 @@ def csv_spec(spec: str) -> tuple[Path, str] | None:
     return (Path(match["path"]), match["label"] or DEFAULT_LABEL) if match else None
 
 
-def with_label_column(spec: str, column: str) -> str:
-    """The data spec with ``column`` as its label column (CSV only; other specs come back unchanged)."""
-    parsed = csv_spec(spec)
-    return f"{parsed[0]}:{column}" if parsed else spec
-
-
 def _class_ids(values: list[str], path: Path) -> tuple[np.ndarray, list[str]]:
     """Integer labels keep their value as class id (so a class missing from one table keeps its id);
     text labels are numbered in sorted order."""

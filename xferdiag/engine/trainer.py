@@ -125,13 +125,30 @@ class _FeatureCache:
     backbone still runs once per example, and the head trains on the same cache everywhere.
     """
 
-    def __init__(self, model: TransferModel, data: SplitData, runtime: Runtime):
-        self.train, self.val, self.test = (self._extract(model, split, runtime) for split in (data.train_plain, data.val, data.test))
+    def __init__(self, model: TransferModel, data: SplitData, runtime: Runtime, store: dict | None = None):
+        weights = _fingerprint(model.backbone) if store is not None else None
+        self.train, self.val, self.test = (self._extract(model, split, runtime, store, weights)
+                                           for split in (data.train_plain, data.val, data.test))
 
     @staticmethod
-    def _extract(model: TransferModel, dataset: Dataset, runtime: Runtime) -> TensorDataset:
+    def _extract(model: TransferModel, dataset: Dataset, runtime: Runtime, store: dict | None, weights) -> TensorDataset:
+        """The backbone's features of ``dataset``; from ``store`` when the same dataset object was
+        extracted with the same backbone weights before (the seeds of a frozen-backbone arm)."""
+        if store is not None and id(dataset) in store and store[id(dataset)][0] is dataset and store[id(dataset)][1] == weights:
+            return store[id(dataset)][2]
         features, labels = extract_features(model.backbone, _my_shard(dataset), device=runtime.device, workers=runtime.workers)
-        return TensorDataset(distributed.gather_rows(features), distributed.gather_rows(labels))
+        result = TensorDataset(distributed.gather_rows(features), distributed.gather_rows(labels))
+        if store is not None:
+            store[id(dataset)] = (dataset, weights, result)
+        return result
+
+
+def _fingerprint(module: nn.Module) -> tuple:
+    """Every tensor's name, shape, sum and sum of squares (float64): equal for equal weights, and for
+    different pretrained or trained weights different in practice."""
+    with torch.no_grad():
+        return tuple((name, tuple(t.shape), float(t.double().sum()), float(t.double().square().sum()))
+                     for name, t in module.state_dict().items() if t.is_floating_point())
 
 
 def _predict(module: nn.Module, dataset: Dataset, runtime: Runtime, num_classes: int, batch_size: int) -> Evaluation:
@@ -159,9 +176,13 @@ def _all_finite(tensors) -> bool:
 
 class ArmTrainer:
     """Trains one model for one seed under an :class:`ArmPlan`; resumes from and writes mid-training
-    state to ``checkpoint`` when its caller names one (None: no checkpoints, e.g. a short search)."""
+    state to ``checkpoint`` when its caller names one (None: no checkpoints, e.g. a short search).
+    A ``feature_store`` dict shared by the seeds of an arm lets a linear probe reuse the frozen
+    backbone's features of the same datasets instead of running the backbone again."""
 
-    def __init__(self, plan: ArmPlan, runtime: Runtime, seed: int, *, checkpoint: Path | None = None):
+    def __init__(self, plan: ArmPlan, runtime: Runtime, seed: int, *, checkpoint: Path | None = None,
+                 feature_store: dict | None = None):
+        self.feature_store = feature_store
         self.plan = plan
         self.runtime = runtime
         self.seed = seed
@@ -215,7 +236,7 @@ class ArmTrainer:
                 optimizer.load_state_dict(saved.optimizer)
                 scheduler.load_state_dict(saved.scheduler)
             restore_rng(saved.rng, self.runtime.device)
-        cache = _FeatureCache(model, data, self.runtime) if phase.uses_feature_cache else None
+        cache = _FeatureCache(model, data, self.runtime, self.feature_store) if phase.uses_feature_cache else None
         module = self.runtime.train_module(model.head if cache is not None else model)
         scaler = self.runtime.grad_scaler()
         for epoch in range(state.epoch, phase_end):

@@ -56,7 +56,8 @@ def integrated_gradients(model: nn.Module, batch: TextBatch, targets: torch.Tens
                                         target=targets[sl].to(device),
                                         additional_forward_args=(batch.attention_mask[sl].to(device),),
                                         n_steps=steps, internal_batch_size=batch_size, return_convergence_delta=True)
-            maps.append(attr.detach().float().sum(-1).cpu())
+            attr = attr.detach().float().sum(-1).cpu()  # a TextClassifier trims all-padding columns: pad them back
+            maps.append(nn.functional.pad(attr, (0, batch.input_ids.shape[1] - attr.shape[1])))
             gaps.append(delta.detach().abs().float().cpu())
     token_maps = torch.cat(maps).masked_fill(batch.fixed, 0.0)
     return token_maps.numpy().astype(np.float32), torch.cat(gaps).numpy().astype(np.float64)

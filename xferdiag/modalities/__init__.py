@@ -1,7 +1,7 @@
 """Modalities as plug-ins: each says which data it handles, how to batch it and how to explain it.
 
 The commands look a domain's modality up here and never branch on the kind of data themselves;
-adding text means adding a plug-in to :data:`MODALITIES`.
+text is one (:mod:`.text`), asked before images because an image is "anything not a table".
 """
 
 from __future__ import annotations
@@ -10,16 +10,24 @@ from ..data import Domain
 from .base import ExplainJob, Modality
 from .image import ImageModality
 from .table import TableModality
+from .text import TextModality
 
-MODALITIES: tuple[Modality, ...] = (ImageModality(), TableModality())
+MODALITIES: tuple[Modality, ...] = (TextModality(), ImageModality(), TableModality())
 """Asked in order; the first that handles a domain explains it."""
 
 METHODS = tuple(dict.fromkeys(name for modality in MODALITIES for name in modality.methods))
 """Every explainer any modality has (a method a modality lacks is skipped there, and said so)."""
 
 
+def can_explain_kind(kind: str | None) -> bool:
+    """Whether data of ``kind`` (as the run records it) can be explained by this build: False only for a modality
+    named ``kind`` whose explainers are absent (text, without ``xferdiag.explainers.text``)."""
+    modality = next((m for m in MODALITIES if m.name == kind), None)
+    return modality is None or modality.can_explain()
+
+
 def modality_of(domain: Domain) -> Modality:
     return next(modality for modality in MODALITIES if modality.handles(domain))
 
 
-__all__ = ["METHODS", "MODALITIES", "ExplainJob", "Modality", "modality_of"]
+__all__ = ["METHODS", "can_explain_kind", "MODALITIES", "ExplainJob", "Modality", "modality_of"]

@@ -1,6 +1,6 @@
 """What a modality plug-in supplies, and the job it is given: the orchestration stays in one place.
 
-A modality (image, table, and text next) knows how to turn rows of its data into the batch its
+A modality (image, table, text) knows how to turn rows of its data into the batch its
 models take (its input adapter), which explainers it has (a registry by name, in
 :mod:`xferdiag.explainers`) and under which name its explanations are stored for the report.
 """
@@ -43,9 +43,14 @@ class Modality(Protocol):
     """What the report keys its sections on (the explanation index's ``kind`` for tables)."""
     methods: tuple[str, ...]
     """Names of its registered explainers."""
+    input_shift_key: str
+    """The key under which the shift results store :meth:`input_shift`'s rows ("per_feature" for tables, "separating_words" for text)."""
 
     def handles(self, domain: Domain) -> bool:
         """Whether ``domain`` is data of this modality."""
+
+    def can_explain(self) -> bool:
+        """Whether this build has the modality's explainers (text's live in a module of their own)."""
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
                 budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
@@ -54,4 +59,5 @@ class Modality(Protocol):
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
         """Shift per raw input feature (shift.json's ``per_feature``), where the inputs have named
-        features; None where they do not (pixels)."""
+        features, or the words that separate two corpora (``separating_words``); None where there is
+        nothing to name (pixels)."""

@@ -17,9 +17,13 @@ BACKGROUND_SIZE = 32
 class ImageModality:
     name = "image"
     methods = METHODS
+    input_shift_key = "per_feature"
 
     def handles(self, domain: Domain) -> bool:
-        return domain.table is None
+        return domain.table is None and domain.texts is None
+
+    def can_explain(self) -> bool:
+        return True
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
                 budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:

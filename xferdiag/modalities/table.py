@@ -14,9 +14,13 @@ from .base import ExplainJob
 class TableModality:
     name = KIND
     methods = METHODS
+    input_shift_key = "per_feature"
 
     def handles(self, domain: Domain) -> bool:
         return domain.table is not None
+
+    def can_explain(self) -> bool:
+        return True
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
                 budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:

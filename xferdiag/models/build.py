@@ -56,6 +56,30 @@ class TransferModel(nn.Module):
         return self.backbone(x)
 
 
+class TextClassifier(TransferModel):
+    """A text model: ``head(pool(encoder(input_ids, attention_mask)))`` (see :mod:`.text`).
+
+    The contract explainers rely on: ``forward(input_ids (N, T), attention_mask=None) -> logits (N, C)``
+    with the mask ``input_ids != pad_token_id`` when None and trailing all-padding columns trimmed;
+    :meth:`get_input_embeddings` is the word-embedding module; ``pad_token_id`` the padding id.
+    Blocks are the embeddings and each encoder layer, so ``partial`` trains the top k layers.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, feature_dim: int, input_spec: InputSpec, layer_trace: Trace):
+        super().__init__(backbone, head, feature_dim, input_spec, layer_trace)
+        self.blocks = backbone.block_names()
+        self.pad_token_id = backbone.pad_token_id
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.backbone(input_ids, attention_mask))
+
+    def forward_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.backbone(input_ids, attention_mask)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.backbone.get_input_embeddings()
+
+
 class WithNormalization(nn.Module):
     """``model(normalize(x))``: lets explainers work on images in [0, 1] and still feed the model what it expects."""
 
@@ -76,6 +100,8 @@ def load_pretrained_classifier(source: ModelSource, checkpoint: str | None) -> n
     auxiliary heads (GoogLeNet, Inception v3) are dropped from the file as from the model.
     """
     if not checkpoint:
+        if source.is_text:
+            return source.text_classifier(pretrained=True)
         return source.download_weights() if source.weights else None
     model = source.build_classifier()
     state = without_auxiliary(load_state_dict(checkpoint), model)
@@ -88,7 +114,11 @@ def load_pretrained_classifier(source: ModelSource, checkpoint: str | None) -> n
 
 
 def input_example(spec: InputSpec, n: int = 2) -> torch.Tensor:
-    """A zero batch shaped like the model's input: images (n, C, S, S), or table rows (n, features)."""
+    """A zero batch shaped like the model's input: images (n, C, S, S), table rows (n, features), or
+    token ids (n, 8) of a text model (one id next to the pad id, so no row is all padding)."""
+    if spec.is_text:
+        pad = getattr(spec.tokenizer, "pad_token_id", 0) or 0
+        return torch.full((n, min(8, spec.size)), pad + 1, dtype=torch.long)
     return torch.zeros(n, spec.size) if spec.channels == 0 else torch.zeros(n, spec.channels, spec.size, spec.size)
 
 
@@ -127,7 +157,8 @@ def build_transfer_model(
     backbone, width = split_classifier(classifier)
     seen = _traced_backbone(backbone, width, input_spec, source.canonical)
     head = make_head(width, num_classes, list(head_hidden), head_dropout)
-    return TransferModel(backbone, head, width, input_spec, seen)
+    kind = TextClassifier if getattr(backbone, "is_text", False) else TransferModel
+    return kind(backbone, head, width, input_spec, seen)
 
 
 def classifier_state(model: TransferModel, source: ModelSource) -> dict[str, torch.Tensor]:

@@ -12,10 +12,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..data.images import IMAGENET, InputSpec
+from ..data.images import IMAGENET, TOKENS, InputSpec
 from ..errors import ModelError
 from .builtin import builtin_input_spec
 from .source import ModelSource
+from .text import load_tokenizer
+
+DEFAULT_MAX_LENGTH = 128
+"""Tokens per text when the user names no --max-length."""
 
 DEFAULT_SIZE = 224
 """Square input size when neither the model nor the user names one: what ImageNet models take."""
@@ -33,12 +37,14 @@ class InputRequest:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     normalize: str = "auto"
+    max_length: int | None = None
 
     @classmethod
     def of(cls, config) -> InputRequest:
         """The request recorded in a :class:`~xferdiag.config.RunConfig` (or anything with its fields)."""
         as_tuple = lambda v: tuple(float(x) for x in v) if v else None  # noqa: E731
-        return cls(config.channels, config.image_size, as_tuple(config.mean), as_tuple(config.std), config.normalize)
+        return cls(config.channels, config.image_size, as_tuple(config.mean), as_tuple(config.std), config.normalize,
+                   getattr(config, "max_length", None))
 
 
 def model_channels(model: nn.Module) -> int | None:
@@ -62,6 +68,8 @@ def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, reques
 
     ``classifier`` is the source model (its first convolution gives the channels); None builds one.
     """
+    if source.is_text:
+        return text_input_spec(source, request.max_length)
     if source.kind == "builtin":
         builtin = builtin_input_spec(source.arch, source.options, request.image_size)
         if builtin.channels == 0:  # a table: no image preprocessing
@@ -88,3 +96,14 @@ def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, reques
         mean, std, origin = request.mean or mean, request.std or std, f"{origin}; mean/std from the user"
     return InputSpec(channels, int(size), _per_channel(tuple(mean), channels, "mean"),
                      _per_channel(tuple(std), channels, "std"), origin)
+
+
+def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
+    """Rows of ``max_length`` token ids made by the model directory's own tokenizer."""
+    path = source.text_dir()
+    tokenizer = load_tokenizer(str(path))
+    length = int(max_length or DEFAULT_MAX_LENGTH)
+    limit = getattr(getattr(tokenizer, "init_kwargs", {}), "get", lambda *_: None)("model_max_length")
+    if isinstance(limit, int) and 0 < limit < length:
+        raise ModelError(f"--max-length {length}: the model takes at most {limit} tokens")
+    return InputSpec(TOKENS, length, (), (), f"tokenizer of {source.canonical}, {length} tokens", tokenizer=tokenizer)

@@ -7,7 +7,8 @@ Specs users write (shared/DESIGN.md, "Contract: command line"):
 * ``module:function`` or ``package.module:function``: a function of the user's returning an ``nn.Module``,
   importable from the working directory or ``sys.path``;
 * ``path/to/file.py:function``: the same, from a file;
-* ``builtin:NAME[:OPTIONS]``: the demo's models.
+* ``builtin:NAME[:OPTIONS]``: the demo's models, and ``builtin:minilm`` (text, the ``text`` extra);
+* ``hf:DIR[:OPTIONS]``: a local Hugging Face model directory, for text (:mod:`.text`).
 
 ``NAME:SOMETHING`` is ambiguous between torchvision weights and a module's function, so torchvision
 names are tried first and an error says what was tried.
@@ -22,6 +23,7 @@ import importlib.util
 import inspect
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import ModelError
+from . import text
 from .builtin import BUILTINS, build_builtin
 from .surgery import strip_auxiliary
 
@@ -45,7 +48,7 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A parsed model spec: ``kind`` is torchvision, timm, callable, file or builtin."""
+    """A parsed model spec: ``kind`` is torchvision, timm, callable, file, builtin or hf."""
 
     arch: str
     kind: str
@@ -59,9 +62,16 @@ class ModelSource:
         spec = spec.strip()
         if spec.startswith("builtin:"):
             name, _, options = spec.split(":", 1)[1].partition(":")
-            if name not in BUILTINS:
-                raise ModelError(f"model {spec!r}: unknown built-in; choose one of {', '.join('builtin:' + b for b in BUILTINS)}")
+            if name not in (*BUILTINS, *text.TEXT_BUILTINS):
+                names = ", ".join("builtin:" + b for b in (*BUILTINS, *text.TEXT_BUILTINS))
+                raise ModelError(f"model {spec!r}: unknown built-in; choose one of {names}")
             return cls(name, "builtin", options=options or None)
+        if spec.startswith("hf:"):
+            with_options = re.match(r"^(.*?):([A-Za-z_]+=.*)$", spec[3:])  # hf:DIR:pool=lastk:2,encoder=lstm
+            path, options = with_options.groups() if with_options else (spec[3:], "")
+            if not path:
+                raise ModelError("model 'hf:': give the Hugging Face model directory, hf:DIR")
+            return cls(path, "hf", options=options or None)
         if spec.startswith("timm:"):
             return cls(spec.split(":", 1)[1], "timm")
         head, sep, tail = spec.rpartition(":")
@@ -90,7 +100,23 @@ class ModelSource:
             return f"timm:{self.arch}"
         if self.kind == "builtin":
             return f"builtin:{self.arch}" + (f":{self.options}" if self.options else "")
+        if self.kind == "hf":
+            return f"hf:{Path(self.arch).expanduser().resolve()}" + (f":{self.options}" if self.options else "")
         return self.arch + (f":{self.weights}" if self.weights else "")
+
+    @property
+    def is_text(self) -> bool:
+        """Whether the model takes token ids (a Hugging Face directory or the built-in MiniLM)."""
+        return self.kind == "hf" or (self.kind == "builtin" and self.arch in text.TEXT_BUILTINS)
+
+    def text_dir(self) -> Path:
+        """The Hugging Face directory of a text model (its config, weights and tokenizer)."""
+        return text.minilm_dir() if self.kind == "builtin" else Path(self.arch).expanduser().resolve()
+
+    def text_classifier(self, pretrained: bool, num_classes: int | None = None) -> nn.Module:
+        """A text model's classifier with the directory's weights (``pretrained``) or random ones."""
+        kwargs = {} if num_classes is None else {"num_classes": num_classes}
+        return text.build_text_classifier(self.text_dir(), self.options, self.canonical, pretrained=pretrained, **kwargs)
 
     def build_classifier(self, num_classes: int | None = None) -> nn.Module:
         """The original architecture with random weights (``num_classes`` outputs when given and accepted)."""
@@ -98,6 +124,8 @@ class ModelSource:
 
     def _build(self, num_classes: int | None) -> nn.Module:
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
+        if self.is_text:
+            return self.text_classifier(pretrained=False, num_classes=num_classes)
         if self.kind == "builtin":
             return build_builtin(self.arch, self.options, **kwargs)
         if self.kind == "timm":

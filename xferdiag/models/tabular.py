@@ -111,14 +111,15 @@ def model_for_data(model: str, data: str) -> str:
     return f"builtin:{NAME}:" + ",".join(filter(None, [f"features={domain.table.shape[1]}", options]))
 
 
-def resolve_config(config, label_column: str | None = None):
-    """What a table run needs before it starts: ``label_column`` in the CSV data specs, the MLP's width.
+def resolve_config(config, label_column: str | None = None, text_column: str | None = None):
+    """What a table or text run needs before it starts: ``label_column`` (and a text file's
+    ``text_column``) in the CSV/JSONL data specs, the MLP's width.
 
     Any other config comes back unchanged, so every entry point (CLI, API, audit) can call it.
     """
-    from ..data.tables import with_label_column
+    from ..data.text import with_columns
 
-    if label_column:
-        config = config.replace(data=with_label_column(config.data, label_column),
-                                source_data=config.source_data and with_label_column(config.source_data, label_column))
+    if label_column or text_column:
+        config = config.replace(data=with_columns(config.data, label_column, text_column),
+                                source_data=config.source_data and with_columns(config.source_data, label_column, text_column))
     return config.replace(model=model_for_data(config.model, config.data))

@@ -39,6 +39,8 @@ from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
+TEXT = "text"
+"""The kind of data a text run records."""
 
 
 @dataclass
@@ -138,7 +140,7 @@ def collect(rd: RunDir, run: dict) -> dict:
         "explanations": _explanations(rd, files, classes),
         "shots": shots_section(files.shots) if files.shots else None,
         "environment": [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()],
-        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section),
+        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section, data.get("kind")),
         **stamp(),
     }
 
@@ -164,7 +166,7 @@ def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) 
 
 
 def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_predictions: bool,
-             shift_section: dict | None) -> list[str]:
+             shift_section: dict | None, kind: str | None = None) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     missing = []
@@ -184,7 +186,9 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"transferability scores ({analyze})")
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze})")
-    if files.index is None:
+    if files.index is None and kind == TEXT:
+        missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain})")
+    elif files.index is None:
         missing.append(f"explanations: Grad-CAM, SHAP, LIME ({explain})")
     if shift_section and shift_section["embedding"] is None:
         missing.append(f"source-vs-target embedding ({analyze})")

@@ -62,6 +62,11 @@ def interpret_shift(result: dict) -> list[str]:
         named = ", ".join(f"{f['name']} (SMD {f['smd']:+.2f})" for f in shifted[:3])
         lines.append(f"{len(shifted)} of {len(result['per_feature'])} input features shift (KS tests, Benjamini-Hochberg)"
                      + (f"; most: {named}." if shifted else "."))
+    words = result.get("separating_words") or []
+    for side in ("target", "source"):
+        named = ", ".join(w["word"] for w in words if w["side"] == side)
+        if named:
+            lines.append(f"Words that mark the {side} texts (linear domain classifier on TF-IDF): {named}.")
     if result["label_shift"]["total_variation"] > LABEL_SHIFT_TV:
         lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
     return lines

@@ -16,6 +16,7 @@ RUN_JSON = "run.json"
 DATA_JSON = "data.json"
 VERDICT_JSON = "verdict.json"
 SHOTS_JSON = "shots.json"
+BASELINES_JSON = "baselines.json"
 REPORT_HTML = "report.html"
 MODEL_PT = "model.pt"
 CHECKPOINT_PT = "checkpoint.pt"
@@ -86,6 +87,7 @@ class RunDir:
     data_json = _File("root", DATA_JSON)
     verdict_json = _File("root", VERDICT_JSON)
     shots_json = _File("root", SHOTS_JSON)
+    baselines_json = _File("root", BASELINES_JSON)
     report_html = _File("root", REPORT_HTML)
     lock_file = _File("root", ".lock")
 

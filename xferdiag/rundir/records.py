@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..data.images import InputSpec
+from ..data.images import TOKENS, InputSpec
 from ..errors import RunDirError
 from .layout import RUN_JSON
 
@@ -13,8 +13,9 @@ def input_record(spec: InputSpec) -> dict:
 
 
 def input_from_record(record: dict | None) -> InputSpec | None:
-    """The spec :func:`input_record` wrote (None for runs made before run.json recorded one)."""
-    if not isinstance(record, dict):
+    """The spec :func:`input_record` wrote (None for runs made before run.json recorded one, and for text
+    models, whose spec holds their tokenizer: it is rebuilt from the model and ``max_length``)."""
+    if not isinstance(record, dict) or record.get("channels") == TOKENS:
         return None
     try:
         return InputSpec(int(record["channels"]), int(record["size"]), tuple(map(float, record["mean"])),

@@ -62,7 +62,24 @@ def _verdict_details(verdict: dict) -> list[str]:
         details.append(f"Macro F1 gap {fmt.points(f1['gap'])} points (95% CI {fmt.ci_points(f1.get('ci95'))})")
     if verdict.get("note"):
         details.append(str(verdict["note"]))
-    return details
+    return details + _baselines(verdict.get("baselines"))
+
+
+BASELINE_NAMES = {"tfidf-logreg": "TF-IDF + logistic regression"}
+
+
+def _baselines(baselines: object) -> list[str]:
+    """verdict.json's non-neural baselines (text: TF-IDF + logistic regression) beside the transfer arm."""
+    if not isinstance(baselines, dict):
+        return []
+    lines = []
+    for name, record in baselines.items():
+        if not isinstance(record, dict) or record.get("accuracy") is None:
+            continue
+        gap = record.get("transfer_minus_baseline")
+        lines.append(f"{BASELINE_NAMES.get(name, name)} on the same splits: {fmt.pct(record['accuracy'])} test accuracy"
+                     + (f"; transfer {fmt.points(gap)} points against it" if gap is not None else ""))
+    return lines
 
 
 def _not_evidence(kind: str, gap: str, dead_arms: list[dict]) -> str:

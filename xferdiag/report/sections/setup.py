@@ -65,4 +65,6 @@ def _input_shape(inputs: dict, kind: object) -> str:
     if not inputs:
         return fmt.DASH
     channels, size = inputs.get("channels", "?"), inputs.get("size", "?")
+    if kind == "text":
+        return f"token ids, {size} per text (longer texts truncated)"
     return f"{channels} channel{'' if channels == 1 else 's'}, {size} × {size} pixels"

