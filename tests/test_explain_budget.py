@@ -11,7 +11,7 @@ from explain_helpers import patch_data, tiny_cnn, trained_patch_cnn
 
 from xferdiag.errors import InputError
 from xferdiag.explainers import explain_models
-from xferdiag.explainers.budget import FLOORS, ExplainPlan, PassCosts, fit_plan
+from xferdiag.explainers.budget import FLOORS, Budget, ExplainPlan, PassCosts, fit_plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -62,6 +62,10 @@ def test_budget_below_the_smallest_plan_says_the_minimum():
         fit_plan(PLAN, COSTS, 0.1)
     with pytest.raises(InputError, match="budget: must be a number > 0"):
         fit_plan(PLAN, COSTS, -1)
+    # the default budget is no user's choice: a model too slow for it gets the smallest plan, said so
+    fitted = fit_plan(PLAN, COSTS, Budget(0.1, strict=False))
+    assert fitted.plan == smallest and fitted.budget_s == 0.1
+    assert fitted.reductions[-1] == f"even the smallest plan needs about {minimum:.0f} s, more than the default 0.1 s"
 
 
 def test_a_budget_run_records_its_plan_and_what_it_cut():

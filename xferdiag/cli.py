@@ -178,8 +178,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from .commands.explain import explain_run
     from .rundir import RunDir
 
-    explain_run(args.run_dir, methods=args.methods, n=args.n, seed=args.seed, lime_samples=args.lime_samples,
-                shap_samples=args.shap_samples, quiet=args.quiet, force=args.force, **args.budget)
+    methods = {} if args.methods is None else {"methods": args.methods}
+    explain_run(args.run_dir, n=args.n, seed=args.seed, lime_samples=args.lime_samples, shap_samples=args.shap_samples,
+                quiet=args.quiet, force=args.force, **methods, **args.budget)
     print(f"explanations: {RunDir(args.run_dir).explanations}")
 
 
@@ -271,7 +272,8 @@ def _add_analyze(sub) -> None:
 def _add_explain(sub) -> None:
     ex = sub.add_parser("explain", help="Grad-CAM, SHAP, LIME (+ sanity and faithfulness checks)")
     ex.add_argument("run_dir", metavar="RUN_DIR")
-    ex.add_argument("--methods", default="gradcam,shap,lime", help="comma-separated: gradcam, shap, lime")
+    ex.add_argument("--methods", default=None, help="comma-separated: gradcam, shap, lime for images; shap, lime for tables; "
+                                                    "ig, shap, lime for text (default: all the data's kind has)")
     ex.add_argument("--n", type=_positive, default=8, help="test examples to explain")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--lime-samples", type=_positive, default=1000)

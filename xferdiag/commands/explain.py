@@ -16,7 +16,7 @@ import torch
 from .. import rundir
 from ..errors import InputError
 from ..explainers import pick_examples
-from ..explainers.budget import DEFAULT_BUDGET_S
+from ..explainers.budget import DEFAULT_BUDGET, Budget, as_budget
 from ..modalities import METHODS, ExplainJob, modality_of
 from .context import RunContext
 
@@ -31,17 +31,18 @@ def parse_methods(methods) -> list[str]:
 
 @rundir.holds_lock  # one writer per run directory (docs/guarantees.md)
 def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int = 0, lime_samples: int = 1000,
-                shap_samples: int = 200, budget: float | None = DEFAULT_BUDGET_S, quiet: bool = False,
+                shap_samples: int = 200, budget: Budget | float | None = DEFAULT_BUDGET, quiet: bool = False,
                 force: bool = False) -> dict:
     """Explain ``n`` test examples for every arm; reuse ``explanations/`` when asked for the same thing.
 
     ``budget``: seconds the image explanations may take (estimated before they start; sizes are cut
-    to fit and the cuts recorded); None explains exactly what is asked."""
+    to fit and the cuts recorded; seconds below what one example needs are an error, while the
+    default budget then explains one example at the smallest sizes); None explains exactly what is asked."""
     methods = parse_methods(methods)
     context = RunContext(run_dir)
     run = context.run
     params = {"methods": methods, "n": n, "seed": seed, "lime_samples": lime_samples, "shap_samples": shap_samples,
-              "budget": budget}
+              "budget": None if as_budget(budget) is None else as_budget(budget).seconds}
     if run.index_json.is_file() and not force:
         existing = rundir.read_json(run.index_json)
         if existing.get("request") == params and run.maps_npz.is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import rundir
-from ..explainers.budget import DEFAULT_BUDGET_S
+from ..explainers.budget import DEFAULT_BUDGET, Budget
 from ..modalities import can_explain_kind
 from ..models import ModelSource
 from ..report import Report, render_report
@@ -16,7 +16,7 @@ from .verdict import verdict_for_run
 
 @rundir.holds_lock  # one writer per run directory (docs/guarantees.md)
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, compute: bool = True, quiet: bool = False,
-                 budget: float | None = DEFAULT_BUDGET_S) -> Report:
+                 budget: Budget | float | None = DEFAULT_BUDGET) -> Report:
     """Compute what is missing (unless ``compute=False``; explanations within ``budget`` seconds, see
     :func:`~xferdiag.commands.explain.explain_run`), then render the HTML report."""
     if compute:
@@ -24,7 +24,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, compute:
     return render_report(run_dir, out)
 
 
-def complete_run(run_dir: str | Path, *, quiet: bool = False, budget: float | None = DEFAULT_BUDGET_S) -> None:
+def complete_run(run_dir: str | Path, *, quiet: bool = False, budget: Budget | float | None = DEFAULT_BUDGET) -> None:
     """Compute what the run directory lacks and has the inputs for (see :class:`~xferdiag.rundir.RunStatus`);
     the report lists the rest. A hand-written run directory with only the required files is rendered as it is."""
     config = rundir.validate(run_dir).get("config") or {}

@@ -27,8 +27,24 @@ CALIBRATION_BATCH = 16
 """Images in the timed forward batch: big enough that per-image time settles, small enough that
 timing a 224 px model (twice: warm-up and timed) costs seconds, not tens of seconds."""
 
-DEFAULT_BUDGET_S = 90.0
-"""Seconds the commands give image explanations unless told otherwise (``--budget``)."""
+@dataclass(frozen=True)
+class Budget:
+    """Seconds for the explanations. A ``strict`` budget (one a user gave) below what one example
+    needs is an error; a default one runs the smallest plan and says it took longer."""
+
+    seconds: float
+    strict: bool = True
+
+
+DEFAULT_BUDGET = Budget(90.0, strict=False)
+"""What the commands give image explanations unless told otherwise (``--budget``)."""
+
+
+def as_budget(budget) -> Budget | None:
+    """``None`` (no budget), a :class:`Budget`, or seconds (a strict budget)."""
+    if budget is None or isinstance(budget, Budget):
+        return budget
+    return Budget(float(check_scalar(budget, "budget", float, 0.0)))
 
 FLOORS = {"lime_samples": 256, "shap_samples": 32, "deletion_steps": 5, "sanity_examples": 1, "n": 1}
 """The least of each size a plan goes down to. Measured (benchmarks/bench_explain_quality.py,
@@ -160,15 +176,17 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def fit_plan(requested: ExplainPlan, costs: PassCosts, budget_s: float | None) -> FittedPlan:
-    """The first plan on the ladder (:func:`_ladder`) whose estimate fits ``budget_s`` seconds.
+def fit_plan(requested: ExplainPlan, costs: PassCosts, budget: Budget | float | None) -> FittedPlan:
+    """The first plan on the ladder (:func:`_ladder`) whose estimate fits the ``budget``.
 
-    ``None`` means no budget: the request runs as asked. A budget below the cheapest plan (one
-    example, the floors of :data:`FLOORS`) is an error that says the minimum.
+    ``None`` means no budget: the request runs as asked. A strict budget below the cheapest plan
+    (one example, the floors of :data:`FLOORS`) is an error that says the minimum; a default one
+    runs that cheapest plan.
     """
-    if budget_s is None:
+    budget = as_budget(budget)
+    if budget is None:
         return FittedPlan(requested, requested, None, requested.seconds(costs), costs, [])
-    budget_s = float(check_scalar(budget_s, "budget", float, 0.0))
+    budget_s = budget.seconds
     reductions: list[str] = []
     for plan, reason in _ladder(requested):
         if reason:
@@ -176,6 +194,9 @@ def fit_plan(requested: ExplainPlan, costs: PassCosts, budget_s: float | None) -
         if plan.total_s(costs) <= budget_s:
             return FittedPlan(plan, requested, budget_s, plan.seconds(costs), costs, reductions)
     minimum = plan.total_s(costs)
+    if not budget.strict:
+        reductions.append(f"even the smallest plan needs about {minimum:.0f} s, more than the default {budget_s:g} s")
+        return FittedPlan(plan, requested, budget_s, plan.seconds(costs), costs, reductions)
     raise InputError(f"budget: {budget_s:g} s is less than the {minimum:.0f} s the smallest explanation needs on "
                      f"this model and device ({plan.describe()}); give at least --budget {np.ceil(minimum):.0f}, "
                      "or fewer --methods")

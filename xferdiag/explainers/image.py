@@ -18,7 +18,7 @@ from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_indices, as_unit_images, check_arms, check_request, device_of, predict_logits
 from .arms import Attribution, Checks, Method, explain_arms, floats
-from .budget import ExplainPlan, fit_plan, measure_costs
+from .budget import Budget, ExplainPlan, as_budget, fit_plan, measure_costs
 from .examples import examples, pick_examples
 from .faithfulness import SANITY_THRESHOLD
 from .gradcam import find_target_layer, grad_cam
@@ -77,7 +77,7 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
                    lime_samples: int = 1000, shap_samples: int = 200, progress: bool = True, *, example_ids=None,
                    target: str = "label", segmentation: str = "quickshift", sanity_threshold: float = SANITY_THRESHOLD,
                    deletion_steps: int = 20, baseline: str = "mean", topk: float = 0.1,
-                   batch_size: int = 64, budget: float | None = None,
+                   batch_size: int = 64, budget: Budget | float | None = None,
                    sanity_examples: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Maps of every method for every arm, plus agreement, sanity and faithfulness checks.
 
@@ -93,7 +93,7 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
     insertion AUCs run for every method and arm. Returns (index, maps) where maps has "images"
     and "<method>__<arm>" float32 arrays.
 
-    ``budget`` (seconds) sizes the work to fit: the passes each part needs are counted and timed
+    ``budget`` (seconds, or a :class:`~.budget.Budget`) sizes the work to fit: the passes each part needs are counted and timed
     on these models (:mod:`.budget`), and sizes come down a fixed ladder (sanity examples, curve
     steps, samples, then examples) until the estimate fits. What was cut is in index.json's
     ``budget.reductions``; ``None`` runs exactly what is asked. ``sanity_examples``: how many
@@ -110,11 +110,11 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
                         len(background) if "shap" in methods else 0)
     costs = measure_costs(models[arms[0]], x, batch_size=batch_size, precision=precision,
                           segmentation=segmentation if "lime" in methods else None)
-    fitted = fit_plan(asked, costs, budget)
+    fitted = fit_plan(asked, costs, as_budget(budget))
     plan = fitted.plan
     if progress:
         tqdm.write(f"explain plan: {plan.describe()} ~ {plan.total_s(costs):.0f} s"
-                   + (f" (budget {budget:g} s)" if budget is not None else ""))
+                   + (f" (budget {fitted.budget_s:g} s)" if fitted.budget_s is not None else ""))
     if plan.n < len(x):
         keep = pick_examples(y, preds, plan.n, seed)
         x, y, ids = x[keep], y[keep], [ids[i] for i in keep]

@@ -100,7 +100,7 @@ def explain_table(models: dict[str, torch.nn.Module], rows: np.ndarray, labels: 
         "kind": KIND, "methods": usable, "arms": arms, "seed": seed, "feature_names": list(feature_names),
         "params": {"target": "label", "agreement": {"topk": TOPK, "on": "absolute attributions"},
                    **{name: method.params for name, method in registered.items()},
-                   "skipped": {m: "needs images" for m in methods if m not in TABLE_EXPLAINERS}},
+                   "skipped": {m: "needs text" if m == "ig" else "needs images" for m in methods if m not in TABLE_EXPLAINERS}},
         "examples": examples(ids, labels, preds),
     }
     maps, sections = explain_arms(models, rows, {arm: labels for arm in arms}, [registered[m] for m in usable],

@@ -12,11 +12,12 @@ from .image import ImageModality
 from .table import TableModality
 from .text import TextModality
 
-MODALITIES: tuple[Modality, ...] = (TextModality(), ImageModality(), TableModality())
+TEXT, IMAGE, TABLE = TextModality(), ImageModality(), TableModality()
+MODALITIES: tuple[Modality, ...] = (TEXT, IMAGE, TABLE)
 """Asked in order; the first that handles a domain explains it."""
 
-METHODS = tuple(dict.fromkeys(name for modality in MODALITIES for name in modality.methods))
-"""Every explainer any modality has (a method a modality lacks is skipped there, and said so)."""
+METHODS = tuple(dict.fromkeys(name for modality in (IMAGE, TABLE, TEXT) for name in modality.methods))
+"""Every explainer any modality has, images' first (a method a modality lacks is skipped there)."""
 
 
 def can_explain_kind(kind: str | None) -> bool:

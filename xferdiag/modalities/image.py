@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Domain
+from ..errors import InputError
 from ..explainers.image import METHODS, explain_models
 from ..models import WithNormalization
 from .base import ExplainJob
@@ -27,13 +28,17 @@ class ImageModality:
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
                 budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
-        """Unit-range images and a seeded background; the models see them through their own normalisation."""
+        """Unit-range images and a seeded background; the models see them through their own normalisation.
+        Methods for other kinds of data (Integrated Gradients on token embeddings) are skipped."""
+        chosen = [m for m in methods if m in self.methods]
+        if not chosen:
+            raise InputError(f"--methods: {', '.join(methods)} cannot explain images; choose from {', '.join(self.methods)}")
         images = job.domain.unit_images(job.rows, job.spec)
         rng = np.random.default_rng(seed)
         n_background = min(BACKGROUND_SIZE, len(job.train_rows))
         background = job.domain.unit_images(np.sort(rng.choice(job.train_rows, n_background, replace=False)), job.spec)
         models = {arm: WithNormalization(model, job.spec).to(job.device).eval() for arm, model in job.arms.items()}
-        return explain_models(models, images, job.labels, background, methods=methods, seed=seed,
+        return explain_models(models, images, job.labels, background, methods=chosen, seed=seed,
                               lime_samples=lime_samples, shap_samples=shap_samples, progress=progress,
                               example_ids=job.example_ids, budget=budget)
 
