@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
-from PIL import Image
+from xferdiag.cli import calm_waiting_threads
+
+calm_waiting_threads()  # as the command does, before torch and numpy load: waiting threads sleep on a busy CI box
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -306,13 +307,10 @@ def _budget(text: str) -> dict:
     """``--budget`` as keyword arguments: {} keeps the library's default, 'none' is no budget."""
     if text.strip().lower() == "none":
         return {"budget": None}
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0 or 'none', got {text!r}") from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds > 0 or 'none', got {text!r}")
-    return {"budget": seconds}
+    with contextlib.suppress(ValueError):
+        if 0 < (seconds := float(text)) < float("inf"):
+            return {"budget": seconds}
+    raise argparse.ArgumentTypeError(f"expected seconds > 0 or 'none', got {text!r}")
 
 
 def _add_rank(sub) -> None:
