@@ -24,6 +24,7 @@ import torchvision
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
+from benchmarks.common import print_table
 from xferdiag.explainers import lime_images
 from xferdiag.explainers.inference import resolve_precision
 from xferdiag.explainers.lime import probability_fn, segmenter
@@ -119,10 +120,7 @@ def main(quick: bool = False) -> list[dict]:
                   cfg["samples"])
             + _case("resnet18 (untrained)", torchvision.models.resnet18(weights=None, num_classes=10), resnet_images,
                     cfg["samples"]))
-    print(f"{'benchmark':<70} {'xferdiag s':>10} {'peer s':>8} {'ratio':>6} {'same top-5':>10}  met")
-    for row in rows:
-        print(f"{row['name']:<70} {row['xferdiag_s']:>10.2f} {row['peer_s']:>8.2f} {row['ratio']:>6.2f} "
-              f"{str(row['same_top_superpixels']):>10}  {row['met']}")
+    print_table(rows, ["name", "xferdiag_s", "peer_s", "ratio", "same_top_superpixels", "met"])
     print(f"peer: {rows[0]['peer']}; target: {rows[0]['target']}; {torch.get_num_threads()} threads")
     return rows
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.common import print_table
 from xferdiag.explainers.text_methods import lime_classifier, lime_text, shap_text
 from xferdiag.explainers.text_words import forward_logits, text_batch
 
@@ -122,10 +123,7 @@ def main(quick: bool = False) -> list[dict]:
         model = Encoder(tok.vocab_size, tok.pad_token_id, **size).eval()
         targets = forward_logits(model, batch.input_ids, batch.attention_mask, 8).argmax(1)
         rows += _case(name, model, batch, targets, cfg)
-    print(f"{'benchmark':<86} {'xferdiag s':>10} {'peer s':>8} {'ratio':>6} {'max diff':>9}  met")
-    for row in rows:
-        print(f"{row['name']:<86} {row['xferdiag_s']:>10.2f} {row['peer_s']:>8.2f} {row['ratio']:>6.2f} "
-              f"{row['max_abs_difference']:>9.2g}  {row['met']}")
+    print_table(rows, ["name", "xferdiag_s", "peer_s", "ratio", "max_abs_difference", "met"])
     print(f"{torch.get_num_threads()} threads")
     return rows
 
