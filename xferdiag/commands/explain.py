@@ -39,10 +39,11 @@ def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int =
     to fit and the cuts recorded; seconds below what one example needs are an error, while the
     default budget then explains one example at the smallest sizes); None explains exactly what is asked."""
     methods = parse_methods(methods)
+    budget = as_budget(budget)
     context = RunContext(run_dir)
     run = context.run
     params = {"methods": methods, "n": n, "seed": seed, "lime_samples": lime_samples, "shap_samples": shap_samples,
-              "budget": None if as_budget(budget) is None else as_budget(budget).seconds}
+              "budget": None if budget is None else budget.seconds}
     if run.index_json.is_file() and not force:
         existing = rundir.read_json(run.index_json)
         if existing.get("request") == params and run.maps_npz.is_file():

@@ -119,9 +119,12 @@ class FittedPlan:
     plan: ExplainPlan
     requested: ExplainPlan
     budget_s: float | None
-    estimate_s: dict[str, float]
     costs: PassCosts
     reductions: list[str]
+
+    @property
+    def estimate_s(self) -> dict[str, float]:
+        return self.plan.seconds(self.costs)
 
     def to_dict(self) -> dict:
         return {"budget_s": self.budget_s, "estimated_s": round(sum(self.estimate_s.values()), 1),
@@ -185,18 +188,18 @@ def fit_plan(requested: ExplainPlan, costs: PassCosts, budget: Budget | float | 
     """
     budget = as_budget(budget)
     if budget is None:
-        return FittedPlan(requested, requested, None, requested.seconds(costs), costs, [])
+        return FittedPlan(requested, requested, None, costs, [])
     budget_s = budget.seconds
     reductions: list[str] = []
     for plan, reason in _ladder(requested):
         if reason:
             reductions.append(reason)
         if plan.total_s(costs) <= budget_s:
-            return FittedPlan(plan, requested, budget_s, plan.seconds(costs), costs, reductions)
+            return FittedPlan(plan, requested, budget_s, costs, reductions)
     minimum = plan.total_s(costs)
     if not budget.strict:
         reductions.append(f"even the smallest plan needs about {minimum:.0f} s, more than the default {budget_s:g} s")
-        return FittedPlan(plan, requested, budget_s, plan.seconds(costs), costs, reductions)
+        return FittedPlan(plan, requested, budget_s, costs, reductions)
     raise InputError(f"budget: {budget_s:g} s is less than the {minimum:.0f} s the smallest explanation needs on "
                      f"this model and device ({plan.describe()}); give at least --budget {np.ceil(minimum):.0f}, "
                      "or fewer --methods")

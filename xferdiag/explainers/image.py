@@ -18,7 +18,7 @@ from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_indices, as_unit_images, check_arms, check_request, device_of, predict_logits
 from .arms import Attribution, Checks, Method, explain_arms, floats
-from .budget import Budget, ExplainPlan, as_budget, fit_plan, measure_costs
+from .budget import Budget, ExplainPlan, fit_plan, measure_costs
 from .examples import examples, pick_examples
 from .faithfulness import SANITY_THRESHOLD
 from .gradcam import find_target_layer, grad_cam
@@ -110,10 +110,10 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
                         len(background) if "shap" in methods else 0)
     costs = measure_costs(models[arms[0]], x, batch_size=batch_size, precision=precision,
                           segmentation=segmentation if "lime" in methods else None)
-    fitted = fit_plan(asked, costs, as_budget(budget))
+    fitted = fit_plan(asked, costs, budget)
     plan = fitted.plan
     if progress:
-        tqdm.write(f"explain plan: {plan.describe()} ~ {plan.total_s(costs):.0f} s"
+        tqdm.write(f"explain plan: {plan.describe()} ~ {sum(fitted.estimate_s.values()):.0f} s"
                    + (f" (budget {fitted.budget_s:g} s)" if fitted.budget_s is not None else ""))
     if plan.n < len(x):
         keep = pick_examples(y, preds, plan.n, seed)
@@ -133,7 +133,7 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
              "budget": fitted.to_dict()}
     maps, sections = explain_arms(models, x, targets, list(chosen.values()), topk=topk, progress=progress,
                                   checks=Checks(sanity_threshold, plan.deletion_steps, baseline, seed, plan.sanity_examples),
-                                  estimate=plan.seconds(costs))
+                                  estimate=fitted.estimate_s)
     index.update({key: sections.get(key, {}) for key in ("agreement", "sanity", "faithfulness", "shap_additivity_gap")})
     index["budget"]["measured_s_by_part"] = sections["seconds"]
     return index, {"images": x.numpy().astype(np.float32), **maps}
