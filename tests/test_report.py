@@ -61,6 +61,13 @@ def test_full_report_recommends_from_evidence(full):
     assert "Do not trust the LIME maps" in report.html
 
 
+def test_a_score_note_is_shown_beside_its_value(tmp_path):
+    run = write_full_run(tmp_path / "run")
+    edit_json(RunDir(run).transferability_json, notes={"h_score": "at its ceiling of 3 (classes - 1)"})
+    assert re.search(r"2\.1<.*?separate the target classes — <em>at its ceiling of 3 \(classes - 1\)</em>",
+                     render_report(run).html, re.S)
+
+
 def test_minimal_report_lists_what_is_missing(tmp_path):
     report = render_report(write_minimal_run(tmp_path / "run"))
     text = " ".join(report.missing)

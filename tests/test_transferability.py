@@ -148,6 +148,17 @@ def test_shrinkage_still_ranks_labels_when_features_outnumber_samples():
     assert h_score(f, y, shrinkage=True) > h_score(f, shuffled, shrinkage=True)
 
 
+def test_a_saturated_h_score_carries_a_note_only_when_features_outnumber_examples():
+    few = transferability_scores(*linear_task(n=30, d=100, classes=4))
+    assert few["scores"]["h_score"] == pytest.approx(3.0, rel=1e-6)
+    assert few["notes"]["h_score"].startswith("at its ceiling of 3 (classes - 1): 30 examples of 100 features")
+    assert transferability_scores(*linear_task(n=200, d=10, classes=4))["notes"] == {}
+    # many examples that separate perfectly reach the ceiling too, and then the number means what it says
+    f = np.repeat(np.eye(4), 50, axis=0)
+    y = np.repeat(np.arange(4), 50)
+    assert h_score(f, y) == pytest.approx(3.0) and transferability_scores(f, y)["notes"] == {}
+
+
 # ----------------------------------------------------------------------------- all scores
 
 

@@ -206,7 +206,8 @@ def transferability_scores(features, labels, source_probs=None) -> dict:
     ``source_probs`` are the source model's class probabilities on the same examples; without them
     (a backbone whose pretrained head is gone) LEEP and NCE are ``None`` with the reason, never a
     made-up number. Returns ``{"scores": {name: float | None}, "not_applicable": {name: reason},
-    "seconds": {name: s}}`` (seconds only for the scores computed).
+    "notes": {name: caveat}, "seconds": {name: s}}`` (seconds only for the scores computed; a note
+    where a number is true but says nothing, see :func:`h_score_note`).
     """
     f = check_array(features, "features")
     y = check_labels(labels, "labels", n=f.shape[0])
@@ -233,7 +234,21 @@ def transferability_scores(features, labels, source_probs=None) -> dict:
         start = time.perf_counter()
         scores[name] = job()
         seconds[name] = time.perf_counter() - start
-    return {"scores": scores, "not_applicable": not_applicable, "seconds": seconds}
+    note = h_score_note(scores["h_score"], f.shape, int(np.unique(y).size))
+    return {"scores": scores, "not_applicable": not_applicable, "notes": {"h_score": note} if note else {},
+            "seconds": seconds}
+
+
+def h_score_note(value: float, shape: tuple[int, int], n_classes: int) -> str | None:
+    """Why a plain H-score at its ceiling of (classes - 1) carries no information when examples do not
+    outnumber features: the sample covariance is then singular and its pseudo-inverse separates any
+    labelling perfectly (shuffled labels score the same), so only the shrinkage variant can rank."""
+    n, d = shape
+    ceiling = n_classes - 1
+    if n - 1 > d or ceiling < 1 or value < ceiling * (1 - 1e-6):
+        return None
+    return (f"at its ceiling of {ceiling} (classes - 1): {n} examples of {d} features leave the covariance singular, "
+            "so any labelling scores the same; read the shrinkage variant")
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -62,7 +62,7 @@ def score_candidate(candidate: str, splits, image_size: int | None, device) -> d
     if classifier is None:
         result["not_applicable"] = {**result["not_applicable"], "note": "no pretrained weights: a random-initialisation reference"}
     return {"candidate": candidate, "pretrained": classifier is not None, **result["scores"],
-            "not_applicable": result["not_applicable"], "feature_seconds": extracted,
+            "not_applicable": result["not_applicable"], "notes": result["notes"], "feature_seconds": extracted,
             "score_seconds": sum(result["seconds"].values()), "seconds": time.perf_counter() - start}
 
 

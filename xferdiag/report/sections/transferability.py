@@ -16,9 +16,10 @@ SCORES = {  # name, what it measures; for every score higher means better expect
 def transferability(t: dict) -> dict:
     scores = t.get("scores") if isinstance(t.get("scores"), dict) else {}
     reasons = t.get("not_applicable") if isinstance(t.get("not_applicable"), dict) else {}
+    notes = t.get("notes") if isinstance(t.get("notes"), dict) else {}
     seconds = t.get("seconds") if isinstance(t.get("seconds"), dict) else {}
     names = list(SCORES) + [k for k in scores if k not in SCORES]
     rows = [{"name": SCORES.get(k, (k, ""))[0], "meaning": SCORES.get(k, (k, ""))[1], "value": scores.get(k),
-             "reason": reasons.get(k), "seconds": seconds.get(k)} for k in names if k in scores or k in reasons]
+             "reason": reasons.get(k), "note": notes.get(k), "seconds": seconds.get(k)} for k in names if k in scores or k in reasons]
     return {"rows": rows, "caption": f"Computed with the {t.get('model', '?')} model on the {t.get('split', '?')} "
                                      f"split ({fmt.num(t.get('n'))} examples)."}
