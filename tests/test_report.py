@@ -17,6 +17,7 @@ from scipy import stats
 from xferdiag.errors import InputError, RunDirError
 from xferdiag.report import Report, compare_table, render_compare, render_report
 from xferdiag.report.compare import holm, t_interval
+from xferdiag.report.plots import layer_label
 from xferdiag.report.recommend import Facts, recommend
 from xferdiag.rundir import RunDir, read_json, write_json, write_npz
 
@@ -66,6 +67,13 @@ def test_a_score_note_is_shown_beside_its_value(tmp_path):
     edit_json(RunDir(run).transferability_json, notes={"h_score": "at its ceiling of 3 (classes - 1)"})
     assert re.search(r"2\.1<.*?separate the target classes — <em>at its ceiling of 3 \(classes - 1\)</em>",
                      render_report(run).html, re.S)
+
+
+@pytest.mark.parametrize("name, shown", [("encoder.encoder.layer.11", "…layer.11"), ("encoder.embeddings", "…embeddings"),
+                                         ("layer4", "layer4"), ("features.3.0.block.1", "…3.0.block.1"),
+                                         ("a_name_longer_than_fourteen", "a_name_longer…")])
+def test_layer_ticks_keep_the_end_of_dotted_names(name, shown):
+    assert layer_label(name) == shown
 
 
 def test_minimal_report_lists_what_is_missing(tmp_path):

@@ -47,6 +47,18 @@ def label(text: object, width: int = 18) -> str:
     return text.replace("$", r"\$")
 
 
+def layer_label(name: object, width: int = 14) -> str:
+    """A dotted layer name cut from the left at a dot, since the end tells layers apart
+    ('encoder.encoder.layer.3' -> '…layer.3'); the table under the plot keeps the full name."""
+    parts, kept = str(name).split("."), ""
+    for part in reversed(parts):
+        candidate = f"{part}.{kept}" if kept else part
+        if len(candidate) > width - 1 and kept:
+            return label("…" + kept, width)
+        kept = candidate
+    return label(kept, width)
+
+
 def class_ticks(ax, classes: Sequence[str]) -> None:
     """Class names under grouped bars, slanted only when they would not fit side by side."""
     names = [label(c) for c in classes]
@@ -155,7 +167,7 @@ def confusion_matrices(classes: Sequence[str], matrices: dict[str, np.ndarray]) 
 
 def layer_similarity(layers: list[dict]) -> str:
     """CKA to the pretrained features (top) and relative weight change (bottom), layer by layer."""
-    names = [label(layer.get("name", "?"), 14) for layer in layers]
+    names = [layer_label(layer.get("name", "?")) for layer in layers]
     x = np.arange(len(layers))
 
     def column(key: str) -> np.ndarray:
