@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from xferdiag.commands.rank import parse_candidate, rank_models
+from xferdiag.commands.textdemo import cues_config, make_tiny_bert
 from xferdiag.errors import ConfigError
 
 
@@ -41,3 +42,18 @@ def test_candidate_syntax():
     assert parse_candidate("resnet18=w.pt") == ("resnet18", "w.pt")
     with pytest.raises(ConfigError):
         parse_candidate("resnet18=")
+    # a text model's '=' belongs to its options: its weights come from its directory
+    assert parse_candidate("hf:bert:pool=cls,encoder=lstm") == ("hf:bert:pool=cls,encoder=lstm", None)
+    assert parse_candidate("builtin:minilm:encoder=gru") == ("builtin:minilm:encoder=gru", None)
+
+
+def test_text_encoder_pretrained_on_the_cues_ranks_above_the_same_one_untrained(tmp_path):
+    pytest.importorskip("transformers")
+    config = cues_config(tmp_path / "cues")  # the text-cues demo's corpora and its tiny BERT, pretrained on the source cues
+    untrained = make_tiny_bert(tmp_path / "untrained")
+    candidates = [f"hf:{untrained}", config.model, f"{config.model}:pool=cls"]
+    rows = rank_models(config.data, candidates, tmp_path / "ranking", shots=4)
+    assert rows[-1]["candidate"] == candidates[0]
+    assert rows[0]["logme"] > rows[-1]["logme"]
+    for row in rows:  # the classifier of a text model is a new head: no source outputs, no LEEP or NCE
+        assert row["leep"] is None and row["nce"] is None and "leep" in row["not_applicable"]

@@ -22,13 +22,18 @@ from ..environment import choose_device
 from ..errors import ConfigError, ModelError
 from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from ..models.surgery import classifier_layer
+from ..models.text import TEXT_BUILTINS
 from ..rundir.layout import RANKING_CSV, RANKING_JSON
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
 
 
 def parse_candidate(text: str) -> tuple[str, str | None]:
-    """``ARCH``, ``ARCH:WEIGHTS`` or ``ARCH=CHECKPOINT`` (a local state_dict)."""
+    """``ARCH``, ``ARCH:WEIGHTS`` or ``ARCH=CHECKPOINT`` (a local state_dict). A text model (``hf:DIR``,
+    ``builtin:minilm``) takes its weights from its directory, so an ``=`` there belongs to its options
+    (``hf:DIR:pool=cls``)."""
+    if text.startswith("hf:") or text.split(":")[:2] in (["builtin", name] for name in TEXT_BUILTINS):
+        return text, None
     model, sep, checkpoint = text.partition("=")
     if sep and not checkpoint:
         raise ConfigError(f"candidate {text!r}: give a checkpoint after '=' (ARCH=FILE)")
@@ -52,7 +57,7 @@ def score_candidate(candidate: str, splits, image_size: int | None, device) -> d
     features, _ = extract_features(model.backbone, splits.dataset("train", spec), device=device)
     labels = splits.domain.labels[splits.indices["train"]]
     probs = None
-    if classifier is not None:
+    if classifier is not None and not source.is_text:  # a text model's classifier is a new head, not a source head
         _, head, _ = classifier_layer(classifier)
         weight = head.weight.flatten(1).to(device)  # a 1x1-convolution classifier acts on pooled features as a Linear
         logits = torch.nn.functional.linear(features.to(device), weight, None if head.bias is None else head.bias.to(device))
