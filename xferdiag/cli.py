@@ -247,7 +247,7 @@ def _add_audit(sub) -> None:
     au = sub.add_parser("audit", help="make a run directory from a model fine-tuned elsewhere (no training)")
     au.add_argument("--checkpoint", required=True, metavar="FILE",
                     help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) "
-                         "or backbone.*/head.*")
+                         "or backbone.*/head.*; or a Hugging Face directory (Trainer, save_pretrained) with --model hf:BASE_DIR")
     au.add_argument("--out", required=True, help="run directory to create")
     au.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     au.add_argument("--label-column", help=LABEL_COLUMN_HELP)

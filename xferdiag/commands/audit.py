@@ -1,7 +1,8 @@
 """``xferdiag audit``: a standard run directory for a model fine-tuned elsewhere, without training it.
 
 The fine-tuned checkpoint becomes the ``transfer`` arm (seed 0): it is evaluated on the target's
-validation and test splits and saved as a TransferModel state_dict; it has no training history.
+validation and test splits and saved as a TransferModel state_dict; it has no training history. A
+Hugging Face directory (Trainer, ``save_pretrained``) is read with its own classification head.
 With ``baseline="scratch"`` the paired scratch arm is trained by the engine on the same splits
 (``train_pair`` skips the finished transfer arm) and the verdict follows. From then on analyze,
 explain and report treat the directory like any other run.
@@ -22,7 +23,9 @@ from ..models import (
     ModelSource,
     TransferModel,
     load_finetuned,
+    load_finetuned_directory,
     load_pretrained_classifier,
+    own_head_source,
 )
 from ..models.tabular import model_for_data
 from .finetune import (
@@ -61,6 +64,9 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
         raise ConfigError("audit: give one --shots value (the training size of the scratch baseline), not several")
     config = config.replace(seeds=1, model=model_for_data(config.model, config.data))
     source = ModelSource.parse(config.model)
+    hf_directory = Path(checkpoint).is_dir()
+    if hf_directory:
+        source = own_head_source(source, checkpoint)
     pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
     if pretrained is None:
         raise ConfigError(f"audit: give the weights {config.model!r} started from with --pretrained-checkpoint FILE "
@@ -70,8 +76,11 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     config = config.replace(model=source.canonical).with_absolute_paths()
     source_n = len(load_domain(config.source_data)) if config.source_data else None
     splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, config.shots[0])
-    model, form = load_finetuned(checkpoint, source, len(domain.classes), input_spec=spec, head_hidden=config.head_hidden,
-                                 head_dropout=config.head_dropout)
+    if hf_directory:
+        model, form = load_finetuned_directory(checkpoint, source, domain.classes, input_spec=spec)
+    else:
+        model, form = load_finetuned(checkpoint, source, len(domain.classes), input_spec=spec, head_hidden=config.head_hidden,
+                                     head_dropout=config.head_dropout)
     runtime, threads = runtime_for(config, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
     data = split_data(splits, spec, augment=False)

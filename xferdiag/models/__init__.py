@@ -11,7 +11,7 @@ from .build import (
     make_head,
 )
 from .checkpoint import load_into, load_state_dict
-from .finetuned import load_finetuned
+from .finetuned import load_finetuned, load_finetuned_directory, own_head_source
 from .inputs import InputRequest, resolve_input_spec
 from .layers import check_layers
 from .source import ModelSource
@@ -27,6 +27,8 @@ __all__ = [
     "classifier_state",
     "input_example",
     "load_finetuned",
+    "load_finetuned_directory",
+    "own_head_source",
     "load_into",
     "load_pretrained_classifier",
     "load_state_dict",

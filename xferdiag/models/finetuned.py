@@ -4,13 +4,16 @@
 * the whole classifier's state_dict, what a plain PyTorch script writes after replacing the last
   ``nn.Linear`` for the target classes (``model.fc = nn.Linear(512, C)`` on a resnet18, then
   ``torch.save(model.state_dict(), path)``). Its last-Linear keys become ``head.*``, the rest
-  ``backbone.*``.
+  ``backbone.*``;
+* a Hugging Face directory that Trainer or ``save_pretrained`` wrote (:func:`load_finetuned_directory`).
 
 A ``module.`` prefix (DataParallel, DistributedDataParallel) is dropped first.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import torch
@@ -21,6 +24,8 @@ from .build import TransferModel, build_transfer_model
 from .checkpoint import load_into, load_state_dict
 from .source import ModelSource
 from .surgery import classifier_layer, head_weights_for_linear, without_auxiliary
+
+HF_DIRECTORY = "hf-directory"
 
 
 def _strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -78,3 +83,43 @@ def load_finetuned(path: str | Path, source: ModelSource, num_classes: int, *, i
         except CheckpointError as exc:
             errors.append(exc)
     raise errors[0]  # the error of the likelier reading
+
+
+def own_head_source(source: ModelSource, path: str | Path) -> ModelSource:
+    """The base model with its own sequence-classification head (``head=hf``): a directory fine-tuned with
+    Trainer computes its logits through that head (BERT's pooler, RoBERTa's dense layer), not xferdiag's."""
+    if not source.is_text:
+        raise CheckpointError(f"{path}: a Hugging Face model directory is audited with --model hf:BASE_DIR (the "
+                              f"directory it was fine-tuned from), not {source.canonical!r}")
+    if "head=" in (source.options or ""):
+        return source
+    return dataclasses.replace(source, options=",".join(filter(None, (source.options, "head=hf"))))
+
+
+def _label_order(id2label: dict, classes: list[str], path) -> list[int]:
+    """Row of the fine-tuned head for each of the data's classes (sorted, as xferdiag orders them): by name
+    when ``id2label`` names them, in place when it holds transformers' defaults (LABEL_0, LABEL_1, ...)."""
+    names = [str(id2label.get(i, f"LABEL_{i}")) for i in range(len(classes))]
+    if all(re.fullmatch(r"LABEL_\d+", name) for name in names):
+        return list(range(len(classes)))
+    if sorted(names) == sorted(map(str, classes)):
+        return [names.index(str(c)) for c in classes]
+    raise CheckpointError(f"{path}: its labels (id2label: {', '.join(names)}) are not the data's classes "
+                          f"({', '.join(map(str, classes))}); audit it with the data it was fine-tuned on")
+
+
+def load_finetuned_directory(path: str | Path, source: ModelSource, classes: list[str], *,
+                             input_spec: InputSpec | None = None) -> tuple[TransferModel, str]:
+    """A fine-tuned Hugging Face directory as a TransferModel of ``source``'s architecture (the base model with
+    ``head=hf``): backbone and head from the directory, the head's rows put in the data's class order."""
+    tuned = ModelSource(str(Path(path).resolve()), "hf", options=source.options).text_classifier(pretrained=True)
+    _, layer, _ = classifier_layer(tuned)
+    if layer.out_features != len(classes):
+        raise CheckpointError(f"{path}: its classification head has {layer.out_features} outputs but the target data has "
+                              f"{len(classes)} classes; audit it with the data it was fine-tuned on")
+    order = _label_order(tuned.encoder.config.id2label, classes, path)
+    model = build_transfer_model(source, len(classes), pretrained=None, input_spec=input_spec)
+    state = {f"backbone.{k}": v for k, v in tuned.state_dict().items() if not k.startswith(classifier_layer(tuned)[0] + ".")}
+    state.update({f"head.{k}": v[order] for k, v in layer.state_dict().items()})
+    load_into(model, state, str(path))
+    return model, HF_DIRECTORY

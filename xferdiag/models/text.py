@@ -29,6 +29,7 @@ from ..errors import ModelError
 MINILM = "minilm"
 TEXT_BUILTINS = (MINILM,)
 POOLINGS = ("mean", "cls", "lastk")
+HEADS = ("xferdiag", "hf")
 DEFAULT_RNN_HIDDEN = 128
 UNUSED_PREFIXES = ("pooler.",)
 """Weights a checkpoint may lack without harm: BERT's pooler, which the pooling here never calls."""
@@ -57,8 +58,9 @@ def minilm_dir() -> Path:
 
 
 def parse_options(options: str | None, spec: str) -> dict:
-    """``pool=mean|cls|lastk[:K]``, ``encoder=transformer|lstm|gru``, ``hidden=N`` (RNN width)."""
-    parsed = {"pool": "mean", "last_k": 4, "encoder": "transformer", "hidden": DEFAULT_RNN_HIDDEN}
+    """``pool=mean|cls|lastk[:K]``, ``encoder=transformer|lstm|gru``, ``hidden=N`` (RNN width), ``head=hf`` (the
+    directory's own sequence-classification head, as Trainer fine-tunes it, instead of pooling + ``fc``)."""
+    parsed = {"pool": "mean", "last_k": 4, "encoder": "transformer", "hidden": DEFAULT_RNN_HIDDEN, "head": "xferdiag"}
     for item in filter(None, (options or "").split(",")):
         key, _, value = item.partition("=")
         if key == "pool" and value.partition(":")[0] in POOLINGS:
@@ -71,9 +73,13 @@ def parse_options(options: str | None, spec: str) -> dict:
             parsed["encoder"] = value
         elif key == "hidden" and value.isdigit() and int(value) > 0:
             parsed["hidden"] = int(value)
+        elif key == "head" and value in HEADS:
+            parsed["head"] = value
         else:
             raise ModelError(f"{spec}: bad option {item!r}; options are pool=mean|cls|lastk[:K], "
-                             "encoder=transformer|lstm|gru, hidden=N")
+                             "encoder=transformer|lstm|gru, hidden=N, head=xferdiag|hf")
+    if parsed["head"] == "hf" and (parsed["encoder"] != "transformer" or "pool=" in (options or "")):
+        raise ModelError(f"{spec}: head=hf keeps the model's own pooling and encoder; drop pool= and encoder=")
     return parsed
 
 
@@ -111,25 +117,39 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
-def _load_encoder(path: Path, spec: str, pretrained: bool) -> nn.Module:
-    """The Hugging Face base model (no task head): its safetensors weights, or random weights from its config."""
+def _load_encoder(path: Path, spec: str, pretrained: bool, own_head: bool = False, num_classes: int = 2) -> nn.Module:
+    """The Hugging Face base model (no task head), or with ``own_head`` its ``*ForSequenceClassification``
+    model: the directory's safetensors weights, or random weights from its config (``num_classes`` outputs).
+
+    Weights the checkpoint lacks fail the load, except those a fresh model may lack without harm: the
+    base model's pooler when the pooling here never calls it, and a classification head not yet trained.
+    """
     tf = transformers_offline()
     check_model_dir(path, spec)
     config = tf.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    auto = tf.AutoModelForSequenceClassification if own_head else tf.AutoModel
     if not pretrained:
-        return _without_pooler(tf.AutoModel.from_config(config))
+        config.num_labels = num_classes
+        model = auto.from_config(config)
+        return model if own_head else _without_pooler(model)
     try:
-        model, info = tf.AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=False,
-                                                   use_safetensors=True, output_loading_info=True)
+        model, info = auto.from_pretrained(str(path), local_files_only=True, trust_remote_code=False,
+                                           use_safetensors=True, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{spec}: loading the weights failed ({str(exc).splitlines()[0][:200]})") from None
-    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(UNUSED_PREFIXES))
+    missing = list(info.get("missing_keys", ()))
+    if own_head:  # a base checkpoint has no head yet; every weight of the base model must be there
+        missing = [k for k in missing if k.startswith(f"{model.base_model_prefix}.")]
+    else:
+        missing = [k for k in missing if not k.startswith(UNUSED_PREFIXES)]
+    missing.sort()
     mismatched = list(info.get("mismatched_keys", ()))
     if missing or mismatched:
         bad = missing or [str(m[0] if isinstance(m, tuple) else m) for m in mismatched]
         raise ModelError(f"{spec}: the checkpoint leaves {len(bad)} encoder weight(s) newly initialised "
-                         f"({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); give the directory of a complete model")
-    return _without_pooler(model)
+                         f"({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''})"
+                         f"{' that its own head (head=hf) uses' if own_head else ''}; give the directory of a complete model")
+    return model if own_head else _without_pooler(model)
 
 
 def _without_pooler(model: nn.Module) -> nn.Module:
@@ -167,18 +187,16 @@ class RNNEncoder(nn.Module):
         return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=input_ids.shape[1])[0]
 
 
-class TextNet(nn.Module):
-    """``fc(pool(encoder(input_ids, attention_mask)))``; the attention mask defaults to ``input_ids != pad_token_id``
-    and the padding columns no text of the batch needs are trimmed before the encoder runs."""
+class TokenNet(nn.Module):
+    """What every text classifier here shares: ``encoder``, ``pad_token_id``, the word embeddings, the
+    blocks that ``partial`` fine-tuning counts, and the padding trim before the encoder runs."""
 
     is_text = True
 
-    def __init__(self, encoder: nn.Module, width: int, num_classes: int, pad_token_id: int, pool: str = "mean", last_k: int = 4):
+    def __init__(self, encoder: nn.Module, pad_token_id: int):
         super().__init__()
         self.encoder = encoder
         self.pad_token_id = int(pad_token_id)
-        self.pool, self.last_k = pool, last_k
-        self.fc = nn.Linear(width, num_classes)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.get_input_embeddings()
@@ -201,6 +219,35 @@ class TextNet(nn.Module):
         length = int(used.max()) + 1 if len(used) else 1
         return input_ids[:, :length], mask[:, :length]
 
+
+class HFHeadNet(TokenNet):
+    """A Hugging Face ``*ForSequenceClassification`` model as its authors fine-tune it (BERT's pooler,
+    RoBERTa's dense + tanh, DistilBERT's pre-classifier, then the last ``nn.Linear``): the form a
+    model fine-tuned with Trainer has, so ``audit`` evaluates exactly the network that was trained."""
+
+    def block_names(self) -> list[str]:
+        """The encoder's blocks, then what lies between them and the head (BERT's pooler, RoBERTa's dense
+        layer) as the top block, so ``partial`` trains it with the top layers."""
+        prefix = self.encoder.base_model_prefix
+        base = getattr(self.encoder, prefix)
+        top = [f"{prefix}.pooler"] if isinstance(getattr(base, "pooler", None), nn.Module) else []
+        top += [name for name, module in self.encoder.named_children() if name != prefix and any(module.parameters())]
+        return super().block_names() + [f"encoder.{name}" for name in top]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        ids, mask = self.trimmed(input_ids, attention_mask)
+        return self.encoder(input_ids=ids, attention_mask=mask).logits
+
+
+class TextNet(TokenNet):
+    """``fc(pool(encoder(input_ids, attention_mask)))``; the attention mask defaults to ``input_ids != pad_token_id``
+    and the padding columns no text of the batch needs are trimmed before the encoder runs."""
+
+    def __init__(self, encoder: nn.Module, width: int, num_classes: int, pad_token_id: int, pool: str = "mean", last_k: int = 4):
+        super().__init__(encoder, pad_token_id)
+        self.pool, self.last_k = pool, last_k
+        self.fc = nn.Linear(width, num_classes)
+
     def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         ids, mask = self.trimmed(input_ids, attention_mask)
         if isinstance(self.encoder, RNNEncoder):
@@ -216,14 +263,17 @@ class TextNet(nn.Module):
         return self.fc(self.pooled(input_ids, attention_mask))
 
 
-def build_text_classifier(path: Path, options: str | None, spec: str, *, pretrained: bool, num_classes: int = 2) -> TextNet:
-    """A :class:`TextNet` on the model directory ``path``: its pretrained weights, or its config with random weights.
+def build_text_classifier(path: Path, options: str | None, spec: str, *, pretrained: bool, num_classes: int = 2) -> TokenNet:
+    """A :class:`TextNet` on the model directory ``path``: its pretrained weights, or its config with random weights;
+    with ``head=hf`` an :class:`HFHeadNet` (the directory's head where it has one, else a new one).
 
     With ``encoder=lstm|gru`` only the word embeddings come from the directory (pretrained or random);
     the recurrent layer always starts from random weights.
     """
     opts = parse_options(options, spec)
     tokenizer = load_tokenizer(str(path))
+    if opts["head"] == "hf":
+        return HFHeadNet(_load_encoder(path, spec, pretrained, own_head=True, num_classes=num_classes), tokenizer.pad_token_id)
     base = _load_encoder(path, spec, pretrained)
     if opts["encoder"] == "transformer":
         width = int(base.config.hidden_size)
