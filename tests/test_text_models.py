@@ -15,7 +15,7 @@ from xferdiag.config import RunConfig
 from xferdiag.data import load_domain, split_target
 from xferdiag.data.cues import cue_corpus
 from xferdiag.data.text import token_stats, tokenize
-from xferdiag.engine.strategies import Phase, apply_freezing
+from xferdiag.engine.strategies import Phase, apply_freezing, parameter_groups, phases_for
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from xferdiag.errors import ModelError
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
@@ -140,6 +140,17 @@ def test_partial_trains_only_the_top_layer_and_the_head(tiny_bert):
     layer0 = [p.requires_grad for n, p in model.named_parameters() if ".layer.0." in n]
     assert all(layer1) and not any(layer0) and "head" in trainable
     assert not model.get_input_embeddings().weight.requires_grad
+
+
+def test_layer_decay_gives_each_text_block_its_rate_and_lp_ft_probes_first(tiny_bert):
+    model, _ = transfer_model(f"hf:{tiny_bert}")
+    phases = phases_for("lp-ft", 6, lp_epochs=2, partial_blocks=0)
+    assert [(p.strategy, p.epochs) for p in phases] == [("linear-probe", 2), ("full", 4)]
+    apply_freezing(model, phases[1])
+    groups = {g["name"]: g["lr"] for g in parameter_groups(model, phases[1], 1e-3, 1.0, 0.5, 0.0, l2sp=False)}
+    # embeddings, layer.0, layer.1 of B = 3 blocks: lr * 0.5 ** (3 - i); the head at lr
+    assert groups == pytest.approx({"head": 1e-3, "encoder.embeddings": 1e-3 / 8, "encoder.encoder.layer.0": 1e-3 / 4,
+                                    "encoder.encoder.layer.1": 1e-3 / 2})
 
 
 def test_token_stats_hand_computed():
