@@ -173,6 +173,7 @@ def test_frozen_backbone_report_says_frozen_not_changed_most(stacked_run):
     html = (stacked_run / "report.html").read_text()
     assert "The backbone was frozen (strategy &#39;linear-probe&#39;)" in html
     assert "changed most" not in html
+    assert 'alt="CKA and weight change per layer"' not in html  # flat lines at 1 and empty bars say nothing more
 
 
 BAD_SPECS = {

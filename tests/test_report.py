@@ -53,6 +53,7 @@ def test_full_report_has_every_section(full):
     assert "needs the source head&#39;s class probabilities" in report.html  # not-applicable reason
     assert "LIME failed the sanity check" in report.html
     assert "xferdiag finetune --data digits --model resnet18" in report.html
+    assert 'alt="CKA and weight change per layer"' in report.html  # layers that trained get their chart
 
 
 def test_full_report_recommends_from_evidence(full):

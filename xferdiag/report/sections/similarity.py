@@ -17,5 +17,8 @@ def similarity(s: dict, strategy: object = None) -> dict | None:
     sentences = cka_sentences(layers, strategy if strategy in FROZEN_STRATEGIES else None)
     if skipped:
         sentences.append("Not compared: " + "; ".join(skipped) + ".")
-    return {"chart": plots.layer_similarity(layers), "layers": layers, "sentences": sentences,
+    changes = [layer["weight_change"] for layer in layers if isinstance(layer.get("weight_change"), (int, float))]
+    moved = not changes or any(changes)
+    # a frozen backbone's chart is flat lines at CKA 1 and empty bars: the sentence says it, the table shows it
+    return {"chart": plots.layer_similarity(layers) if moved else None, "layers": layers, "sentences": sentences,
             "caption": f"Arm '{s.get('arm', 'transfer')}', seed {s.get('seed', '?')}, compared with the pretrained model."}
