@@ -97,6 +97,13 @@ def test_loading_refuses_pickles_remote_code_and_missing_weights(tiny_bert, tmp_
         load_pretrained_classifier(ModelSource.parse(f"hf:{tmp_path / 'nope'}"), None)
 
 
+def test_max_length_beyond_the_position_embeddings_is_refused_not_crashed(tiny_bert):
+    with pytest.raises(ModelError, match="position embeddings for 32 tokens; give --max-length 32 or less"):
+        transfer_model(f"hf:{tiny_bert}", max_length=33)
+    model, spec = transfer_model(f"hf:{tiny_bert}:encoder=gru", max_length=64)  # an RNN reads no positions
+    assert spec.size == 64 and model(torch.full((2, 64), 7)).shape == (2, 3)
+
+
 def test_pooling_options(tiny_bert):
     ids = None
     pooled = {}

@@ -39,6 +39,7 @@ FINETUNE_HELP = {
     "l2sp": "L2-SP strength: penalty toward the pretrained weights (0 = off)",
     "patience": "early stopping: epochs without a better validation loss",
     "augment": "training augmentation",
+    "group_by_length": "text: training batches of texts of similar length (less padding; shuffled pools of 50 batches)",
     "amp": "mixed precision on GPU: auto, on, off",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",

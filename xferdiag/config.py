@@ -72,6 +72,7 @@ class RunConfig:
     std: list[float] | None = None
     normalize: str = "auto"
     augment: bool = True
+    group_by_length: bool = False
     device: str = "auto"
     amp: str = "auto"
     channels_last: bool = False
@@ -117,7 +118,7 @@ class RunConfig:
         self._choice("baseline", BASELINES)
         self._choice("amp", ("auto", "on", "off"))
         self._choice("normalize", NORMALIZE)
-        for name in ("augment", "channels_last", "compile"):
+        for name in ("augment", "group_by_length", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not self.device:

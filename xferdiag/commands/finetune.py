@@ -48,7 +48,7 @@ def _shared_settings(config: RunConfig) -> dict:
     return dict(
         optimizer=config.optimizer, momentum=config.momentum, weight_decay=config.weight_decay,
         schedule=config.schedule, warmup_epochs=config.warmup_epochs, step_size=config.step_size,
-        gamma=config.gamma, patience=config.patience, batch_size=config.batch_size,
+        gamma=config.gamma, patience=config.patience, batch_size=config.batch_size, group_by_length=config.group_by_length,
     )
 
 

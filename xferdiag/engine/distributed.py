@@ -153,6 +153,21 @@ def gather_rows(t: torch.Tensor) -> torch.Tensor:
     return torch.cat([p[:s] for p, s in zip(parts, sizes)]).cpu()
 
 
+LENGTH_POOL = 50
+"""Batches per pool sorted by length: large enough to find similar lengths, small enough to keep batches random."""
+
+
+def _global_batches(order: list[int], batch_size: int, generator: torch.Generator, lengths: torch.Tensor | None) -> list[list[int]]:
+    """``order`` cut into batches; with ``lengths``, sorted by length within each pool and the batches shuffled."""
+    if lengths is None:
+        return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+    pool, batches, tokens = batch_size * LENGTH_POOL, [], lengths.tolist()
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: -tokens[i])
+        batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+    return [batches[b] for b in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 class RankBatches(Sampler[list[int]]):
     """This rank's share of every global batch of one epoch, for ``DataLoader(batch_sampler=...)``.
 
@@ -162,20 +177,25 @@ class RankBatches(Sampler[list[int]]):
     batches one process would see (per-rank batch = batch_size / N). ``weights[i]`` rescales
     step i's mean loss so that DDP's gradient average equals the mean over the whole global batch
     even when slices differ by one. A last global batch smaller than the number of ranks is
-    dropped (it would leave a rank without data): at most N-1 examples per epoch, others each epoch.
+    skipped (it would leave a rank without data): at most N-1 examples per epoch, others each epoch.
     ``for_rank``/``world`` default to this process's place in the group.
+
+    With ``lengths`` (tokens per text) the shuffled order is cut into pools of ``LENGTH_POOL`` batches,
+    each pool sorted by length before it is cut into batches, and the batches shuffled: batches of
+    similar lengths, so trimming the padding no text of a batch needs saves most of it, while every
+    epoch still draws new batches in a new order.
     """
 
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator, *, for_rank: int | None = None, world: int | None = None):
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, *, for_rank: int | None = None, world: int | None = None,
+                 lengths: torch.Tensor | None = None):
         order = torch.randperm(n, generator=generator).tolist()
         r = rank() if for_rank is None else for_rank
         w = world_size() if world is None else world
         self.batches: list[list[int]] = []
         self.weights: list[float] = []
-        for start in range(0, n, batch_size):
-            batch = order[start : start + batch_size]
+        for batch in _global_batches(order, batch_size, generator, lengths):
             if len(batch) < w:
-                break
+                continue
             mine = batch[r * len(batch) // w : (r + 1) * len(batch) // w]
             self.batches.append(mine)
             self.weights.append(len(mine) * w / len(batch))

@@ -58,6 +58,15 @@ _RUN_DEFAULTS = RunConfig()
 """The optimisation defaults have one owner, the run's configuration."""
 
 
+def token_lengths(dataset, model) -> torch.Tensor | None:
+    """Tokens per text of a dataset of token-id rows (None for anything else: images, tables, cached features)."""
+    pad = getattr(model, "pad_token_id", None)
+    ids = getattr(dataset, "tensors", (None,))[0]
+    if pad is None or ids is None or ids.dtype != torch.long or ids.ndim != 2:
+        return None
+    return (ids != pad).sum(1)
+
+
 @dataclass
 class ArmPlan:
     """How one arm trains: its phases and optimisation settings (shared by every seed of the arm)."""
@@ -77,6 +86,7 @@ class ArmPlan:
     gamma: float = _RUN_DEFAULTS.gamma
     patience: int | None = _RUN_DEFAULTS.patience
     batch_size: int = _RUN_DEFAULTS.batch_size
+    group_by_length: bool = _RUN_DEFAULTS.group_by_length
 
     @property
     def epochs(self) -> int:
@@ -276,7 +286,8 @@ class ArmTrainer:
         rt = self.runtime
         set_train_mode(model, phase)
         dataset = cache.train if cache is not None else data.train
-        batches = distributed.RankBatches(len(dataset), self.plan.batch_size, _epoch_generator(self.seed, epoch))
+        lengths = token_lengths(dataset, model) if self.plan.group_by_length else None
+        batches = distributed.RankBatches(len(dataset), self.plan.batch_size, _epoch_generator(self.seed, epoch), lengths=lengths)
         total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
         for (x, y), weight in zip(rt.loader(dataset, batch_sampler=batches), batches.weights):
             x, y = rt.to_device(x), y.to(rt.device, non_blocking=True)

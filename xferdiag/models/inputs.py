@@ -14,6 +14,7 @@ from torch import nn
 
 from ..data.images import IMAGENET, TOKENS, InputSpec
 from ..errors import ModelError
+from . import text
 from .builtin import builtin_input_spec
 from .source import ModelSource
 from .text import load_tokenizer
@@ -98,6 +99,18 @@ def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, reques
                      _per_channel(tuple(std), channels, "std"), origin)
 
 
+def position_limit(path, source: ModelSource) -> int | None:
+    """Tokens a transformer's learned position embeddings cover (RoBERTa's first two rows are reserved), where
+    config.json says; None for an LSTM/GRU over its embeddings, which reads no positions."""
+    if text.parse_options(source.options, source.canonical)["encoder"] != "transformer":
+        return None
+    config = text.check_model_dir(path, source.canonical)
+    positions = config.get("max_position_embeddings")
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    return positions - 2 if "roberta" in str(config.get("model_type", "")) else positions
+
+
 def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
     """Rows of ``max_length`` token ids made by the model directory's own tokenizer."""
     path = source.text_dir()
@@ -106,4 +119,8 @@ def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
     limit = getattr(getattr(tokenizer, "init_kwargs", {}), "get", lambda *_: None)("model_max_length")
     if isinstance(limit, int) and 0 < limit < length:
         raise ModelError(f"--max-length {length}: the model takes at most {limit} tokens")
+    positions = position_limit(path, source)
+    if positions is not None and positions < length:
+        raise ModelError(f"--max-length {length}: the model has position embeddings for {positions} tokens; "
+                         f"give --max-length {positions} or less")
     return InputSpec(TOKENS, length, (), (), f"tokenizer of {source.canonical}, {length} tokens", tokenizer=tokenizer)
