@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from xferdiag.commands.rank import parse_candidate, rank_models
-from xferdiag.commands.textdemo import cues_config, make_tiny_bert
+from xferdiag.commands.textdemo import make_tiny_bert, text_scenario_config
 from xferdiag.errors import ConfigError
 
 
@@ -49,7 +49,7 @@ def test_candidate_syntax():
 
 def test_text_encoder_pretrained_on_the_cues_ranks_above_the_same_one_untrained(tmp_path):
     pytest.importorskip("transformers")
-    config = cues_config(tmp_path / "cues")  # the text-cues demo's corpora and its tiny BERT, pretrained on the source cues
+    config = text_scenario_config("text-cues", tmp_path / "cues")  # the text-cues demo's corpora and its tiny BERT, pretrained on the source cues
     untrained = make_tiny_bert(tmp_path / "untrained")
     candidates = [f"hf:{untrained}", config.model, f"{config.model}:pool=cls"]
     rows = rank_models(config.data, candidates, tmp_path / "ranking", shots=4)

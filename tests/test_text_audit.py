@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from xferdiag.cli import main
-from xferdiag.commands.textdemo import cues_config, write_jsonl
+from xferdiag.commands.textdemo import text_scenario_config, write_jsonl
 from xferdiag.data import load_domain, split_target
 from xferdiag.data.cues import cue_corpus
 from xferdiag.models.text import transformers_offline
@@ -31,7 +31,7 @@ def case(tmp_path_factory):
     lists the classes in reverse order."""
     tf = transformers_offline()
     root = tmp_path_factory.mktemp("hf-audit")
-    base = Path(cues_config(root).model.removeprefix("hf:"))
+    base = Path(text_scenario_config("text-cues", root).model.removeprefix("hf:"))
     tf.BertModel.from_pretrained(str(base)).save_pretrained(str(base), safe_serialization=True)
     data = write_jsonl(root / "cues.jsonl", cue_corpus("target", 30, seed=4))
     domain = load_domain(str(data))
