@@ -49,7 +49,7 @@ def test_candidate_syntax():
 
 def test_text_encoder_pretrained_on_the_cues_ranks_above_the_same_one_untrained(tmp_path):
     pytest.importorskip("transformers")
-    config = text_scenario_config("text-cues", tmp_path / "cues")  # the text-cues demo's corpora and its tiny BERT, pretrained on the source cues
+    config = text_scenario_config("text-cues", tmp_path / "cues")  # its tiny BERT is pretrained on the source cues
     untrained = make_tiny_bert(tmp_path / "untrained")
     candidates = [f"hf:{untrained}", config.model, f"{config.model}:pool=cls"]
     rows = rank_models(config.data, candidates, tmp_path / "ranking", shots=4)
