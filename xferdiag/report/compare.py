@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,9 @@ def pairwise(rows: list[dict], per_seed: list[list[float]]) -> list[dict]:
             a, b = per_seed[i], per_seed[j]
             p = None
             if len(a) >= 2 and len(b) >= 2:
-                p = fmt.as_number(stats.ttest_ind(a, b, equal_var=False).pvalue)
+                with warnings.catch_warnings():  # equal accuracies in every seed: scipy's "precision loss" about a variance of 0
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    p = fmt.as_number(stats.ttest_ind(a, b, equal_var=False).pvalue)
             note = None if p is not None else ("needs ≥ 2 seeds in each run" if min(len(a), len(b)) < 2
                                                else "no seed-to-seed variation")
             pairs.append({"a": rows[i]["name"], "b": rows[j]["name"],
