@@ -29,6 +29,7 @@ from ..rundir import (
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
+from .recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .sections.common import config_value, metric_of, model_name, run_config
 
 SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
@@ -36,7 +37,7 @@ MIN_RUNS_FOR_TAU = 3
 COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds",
            "transfer_mean", "transfer_ci_low", "transfer_ci_high",
            "scratch_mean", "scratch_ci_low", "scratch_ci_high",
-           "gap", "gap_ci_low", "gap_ci_high", "verdict", "p_value",
+           "gap", "gap_ci_low", "gap_ci_high", "verdict", "p_value", "not_evidence",
            "mmd_p", "proxy_a_distance", *SCORES]
 
 
@@ -85,6 +86,9 @@ def _row(rd: RunDir, name: str) -> tuple[dict, list[float]]:
         "gap": fmt.as_number(verdict.get("gap")), "gap_ci_low": fmt.as_number(ci[0]), "gap_ci_high": fmt.as_number(ci[1]),
         "verdict": verdict.get("verdict") if verdict else ("no baseline" if not scratch else None),
         "p_value": fmt.as_number(verdict.get("p_value")),
+        "not_evidence": "; ".join(f"{DID_NOT_LEARN[w['code']].who} did not learn" for w in did_not_learn_warnings(verdict))
+                        or None,
+        "has_source": config_value(config, "source_data") is not None,
         "mmd_p": fmt.as_number((shift.get("mmd") or {}).get("p_value")),
         "proxy_a_distance": fmt.as_number((shift.get("proxy_a_distance") or {}).get("value")),
         **{k: fmt.as_number(scores.get(k)) for k in SCORES},
@@ -169,7 +173,9 @@ def _missing(rows: list[dict]) -> list[str]:
             missing.append(f"{r['name']}: transfer-vs-scratch verdict (train the scratch baseline, then run "
                            f"'xferdiag report {where}')")
         if r["mmd_p"] is None and r["proxy_a_distance"] is None:
-            missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')")
+            missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')" if r["has_source"] else
+                           f"{r['name']}: domain shift (the run names no source data: give --source-data to 'xferdiag "
+                           "finetune' or 'audit')")
         if all(r[k] is None for k in SCORES):
             missing.append(f"{r['name']}: transferability scores (run 'xferdiag analyze {where}')")
     return missing
