@@ -26,13 +26,15 @@ def test_demo_scenarios_reach_the_right_verdict(tmp_path, scenario, expected):
     assert f"transfer {expected}" in result.stdout
     shift = json.loads((out / "analysis" / "shift.json").read_text())
     assert shift["mmd"]["p_value"] < 0.01  # both targets really are shifted from their source
+    similarity = json.loads((out / "analysis" / "similarity.json").read_text())
+    assert [row["name"] for row in shift["layers"]] == [row["name"] for row in similarity["layers"]]  # every analysed layer
+    assert shift["layers"][-1]["shifted"]  # at the head's input, as the full-sample test says
     html = (out / "report.html").read_text()
     assert "http://" not in html and "https://" not in html
     index = json.loads((out / "explanations" / "index.json").read_text())
     assert set(index["methods"]) == {"gradcam", "shap", "lime"} and len(index["examples"]) == 8
     if scenario == "transfer-hurts":
         assert shift["proxy_a_distance"]["value"] > 1.5  # the reason is visible: the domains separate
-        similarity = json.loads((out / "analysis" / "similarity.json").read_text())
         assert all(layer["cka_linear"] > 0.999 for layer in similarity["layers"])  # frozen backbone
 
 

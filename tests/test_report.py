@@ -55,6 +55,7 @@ def test_full_report_has_every_section(full):
     assert "LIME failed the sanity check" in report.html
     assert "xferdiag finetune --data digits --model resnet18" in report.html
     assert 'alt="CKA and weight change per layer"' in report.html  # layers that trained get their chart
+    assert 'alt="MMD between source and target at each layer"' in report.html
 
 
 def test_full_report_recommends_from_evidence(full):

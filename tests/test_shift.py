@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.spatial.distance import pdist
 
 from xferdiag.analyzers import mmd, shift
+from xferdiag.analyzers.layer_shift import layer_shift
 from xferdiag.analyzers.shift import (
     classifier_two_sample_test,
     frechet_distance,
@@ -19,6 +20,7 @@ from xferdiag.analyzers.shift import (
     proxy_a_distance,
 )
 from xferdiag.errors import InputError
+from xferdiag.report.interpret import layer_shift_sentences
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -306,3 +308,34 @@ def test_label_shift_priors_and_total_variation():
 def test_label_shift_bad_input(source, target, n_classes, name):
     with pytest.raises(InputError, match=name):
         label_shift(source, target, n_classes)
+
+
+# ----------------------------------------------------------------------------- layer by layer
+
+
+def test_layer_shift_finds_the_layers_where_the_domains_differ():
+    rng = np.random.default_rng(0)
+    same = {"low": rng.normal(size=(400, 6)), "high": rng.normal(size=(400, 6))}
+    moved = {"low": rng.normal(size=(500, 6)), "high": rng.normal(0.8, 1.0, size=(500, 6))}
+    rows = layer_shift(same, moved, max_samples=150, n_permutations=200, seed=3)
+    assert [r["name"] for r in rows] == ["low", "high"]
+    assert not rows[0]["shifted"] and rows[1]["shifted"]
+    assert rows[1]["p_value"] == pytest.approx(1 / 201)  # no permutation as large: the smallest p-value there is
+    assert [(r["n_source"], r["n_target"]) for r in rows] == [(150, 150)] * 2
+    # Benjamini-Hochberg over the two layers
+    assert rows[0]["p_adjusted"] == pytest.approx(rows[0]["p_value"])
+    assert rows[1]["p_adjusted"] == pytest.approx(min(1.0, 2 * rows[1]["p_value"]))
+    assert layer_shift(same, moved, max_samples=150, n_permutations=200, seed=3) == rows
+    with pytest.raises(InputError, match="same layers"):
+        layer_shift(same, {"low": moved["low"]})
+
+
+def test_layer_shift_sentences_say_where_the_domains_come_apart():
+    def rows(*flags):
+        return [{"name": f"block{i}", "shifted": f} for i, f in enumerate(flags)]
+
+    assert layer_shift_sentences(rows(False, False, True))[0].startswith(
+        "1 of 3 layers tell source from target (MMD at each of 3 layers, Benjamini-Hochberg); the first is block2, after 2 that do not.")
+    assert layer_shift_sentences(rows(True, True))[0].startswith("Source and target differ from the first layer (block0) on")
+    assert layer_shift_sentences(rows(False, False)) == ["No layer tells source from target (MMD at each of 2 layers, Benjamini-Hochberg)."]
+    assert layer_shift_sentences(rows(True)) == []  # one layer is the penultimate test already in the table

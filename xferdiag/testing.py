@@ -118,6 +118,9 @@ def _write_shift(rd: RunDir, classes: list[str], n: int, rng: np.random.Generato
         "label_shift": {"classes": classes, "source": src_p.tolist(), "target": tgt_p.tolist(),
                         "total_variation": float(0.5 * np.abs(src_p - tgt_p).sum())},
         "embedding": {"method": "pca", "file": rd.embedding_npz.name},
+        "layers": [{"name": name, "mmd2": mmd2, "p_value": p, "p_adjusted": min(1.0, 3 * p), "shifted": 3 * p < 0.05,
+                    "n_source": n, "n_target": n}
+                   for name, mmd2, p in (("layer1", 0.002, 0.4), ("layer4", 0.08, 0.002), ("penultimate", 0.21, mmd_p))],
         "interpretation": ["Source and target features differ clearly (MMD p = 0.001).",
                            "A classifier tells the domains apart 83% of the time (chance is 50%)."],
     })

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .. import rundir
 from ..analyzers import shift, similarity
+from ..analyzers.layer_shift import layer_shift
 from ..analyzers.transferability import transferability_scores
 from ..engine.features import extract_layer_features
 from ..errors import InputError, RunDirError
@@ -89,7 +90,7 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
         if source is not None:
             modality = modality_of(target)
             per_input = {modality.input_shift_key: modality.input_shift(source, target, source_idx, target_idx)}
-            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_input)
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_input, layers)
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
@@ -111,8 +112,9 @@ def _check_finite(cache: dict) -> None:
 
 
 def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int,
-           per_input: dict[str, list[dict] | None] | None = None) -> dict:
-    """Shift in the pretrained model's penultimate features, plus the modality's per-input-feature shift."""
+           per_input: dict[str, list[dict] | None] | None = None, layers: list[str] = ()) -> dict:
+    """Shift in the pretrained model's penultimate features, the same test at every layer, plus the
+    modality's per-input-feature shift."""
     x, y = cache["pretrained__source__penultimate"], cache["pretrained__target__penultimate"]
     embedding = similarity.embed_2d(x, y, seed=seed, max_points=EMBEDDING_POINTS)
     labels = np.concatenate([cache["source__labels"], cache["target__labels"]])
@@ -127,6 +129,8 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
         "ks": shift.ks_shift(x, y).to_dict(),
         "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
         "embedding": {"method": embedding.method, "file": run.embedding_npz.name},
+        "layers": layer_shift({name: cache[f"pretrained__source__{name}"] for name in [*layers, "penultimate"]},
+                              {name: cache[f"pretrained__target__{name}"] for name in [*layers, "penultimate"]}, seed=seed),
     }
     result.update({key: rows for key, rows in (per_input or {}).items() if rows is not None})
     result["interpretation"] = interpret_shift(result)

@@ -57,6 +57,7 @@ def interpret_shift(result: dict) -> list[str]:
                  f"the shift is {shift_size(pad['value'])}.")
     lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
     lines.append(f"{100 * result['ks']['fraction_shifted']:.0f}% of feature dimensions shift (KS tests, Benjamini-Hochberg).")
+    lines += layer_shift_sentences(result.get("layers") or [])
     if result.get("per_feature"):
         shifted = sorted((f for f in result["per_feature"] if f["shifted"]), key=lambda f: -f["ks_statistic"])
         named = ", ".join(f"{f['name']} (SMD {f['smd']:+.2f})" for f in shifted[:3])
@@ -70,6 +71,23 @@ def interpret_shift(result: dict) -> list[str]:
     if result["label_shift"]["total_variation"] > LABEL_SHIFT_TV:
         lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
     return lines
+
+
+def layer_shift_sentences(layers: list[dict]) -> list[str]:
+    """Where the domains come apart, from the test at every layer (input to output)."""
+    tested = [row for row in layers if isinstance(row, dict) and "shifted" in row]
+    if len(tested) < 2:
+        return []
+    shifted = [row["name"] for row in tested if row["shifted"]]
+    how = f"MMD at each of {len(tested)} layers, Benjamini-Hochberg"
+    if not shifted:
+        return [f"No layer tells source from target ({how})."]
+    if len(shifted) == len(tested):
+        return [f"Source and target differ from the first layer ({tested[0]['name']}) on ({how}): the shift is in "
+                "low-level input statistics as well as in what the deeper layers extract."]
+    first = next(i for i, row in enumerate(tested) if row["shifted"])
+    return [f"{len(shifted)} of {len(tested)} layers tell source from target ({how}); the first is "
+            f"{tested[first]['name']}" + (f", after {first} that do not." if first else ".")]
 
 
 def large_shift_evidence(shift: dict | None) -> list[str]:

@@ -15,7 +15,7 @@ import matplotlib.colors
 import numpy as np
 from PIL import Image
 
-from .plots import arm_colour, class_ticks, data_uri, figure, label, png_uri
+from .plots import arm_colour, class_ticks, data_uri, figure, label, layer_label, png_uri
 
 HEATMAP = "turbo"
 TILE_PX = 96
@@ -68,6 +68,20 @@ def label_shift(classes: Sequence[str], source: Sequence[float], target: Sequenc
 
 SHIFTED, UNSHIFTED = "#2563eb", "#9ca3af"
 FOR_CLASS, AGAINST_CLASS = "#dc2626", "#2563eb"
+
+
+def layer_shift(layers: list[dict]) -> str:
+    """MMD² between source and target at each layer, input to output; blue bars pass the
+    Benjamini-Hochberg-adjusted test, grey ones do not."""
+    x = np.arange(len(layers))
+    with figure(10, 3.0) as (fig, axes):
+        ax = axes[0, 0]
+        ax.bar(x, [max(row["mmd2"], 0.0) for row in layers], color=[SHIFTED if row["shifted"] else UNSHIFTED for row in layers])
+        ax.set_ylabel("MMD² (source vs target)")
+        slant = len(layers) > 8
+        ax.set_xticks(x, [layer_label(row["name"]) for row in layers], rotation=35 if slant else 0,
+                      ha="right" if slant else "center")
+        return png_uri(fig)
 
 
 def feature_shift(features: list[dict]) -> str:

@@ -28,7 +28,14 @@ def domain_shift(rd: RunDir, shift: dict, classes: list[str], hint: str) -> dict
                    f"{fmt.num(shift.get('n_source'))} source and {fmt.num(shift.get('n_target'))} target examples.",
         "embedding": _embedding(rd, meta, classes, hint), "embedding_method": fmt.display_name(meta.get("method", "")),
         "label_chart": _label_chart(_part(shift, "label_shift"), classes),
+        "layer_chart": _layer_chart(shift.get("layers")),
     }
+
+
+def _layer_chart(layers: object) -> str | None:
+    """MMD² per layer, when shift.json tested more than one layer."""
+    rows = [row for row in layers or [] if isinstance(row, dict) and {"name", "mmd2", "shifted"} <= set(row)]
+    return pictures.layer_shift(rows) if len(rows) > 1 else None
 
 
 def _part(shift: dict, key: str) -> dict:
