@@ -18,7 +18,7 @@ from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, XferdiagError
 from ..models import ModelSource, build_transfer_model
-from ..models.text import minilm_dir, transformers_offline
+from ..models.text import hold_positions_at_zero, minilm_dir, transformers_offline
 from .finetune import runtime_for, split_data
 
 CUES_SOURCE, CUES_TARGET, TINY_BERT = "cues-source.jsonl", "cues-target.jsonl", "tiny-bert"
@@ -61,8 +61,9 @@ def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def pretrain_tiny_bert(folder: Path, source_spec: str, *, epochs: int = 6, quiet: bool = True) -> Path:
-    """Make the tiny BERT, train it (all layers) on the source cue corpus, save its encoder back in place."""
+def pretrain_tiny_bert(folder: Path, source_spec: str, *, epochs: int = 6, quiet: bool = True, positions: bool = True) -> Path:
+    """Make the tiny BERT, train it (all layers) on the source cue corpus, save its encoder back in place;
+    ``positions=False``: its position embeddings held at zero (a bag-of-words encoder)."""
     make_tiny_bert(folder)
     source = ModelSource.parse(f"hf:{folder}")
     domain = load_domain(source_spec)
@@ -70,6 +71,8 @@ def pretrain_tiny_bert(folder: Path, source_spec: str, *, epochs: int = 6, quiet
     runtime, _ = runtime_for(RunConfig(threads=1), quiet)
     seed_everything(0)
     network = build_transfer_model(source, len(domain.classes), pretrained=None)
+    if not positions:
+        hold_positions_at_zero(network.backbone.encoder)
     plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3, batch_size=32)
     ArmTrainer(plan, runtime, seed=0).fit(network, split_data(splits, network.input_spec, augment=False))
     network.backbone.encoder.save_pretrained(str(folder), safe_serialization=True)
