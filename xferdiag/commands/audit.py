@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import rundir
 from ..config import RunConfig
-from ..data import load_domain, split_target
+from ..data import load_domain
 from ..engine.features import extract_features
 from ..engine.metrics import evaluate_logits
 from ..engine.trainer import Runtime, SplitData
@@ -33,7 +33,9 @@ from .finetune import (
     model_input,
     runtime_for,
     split_data,
+    target_splits,
     train_pair,
+    warn_left_out,
     write_seed,
 )
 
@@ -75,7 +77,8 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     spec = model_input(config, source, pretrained, domain)
     config = config.replace(model=source.canonical).with_absolute_paths()
     source_n = len(load_domain(config.source_data)) if config.source_data else None
-    splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, config.shots[0])
+    splits = target_splits(config, domain, spec, config.shots[0])
+    warn_left_out(splits, spec)
     if hf_directory:
         model, form = load_finetuned_directory(checkpoint, source, domain.classes, input_spec=spec)
     else:

@@ -14,7 +14,7 @@ import torch
 
 from .. import rundir
 from ..config import RunConfig
-from ..data import Domain, InputSpec, TargetSplits, load_domain, split_target
+from ..data import Domain, InputSpec, TargetSplits, load_domain
 from ..environment import choose_device
 from ..errors import RunDirError
 from ..models import (
@@ -27,6 +27,7 @@ from ..models import (
 )
 from ..rundir.layout import METRICS_JSON
 from ..rundir.records import input_from_record
+from .finetune import target_splits
 
 
 class RunModels:
@@ -100,6 +101,7 @@ class RunContext:
 
     @cached_property
     def splits(self) -> TargetSplits:
-        """The target's train/val/test split, as the trainer made it (same fractions, seed and shots)."""
-        c = self.config
-        return split_target(self.target, c.val_fraction, c.test_fraction, c.split_seed, c.shots[0])
+        """The target's train/val/test split, as the trainer made it (same fractions, seed and shots, and
+        with truncation off the same long texts left out: that needs the model's tokenizer)."""
+        spec = self.input_spec if not self.config.truncate else None
+        return target_splits(self.config, self.target, spec, self.config.shots[0])

@@ -23,7 +23,7 @@ import torch
 from .. import rundir
 from .._version import __version__
 from ..config import RunConfig
-from ..data import Domain, TargetSplits, load_domain, split_target
+from ..data import Domain, TargetSplits, load_domain, split_target, within_length
 from ..data.images import InputSpec
 from ..engine import distributed
 from ..engine.baselines import baselines_for
@@ -120,6 +120,21 @@ def split_data(splits: TargetSplits, spec, augment: bool) -> SplitData:
         test=splits.dataset("test", spec),
         num_classes=len(splits.domain.classes),
     )
+
+
+def target_splits(config: RunConfig, domain: Domain, spec: InputSpec | None, shots: int | str) -> TargetSplits:
+    """The target's splits as the run trains on them; with truncation off (``truncate=False``), texts
+    longer than ``max_length`` are left out (see :func:`~xferdiag.data.split_target`); ``spec`` is needed only then."""
+    keep = within_length(domain.texts, spec.tokenizer, spec.size) if domain.texts is not None and not config.truncate else None
+    return split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots, keep)
+
+
+def warn_left_out(splits: TargetSplits, spec: InputSpec) -> None:
+    """One line on stderr when texts were left out for their length (truncation off)."""
+    left_out = sum(splits.left_out.values())
+    if left_out and distributed.is_main():
+        print(f"xferdiag: warning: {left_out} of {len(splits.domain)} texts are longer than --max-length {spec.size} tokens "
+              "and are left out of their split (--no-truncate)", file=sys.stderr)
 
 
 def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dict, splits: TargetSplits, spec: InputSpec,
@@ -306,12 +321,13 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]
     source_n = len(source_domain) if source_domain is not None else None
+    points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
+    splits = [target_splits(config, domain, spec, shots) for shots in points]  # bad splits end here, before any file
+    warn_left_out(splits[0], spec)
     with rundir.locked(out) if distributed.is_main() else contextlib.nullcontext():
-        points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
         roots = [out if shots == points[-1] else rundir.RunDir(out).shots_point(shots) for shots in points]  # the largest at the top
-        for shots, root in zip(points, roots):
-            splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots)
-            train_pair(root, config.replace(shots=[shots]), source, pretrained, spec, splits, runtime, env, command, source_n)
+        for shots, root, point in zip(points, roots, splits):
+            train_pair(root, config.replace(shots=[shots]), source, pretrained, spec, point, runtime, env, command, source_n)
         if len(points) > 1 and config.baseline == "scratch" and distributed.is_main():
             from .shots import shots_summary
 

@@ -3,7 +3,7 @@ text files (CSV/JSONL, folders of ``.txt``) behind one interface."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +28,9 @@ from .tables import (
     load_npz_table,
     npz_is_table,
 )
-from .text import Corpus, TextSet, load_corpus, token_stats
+from .text import Corpus, TextSet, load_corpus, token_stats, within_length
 
-__all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
+__all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target", "within_length"]
 
 SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
 
@@ -139,12 +139,14 @@ def load_domain(spec: str) -> Domain:
 
 @dataclass
 class TargetSplits:
-    """Indices of the train/val/test examples of a target domain (after ``shots``)."""
+    """Indices of the train/val/test examples of a target domain (after ``shots``); ``left_out``: per split,
+    the examples left out before the shots were taken (texts too long to keep whole)."""
 
     domain: Domain
     indices: dict[str, np.ndarray]
     shots: int | str
     split_seed: int
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def dataset(self, split: str, spec: InputSpec, augment: bool = False) -> Dataset:
         return self.domain.dataset(self.indices[split], spec, augment)
@@ -156,12 +158,18 @@ class TargetSplits:
         """Per split, how the text model's tokenizer sees the texts (:class:`.text.TokenStats`); None for other data."""
         if self.domain.texts is None or spec.tokenizer is None:
             return None
-        return {split: token_stats([self.domain.texts[i] for i in idx], spec.tokenizer, spec.size).to_dict()
+        return {split: token_stats([self.domain.texts[i] for i in idx], spec.tokenizer, spec.size,
+                                   self.left_out.get(split, 0)).to_dict()
                 for split, idx in self.indices.items() if len(idx)}
 
 
-def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str) -> TargetSplits:
-    """Use the domain's own split when it has one, else a seeded stratified split; then keep K shots."""
+def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str,
+                 keep: np.ndarray | None = None) -> TargetSplits:
+    """Use the domain's own split when it has one, else a seeded stratified split; then keep K shots.
+
+    ``keep`` (a boolean per example): the others are left out after the split is drawn, so the kept
+    examples land in the same split as without it, and counted per split.
+    """
     val_fraction = check_scalar(val_fraction, "val_fraction", float, 0.0, 1.0, inclusive=(True, False))
     test_fraction = check_scalar(test_fraction, "test_fraction", float, 0.0, 1.0, inclusive=(True, False))
     split_seed = check_scalar(split_seed, "split_seed", int, 0)
@@ -175,7 +183,21 @@ def split_target(domain: Domain, val_fraction: float, test_fraction: float, spli
             indices["train"], indices["val"] = train[inner["train"]], train[inner["val"]]
     else:
         indices = stratified_split(domain.labels, val_fraction, test_fraction, split_seed)
+    left_out = {} if keep is None else _leave_out(indices, keep)
     if len(indices["val"]) == 0:
         raise DataError("validation split is empty; raise --val-fraction or add a val/ folder")
     indices["train"] = take_shots(indices["train"], domain.labels, shots, split_seed)
-    return TargetSplits(domain, indices, shots, split_seed)
+    return TargetSplits(domain, indices, shots, split_seed, left_out)
+
+
+def _leave_out(indices: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, int]:
+    """Drop the examples ``keep`` rejects from every split, in place; how many per split. A split
+    that had examples and loses them all is an error."""
+    left_out = {}
+    for name, idx in indices.items():
+        indices[name] = idx[keep[idx]]
+        left_out[name] = int(len(idx) - len(indices[name]))
+        if len(idx) and not len(indices[name]):
+            raise DataError(f"the {name} split is empty: all its {len(idx)} texts are longer than --max-length and "
+                            "truncation is off (--no-truncate); raise --max-length or let texts be truncated")
+    return left_out

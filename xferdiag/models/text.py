@@ -160,6 +160,19 @@ def _without_pooler(model: nn.Module) -> nn.Module:
     return model
 
 
+def hold_positions_at_zero(encoder: nn.Module) -> None:
+    """Zero a BERT-style encoder's absolute position embeddings and drop their gradient, so they stay
+    zero while it trains: the encoder reads a text as a bag of words. Training on text whose order
+    carries nothing is not enough: random position embeddings get only noise to learn from, stay
+    random, and still mark where each word was in the frozen features."""
+    positions = getattr(getattr(encoder, "embeddings", None), "position_embeddings", None)
+    if not isinstance(positions, nn.Embedding):
+        raise ModelError(f"{type(encoder).__name__} has no absolute position embeddings (embeddings.position_embeddings)")
+    with torch.no_grad():
+        positions.weight.zero_()
+    positions.weight.register_hook(torch.zeros_like)
+
+
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over the positions where ``mask`` is 1: (N, T, D), (N, T) -> (N, D)."""
     weights = mask.to(hidden.dtype).unsqueeze(-1)

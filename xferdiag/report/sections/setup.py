@@ -20,7 +20,7 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
         ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
                  + (f"; source {_splits(splits['source'])}" if splits.get("source") else "")),
         ("Target training size", "all available examples" if shots in (None, "all") else f"{shots} examples per class"),
-        ("Input", _input_shape(data.get("input") or {}, data.get("kind"))),
+        ("Input", _input_shape(data.get("input") or {}, data.get("kind"), config_value(config, "truncate") is not False)),
         ("Classes", f"{len(classes)}: " + ", ".join(classes[:12]) + (" …" if len(classes) > 12 else "")),
         ("Seeds", "; ".join(f"{name} {', '.join(map(str, arm['seeds']))}" for name, arm in arms.items())),
         ("Budget", "; ".join(_budget(config, arms)) or fmt.DASH),
@@ -59,12 +59,12 @@ def _splits(splits: object) -> str:
     return " · ".join(f"{k} {v}" for k, v in splits.items())
 
 
-def _input_shape(inputs: dict, kind: object) -> str:
+def _input_shape(inputs: dict, kind: object, truncate: bool) -> str:
     if kind == "table":
         return f"table rows of {inputs.get('size', '?')} features" if inputs.get("channels") == 0 else "table rows (raw feature values)"
     if not inputs:
         return fmt.DASH
     channels, size = inputs.get("channels", "?"), inputs.get("size", "?")
     if kind == "text":
-        return f"token ids, {size} per text (longer texts truncated)"
+        return f"token ids, {size} per text (longer texts {'truncated' if truncate else 'left out'})"
     return f"{channels} channel{'' if channels == 1 else 's'}, {size} × {size} pixels"
