@@ -112,15 +112,17 @@ def position_limit(path, source: ModelSource) -> int | None:
 
 
 def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
-    """Rows of ``max_length`` token ids made by the model directory's own tokenizer."""
+    """Rows of ``max_length`` token ids made by the model directory's own tokenizer; without ``max_length``,
+    the default or the most the model takes, whichever is fewer."""
     path = source.text_dir()
     tokenizer = load_tokenizer(str(path))
-    length = int(max_length or DEFAULT_MAX_LENGTH)
     limit = getattr(getattr(tokenizer, "init_kwargs", {}), "get", lambda *_: None)("model_max_length")
-    if isinstance(limit, int) and 0 < limit < length:
-        raise ModelError(f"--max-length {length}: the model takes at most {limit} tokens")
-    positions = position_limit(path, source)
-    if positions is not None and positions < length:
-        raise ModelError(f"--max-length {length}: the model has position embeddings for {positions} tokens; "
-                         f"give --max-length {positions} or less")
-    return InputSpec(TOKENS, length, (), (), f"tokenizer of {source.canonical}, {length} tokens", tokenizer=tokenizer)
+    limits = {"the model takes at most {} tokens": limit if isinstance(limit, int) and limit > 0 else None,
+              "the model has position embeddings for {} tokens": position_limit(path, source)}
+    length = int(max_length or min([DEFAULT_MAX_LENGTH, *filter(None, limits.values())]))
+    for reason, most in limits.items():
+        if most is not None and most < length:
+            raise ModelError(f"--max-length {length}: {reason.format(most)}; give --max-length {most} or less")
+    capped = not max_length and length < DEFAULT_MAX_LENGTH
+    origin = f"tokenizer of {source.canonical}, {length} tokens{' (the most the model takes)' if capped else ''}"
+    return InputSpec(TOKENS, length, (), (), origin, tokenizer=tokenizer)
