@@ -75,14 +75,13 @@ class TextPlan(Plan):
 def measure_text_costs(model: nn.Module, batch: TextBatch, targets: torch.Tensor, *, batch_size: int) -> PassCosts:
     """Time a forward batch of the texts being explained (repeated to up to 16), as LIME, SHAP and
     ERASER classify them, and one batched IG gradient pass of as many interpolated texts, each after
-    an untimed warm-up (the gradient's on two interpolated texts)."""
+    an untimed warm-up of the same shape."""
     device = device_of(model)
     size = min(batch_size, CALIBRATION_BATCH)
     rows = np.resize(np.arange(len(batch)), size)
     ids, mask = batch.input_ids[rows], batch.attention_mask[rows]
     forward_s = per_input(lambda: forward_logits(model, ids, mask, batch_size), size, device, inference=True)
     first = batch.subset([0])
-    integrated_gradients(model, first, targets[:1], steps=2, batch_size=batch_size)
     backward_s = per_input(lambda: integrated_gradients(model, first, targets[:1], steps=size, batch_size=size), size,
-                           device, inference=False, warm=False)
+                           device, inference=False)
     return PassCosts(forward_s, backward_s)
