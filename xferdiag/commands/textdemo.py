@@ -40,8 +40,8 @@ EXPLAIN_TEXT = {"text-cues": {"n": 6, "lime_samples": 200, "shap_samples": 50},
                 "text": {"n": 3, "lime_samples": 128, "shap_samples": 32, "budget": Budget(30.0, strict=False)}}
 """Explanations per scenario. On BBC News every pass is MiniLM on 64 tokens and one article costs about
 1,100 forward passes' worth (IG's 50 gradient steps, SHAP's 127 evaluations, LIME's 128 samples, for
-two arms, the randomisation re-run and ERASER): about 22 s on two idle cores. The 30 s budget (never an
-error) keeps the demo within two minutes there and explains more articles on a faster machine."""
+two arms, the randomisation re-run and ERASER): three took 75 s on two idle cores. The 30 s budget
+(never an error) explains one there, keeping the demo near two minutes, and more on a faster machine."""
 TEXT_SCENARIOS = ("text", "text-cues")
 
 

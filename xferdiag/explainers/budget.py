@@ -226,7 +226,7 @@ def fit_plan(requested: Plan, costs: PassCosts, budget: Budget | float | None) -
             return FittedPlan(plan, requested, budget_s, costs, reductions)
     minimum = plan.total_s(costs)
     if not budget.strict:
-        reductions.append(f"even the smallest plan needs about {minimum:.0f} s, more than the default {budget_s:g} s")
+        reductions.append(f"even the smallest plan needs about {minimum:.0f} s, more than the {budget_s:g} s budget")
         return FittedPlan(plan, requested, budget_s, costs, reductions)
     raise InputError(f"budget: {budget_s:g} s is less than the {minimum:.0f} s the smallest explanation needs on "
                      f"this model and device ({plan.describe()}); give at least --budget {np.ceil(minimum):.0f}, "
