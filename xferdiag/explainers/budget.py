@@ -254,7 +254,7 @@ def _ladder(plan: Plan):
         yield plan, " and ".join(f"{_NAMES[size]} draws {getattr(plan, size)} samples" for size in sampled) + " per example"
     while plan.n > floors["n"]:
         plan = replace(plan, n=max(floors["n"], plan.n // 2), sanity_examples=min(plan.sanity_examples, plan.n // 2))
-        yield plan, f"{plan.n} examples are explained"
+        yield plan, f"{plan.n} example{'s are' if plan.n != 1 else ' is'} explained"
     yield from _cuts(plan, (("sanity_examples", floors["sanity_examples"], "the randomisation check re-explains 1 example"),
                             *plan.LATE_CUTS))
 
