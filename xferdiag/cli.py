@@ -299,8 +299,8 @@ def _add_report(sub) -> None:
 
 def _add_budget(parser) -> None:
     parser.add_argument("--budget", type=_budget, default={}, metavar="SECONDS",
-                        help="time for the image explanations: examples, samples and steps are cut to fit and the "
-                             "cuts listed in the report (default 90; 'none' explains exactly what is asked)")
+                        help="time for the image or text explanations: examples, samples and steps are cut to fit, "
+                             "the cuts listed in the report (default 90; 'none' explains exactly what is asked)")
 
 
 def _budget(text: str) -> dict:

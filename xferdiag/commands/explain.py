@@ -35,7 +35,7 @@ def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int =
                 force: bool = False) -> dict:
     """Explain ``n`` test examples for every arm; reuse ``explanations/`` when asked for the same thing.
 
-    ``budget``: seconds the image explanations may take (estimated before they start; sizes are cut
+    ``budget``: seconds the image or text explanations may take (estimated before they start; sizes are cut
     to fit and the cuts recorded; seconds below what one example needs are an error, while the
     default budget then explains one example at the smallest sizes); None explains exactly what is asked."""
     methods = parse_methods(methods)

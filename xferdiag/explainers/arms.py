@@ -52,10 +52,15 @@ class Checks:
     """How many examples (spread over the batch) the randomised model re-explains; None: all."""
 
     def sanity_rows(self, n: int) -> np.ndarray:
-        """Positions of the examples the sanity check re-explains, spread evenly over the ``n``."""
-        if self.sanity_examples is None or self.sanity_examples >= n:
-            return np.arange(n)
-        return np.unique(np.round(np.linspace(0, n - 1, self.sanity_examples)).astype(int))
+        return spread_rows(n, self.sanity_examples)
+
+
+def spread_rows(n: int, k: int | None) -> np.ndarray:
+    """Positions of ``k`` of ``n`` examples spread evenly over them (all when ``k`` is None or >= n):
+    the examples a sanity check re-explains."""
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, k)).astype(int))
 
 
 ChecksFn = Callable[[Method, dict[str, nn.Module], object, dict, dict[str, np.ndarray]], tuple[dict, dict[str, dict]]]

@@ -1,11 +1,12 @@
-"""What explaining images will cost, and the largest plan that fits a time budget.
+"""What explaining will cost, and the largest plan that fits a time budget.
 
-Image explanations are forward passes: LIME classifies ``lime_samples`` perturbed images per example
-and arm, SHAP (expected gradients) runs ``shap_samples`` forward-and-backward passes, the
+Explanations are forward passes: for images LIME classifies ``lime_samples`` perturbed images per
+example and arm, SHAP (expected gradients) runs ``shap_samples`` forward-and-backward passes, the
 randomisation check repeats every method on a randomised model, and deletion/insertion classify
 ``2 (steps + 1)`` masked images per example, method and arm. :func:`measure_costs` times one batch
 of each kind on the real model and device; :class:`ExplainPlan` counts the passes; :func:`fit_plan`
-walks down a fixed ladder of cheaper plans until one fits, and says what each step gave up.
+walks down a fixed ladder of cheaper plans until one fits, and says what each step gave up. Text
+(:mod:`.text_budget`) counts its own passes in a plan of its own and shares the rest.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Budget:
 
 
 DEFAULT_BUDGET = Budget(90.0, strict=False)
-"""What the commands give image explanations unless told otherwise (``--budget``)."""
+"""What the commands give image and text explanations unless told otherwise (``--budget``)."""
 
 
 def as_budget(budget) -> Budget | None:
@@ -47,7 +48,7 @@ def as_budget(budget) -> Budget | None:
     return Budget(float(check_scalar(budget, "budget", float, 0.0)))
 
 FLOORS = {"lime_samples": 256, "shap_samples": 32, "deletion_steps": 5, "sanity_examples": 1, "n": 1}
-"""The least of each size a plan goes down to. Measured (benchmarks/bench_explain_quality.py,
+"""The least of each size an image plan goes down to. Measured (benchmarks/bench_explain_quality.py,
 reports/benchmarks.md) against maps of 2000 LIME and 400 SHAP samples on a trained CNN: LIME at
 256 samples keeps Spearman rho 0.90 and the whole top 10% (rho 0.78 at 128); SHAP at 32 keeps 81% of
 the top 10% (74% at 8); neither changes the pointing game or the sanity verdict. Below these a
@@ -56,19 +57,41 @@ budget explains fewer examples rather than worse ones."""
 
 @dataclass(frozen=True)
 class PassCosts:
-    """Measured seconds per image: one forward pass, one forward-and-backward pass, one LIME segmentation."""
+    """Measured seconds per image (or text): one forward pass, one forward-and-backward pass, one LIME
+    segmentation (images only)."""
 
     forward_s: float
     backward_s: float
-    segment_s: float
+    segment_s: float = 0.0
 
     def to_dict(self) -> dict:
         return {key: round(value, 6) for key, value in asdict(self).items()}
 
 
+class Plan:
+    """What every plan shares: a total, a dict for the explanation index and the hooks of the ladder (:func:`_ladder`).
+
+    A plan is a frozen dataclass with ``methods``, ``arms``, ``n``, ``lime_samples``, ``shap_samples``
+    and ``sanity_examples``, a ``seconds(costs)`` by part and a ``describe()``; ``FLOORS`` are its
+    least sizes, ``EARLY_CUTS`` and ``LATE_CUTS`` its own (size, value, sentence) steps, taken before
+    the samples are cut and after the examples are."""
+
+    FLOORS: dict[str, int]
+    UNIT: str
+    """What one pass's cost is per (the explanation index's ``per_<unit>``: ``per_image``, ``per_text``)."""
+    EARLY_CUTS: tuple[tuple[str, int, str], ...] = ()
+    LATE_CUTS: tuple[tuple[str, int, str], ...] = ()
+
+    def total_s(self, costs: PassCosts) -> float:
+        return float(sum(self.seconds(costs).values()))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "methods": list(self.methods)}
+
+
 @dataclass(frozen=True)
-class ExplainPlan:
-    """The sizes of one explanation run: ``n`` examples, ``arms`` models, the ``methods``, each method's
+class ExplainPlan(Plan):
+    """The sizes of one image explanation run: ``n`` examples, ``arms`` models, the ``methods``, each method's
     samples, the deletion/insertion ``deletion_steps``, the examples the sanity check re-explains and
     SHAP's ``background`` images (classified once per model SHAP explains)."""
 
@@ -80,6 +103,12 @@ class ExplainPlan:
     deletion_steps: int
     sanity_examples: int
     background: int = 0
+
+    FLOORS = FLOORS
+    UNIT = "image"
+    EARLY_CUTS = (("deletion_steps", 10, "deletion/insertion curves take 10 steps"),)
+    LATE_CUTS = (("deletion_steps", FLOORS["deletion_steps"],
+                  f"deletion/insertion curves take {FLOORS['deletion_steps']} steps"),)
 
     def seconds(self, costs: PassCosts) -> dict[str, float]:
         """Estimated seconds per part, in the keys of :func:`~.arms.explain_arms`' ``seconds``: each
@@ -97,9 +126,6 @@ class ExplainPlan:
             parts[f"{m} checks"] = resanity * per_example[m] + (shap_background if m == "shap" else 0) + curves
         return parts
 
-    def total_s(self, costs: PassCosts) -> float:
-        return float(sum(self.seconds(costs).values()))
-
     def describe(self) -> str:
         sizes = [f"{self.n} example{'s' if self.n != 1 else ''} x {len(self.methods)} methods x {self.arms} arms",
                  f"sanity check on {min(self.sanity_examples, self.n)}",
@@ -108,16 +134,13 @@ class ExplainPlan:
         sizes += [f"SHAP {self.shap_samples} samples"] if "shap" in self.methods else []
         return ", ".join(sizes)
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "methods": list(self.methods)}
-
 
 @dataclass(frozen=True)
 class FittedPlan:
     """The plan that runs, the one asked for, the estimate and what the budget cut (plain sentences)."""
 
-    plan: ExplainPlan
-    requested: ExplainPlan
+    plan: Plan
+    requested: Plan
     budget_s: float | None
     costs: PassCosts
     reductions: list[str]
@@ -126,10 +149,15 @@ class FittedPlan:
     def estimate_s(self) -> dict[str, float]:
         return self.plan.seconds(self.costs)
 
+    def line(self) -> str:
+        """The plan as the commands print it before starting."""
+        return (f"explain plan: {self.plan.describe()} ~ {sum(self.estimate_s.values()):.0f} s"
+                + (f" (budget {self.budget_s:g} s)" if self.budget_s is not None else ""))
+
     def to_dict(self) -> dict:
         return {"budget_s": self.budget_s, "estimated_s": round(sum(self.estimate_s.values()), 1),
                 "estimated_s_by_part": {k: round(v, 2) for k, v in self.estimate_s.items()},
-                "per_image": self.costs.to_dict(), "chosen": self.plan.to_dict(),
+                f"per_{self.plan.UNIT}": self.costs.to_dict(), "chosen": self.plan.to_dict(),
                 "requested": self.requested.to_dict(), "reductions": self.reductions}
 
 
@@ -142,18 +170,18 @@ def measure_costs(model: nn.Module, images: torch.Tensor, *, batch_size: int, pr
     frozen = inference_copy(model, precision)
     size = min(batch_size, CALIBRATION_BATCH)
     forward_batch = images.repeat(-(-size // len(images)), 1, 1, 1)[:size].to(device)
-    forward_s = _per_image(lambda: frozen(forward_batch), len(forward_batch), device, inference=True)
+    forward_s = per_input(lambda: frozen(forward_batch), len(forward_batch), device, inference=True)
     gradients = frozen if precision == "fp32" else inference_copy(model, "fp32")  # what SHAP differentiates
     with explaining(gradients):
         pair = images[:min(len(images), 2)].to(device)
-        backward_s = _per_image(lambda: _gradient(gradients, pair), len(pair), device, inference=False)
+        backward_s = per_input(lambda: _gradient(gradients, pair), len(pair), device, inference=False)
         if backward_s * len(forward_batch) < 1.0:  # cheap: time a batch like SHAP's, where fixed costs are shared
-            backward_s = _per_image(lambda: _gradient(gradients, forward_batch), len(forward_batch), device,
+            backward_s = per_input(lambda: _gradient(gradients, forward_batch), len(forward_batch), device,
                                     inference=False, warm=False)
     segment_s = 0.0
     if segmentation is not None:
         picture = np.ascontiguousarray(images[0].permute(1, 2, 0).expand(-1, -1, 3).numpy())
-        segment_s = _per_image(lambda: segmenter(segmentation, 0)(picture), 1, device, inference=False, warm=False)
+        segment_s = per_input(lambda: segmenter(segmentation, 0)(picture), 1, device, inference=False, warm=False)
     return PassCosts(forward_s, backward_s, segment_s)
 
 
@@ -162,7 +190,7 @@ def _gradient(model: nn.Module, x: torch.Tensor) -> None:
     model(x).max(1).values.sum().backward()
 
 
-def _per_image(run, n: int, device: torch.device, *, inference: bool, warm: bool = True) -> float:
+def per_input(run, n: int, device: torch.device, *, inference: bool, warm: bool = True) -> float:
     context = torch.inference_mode if inference else torch.enable_grad
     with context():
         if warm:
@@ -179,11 +207,11 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def fit_plan(requested: ExplainPlan, costs: PassCosts, budget: Budget | float | None) -> FittedPlan:
+def fit_plan(requested: Plan, costs: PassCosts, budget: Budget | float | None) -> FittedPlan:
     """The first plan on the ladder (:func:`_ladder`) whose estimate fits the ``budget``.
 
     ``None`` means no budget: the request runs as asked. A strict budget below the cheapest plan
-    (one example, the floors of :data:`FLOORS`) is an error that says the minimum; a default one
+    (one example, the plan's ``FLOORS``) is an error that says the minimum; a default one
     runs that cheapest plan.
     """
     budget = as_budget(budget)
@@ -198,48 +226,49 @@ def fit_plan(requested: ExplainPlan, costs: PassCosts, budget: Budget | float | 
             return FittedPlan(plan, requested, budget_s, costs, reductions)
     minimum = plan.total_s(costs)
     if not budget.strict:
-        reductions.append(f"even the smallest plan needs about {minimum:.0f} s, more than the default {budget_s:g} s")
+        reductions.append(f"even the smallest plan needs about {minimum:.0f} s, more than the {budget_s:g} s budget")
         return FittedPlan(plan, requested, budget_s, costs, reductions)
     raise InputError(f"budget: {budget_s:g} s is less than the {minimum:.0f} s the smallest explanation needs on "
                      f"this model and device ({plan.describe()}); give at least --budget {np.ceil(minimum):.0f}, "
                      "or fewer --methods")
 
 
-def _ladder(plan: ExplainPlan):
+def _ladder(plan: Plan):
     """Plans from the request down to the floors, each with the sentence that says what it gave up.
 
     The order keeps what the report shows longest: first the sanity check runs on fewer examples,
-    then deletion/insertion takes coarser steps, then LIME and SHAP draw fewer samples, and only
-    then are fewer examples explained (and, last, the curves get coarser still).
+    then the plan's early cuts (coarser image curves), then LIME and SHAP draw fewer samples, and
+    only then are fewer examples explained (and, last, the plan's late cuts).
     """
+    floors = plan.FLOORS
     yield plan, ""
-    while plan.sanity_examples > 2 and plan.sanity_examples > FLOORS["sanity_examples"]:
+    while plan.sanity_examples > 2 and plan.sanity_examples > floors["sanity_examples"]:
         plan = replace(plan, sanity_examples=max(2, plan.sanity_examples // 2))
         yield plan, f"the randomisation check re-explains {plan.sanity_examples} of the examples"
-    if plan.deletion_steps > 10:
-        plan = replace(plan, deletion_steps=10)
-        yield plan, "deletion/insertion curves take 10 steps"
+    for step in _cuts(plan, plan.EARLY_CUTS):
+        plan = step[0]
+        yield step
     sampled = [size for method, size in (("lime", "lime_samples"), ("shap", "shap_samples")) if method in plan.methods]
-    while any(_can_halve(plan, size) for size in sampled):
-        plan = replace(plan, **{size: _halved(plan, size) for size in sampled})
+    while any(getattr(plan, size) > floors[size] for size in sampled):
+        plan = replace(plan, **{size: _halved(getattr(plan, size), floors[size]) for size in sampled})
         yield plan, " and ".join(f"{_NAMES[size]} draws {getattr(plan, size)} samples" for size in sampled) + " per example"
-    while plan.n > FLOORS["n"]:
-        plan = replace(plan, n=max(FLOORS["n"], plan.n // 2), sanity_examples=min(plan.sanity_examples, plan.n // 2))
-        yield plan, f"{plan.n} examples are explained"
-    while plan.sanity_examples > FLOORS["sanity_examples"]:
-        plan = replace(plan, sanity_examples=FLOORS["sanity_examples"])
-        yield plan, "the randomisation check re-explains 1 example"
-    if plan.deletion_steps > FLOORS["deletion_steps"]:
-        plan = replace(plan, deletion_steps=FLOORS["deletion_steps"])
-        yield plan, f"deletion/insertion curves take {FLOORS['deletion_steps']} steps"
+    while plan.n > floors["n"]:
+        plan = replace(plan, n=max(floors["n"], plan.n // 2), sanity_examples=min(plan.sanity_examples, plan.n // 2))
+        yield plan, f"{plan.n} example{'s are' if plan.n != 1 else ' is'} explained"
+    yield from _cuts(plan, (("sanity_examples", floors["sanity_examples"], "the randomisation check re-explains 1 example"),
+                            *plan.LATE_CUTS))
+
+
+def _cuts(plan: Plan, cuts):
+    """Each (size, value, sentence) that lowers ``plan``, applied in turn."""
+    for size, value, reason in cuts:
+        if getattr(plan, size) > value:
+            plan = replace(plan, **{size: value})
+            yield plan, reason
 
 
 _NAMES = {"lime_samples": "LIME", "shap_samples": "SHAP"}
 
 
-def _can_halve(plan: ExplainPlan, size: str) -> bool:
-    return getattr(plan, size) > FLOORS[size]
-
-
-def _halved(plan: ExplainPlan, size: str) -> int:
-    return max(FLOORS[size], getattr(plan, size) // 2) if getattr(plan, size) > FLOORS[size] else getattr(plan, size)
+def _halved(size: int, floor: int) -> int:
+    return max(floor, size // 2) if size > floor else size

@@ -113,8 +113,7 @@ def explain_models(models: dict[str, nn.Module], images, labels, background=None
     fitted = fit_plan(asked, costs, budget)
     plan = fitted.plan
     if progress:
-        tqdm.write(f"explain plan: {plan.describe()} ~ {sum(fitted.estimate_s.values()):.0f} s"
-                   + (f" (budget {fitted.budget_s:g} s)" if fitted.budget_s is not None else ""))
+        tqdm.write(fitted.line())
     if plan.n < len(x):
         keep = pick_examples(y, preds, plan.n, seed)
         x, y, ids = x[keep], y[keep], [ids[i] for i in keep]

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .._validate import check_scalar
 from ..errors import InputError
 from ._common import as_indices, check_arms, check_request
 from .arms import Attribution, Method, explain_arms, floats
-from .examples import examples
+from .budget import Budget, FittedPlan, fit_plan
+from .examples import examples, pick_examples
 from .faithfulness import SANITY_THRESHOLD
+from .text_budget import TextPlan, measure_text_costs
 from .text_checks import ERASER_FRACTIONS, text_checks, word_agreement
 from .text_methods import integrated_gradients, lime_text, shap_text
 from .text_words import TextBatch, forward_logits, text_batch, word_scores
@@ -81,7 +84,8 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
                         methods=METHODS, seed: int = 0, lime_samples: int = 1000, shap_samples: int = 500,
                         target: str = "label", example_ids=None, batch_size: int = 32, progress: bool = True,
                         sanity_threshold: float = SANITY_THRESHOLD, sanity_steps: int = 1,
-                        checks: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+                        checks: bool = True, budget: Budget | float | None = None,
+                        sanity_examples: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Token and word attributions of every method for every arm, word-level agreement and the checks.
 
     ``input_ids`` (N, T) and ``attention_mask`` (N, T, or None: ``input_ids != pad_token_id`` of the
@@ -89,7 +93,10 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
     find special tokens and merge subwords into words). With ``target="label"`` every arm explains
     the true class; ``"prediction"`` each arm's own prediction. Agreement compares the first two
     arms over words (|attribution|); with ``checks`` the randomisation test runs on the first arm
-    and comprehensiveness/sufficiency on every arm. Returns (index, maps): maps has "input_ids",
+    (on ``sanity_examples`` of the texts; None: all) and comprehensiveness/sufficiency on every arm.
+    ``budget`` (seconds, or a :class:`~.budget.Budget`) sizes the work as for images: the passes are
+    counted and timed on these models (:mod:`.text_budget`) and cut down the ladder until the
+    estimate fits; None runs what is asked. Returns (index, maps): maps has "input_ids",
     "attention_mask", "word_ids" (-1 = not a word), "<method>__<arm>" (N, T) token attributions
     and "words__<method>__<arm>" (N, W) word attributions; the index lists each example's tokens and words.
     """
@@ -106,6 +113,16 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
         raise InputError(f"labels: class {int(y.max())} is beyond the models' {min(v.shape[1] for v in logits.values())} "
                          "outputs")
     preds = {arm: v.argmax(1) for arm, v in logits.items()}
+    asked = TextPlan(tuple(methods), len(arms), len(ids), request.lime_samples, request.shap_samples, IG_STEPS,
+                     len(ids) if sanity_examples is None else check_scalar(sanity_examples, "sanity_examples", int, 1),
+                     steps if checks else 0, int((~batch.fixed).sum(1).max()))
+    fitted = _fit(models[arms[0]], batch, y if target == "label" else preds[arms[0]], asked, budget, request, progress)
+    plan = fitted.plan
+    keep = pick_examples(y.numpy(), {a: p.numpy() for a, p in preds.items()}, plan.n, request.seed) \
+        if plan.n < len(ids) else np.arange(len(ids))
+    ids, mask, y, batch = ids[keep], mask[keep], y[keep], batch.subset(keep)
+    ids_list, preds = [ids_list[i] for i in keep], {a: p[keep] for a, p in preds.items()}
+    request = TextRequest(request.seed, plan.lime_samples, plan.shap_samples, request.batch_size)
     targets = {arm: y if target == "label" else preds[arm] for arm in arms}
     chosen = {name: TEXT_EXPLAINERS[name](request) for name in methods}
     listed = examples(ids_list, y.numpy(), {a: p.numpy() for a, p in preds.items()})
@@ -115,19 +132,31 @@ def explain_text_models(models: dict[str, nn.Module], input_ids, attention_mask,
              "params": {"target": target, "agreement": {"topk": TOPK, "on": "absolute word attributions"},
                         "word_scores": "sum of the word's token attributions",
                         "sanity": {"test": "cascading model-parameter randomisation, over tokens",
-                                   "threshold": threshold, "steps": steps},
+                                   "threshold": threshold, "steps": steps, "examples": plan.sanity_examples},
                         "faithfulness": {"test": "ERASER comprehensiveness and sufficiency (AOPC), tokens deleted",
                                          "fractions": list(ERASER_FRACTIONS)},
-                        **{name: chosen[name].params for name in TEXT_EXPLAINERS if name in chosen}}}
+                        **{name: chosen[name].params for name in TEXT_EXPLAINERS if name in chosen}},
+             "budget": fitted.to_dict()}
     run_checks = text_checks(batch, threshold=threshold, seed=request.seed, batch_size=request.batch_size,
-                             steps=steps) if checks else None
+                             steps=steps, examples=plan.sanity_examples) if checks else None
     maps, sections = explain_arms({a: models[a] for a in arms}, batch, targets, list(chosen.values()), topk=TOPK,
-                                  checks=run_checks, progress=progress, agree=word_agreement(batch, TOPK))
+                                  checks=run_checks, progress=progress, agree=word_agreement(batch, TOPK),
+                                  estimate=fitted.estimate_s)
     index.update({key: sections.get(key, {}) for key in ("agreement", "sanity", "faithfulness", "ig_completeness_gap",
                                                          "base_values")})
+    index["budget"]["measured_s_by_part"] = sections["seconds"]
     words = {f"words__{key}": word_scores(value, batch).astype(np.float32) for key, value in maps.items()}
     return index, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
                    "word_ids": batch.word_ids.astype(np.int32), **maps, **words}
+
+
+def _fit(model: nn.Module, batch, targets: torch.Tensor, asked: TextPlan, budget, request: TextRequest,
+         progress: bool) -> FittedPlan:
+    """The plan that fits ``budget`` on the passes timed on ``model`` (the first arm), printed when ``progress``."""
+    fitted = fit_plan(asked, measure_text_costs(model, batch, targets, batch_size=request.batch_size), budget)
+    if progress:
+        tqdm.write(fitted.line())
+    return fitted
 
 
 def _check(models, input_ids, attention_mask, labels, example_ids, methods, target):

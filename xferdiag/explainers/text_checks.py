@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .agreement import spearman_agreement, topk_overlap
-from .arms import ChecksFn, Method, floats
+from .arms import ChecksFn, Method, floats, spread_rows
 from .faithfulness import cascading_randomisation
 from .text_words import TextBatch, forward_logits, word_scores
 
@@ -78,18 +78,24 @@ def eraser(model: nn.Module, batch: TextBatch, maps: np.ndarray, targets: torch.
             "comprehensiveness_aopc": float(comp.mean()), "sufficiency_aopc": float(suff.mean())}
 
 
-def text_checks(batch: TextBatch, *, threshold: float, seed: int, batch_size: int, steps: int = 1) -> ChecksFn:
-    """Cascading randomisation of the first arm in ``steps`` evenly spaced steps, the last full (maps
-    compared over feature tokens), and ERASER for every arm."""
+def text_checks(batch: TextBatch, *, threshold: float, seed: int, batch_size: int, steps: int = 1,
+                examples: int | None = None) -> ChecksFn:
+    """Cascading randomisation of the first arm in ``steps`` evenly spaced steps, the last full, on
+    ``examples`` of the texts spread over the batch (None: all; maps compared over feature tokens),
+    and ERASER for every arm."""
+    picked = spread_rows(len(batch), examples)
+    resanity = batch.subset(picked)
+
     def run(method: Method, models: dict, inputs, targets: dict, maps: dict) -> tuple[dict, dict[str, dict]]:
         first = next(iter(models))
-        sanity = cascading_randomisation(models[first], lambda m: method.explain(first, m, inputs, targets[first]).maps,
-                                         maps[f"{method.name}__{first}"], threshold=threshold, n_steps=steps, seed=seed,
-                                         compare=token_similarity(batch))
+        sanity = cascading_randomisation(models[first],
+                                         lambda m: method.explain(first, m, resanity, targets[first][picked]).maps,
+                                         maps[f"{method.name}__{first}"][picked], threshold=threshold, n_steps=steps,
+                                         seed=seed, compare=token_similarity(resanity))
         faithfulness = {arm: eraser(model, batch, maps[f"{method.name}__{arm}"], targets[arm], batch_size=batch_size,
                                     seed=seed) for arm, model in models.items()}
         return ({"similarity_after_randomisation": sanity.similarity_after_randomisation,
                  "flagged": bool(sanity.flagged), "layers": sanity.layers,
-                 "similarity": floats(sanity.similarity)}, faithfulness)
+                 "similarity": floats(sanity.similarity), "examples": len(picked)}, faithfulness)
 
     return run

@@ -30,9 +30,8 @@ class TextModality:
 
     def explain(self, job: ExplainJob, *, methods: list[str], seed: int, lime_samples: int, shap_samples: int,
                 budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
-        """The test texts as the arms take them (token ids and their attention mask), with the tokenizer.
-
-        Explained as asked whatever the ``budget``: the text explainers have no cost model yet."""
+        """The test texts as the arms take them (token ids and their attention mask), with the tokenizer,
+        sized to fit ``budget`` as images are (:mod:`xferdiag.explainers.text_budget`)."""
         if not self.can_explain():
             raise InputError(f"explain: text explanations need {EXPLAINERS}, which this build of xferdiag lacks")
         from ..explainers.text import explain_text_models
@@ -46,7 +45,7 @@ class TextModality:
         models = {arm: model.to(job.device).eval() for arm, model in job.arms.items()}
         return explain_text_models(models, input_ids, (input_ids != pad).long(), job.labels, job.spec.tokenizer,
                                    methods=chosen, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
-                                   progress=progress, example_ids=job.example_ids)
+                                   progress=progress, example_ids=job.example_ids, budget=budget)
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
         """The words a linear domain classifier on TF-IDF leans on most, toward either corpus."""

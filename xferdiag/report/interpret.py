@@ -150,7 +150,7 @@ def budget_sentence(budget: dict | None) -> str | None:
     took = sum(v for v in measured.values() if isinstance(v, (int, float)))
     timing = f"estimated {_seconds(budget.get('estimated_s'))} s before starting, took {_seconds(took)} s"
     over = isinstance(budget.get("budget_s"), (int, float)) and (budget.get("estimated_s") or 0) > budget["budget_s"]
-    opening = (f"Even the smallest explanation needs more than the default time budget of {_seconds(budget.get('budget_s'))} s"
+    opening = (f"Even the smallest explanation needs more than the time budget of {_seconds(budget.get('budget_s'))} s"
                if over else f"To fit the time budget of {_seconds(budget.get('budget_s'))} s")
     return (f"{opening} ({timing}): " + "; ".join(cuts)
             + ". Give more time with --budget SECONDS (or --budget none) to explain everything asked.")

@@ -50,6 +50,7 @@ def text_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
                          for a, gap in gaps.items() if isinstance(gap, list)},
         "target": "each arm's own prediction" if index_part(index, "params").get("target") == "prediction"
         else "the true class",
+        "budget": interpret.budget_sentence(index.get("budget")),
         "words_legend": interpret.TEXT_WORDS_LEGEND, "faithfulness_legend": interpret.TEXT_FAITHFULNESS_LEGEND,
     }
 
