@@ -184,7 +184,7 @@ def h_score(features, labels, shrinkage: bool = False) -> float:
 
 def _h_score(f: np.ndarray, y: np.ndarray, shrinkage: bool = False) -> float:
     if shrinkage:
-        lw = LedoitWolf().fit(f)
+        lw = LedoitWolf(store_precision=False).fit(f)  # its precision (a second d x d eigh) is never used
         cov, between_weight = lw.covariance_, 1.0 - lw.shrinkage_
     else:
         centred = f - f.mean(axis=0)
