@@ -83,7 +83,7 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
             bar.update(1)
         _check_finite(cache)
         cache["fingerprint"] = np.array(key)
-        rundir.write_npz(run.features_npz, **cache)
+        rundir.write_npz(run.features_npz, compress=False, **cache)
 
         results: dict = {}
         if source is not None:
