@@ -70,7 +70,7 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     if cache.get("fingerprint", np.array("")).item() != key:
         cache = {}
     steps = [("pretrained", "target", target, target_idx, models.pretrained),
-             ("finetuned", "target", target, target_idx, models.arms["transfer"][1]),
+             ("finetuned", "target", target, target_idx, models.arm("transfer")[1]),
              ("pretrained", "train", target, train_idx, models.pretrained)]
     if source is not None:
         steps.insert(0, ("pretrained", "source", source, source_idx, models.pretrained))
@@ -175,7 +175,7 @@ def _transferability(run, cache, models: RunModels, target, train_idx, spec, dev
 
 def _similarity(run, cache, models: RunModels, layers: list[str], strategy: str) -> dict:
     """CKA and weight change per layer; a layer whose features cannot be compared is listed with the reason."""
-    seed, finetuned = models.arms["transfer"]
+    seed, finetuned = models.arm("transfer")
     before = models.pretrained.state_dict()
     after = finetuned.state_dict()
     rows = []
