@@ -5,7 +5,7 @@ allocated when the first batch shows D, and every batch is copied into its rows 
 is the result plus one batch (no list of per-batch tensors to concatenate, which would double it).
 
 Image batches of a convolutional model go in channels-last (NHWC) layout, the model's weights
-untouched: oneDNN and cuDNN then run their NHWC kernels (an EfficientNet-Lite0 at 64 px, 1.65x
+untouched: oneDNN and cuDNN then run their NHWC kernels (an EfficientNet-Lite0 at 64 px, 1.3-1.9x
 faster on two CPU cores), and the features change only by rounding (about 5e-6 relative). They
 stay float32: the shift statistics compare small differences between features.
 """
