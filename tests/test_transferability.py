@@ -140,6 +140,19 @@ def test_shrunk_h_score_is_invariant_to_rotation_and_scale():
     assert h_score(7.0 * f @ q, y, shrinkage=True) == pytest.approx(h_score(f, y, shrinkage=True), rel=1e-8)
 
 
+@pytest.mark.parametrize("n, d", [(200, 20), (30, 100)])
+def test_shrinkage_h_score_is_the_pseudo_inverse_definition(n, d):
+    """The Cholesky solve on the positive definite shrunk covariance gives tr(pinv(Σ_a) (1 - a) Σ_b)."""
+    from sklearn.covariance import LedoitWolf
+
+    f, y = linear_task(n=n, d=d, classes=4)
+    lw = LedoitWolf().fit(f)
+    centred_means = np.stack([f[y == c].mean(0) - f.mean(0) for c in range(4)])
+    between = (np.bincount(y)[:, None] / n * centred_means).T @ centred_means
+    expected = (1 - lw.shrinkage_) * np.trace(np.linalg.pinv(lw.covariance_) @ between)
+    assert h_score(f, y, shrinkage=True) == pytest.approx(expected, rel=1e-10)
+
+
 def test_shrinkage_still_ranks_labels_when_features_outnumber_samples():
     f, y = linear_task(n=30, d=100, classes=4)
     shuffled = np.random.default_rng(1).permutation(y)

@@ -75,10 +75,14 @@ def linear_cka(x, y, debiased: bool = False) -> float:
 
     ``debiased=True`` plugs in the unbiased HSIC estimator (Song et al. 2012), which removes the
     upward bias that makes unrelated wide representations look similar at small n (n >= 4).
-    Runs in O(n·p·q) time and memory O(p·q): no n x n matrix.
+    Runs in O(n·p·q) time and memory O(p·q): no n x n matrix. Equal inputs (a layer that fine-tuning
+    left frozen) need one HSIC instead of three: the three would be the same number.
     """
     x, y = _paired(x, y, debiased)
     x, y = x - x.mean(0), y - y.mean(0)
+    if np.array_equal(x, y):
+        hsic = _linear_hsic(x, x, debiased)
+        return _cka(hsic, hsic, hsic)
     return _cka(_linear_hsic(x, y, debiased), _linear_hsic(x, x, debiased), _linear_hsic(y, y, debiased))
 
 

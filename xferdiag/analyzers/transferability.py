@@ -12,6 +12,7 @@ import math
 import time
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from sklearn.covariance import LedoitWolf
 
 from .._validate import check_array, check_labels, check_probabilities, check_same_rows
@@ -183,17 +184,23 @@ def h_score(features, labels, shrinkage: bool = False) -> float:
 
 
 def _h_score(f: np.ndarray, y: np.ndarray, shrinkage: bool = False) -> float:
+    definite = False
     if shrinkage:
-        lw = LedoitWolf().fit(f)
+        lw = LedoitWolf(store_precision=False).fit(f)  # its precision (a second d x d eigh) is never used
         cov, between_weight = lw.covariance_, 1.0 - lw.shrinkage_
+        definite = lw.shrinkage_ > 0 and np.trace(cov) > 0  # the added (a tr/d) I makes it positive definite
     else:
         centred = f - f.mean(axis=0)
         cov, between_weight = centred.T @ centred / f.shape[0], 1.0
     onehot = _one_hot(y)
     counts = onehot.sum(axis=0)
     offsets = onehot.T @ f / counts[:, None] - f.mean(axis=0)  # class mean minus overall mean
-    # tr(P Σ_b) with Σ_b = Σ_c p_c δ_c δ_cᵀ is Σ_c p_c δ_cᵀ P δ_c
-    quad = np.einsum("cd,de,ce->c", offsets, np.linalg.pinv(cov, hermitian=True), offsets)
+    # tr(P Σ_b) with Σ_b = Σ_c p_c δ_c δ_cᵀ is Σ_c p_c δ_cᵀ P δ_c; a positive definite Σ needs a
+    # Cholesky solve, not the eigendecomposition of a pseudo-inverse (at d = 1280, 3 s of 3.3)
+    if definite:
+        quad = np.einsum("cd,dc->c", offsets, cho_solve(cho_factor(cov), offsets.T))
+    else:
+        quad = np.einsum("cd,de,ce->c", offsets, np.linalg.pinv(cov, hermitian=True), offsets)
     return float(between_weight * np.sum(counts / y.size * quad))
 
 

@@ -19,7 +19,7 @@ from .. import rundir
 from ..analyzers import shift, similarity
 from ..analyzers.layer_shift import layer_shift
 from ..analyzers.transferability import transferability_scores
-from ..engine.features import extract_layer_features
+from ..engine.features import extract_features, extract_layer_features
 from ..errors import InputError, RunDirError
 from ..modalities import modality_of
 from ..models import check_layers
@@ -71,20 +71,15 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     if cache.get("fingerprint", np.array("")).item() != key:
         cache = {}
     steps = [("pretrained", "target", target, target_idx, models.pretrained),
-             ("finetuned", "target", target, target_idx, models.arms["transfer"][1]),
+             ("finetuned", "target", target, target_idx, models.arm("transfer")[1]),
              ("pretrained", "train", target, train_idx, models.pretrained)]
     if source is not None:
         steps.insert(0, ("pretrained", "source", source, source_idx, models.pretrained))
     with tqdm(total=len(steps) + 3, desc="analyze", disable=quiet) as bar:
-        for model_name, domain_name, domain, idx, model in steps:
-            if f"{model_name}__{domain_name}__penultimate" not in cache:
-                feats = extract_layer_features(model.backbone, domain.dataset(idx, spec), layers, device=device)
-                cache.update({f"{model_name}__{domain_name}__{layer}": f.numpy() for layer, f in feats.items()})
-                cache[f"{domain_name}__labels"] = domain.labels[idx]
-            bar.update(1)
-        _check_finite(cache)
-        cache["fingerprint"] = np.array(key)
-        rundir.write_npz(run.features_npz, **cache)
+        if _extract(cache, steps, layers, spec, device, bar):
+            _check_finite(cache)
+            cache["fingerprint"] = np.array(key)
+            rundir.write_npz(run.features_npz, compress=False, **cache)
 
         results: dict = {}
         if source is not None:
@@ -97,6 +92,37 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
         results["similarity"] = _similarity(run, cache, models, layers, context.config.strategy)
         bar.update(1)
     return results
+
+
+def _extract(cache: dict, steps: list[tuple], layers: list[str], spec, device, bar) -> bool:
+    """Add every step's features that ``cache`` lacks; return whether any were added.
+
+    A backbone whose tensors equal those of another step's on the same examples is not run again:
+    a linear probe's fine-tuned backbone is the pretrained one, so the features are the same
+    (bit for bit, as two passes gave them) and the backbone runs once over the target sample.
+    """
+    added = False
+    for model_name, domain_name, domain, idx, model in steps:
+        if f"{model_name}__{domain_name}__penultimate" not in cache:
+            twin = next((name for name, other_domain, _, _, other in steps
+                         if other_domain == domain_name and f"{name}__{domain_name}__penultimate" in cache
+                         and _same_weights(other.backbone, model.backbone)), None)
+            if twin is not None:
+                feats = {layer: cache[f"{twin}__{domain_name}__{layer}"] for layer in [*layers, "penultimate"]}
+            else:
+                extracted = extract_layer_features(model.backbone, domain.dataset(idx, spec), layers, device=device)
+                feats = {layer: f.numpy() for layer, f in extracted.items()}
+            cache.update({f"{model_name}__{domain_name}__{layer}": f for layer, f in feats.items()})
+            cache[f"{domain_name}__labels"] = domain.labels[idx]
+            added = True
+        bar.update(1)
+    return added
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Every parameter and buffer equal (the two backbones are built from the same model spec)."""
+    state_a, state_b = a.state_dict(), b.state_dict()
+    return state_a.keys() == state_b.keys() and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
 
 
 def _check_finite(cache: dict) -> None:
@@ -138,16 +164,14 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
     return result
 
 
-@torch.inference_mode()
 def _transferability(run, cache, models: RunModels, target, train_idx, spec, device) -> dict:
     """Scores of the pretrained model on the target training split, before any fine-tuning."""
     features = cache["pretrained__train__penultimate"]
     labels = cache["train__labels"]
     probs = None
     if models.classifier is not None and not spec.is_text:  # a text model's pretrained classifier has no source head
-        classifier = models.classifier.to(device).eval()
-        loader = torch.utils.data.DataLoader(target.dataset(train_idx, spec), batch_size=256)
-        probs = torch.cat([classifier(x.to(device)).float().softmax(1).cpu() for x, _ in loader]).numpy()
+        logits, _ = extract_features(models.classifier.to(device), target.dataset(train_idx, spec), device=device)
+        probs = logits.softmax(1).numpy()
     result = {"model": "pretrained", "split": "train", "n": len(labels), **transferability_scores(features, labels, probs)}
     rundir.write_json(run.transferability_json, result)
     return result
@@ -155,7 +179,7 @@ def _transferability(run, cache, models: RunModels, target, train_idx, spec, dev
 
 def _similarity(run, cache, models: RunModels, layers: list[str], strategy: str) -> dict:
     """CKA and weight change per layer; a layer whose features cannot be compared is listed with the reason."""
-    seed, finetuned = models.arms["transfer"]
+    seed, finetuned = models.arm("transfer")
     before = models.pretrained.state_dict()
     after = finetuned.state_dict()
     rows = []

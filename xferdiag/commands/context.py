@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .. import rundir
 from ..config import RunConfig
@@ -31,25 +32,37 @@ from .finetune import target_splits
 
 
 class RunModels:
-    """The pretrained classifier, pretrained backbone and fine-tuned model of a run, on one device."""
+    """The pretrained classifier, pretrained backbone and fine-tuned models of a run, on one device.
+
+    An arm's model is loaded when first asked for: analyze needs only the transfer arm's."""
 
     def __init__(self, run: rundir.RunDir, config: RunConfig, num_classes: int, device: torch.device, arm: str = "transfer",
                  recorded_input: dict | None = None):
         self.source = ModelSource.parse(config.model)
         self.classifier = load_pretrained_classifier(self.source, config.pretrained_checkpoint)
         spec = input_from_record(recorded_input) or resolve_input_spec(self.source, self.classifier, InputRequest.of(config))
-        build = {"head_hidden": config.head_hidden, "head_dropout": config.head_dropout, "input_spec": spec}
-        self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **build).to(device).eval()
-        self.arms = {}
-        for name in run.arms():
-            seeds = run.seeds(name)
-            if seeds:
-                model, _ = load_finetuned(run.seed(name, seeds[0]).model_pt, self.source, num_classes, **build)
-                self.arms[name] = (seeds[0], model.to(device).eval())
-        if arm not in self.arms:
+        self._build = {"head_hidden": config.head_hidden, "head_dropout": config.head_dropout, "input_spec": spec}
+        self.pretrained = build_transfer_model(self.source, num_classes, pretrained=self.classifier, **self._build).to(device).eval()
+        self._run, self._num_classes, self._device = run, num_classes, device
+        self._seeds = {name: seeds[0] for name in run.arms() if (seeds := run.seeds(name))}
+        self._loaded: dict[str, tuple[int, nn.Module]] = {}
+        if arm not in self._seeds:
             raise RunDirError(f"{run.root}: no finished '{arm}' arm (arms/{arm}/seed-*/{METRICS_JSON}); "
                               "run 'xferdiag finetune' first")
         self.input_spec = self.pretrained.input_spec
+
+    def arm(self, name: str) -> tuple[int, nn.Module]:
+        """(seed, model) of the arm's first finished seed, in eval mode on the device."""
+        if name not in self._loaded:
+            seed = self._seeds[name]
+            model, _ = load_finetuned(self._run.seed(name, seed).model_pt, self.source, self._num_classes, **self._build)
+            self._loaded[name] = (seed, model.to(self._device).eval())
+        return self._loaded[name]
+
+    @property
+    def arms(self) -> dict[str, tuple[int, nn.Module]]:
+        """Every finished arm's (seed, model)."""
+        return {name: self.arm(name) for name in self._seeds}
 
 
 def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:

@@ -3,6 +3,11 @@
 Memory stays bounded whatever the dataset size: each output is one float32 tensor of (N, D)
 allocated when the first batch shows D, and every batch is copied into its rows at once. The peak
 is the result plus one batch (no list of per-batch tensors to concatenate, which would double it).
+
+Image batches of a convolutional model go in channels-last (NHWC) layout, the model's weights
+untouched: oneDNN and cuDNN then run their NHWC kernels (an EfficientNet-Lite0 at 64 px, 1.3-1.9x
+faster on two CPU cores), and the features change only by rounding (about 5e-6 relative). They
+stay float32: the shift statistics compare small differences between features.
 """
 
 from __future__ import annotations
@@ -31,10 +36,16 @@ class _Rows:
         return self.out if self.out is not None else torch.empty((0, 0))
 
 
-def _loader(dataset: Dataset, batch_size: int, device: torch.device | str, workers: int) -> DataLoader:
-    """In order; no worker processes for a single batch (starting them costs more than they save)."""
+def _batches(module: nn.Module, dataset: Dataset, batch_size: int, device: torch.device | str, workers: int):
+    """(inputs on ``device``, labels) in order; no worker processes for a single batch (starting them
+    costs more than they save); image batches channels-last when ``module`` convolves."""
     workers = workers if len(dataset) > batch_size else 0
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=torch.device(device).type == "cuda")
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=torch.device(device).type == "cuda")
+    nhwc = any(isinstance(m, nn.Conv2d) for m in module.modules())
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        yield (x.contiguous(memory_format=torch.channels_last) if nhwc and x.ndim == 4 else x), y
 
 
 @torch.inference_mode()
@@ -43,8 +54,8 @@ def extract_features(backbone: nn.Module, dataset: Dataset, *, batch_size: int =
     """Return (features (N, D) float32 on CPU, labels (N,)) with ``backbone`` in eval mode."""
     feats, labels = _Rows(len(dataset)), []
     with evaluating(backbone):
-        for x, y in _loader(dataset, batch_size, device, workers):
-            feats.add(backbone(x.to(device, non_blocking=True)))
+        for x, y in _batches(backbone, dataset, batch_size, device, workers):
+            feats.add(backbone(x))
             labels.append(y)
     return feats.result(), torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
 
@@ -75,9 +86,9 @@ def extract_layer_features(backbone: nn.Module, dataset: Dataset, layers: list[s
     ]
     try:
         with evaluating(backbone):
-            for x, _ in _loader(dataset, batch_size, device, workers):
+            for x, _ in _batches(backbone, dataset, batch_size, device, workers):
                 latest.clear()
-                captured["penultimate"].add(_pool(backbone(x.to(device, non_blocking=True))))
+                captured["penultimate"].add(_pool(backbone(x)))
                 for name, pooled in latest.items():
                     captured[name].add(pooled)
     finally:

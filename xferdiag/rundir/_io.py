@@ -139,9 +139,10 @@ def read_json(path: str | os.PathLike) -> Any:
         raise RunDirError(f"{path}: corrupt JSON ({exc}); delete it and rerun the step that writes it") from None
 
 
-def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+def write_npz(path: str | os.PathLike, *, compress: bool = True, **arrays: np.ndarray) -> None:
+    """``compress=False`` for large float arrays: zlib shrinks them by about a fifth at some 20x the time."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    (np.savez_compressed if compress else np.savez)(buffer, **arrays)
     write_bytes(path, buffer.getvalue())
 
 
