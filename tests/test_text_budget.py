@@ -12,7 +12,7 @@ from tests.cli_helpers import one_line_error, tree_state, xferdiag
 from xferdiag import rundir
 from xferdiag.commands.explain import explain_run
 from xferdiag.commands.finetune import finetune
-from xferdiag.commands.textdemo import cues_config
+from xferdiag.commands.textdemo import text_scenario_config
 from xferdiag.errors import InputError
 from xferdiag.explainers.budget import PassCosts, fit_plan
 from xferdiag.explainers.text_budget import TEXT_FLOORS, TextPlan
@@ -63,7 +63,7 @@ def test_strict_text_budget_below_one_text_names_the_minimum():
 def text_run(tmp_path_factory):
     """A planted-cue text run (the tiny BERT, one seed, both arms) to explain."""
     root = tmp_path_factory.mktemp("text-budget")
-    config = cues_config(root / "source").replace(seeds=1, epochs=3)
+    config = text_scenario_config("text-cues", root / "source").replace(seeds=1, epochs=3)
     return finetune(config, root / "run", quiet=True)
 
 
