@@ -336,6 +336,6 @@ def test_layer_shift_sentences_say_where_the_domains_come_apart():
 
     assert layer_shift_sentences(rows(False, False, True))[0].startswith(
         "1 of 3 layers tell source from target (MMD at each of 3 layers, Benjamini-Hochberg); the first is block2, after 2 that do not.")
-    assert layer_shift_sentences(rows(True, True))[0].startswith("Source and target differ from the first layer (block0) on")
+    assert layer_shift_sentences(rows(True, True))[0].startswith("Source and target differ at all 2 layers, the first (block0) included")
     assert layer_shift_sentences(rows(False, False)) == ["No layer tells source from target (MMD at each of 2 layers, Benjamini-Hochberg)."]
     assert layer_shift_sentences(rows(True)) == []  # one layer is the penultimate test already in the table

@@ -83,8 +83,8 @@ def layer_shift_sentences(layers: list[dict]) -> list[str]:
     if not shifted:
         return [f"No layer tells source from target ({how})."]
     if len(shifted) == len(tested):
-        return [f"Source and target differ from the first layer ({tested[0]['name']}) on ({how}): the shift is in "
-                "low-level input statistics as well as in what the deeper layers extract."]
+        return [f"Source and target differ at all {len(tested)} layers, the first ({tested[0]['name']}) included ({how}): "
+                "the shift starts in low-level input statistics, not only in what deeper layers extract."]
     first = next(i for i, row in enumerate(tested) if row["shifted"])
     return [f"{len(shifted)} of {len(tested)} layers tell source from target ({how}); the first is "
             f"{tested[first]['name']}" + (f", after {first} that do not." if first else ".")]
