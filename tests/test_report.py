@@ -74,7 +74,8 @@ def test_a_score_note_is_shown_beside_its_value(tmp_path):
 
 @pytest.mark.parametrize("name, shown", [("encoder.encoder.layer.11", "…layer.11"), ("encoder.embeddings", "…embeddings"),
                                          ("layer4", "layer4"), ("features.3.0.block.1", "…3.0.block.1"),
-                                         ("a_name_longer_than_fourteen", "a_name_longer…")])
+                                         ("encoder.layers.encoder_layer_11", "…oder_layer_11"),
+                                         ("a_name_longer_than_fourteen", "…than_fourteen")])
 def test_layer_ticks_keep_the_end_of_dotted_names(name, shown):
     assert layer_label(name) == shown
 

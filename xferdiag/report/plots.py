@@ -48,15 +48,18 @@ def label(text: object, width: int = 18) -> str:
 
 
 def layer_label(name: object, width: int = 14) -> str:
-    """A dotted layer name cut from the left at a dot, since the end tells layers apart
-    ('encoder.encoder.layer.3' -> '…layer.3'); the table under the plot keeps the full name."""
-    parts, kept = str(name).split("."), ""
-    for part in reversed(parts):
+    """A dotted layer name cut from the left, at a dot where one fits, since the end tells layers apart
+    ('encoder.encoder.layer.3' -> '…layer.3', 'encoder.layers.encoder_layer_11' -> '…oder_layer_11');
+    the table under the plot keeps the full name."""
+    text, kept = str(name), ""
+    for part in reversed(text.split(".")):
         candidate = f"{part}.{kept}" if kept else part
-        if len(candidate) > width - 1 and kept:
-            return label("…" + kept, width)
+        if len(candidate) > width - 1:
+            break
         kept = candidate
-    return label(kept, width)
+    if kept == text:
+        return label(text, width)
+    return label("…" + (kept or text[-(width - 1):]), width)
 
 
 def class_ticks(ax, classes: Sequence[str]) -> None:
