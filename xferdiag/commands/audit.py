@@ -77,7 +77,7 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     spec = model_input(config, source, pretrained, domain)
     config = config.replace(model=source.canonical).with_absolute_paths()
     source_n = len(load_domain(config.source_data)) if config.source_data else None
-    splits = target_splits(config, domain, spec, config.shots[0])
+    [splits] = target_splits(config, domain, spec, config.shots)
     warn_left_out(splits, spec)
     if hf_directory:
         model, form = load_finetuned_directory(checkpoint, source, domain.classes, input_spec=spec)

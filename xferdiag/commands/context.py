@@ -117,4 +117,4 @@ class RunContext:
         """The target's train/val/test split, as the trainer made it (same fractions, seed and shots, and
         with truncation off the same long texts left out: that needs the model's tokenizer)."""
         spec = self.input_spec if not self.config.truncate else None
-        return target_splits(self.config, self.target, spec, self.config.shots[0])
+        return target_splits(self.config, self.target, spec, self.config.shots[:1])[0]

@@ -122,11 +122,12 @@ def split_data(splits: TargetSplits, spec, augment: bool) -> SplitData:
     )
 
 
-def target_splits(config: RunConfig, domain: Domain, spec: InputSpec | None, shots: int | str) -> TargetSplits:
-    """The target's splits as the run trains on them; with truncation off (``truncate=False``), texts
-    longer than ``max_length`` are left out (see :func:`~xferdiag.data.split_target`); ``spec`` is needed only then."""
+def target_splits(config: RunConfig, domain: Domain, spec: InputSpec | None, shots: list[int | str]) -> list[TargetSplits]:
+    """The target's splits for each of ``shots`` as the run trains on them; with truncation off
+    (``truncate=False``), texts longer than ``max_length`` are left out (see :func:`~xferdiag.data.split_target`),
+    found by tokenising the texts once; ``spec`` is needed only then."""
     keep = within_length(domain.texts, spec.tokenizer, spec.size) if domain.texts is not None and not config.truncate else None
-    return split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots, keep)
+    return [split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, k, keep) for k in shots]
 
 
 def warn_left_out(splits: TargetSplits, spec: InputSpec) -> None:
@@ -322,7 +323,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     command = command if command is not None else ["python-api", "finetune"]
     source_n = len(source_domain) if source_domain is not None else None
     points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
-    splits = [target_splits(config, domain, spec, shots) for shots in points]  # bad splits end here, before any file
+    splits = target_splits(config, domain, spec, points)  # bad splits end here, before any file
     warn_left_out(splits[0], spec)
     with rundir.locked(out) if distributed.is_main() else contextlib.nullcontext():
         roots = [out if shots == points[-1] else rundir.RunDir(out).shots_point(shots) for shots in points]  # the largest at the top
