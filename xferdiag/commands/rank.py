@@ -22,7 +22,6 @@ from ..environment import choose_device
 from ..errors import ConfigError, ModelError
 from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from ..models.surgery import classifier_layer
-from ..models.text import TEXT_BUILTINS
 from ..rundir.layout import RANKING_CSV, RANKING_JSON
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
@@ -32,9 +31,9 @@ def parse_candidate(text: str) -> tuple[str, str | None]:
     """``ARCH``, ``ARCH:WEIGHTS`` or ``ARCH=CHECKPOINT`` (a local state_dict). A text model (``hf:DIR``,
     ``builtin:minilm``) takes its weights from its directory, so an ``=`` there belongs to its options
     (``hf:DIR:pool=cls``)."""
-    if text.startswith("hf:") or text.split(":")[:2] in (["builtin", name] for name in TEXT_BUILTINS):
-        return text, None
     model, sep, checkpoint = text.partition("=")
+    if ModelSource.parse(model).is_text:
+        return text, None
     if sep and not checkpoint:
         raise ConfigError(f"candidate {text!r}: give a checkpoint after '=' (ARCH=FILE)")
     return model, checkpoint or None
