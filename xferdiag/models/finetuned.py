@@ -113,13 +113,13 @@ def load_finetuned_directory(path: str | Path, source: ModelSource, classes: lis
     """A fine-tuned Hugging Face directory as a TransferModel of ``source``'s architecture (the base model with
     ``head=hf``): backbone and head from the directory, the head's rows put in the data's class order."""
     tuned = ModelSource(str(Path(path).resolve()), "hf", options=source.options).text_classifier(pretrained=True)
-    _, layer, _ = classifier_layer(tuned)
+    head, layer, _ = classifier_layer(tuned)
     if layer.out_features != len(classes):
         raise CheckpointError(f"{path}: its classification head has {layer.out_features} outputs but the target data has "
                               f"{len(classes)} classes; audit it with the data it was fine-tuned on")
     order = _label_order(tuned.encoder.config.id2label, classes, path)
     model = build_transfer_model(source, len(classes), pretrained=None, input_spec=input_spec)
-    state = {f"backbone.{k}": v for k, v in tuned.state_dict().items() if not k.startswith(classifier_layer(tuned)[0] + ".")}
+    state = {f"backbone.{k}": v for k, v in tuned.state_dict().items() if not k.startswith(head + ".")}
     state.update({f"head.{k}": v[order] for k, v in layer.state_dict().items()})
     load_into(model, state, str(path))
     return model, HF_DIRECTORY
