@@ -49,9 +49,9 @@ def as_budget(budget) -> Budget | None:
 
 FLOORS = {"lime_samples": 256, "shap_samples": 32, "deletion_steps": 5, "sanity_examples": 1, "n": 1}
 """The least of each size an image plan goes down to. Measured (benchmarks/bench_explain_quality.py,
-reports/benchmarks.md) against maps of 2000 LIME and 400 SHAP samples on a trained CNN: LIME at
-256 samples keeps Spearman rho 0.90 and the whole top 10% (rho 0.78 at 128); SHAP at 32 keeps 81% of
-the top 10% (74% at 8); neither changes the pointing game or the sanity verdict. Below these a
+reports/benchmarks.md) against maps of 2000 LIME and 2000 SHAP samples on a trained CNN: LIME at
+256 samples keeps Spearman rho 0.90 and the whole top 10% (rho 0.78 at 128); SHAP at 32 keeps 84% of
+the top 10% and rho 0.80 (69% and 0.45 at 8); neither changes the pointing game or the sanity verdict. Below these a
 budget explains fewer examples rather than worse ones."""
 
 

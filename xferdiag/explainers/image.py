@@ -56,7 +56,7 @@ def _shap(request: ImageRequest) -> Method:
         return Attribution(result.maps, {("shap_additivity_gap",): floats(result.additivity_gap)})
 
     return Method("shap", explain, {"nsamples": request.shap_samples, "n_background": len(request.background),
-                                    "explainer": "GradientExplainer (expected gradients)"})
+                                    "explainer": "expected gradients, stratified samples"})
 
 
 def _lime(request: ImageRequest) -> Method:
