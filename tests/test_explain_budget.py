@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -52,6 +53,15 @@ def test_ladder_cuts_checks_first_then_samples_then_examples():
     assert fitted[-1].reductions[0].startswith("the randomisation check re-explains 4")
     sizes = [(f.plan.n, f.plan.lime_samples, f.plan.shap_samples) for f in fitted]
     assert sizes == sorted(sizes, reverse=True)  # less time never buys more
+
+
+def test_fewer_examples_come_a_quarter_at_a_time():
+    floors = ExplainPlan(("gradcam", "shap", "lime"), 2, 8, FLOORS["lime_samples"], FLOORS["shap_samples"], 20, 1, 32)
+    explained = []
+    for n in (8, 6, 4, 3, 2, 1):  # a budget just above each size's cost explains exactly that many
+        fitted = fit_plan(floors, COSTS, replace(floors, n=n).total_s(COSTS) + 1e-6)
+        explained.append(fitted.plan.n)
+    assert explained == [8, 6, 4, 3, 2, 1]
 
 
 def test_budget_below_the_smallest_plan_says_the_minimum():
