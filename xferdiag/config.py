@@ -68,6 +68,7 @@ class RunConfig:
     image_size: int | None = None
     max_length: int | None = None
     truncate: bool = True
+    freeze_embeddings: bool = False
     channels: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -119,7 +120,7 @@ class RunConfig:
         self._choice("baseline", BASELINES)
         self._choice("amp", ("auto", "on", "off"))
         self._choice("normalize", NORMALIZE)
-        for name in ("augment", "truncate", "group_by_length", "channels_last", "compile"):
+        for name in ("augment", "truncate", "freeze_embeddings", "group_by_length", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not self.device:
