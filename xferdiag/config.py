@@ -22,6 +22,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 BASELINES = ("scratch", "none")
 PATH_FIELDS = ("data", "source_data", "pretrained_checkpoint")  # recorded as absolute paths in run.json
+RANK_FIELDS = ("image_size", "max_length", "truncate", "device")  # the settings `rank` takes too, with the same flags
 NORMALIZE = ("auto", "none")  # auto: the weights' own mean/std (or --mean/--std); none: feed [0, 1] pixels
 
 #: Seconds of training between mid-run checkpoints. Each checkpoint holds the model and the
