@@ -367,8 +367,8 @@ def test_layer_shift_sentences_say_where_the_domains_come_apart():
     assert layer_shift_sentences(rows(False, False)) == ["No layer tells source from target (MMD at each of 2 layers, Benjamini-Hochberg)."]
     assert layer_shift_sentences(rows(True)) == []  # one layer is the penultimate test already in the table
     with_pad = [{**row, "proxy_a_distance": pad} for row, pad in zip(rows(False, True, True), (0.2, 1.4, 0.9))]
-    assert layer_shift_sentences(with_pad)[1] == ("A linear domain classifier separates source from target most at block1 "
-                                                  "(proxy A-distance 1.40 of 2, a large shift); at the first layer, block0, it reaches 0.20.")
+    assert layer_shift_sentences(with_pad)[1] == ("A linear domain classifier separates source from target most at block1 (proxy "
+                                                  "A-distance 1.40 of 2, a large shift); at the first layer, block0, it reaches 0.20.")
     first = [{**row, "proxy_a_distance": pad} for row, pad in zip(rows(True, True), (1.9, 1.2))]
     assert layer_shift_sentences(first)[1] == ("A linear domain classifier separates source from target most at the first layer, "
                                                "block0 (proxy A-distance 1.90 of 2, a large shift).")
