@@ -58,6 +58,21 @@ def test_full_report_has_every_section(full):
     assert 'alt="MMD between source and target at each layer"' in report.html
 
 
+def test_per_layer_table_shows_every_measure_and_dashes_what_an_older_file_lacks(full, tmp_path):
+    _, report = full
+    table = report.html.split('id="layer-shift"')[1].split("</table>")[0]
+    assert "proxy A-distance (0 = indistinguishable" in table and "not down the column" in table
+    # layer4 of the synthetic run: MMD² 0.08, adjusted p 0.006, proxy A 1.1, C2ST 77.5% (p 0.002), Fréchet 3.2
+    assert re.search(r"<td>layer4</td><td class=\"num\">0\.08</td><td class=\"num\">0\.006</td><td class=\"num\">1\.1</td>"
+                     r"<td class=\"num\">77\.5%</td><td class=\"num\">0\.002</td><td class=\"num\">3\.2</td>.*?shifted", table)
+    run = write_full_run(tmp_path / "old")
+    shift = read_json(RunDir(run).shift_json)
+    edit_json(RunDir(run).shift_json, layers=[{k: v for k, v in row.items() if k in ("name", "mmd2", "p_value", "p_adjusted",
+                                                                                   "shifted")} for row in shift["layers"]])
+    old = render_report(run).html.split('id="layer-shift"')[1].split("</table>")[0]
+    assert re.search(r"<td>layer4</td><td class=\"num\">0\.08</td><td class=\"num\">0\.006</td>(<td class=\"num\">—</td>){4}", old)
+
+
 def test_full_report_recommends_from_evidence(full):
     _, report = full
     assert "Fine-tuning more layers may help further" in report.html  # positive + linear-probe

@@ -263,6 +263,16 @@ def test_frechet_singular_covariances_stay_finite():
     assert frechet_distance(x, x).value == pytest.approx(0.0, abs=1e-9)
 
 
+def test_frechet_of_wide_features_takes_the_cheap_route_to_the_same_number():
+    x, y = gaussians(40, 60, 8, shift_by=1.0)
+    narrow = frechet_distance(x, y).value
+    pad = lambda a: np.hstack([a, np.zeros((len(a), 200))])  # noqa: E731  # 208 features > 60 points: rank-deficient
+    assert narrow == pytest.approx(fid_with_sqrtm(x, y), rel=1e-9)
+    assert frechet_distance(pad(x), pad(y)).value == pytest.approx(narrow, rel=1e-9)
+    rotation = np.linalg.qr(np.random.default_rng(5).normal(size=(208, 208)))[0]  # distances survive a rotation
+    assert frechet_distance(pad(x) @ rotation, pad(y) @ rotation).value == pytest.approx(narrow, rel=1e-9)
+
+
 # ---------------------------------------------------------------------------------- KS
 
 
@@ -330,6 +340,23 @@ def test_layer_shift_finds_the_layers_where_the_domains_differ():
         layer_shift(same, {"low": moved["low"]})
 
 
+def test_layer_shift_domain_classifiers_and_frechet_separate_only_the_layer_with_a_planted_shift():
+    rng = np.random.default_rng(1)
+    names = ("embeddings", "layer.0", "layer.1")
+    source = {name: rng.normal(size=(400, 16)) for name in names}
+    target = {name: rng.normal(size=(400, 16)) for name in names}
+    target["layer.0"][:, :4] += 1.5  # the planted shift: four features of one layer, ||Δμ||² = 9
+    rows = {row["name"]: row for row in layer_shift(source, target, max_samples=200, n_permutations=100, seed=2)}
+    moved = rows.pop("layer.0")
+    assert moved["proxy_a_distance"] > 1.6 and moved["c2st_accuracy"] > 0.9 and moved["c2st_p_value"] < 1e-20
+    assert moved["frechet"] == pytest.approx(9.0, rel=0.2)
+    for row in rows.values():  # same distribution: chance for the classifiers, Fréchet only the sampling bias
+        assert row["proxy_a_distance"] < 0.4 and abs(row["c2st_accuracy"] - 0.5) < 0.08 and row["c2st_p_value"] > 0.05
+        assert row["frechet"] < 0.15 * moved["frechet"]
+    tiny = layer_shift({"a": source["embeddings"][:4]}, {"a": target["embeddings"][:4]}, n_permutations=10)[0]
+    assert tiny["proxy_a_distance"] is None and tiny["c2st_accuracy"] is None and tiny["frechet"] >= 0
+
+
 def test_layer_shift_sentences_say_where_the_domains_come_apart():
     def rows(*flags):
         return [{"name": f"block{i}", "shifted": f} for i, f in enumerate(flags)]
@@ -339,3 +366,9 @@ def test_layer_shift_sentences_say_where_the_domains_come_apart():
     assert layer_shift_sentences(rows(True, True))[0].startswith("Source and target differ at all 2 layers, the first (block0) included")
     assert layer_shift_sentences(rows(False, False)) == ["No layer tells source from target (MMD at each of 2 layers, Benjamini-Hochberg)."]
     assert layer_shift_sentences(rows(True)) == []  # one layer is the penultimate test already in the table
+    with_pad = [{**row, "proxy_a_distance": pad} for row, pad in zip(rows(False, True, True), (0.2, 1.4, 0.9))]
+    assert layer_shift_sentences(with_pad)[1] == ("A linear domain classifier separates source from target most at block1 (proxy "
+                                                  "A-distance 1.40 of 2, a large shift); at the first layer, block0, it reaches 0.20.")
+    first = [{**row, "proxy_a_distance": pad} for row, pad in zip(rows(True, True), (1.9, 1.2))]
+    assert layer_shift_sentences(first)[1] == ("A linear domain classifier separates source from target most at the first layer, "
+                                               "block0 (proxy A-distance 1.90 of 2, a large shift).")

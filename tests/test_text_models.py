@@ -265,3 +265,67 @@ def test_no_truncate_leaves_long_texts_out_of_their_split_counts_them_and_warns(
     predictions = rundir.read_predictions(rundir.RunDir(out).seed("transfer", 0))
     assert predictions.labels.tolist() == domain.labels[kept.indices["test"]].tolist()
 
+
+
+def _embeddings_and_layer(state: dict, prefix: str = "backbone.encoder.") -> tuple[dict, dict]:
+    """(every embedding tensor, the first encoder layer's tensors) of a TextNet-backed state_dict, keyed without ``prefix``."""
+    pick = lambda part: {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix + part)}  # noqa: E731
+    return pick("embeddings."), pick("encoder.layer.0.")
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_embeddings_keeps_the_pretrained_embeddings_bit_identical_under_full(tiny_bert, cue_target, tmp_path, freeze):
+    from xferdiag import rundir
+    from xferdiag.commands.finetune import finetune
+
+    config = RunConfig(data=str(cue_target), model=f"hf:{tiny_bert}", strategy="full", freeze_embeddings=freeze, epochs=2,
+                       seeds=1, lr=3e-2, batch_size=16, max_length=16, threads=1, baseline="scratch" if freeze else "none")
+    run = rundir.RunDir(finetune(config, tmp_path / "run", quiet=True))
+    assert rundir.read_json(run.run_json)["config"]["freeze_embeddings"] is freeze
+    from xferdiag.report.sections.setup import setup
+    rows = dict(setup(rundir.read_json(run.run_json), rundir.read_json(run.data_json), {})["rows"])
+    assert rows["Strategy"] == ("full; the pretrained embeddings kept frozen (transfer arm)" if freeze else "full")
+    pretrained = {f"backbone.{k}": v for k, v in load_pretrained_classifier(ModelSource.parse(f"hf:{tiny_bert}"), None)
+                  .state_dict().items()}
+    before_emb, before_layer = _embeddings_and_layer(pretrained)
+    after_emb, after_layer = _embeddings_and_layer(torch.load(run.seed("transfer", 0).model_pt, weights_only=True))
+    assert set(after_emb) == set(before_emb) and len(after_emb) == 5  # word, position, type, LayerNorm weight and bias
+    assert any(not torch.equal(after_layer[k], before_layer[k]) for k in before_layer)  # the encoder layer trained
+    same = [k for k in before_emb if torch.equal(after_emb[k], before_emb[k])]
+    assert same == (list(before_emb) if freeze else [])
+    if freeze:  # the scratch arm trains its random embeddings: frozen, they would be a fixed random code per word
+        model, _ = transfer_model(f"hf:{tiny_bert}", num_classes=4, pretrained=False)
+        start, _ = _embeddings_and_layer(model.state_dict())
+        trained, _ = _embeddings_and_layer(torch.load(run.seed("scratch", 0).model_pt, weights_only=True))
+        assert not torch.equal(trained["embeddings.word_embeddings.weight"], start["embeddings.word_embeddings.weight"])
+
+
+@pytest.mark.parametrize("spec_suffix", ["", ":encoder=gru,hidden=8"])
+def test_frozen_embeddings_leave_llrd_groups_and_lp_ft_without_them_and_stay_in_eval_mode(tiny_bert, spec_suffix):
+    from xferdiag.engine.strategies import kept_frozen, set_train_mode
+
+    model, _ = transfer_model(f"hf:{tiny_bert}{spec_suffix}")
+    frozen = kept_frozen(model, True)
+    assert frozen == (model.blocks[0],) and kept_frozen(model, False) == ()
+    for phase in phases_for("lp-ft", 4, lp_epochs=2, partial_blocks=0):
+        apply_freezing(model, phase, frozen)
+        set_train_mode(model, phase, frozen)
+        names = [g["name"] for g in parameter_groups(model, phase, 1e-3, 1.0, 0.5, 0.0, l2sp=False)]
+        assert model.blocks[0] not in names and names[0] == "head"
+    assert names == ["head", *model.blocks[1:]]  # the full phase trains every block but the embeddings
+    assert not model.get_input_embeddings().weight.requires_grad
+    assert not model.backbone.get_submodule(model.blocks[0]).training and model.backbone.get_submodule(model.blocks[1]).training
+
+
+def test_freeze_embeddings_on_an_image_model_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    from xferdiag.cli import main
+
+    checkpoint = tmp_path / "cnn.pt"
+    torch.save(ModelSource.parse("builtin:digits-cnn").build_classifier().state_dict(), checkpoint)
+    args = ["finetune", "--data", "digits:rotated", "--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(checkpoint),
+            "--epochs", "1", "--seeds", "1", "--out", str(tmp_path / "run")]
+    assert main([*args, "--freeze-embeddings"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("xferdiag: error: --freeze-embeddings: only a text model has embeddings to freeze; "
+                   "'builtin:digits-cnn' takes images"), err
+    assert not (tmp_path / "run").exists()

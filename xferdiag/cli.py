@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
-from .config import STRATEGIES, RunConfig
+from .config import RANK_FIELDS, STRATEGIES, RunConfig
 from .errors import XferdiagError
 
 FINETUNE_HELP = {
@@ -44,7 +44,8 @@ FINETUNE_HELP = {
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch (default: all available cores)",
     "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
-    "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out of their split, counted",
+    "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out, counted",
+    "freeze_embeddings": "text models: the transfer arm keeps its pretrained embeddings (words, positions) frozen whatever the strategy",
     "image_size": "square input size (default: what the model's weights record, else 224; 16 for builtin:digits-cnn)",
     "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
     "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
@@ -69,9 +70,9 @@ def _number_or_word(text: str) -> float | str:
         return text
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per RunConfig field, all defaulting to 'not given' so a --config file can fill them."""
-    for f in dataclasses.fields(RunConfig):
+def _add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """One flag per RunConfig field (or per field in ``only``), all defaulting to 'not given' so a --config file can fill them."""
+    for f in (f for f in dataclasses.fields(RunConfig) if only is None or f.name in only):
         help_text = FINETUNE_HELP.get(f.name, f.name.replace("_", " "))
         if f.type in ("bool", bool):
             parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
@@ -205,7 +206,8 @@ def cmd_rank(args: argparse.Namespace) -> None:
     from .commands.rank import SCORES, rank_models
     from .rundir.layout import RANKING_CSV, RANKING_JSON
 
-    rows = rank_models(args.data, args.candidates, args.out, shots=args.shots, image_size=args.image_size, device=args.device)
+    rows = rank_models(args.data, args.candidates, args.out, shots=args.shots,
+                       **{name: getattr(args, name) for name in RANK_FIELDS if getattr(args, name) is not None})
     print(f"{'rank':>4}  {'candidate':<40} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}")
     for row in rows:
         cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in SCORES)
@@ -320,8 +322,7 @@ def _add_rank(sub) -> None:
                     help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt)")
     rk.add_argument("--out", default="xferdiag-rank", help="folder for ranking.json and ranking.csv")
     rk.add_argument("--shots", default="all", help="labelled examples per class to score on")
-    rk.add_argument("--image-size", type=_positive, default=None)
-    rk.add_argument("--device", default="auto")
+    _add_config_flags(rk, RANK_FIELDS)
     rk.set_defaults(func=cmd_rank)
 
 

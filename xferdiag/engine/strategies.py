@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ModelError
 from ..models import TransferModel
 
 
@@ -44,28 +45,46 @@ def trainable_block_names(model: TransferModel, phase: Phase) -> list[str]:
     return []
 
 
-def apply_freezing(model: TransferModel, phase: Phase) -> None:
-    """Set ``requires_grad``: the head always trains; backbone blocks only where the phase says."""
+def kept_frozen(model: TransferModel, freeze_embeddings: bool) -> tuple[str, ...]:
+    """Backbone modules that stay frozen in every phase whatever the strategy: with ``freeze_embeddings``,
+    a text model's embeddings (:attr:`~xferdiag.models.build.TextClassifier.embeddings_block`)."""
+    if not freeze_embeddings:
+        return ()
+    block = getattr(model, "embeddings_block", None)
+    if block is None:
+        raise ModelError("freeze_embeddings: only a text model has embeddings to freeze; this model takes images or table rows")
+    return (block,)
+
+
+def _inside(name: str, blocks) -> bool:
+    return any(name == b or name.startswith(b + ".") for b in blocks)
+
+
+def apply_freezing(model: TransferModel, phase: Phase, keep_frozen: tuple[str, ...] = ()) -> None:
+    """Set ``requires_grad``: the head always trains; backbone blocks only where the phase says, never
+    those in ``keep_frozen`` (see :func:`kept_frozen`)."""
     trainable = set(trainable_block_names(model, phase))
     full = phase.strategy == "full"
     for name, param in model.backbone.named_parameters():
-        param.requires_grad = full or any(name == b or name.startswith(b + ".") for b in trainable)
+        param.requires_grad = (full or _inside(name, trainable)) and not _inside(name, keep_frozen)
     for param in model.head.parameters():
         param.requires_grad = True
 
 
-def set_train_mode(model: TransferModel, phase: Phase) -> None:
+def set_train_mode(model: TransferModel, phase: Phase, keep_frozen: tuple[str, ...] = ()) -> None:
     """Train mode for what trains; eval mode for every frozen module so BatchNorm and Dropout stay put.
 
     Blocks may be nested (``_blocks.3``, ``encoder.layers.encoder_layer_11``): a module is frozen
-    unless it lies inside a trainable block or contains one.
+    unless it lies inside a trainable block or contains one. ``keep_frozen`` modules are frozen in every phase.
     """
     model.train()
+    for name in keep_frozen:
+        model.backbone.get_submodule(name).eval()
     if phase.strategy == "full":
         return
     trainable = trainable_block_names(model, phase)
     for name, module in model.backbone.named_modules():
-        inside = any(name == b or name.startswith(b + ".") for b in trainable)
+        inside = _inside(name, trainable)
         holds = any(b.startswith(name + ".") for b in trainable) if name else bool(trainable)
         if not (inside or holds):
             module.eval()

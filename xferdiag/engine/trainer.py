@@ -44,6 +44,7 @@ from .runtime import Runtime
 from .strategies import (
     Phase,
     apply_freezing,
+    kept_frozen,
     l2sp_penalty,
     make_optimizer,
     make_scheduler,
@@ -87,6 +88,7 @@ class ArmPlan:
     patience: int | None = _RUN_DEFAULTS.patience
     batch_size: int = _RUN_DEFAULTS.batch_size
     group_by_length: bool = _RUN_DEFAULTS.group_by_length
+    freeze_embeddings: bool = False  # a text model's embeddings stay frozen in every phase (the transfer arm's option)
 
     @property
     def epochs(self) -> int:
@@ -238,7 +240,7 @@ class ArmTrainer:
         ``saved`` when resuming; return the phase's feature cache (a linear probe's), for the test evaluation."""
         plan = self.plan
         phase = plan.phases[phase_index]
-        apply_freezing(model, phase)
+        apply_freezing(model, phase, kept_frozen(model, plan.freeze_embeddings))
         optimizer = make_optimizer(plan.optimizer, self._groups(model, phase, reference), plan.lr, plan.momentum)
         scheduler = make_scheduler(optimizer, plan.schedule, phase.epochs, plan.warmup_epochs, plan.step_size, plan.gamma)
         if saved is not None:
@@ -284,7 +286,7 @@ class ArmTrainer:
         and is read once per epoch, so the GPU never waits for the host inside the loop.
         """
         rt = self.runtime
-        set_train_mode(model, phase)
+        set_train_mode(model, phase, kept_frozen(model, self.plan.freeze_embeddings))
         dataset = cache.train if cache is not None else data.train
         lengths = token_lengths(dataset, model) if self.plan.group_by_length else None
         batches = distributed.RankBatches(len(dataset), self.plan.batch_size, _epoch_generator(self.seed, epoch), lengths=lengths)

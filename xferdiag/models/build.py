@@ -69,6 +69,7 @@ class TextClassifier(TransferModel):
         super().__init__(backbone, head, feature_dim, input_spec, layer_trace)
         self.blocks = backbone.block_names()
         self.pad_token_id = backbone.pad_token_id
+        self.embeddings_block = backbone.embeddings_name()  # what --freeze-embeddings keeps frozen
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.backbone(input_ids, attention_mask))

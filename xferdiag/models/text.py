@@ -224,6 +224,11 @@ class TokenNet(nn.Module):
         name, layers = max(lists, key=lambda item: len(item[1]))
         return [f"encoder.{first}"] + [f"encoder.{name}.{i}" for i in range(len(layers))]
 
+    def embeddings_name(self) -> str:
+        """The module holding every embedding the encoder reads (a transformer's word, position and token-type
+        embeddings with their LayerNorm; an RNN's word embeddings): the first block."""
+        return self.block_names()[0]
+
     def trimmed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids, mask) without the trailing columns that are padding in every row (at least one column kept)."""
         mask = (input_ids != self.pad_token_id) if attention_mask is None else attention_mask

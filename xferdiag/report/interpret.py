@@ -34,6 +34,12 @@ SHIFT_LEGEND = {  # what each shift measurement means, beside its value in the r
     "c2st": "a classifier telling source from target; 50% = it cannot",
     "label_shift": "difference in class proportions; 0 = same, 1 = disjoint",
 }
+LAYER_SHIFT_LEGEND = (
+    "Each row runs the measures above on one layer's pooled features, on the same subsample of examples. MMD² "
+    f"and its Benjamini–Hochberg adjusted p (below {ALPHA:g}: shifted) and the proxy A-distance (0 = indistinguishable, "
+    f"2 = perfectly separable, above {LARGE_PROXY_A:g} large) and C2ST accuracy (50% = a classifier cannot tell the "
+    "domains apart) compare across layers; the Fréchet distance is in each layer's own squared units, so compare it "
+    "between runs at the same layer, not down the column.")
 FEATURE_SHIFT_LEGEND = (
     "a two-sample Kolmogorov–Smirnov test per feature on the raw values, Benjamini–Hochberg adjusted p below "
     f"{ALPHA:g}. The standardised mean difference (SMD) is the target mean minus the source mean in pooled standard "
@@ -81,13 +87,26 @@ def layer_shift_sentences(layers: list[dict]) -> list[str]:
     shifted = [row["name"] for row in tested if row["shifted"]]
     how = f"MMD at each of {len(tested)} layers, Benjamini-Hochberg"
     if not shifted:
-        return [f"No layer tells source from target ({how})."]
-    if len(shifted) == len(tested):
-        return [f"Source and target differ at all {len(tested)} layers, the first ({tested[0]['name']}) included ({how}): "
-                "the shift starts in low-level input statistics, not only in what deeper layers extract."]
-    first = next(i for i, row in enumerate(tested) if row["shifted"])
-    return [f"{len(shifted)} of {len(tested)} layers tell source from target ({how}); the first is "
-            f"{tested[first]['name']}" + (f", after {first} that do not." if first else ".")]
+        line = f"No layer tells source from target ({how})."
+    elif len(shifted) == len(tested):
+        line = (f"Source and target differ at all {len(tested)} layers, the first ({tested[0]['name']}) included ({how}): "
+                "the shift starts in low-level input statistics, not only in what deeper layers extract.")
+    else:
+        first = next(i for i, row in enumerate(tested) if row["shifted"])
+        line = (f"{len(shifted)} of {len(tested)} layers tell source from target ({how}); the first is "
+                f"{tested[first]['name']}" + (f", after {first} that do not." if first else "."))
+    return [line, *_layer_classifier(tested)]
+
+
+def _layer_classifier(tested: list[dict]) -> list[str]:
+    """Where a linear domain classifier separates the domains most, set beside the first layer."""
+    pads = [row.get("proxy_a_distance") for row in tested]
+    if not all(isinstance(v, (int, float)) for v in pads):
+        return []
+    top = max(range(len(pads)), key=pads.__getitem__)
+    where = f"at the first layer, {tested[0]['name']}" if top == 0 else f"at {tested[top]['name']}"
+    return [f"A linear domain classifier separates source from target most {where} (proxy A-distance {pads[top]:.2f} of 2, "
+            f"a {shift_size(pads[top])} shift)" + (f"; at the first layer, {tested[0]['name']}, it reaches {pads[0]:.2f}." if top else ".")]
 
 
 def large_shift_evidence(shift: dict | None) -> list[str]:

@@ -16,7 +16,8 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
     shots = data.get("shots")
     rows = [
         ("Model", model_name(config) or fmt.DASH),
-        ("Strategy", str(config_value(config, "strategy") or fmt.DASH)),
+        ("Strategy", str(config_value(config, "strategy") or fmt.DASH)
+         + ("; the pretrained embeddings kept frozen (transfer arm)" if config_value(config, "freeze_embeddings") is True else "")),
         ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
                  + (f"; source {_splits(splits['source'])}" if splits.get("source") else "")),
         ("Target training size", "all available examples" if shots in (None, "all") else f"{shots} examples per class"),

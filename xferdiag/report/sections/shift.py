@@ -10,7 +10,7 @@ import numpy as np
 from ...errors import RunDirError
 from ...rundir import RunDir, read_npz
 from .. import fmt, pictures
-from ..interpret import FEATURE_SHIFT_LEGEND, SHIFT_LEGEND
+from ..interpret import FEATURE_SHIFT_LEGEND, LAYER_SHIFT_LEGEND, SHIFT_LEGEND
 from .common import class_name
 
 MAX_FEATURE_ROWS = 30  # per-feature shift table
@@ -29,7 +29,16 @@ def domain_shift(rd: RunDir, shift: dict, classes: list[str], hint: str) -> dict
         "embedding": _embedding(rd, meta, classes, hint), "embedding_method": fmt.display_name(meta.get("method", "")),
         "label_chart": _label_chart(_part(shift, "label_shift"), classes),
         "layer_chart": _layer_chart(shift.get("layers")),
+        "layer_rows": _layer_rows(shift.get("layers")), "layer_legend": LAYER_SHIFT_LEGEND,
     }
+
+
+def _layer_rows(layers: object) -> list[dict]:
+    """The per-layer table: every measure shift.json holds for each layer (None where an older file lacks it)."""
+    keys = ("mmd2", "p_adjusted", "proxy_a_distance", "c2st_accuracy", "c2st_p_value", "frechet")
+    rows = [{"name": str(row["name"]), "shifted": row.get("shifted") is True, **{k: row.get(k) for k in keys}}
+            for row in layers or [] if isinstance(row, dict) and "name" in row]
+    return rows if len(rows) > 1 else []
 
 
 def _layer_chart(layers: object) -> str | None:
