@@ -34,8 +34,8 @@ def test_two_seeds_by_hand():
     # per-seed gaps 0.5 and 0: se = sd / sqrt(2) = 0.25. The example and residual mean squares
     # are both 0.5, so no shared test-set noise is left over: the interval is the t with 1 df.
     assert v.se_seeds == pytest.approx(0.25) and v.se_test_set == 0.0
-    half = stats.t.isf(0.025, 1) * 0.25
-    assert v.ci95 == pytest.approx((0.25 - half, 0.25 + half))
+    half = stats.t.isf(0.025, 1) * 0.25  # 3.18: the interval is cut to the [-1, 1] an accuracy gap lies in
+    assert v.ci95 == (max(-1.0, 0.25 - half), min(1.0, 0.25 + half)) == (-1.0, 1.0)
     assert v.p_value == pytest.approx(0.5)  # t = 1 with 1 df
     assert (v.verdict, v.n_seeds, v.n_test, v.alpha, v.note) == ("inconclusive", 2, 4, 0.05, None)
 
@@ -55,7 +55,7 @@ def test_welch_satterthwaite_without_shared_noise_is_the_paired_t_over_seeds():
     table (seed variance equal to its bound) it gives xferdiag's interval."""
     a = np.array([[1, 1, 0, 1], [1, 0, 0, 1]], dtype=bool)
     b = np.array([[1, 0, 0, 0], [0, 0, 1, 1]], dtype=bool)
-    assert welch_satterthwaite(a, b, None) == pytest.approx(paired_verdict(a, b).ci95)
+    assert np.clip(welch_satterthwaite(a, b, None), -1, 1) == pytest.approx(paired_verdict(a, b).ci95)
 
 
 def test_one_seed_is_the_paired_t_over_examples_with_a_note():
@@ -70,7 +70,23 @@ def test_one_seed_is_the_paired_t_over_examples_with_a_note():
 def test_identical_arms_give_zero_gap_and_inconclusive():
     a = np.random.default_rng(0).random((3, 200)) < 0.8
     v = paired_verdict(a, a)
-    assert (v.gap, v.ci95, v.p_value, v.verdict) == (0.0, (0.0, 0.0), 1.0, "inconclusive")
+    # no example was discordant: the interval is the one a single discordant example each way gives
+    half = stats.norm.isf(0.025) * math.sqrt(2) / 202
+    assert (v.gap, v.p_value, v.verdict) == (0.0, 1.0, "inconclusive") and v.ci95 == pytest.approx((-half, half))
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_agreement_on_few_examples_is_not_a_narrow_interval(seeds):
+    """Nine agreeing examples leave room for a third of all examples to be discordant: the interval
+    is +-25 points, not the zero width of a t-interval on differences that are all 0."""
+    both_chance = np.tile([1, 0, 0, 1, 0, 0, 1, 0, 0], (seeds, 1))
+    v = paired_verdict(both_chance, both_chance)
+    assert v.ci95 == pytest.approx((-0.252, 0.252), abs=1e-3) and v.verdict == "inconclusive"
+    ahead = paired_verdict(np.ones((seeds, 9)), np.zeros((seeds, 9)))  # every example, every seed
+    assert ahead.verdict == "positive" and ahead.ci95 == pytest.approx((0.748, 1.0), abs=1e-3)
+    assert 0 < ahead.p_value < 1e-6
+    # with disagreement the data's own interval is wider than the floor, which then changes nothing
+    assert paired_verdict([[1, 1, 1, 0]], [[0, 1, 0, 0]]).se_test_set * stats.t.isf(0.025, 3) > 0.252
 
 
 def test_clear_differences_get_the_right_sign():

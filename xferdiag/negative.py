@@ -59,6 +59,14 @@ One seed: seed variation cannot be estimated; the interval is the paired t over 
 general, and the result says so in ``note``. In the "seeds disagree" simulation over 40% of
 one-seed verdicts are wrong, so the note says how much that matters and what to do.
 
+No disagreement seen. When the arms agree on every test example of every seed (both at 100%, or
+both answering one class), every variance estimate is 0 and a t-interval shrinks to the gap itself,
+however few the examples. Nine agreeing examples do not show the arms equal: they leave room for
+about a third of all examples to be discordant. So the half-width never drops below the one that one
+discordant example each way would give, ``z sqrt(2) / (n + 2)`` for ``n`` test examples (the
+pseudo-counts of Bonett and Price's paired interval, 2012): +-25 points at n = 9, +-0.9 at n = 300.
+Any run with real disagreement has a wider interval already, so the floor changes only these cases.
+
 Macro-F1 does not split into per-example terms, so :func:`paired_metric_verdict` uses the paired
 t over per-seed values; it cannot see the shared test-set part and says so in ``method``.
 
@@ -187,33 +195,37 @@ def _margin_sq(var: float, df: float, alpha: float) -> float:
     return var * q * q  # q * q gives inf for absurdly small alpha, where ** 2 would raise
 
 
-def _half_width(alpha: float, terms: list[Term]) -> float:
+def _half_width(alpha: float, terms: list[Term], floor_var: float = 0.0) -> float:
     """Banerjee: margins of independent noise sources add in quadrature; for a source with several
-    valid estimates (a lower bound among them) the largest margin counts."""
-    return math.sqrt(sum(max(_margin_sq(var, df, alpha) for var, df in term) for term in terms))
+    valid estimates (a lower bound among them) the largest margin counts. Never below the normal
+    margin of ``floor_var`` (see "No disagreement seen" in the module docstring)."""
+    total = sum(max(_margin_sq(var, df, alpha) for var, df in term) for term in terms)
+    return math.sqrt(max(total, _margin_sq(floor_var, math.inf, alpha)))
 
 
-def _p_value(gap: float, terms: list[Term]) -> float:
+def _p_value(gap: float, terms: list[Term], floor_var: float = 0.0) -> float:
     """The alpha at which the interval's edge reaches 0 (two-sided, consistent with the interval).
 
     Below ``P_FLOOR`` it reports ``P_FLOOR``; zero only when the data show no noise at all.
     """
     if gap == 0:
         return 1.0
-    if not any(var > 0 for term in terms for var, _ in term):
+    if floor_var <= 0 and not any(var > 0 for term in terms for var, _ in term):
         return 0.0
-    edge = lambda log_p: _half_width(math.exp(log_p), terms) - abs(gap)  # noqa: E731
+    edge = lambda log_p: _half_width(math.exp(log_p), terms, floor_var) - abs(gap)  # noqa: E731
     lowest = math.log(P_FLOOR)
     if edge(lowest) < 0:
         return P_FLOOR
     return math.exp(optimize.brentq(edge, lowest, 0.0, xtol=1e-12))
 
 
-def _verdict(gap: float, terms: list[Term], alpha: float, **fields) -> Verdict:
-    h = _half_width(alpha, terms)
-    lo, hi = gap - h, gap + h
+def _verdict(gap: float, terms: list[Term], alpha: float, floor_var: float = 0.0, bound: float = math.inf,
+             **fields) -> Verdict:
+    """The interval gap +- half-width, cut to [-bound, bound] (an accuracy gap lies in [-1, 1])."""
+    h = _half_width(alpha, terms, floor_var)
+    lo, hi = max(gap - h, -bound), min(gap + h, bound)
     word = "positive" if lo > 0 else "negative" if hi < 0 else "inconclusive"
-    return Verdict(verdict=word, gap=gap, ci95=(lo, hi), alpha=alpha, p_value=_p_value(gap, terms),
+    return Verdict(verdict=word, gap=gap, ci95=(lo, hi), alpha=alpha, p_value=_p_value(gap, terms, floor_var),
                    negative_transfer_gap=-gap, **fields)
 
 
@@ -254,7 +266,8 @@ def paired_verdict(correct_a, correct_b, alpha: float = ALPHA) -> Verdict:
     gap = float(d.mean())
     per_seed = d.mean(axis=1)
     by_example = d.mean(axis=0)
-    common = dict(n_seeds=n_seeds, n_test=n_test, per_seed=tuple(float(v) for v in per_seed))
+    common = dict(n_seeds=n_seeds, n_test=n_test, per_seed=tuple(float(v) for v in per_seed),
+                  floor_var=2.0 / (n_test + 2) ** 2, bound=1.0)  # floor: one discordant example each way
     if n_seeds == 1:
         var_test = float(by_example.var(ddof=1)) / n_test
         return _verdict(gap, [[(var_test, n_test - 1)]], alpha, method="paired t over test examples (one seed)",
