@@ -56,7 +56,8 @@ class MMDResult:
     (``"raw"``, or ``"whitened"`` for the aggregated test), and the test's p-value.
 
     ``kernels``: (geometry, σ, MMD²) of every kernel the test used; ``chosen``: the index of the
-    one with the largest standardised MMD² (with the B-test, the smallest p-value). ``estimator`` is ``"permutation"`` (full U-statistic, permutation p-value from
+    one with the largest standardised MMD² (with the B-test, the smallest p-value).
+    ``estimator`` is ``"permutation"`` (full U-statistic, permutation p-value from
     ``n_permutations`` permutations) or ``"block"`` (B-test, asymptotic normal p-value;
     ``n_permutations`` is then 0).
     """
