@@ -238,7 +238,10 @@ def _standardize(z: np.ndarray) -> np.ndarray:
     leaves it unchanged and the permutation test stays exact."""
     sd = z.std(axis=0)
     keep = sd > 0
-    return (z[:, keep] - z[:, keep].mean(axis=0)) / sd[keep]
+    z = z if keep.all() else z[:, keep]
+    z -= z.mean(axis=0)  # in place on the pooled copy: the B-test's samples can be large
+    z /= sd[keep]
+    return z
 
 
 def _ledoit_wolf(zc: np.ndarray) -> float:
@@ -275,7 +278,9 @@ def _whiten(zs: np.ndarray) -> np.ndarray:
     eig = np.clip(eig, 0, None)
     shrunk = (1 - shrinkage) * eig + shrinkage * eig.sum() / d
     keep = shrunk > 1e-12 * max(shrunk.max(), 1e-300)
-    return coords[:, keep] / np.sqrt(shrunk[keep])
+    coords = coords if keep.all() else coords[:, keep]  # a new array either way: divided in place
+    coords /= np.sqrt(shrunk[keep])
+    return coords
 
 
 def _kernels(x: np.ndarray, y: np.ndarray, bandwidth, rng) -> tuple[dict, list]:
