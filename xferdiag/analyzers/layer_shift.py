@@ -4,8 +4,9 @@ classifiers and the Fréchet distance at every layer.
 The penultimate layer's shift says whether the domains differ for the head; the same tests layer by
 layer say where the difference appears: in the first blocks (pixels, colours, word pieces) or
 only deep in the network (content). Every layer is tested on the same seeded subsample of
-examples, so the rows differ only in the layer; the MMD² of a Gaussian kernel at the median
-bandwidth lies on the same scale at every layer, whatever its width, and so do the proxy A-distance
+examples, so the rows differ only in the layer; the reported MMD² (Gaussian kernel at the median
+bandwidth on whitened features, :mod:`.mmd`) is dimensionless, on the same scale at every layer
+whatever its width or feature scales, and so are the proxy A-distance
 (0 to 2) and the C2ST accuracy (1/2 to 1) of the pooled analysis (:mod:`.shift`), run here on each
 layer; the Fréchet distance is in each layer's own squared units, comparable between runs at the
 same layer, not between layers. MMD p-values are adjusted across the layers with Benjamini-Hochberg,

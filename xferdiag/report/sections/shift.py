@@ -75,14 +75,22 @@ def _label_chart(ls: dict, classes: list[str]) -> str | None:
     return pictures.label_shift(names, ls["source"], ls["target"]) if len(names) == len(ls["source"]) else None
 
 
+def _mmd_value(mmd: dict) -> str:
+    """MMD² and p; an aggregated test (shift.json written since it gained "kernels") names the kernel
+    behind the MMD² and how many kernels the p-value covers."""
+    kernels = mmd.get("kernels") or []
+    where = " (whitened features, median bandwidth)" if mmd.get("features") == "whitened" else ""
+    over = f", {len(kernels)} kernels" if len(kernels) > 1 else ""
+    return (f"{fmt.num(mmd.get('statistic'))}{where}, p {fmt.pval(mmd.get('p_value'))} "
+            f"({fmt.num(mmd.get('n_permutations'))} permutations{over})")
+
+
 def _shift_rows(shift: dict) -> list[tuple[str, str, str]]:
     """(measurement, value, what it means) for each measurement shift.json holds."""
     mmd, pad, fr, c2st, ks, ls = (_part(shift, k) for k in ("mmd", "proxy_a_distance", "frechet", "c2st", "ks", "label_shift"))
     rows = []
     if mmd:
-        rows.append(("MMD (kernel two-sample test)",
-                     (f"{fmt.num(mmd.get('statistic'))}, p {fmt.pval(mmd.get('p_value'))} "
-                     f"({fmt.num(mmd.get('n_permutations'))} permutations)"), SHIFT_LEGEND["mmd"]))
+        rows.append(("MMD (kernel two-sample test)", _mmd_value(mmd), SHIFT_LEGEND["mmd"]))
     if pad:
         ci = " to ".join(fmt.num(v) for v in pad.get("ci95") or []) or fmt.DASH
         rows.append(("Proxy A-distance", f"{fmt.num(pad.get('value'))} (95% CI {ci})", SHIFT_LEGEND["proxy_a_distance"]))
