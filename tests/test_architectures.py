@@ -25,9 +25,10 @@ from xferdiag.models import ModelSource
 FAST = ["squeezenet1_0", "googlenet", "mnasnet0_5", "tests.zoo_models:vit", "builtin:efficientnet-lite0"]
 SLOW = ["resnet18", "tests.zoo_models:vgg", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "efficientnet_v2_s",
         "convnext_tiny", "regnet_y_400mf", "densenet121", "shufflenet_v2_x0_5", "inception_v3", "tests.zoo_models:swin",
-        "tests.zoo_models:maxvit", "timm:resnet18", "tests.zoo_models:timm_vit"]
+        "tests.zoo_models:maxvit", "timm:resnet18", "tests.zoo_models:timm_vit", "tests.zoo_models:timm_swin"]
 IMAGE_SIZE = {"inception_v3": 75}  # its stem needs at least 75 px; everything else runs at 32
-NEEDS = {"builtin:efficientnet-lite0": "efficientnet_lite_pytorch", "timm:resnet18": "timm", "tests.zoo_models:timm_vit": "timm"}
+NEEDS = {"builtin:efficientnet-lite0": "efficientnet_lite_pytorch", "timm:resnet18": "timm", "tests.zoo_models:timm_vit": "timm",
+         "tests.zoo_models:timm_swin": "timm"}
 
 
 @pytest.fixture(scope="module")

@@ -117,3 +117,26 @@ def test_the_copy_is_reused_until_the_weights_change():
     model[-1].weight = nn.Parameter(torch.zeros_like(model[-1].weight))  # a new tensor
     with torch.no_grad():
         assert torch.allclose(inference_copy(model, "fp32")(x), model(x), atol=1e-5)
+
+
+class MaskedConvNet(nn.Module):
+    """A convolution and a 5-D constant, as torch.fx leaves timm Swin's attention masks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.register_buffer("mask", torch.zeros(1, 4, 1, 1, 1))
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = (self.conv(x).unsqueeze(2) + self.mask).squeeze(2)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_five_dimensional_buffer_does_not_stop_the_channels_last_copy():
+    model = MaskedConvNet().eval()
+    frozen = inference_copy(model, "fp32")  # raised "required rank 4 tensor to use channels_last format"
+    assert frozen.model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(frozen(x), model(x), atol=1e-6)

@@ -42,3 +42,12 @@ def timm_vit(num_classes: int = 10) -> nn.Module:
 
     return timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=SIZE, patch_size=8, depth=2,
                              num_classes=num_classes)
+
+
+def timm_swin(num_classes: int = 10) -> nn.Module:
+    """timm's Swin with shifted windows (two blocks per stage): torch.fx turns its attention masks
+    into 5-D constants, which a whole-model channels-last conversion cannot take."""
+    import timm
+
+    return timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, img_size=SIZE, patch_size=4, window_size=2,
+                             embed_dim=16, depths=(2, 2), num_heads=(1, 2), num_classes=num_classes)

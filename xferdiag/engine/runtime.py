@@ -72,3 +72,16 @@ class Runtime:
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+
+def convs_channels_last(model: nn.Module) -> nn.Module:
+    """The convolutions' weights in channels-last layout, in place; ``model`` back.
+
+    ``model.to(memory_format=...)`` converts every 4- and 5-D tensor and fails on a 5-D one
+    ("required rank 4 tensor"): torch.fx turns timm Swin's attention masks into 5-D constants.
+    Only 2-D convolutions gain from the layout, so only their weights are converted.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(memory_format=torch.channels_last)
+    return model

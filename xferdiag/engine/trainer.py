@@ -40,7 +40,7 @@ from .checkpoint import (
 )
 from .features import extract_features
 from .metrics import Evaluation, evaluate_logits
-from .runtime import Runtime
+from .runtime import Runtime, convs_channels_last
 from .strategies import (
     Phase,
     apply_freezing,
@@ -215,7 +215,7 @@ class ArmTrainer:
     def _fit(self, model: TransferModel, data: SplitData, reference: dict[str, torch.Tensor] | None) -> TrainResult:
         model.to(self.runtime.device)
         if self.runtime.channels_last:
-            model.to(memory_format=torch.channels_last)
+            convs_channels_last(model)
         saved = load_checkpoint(self.checkpoint)
         state = saved.state if saved else TrainingState()
         if saved:

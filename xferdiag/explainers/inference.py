@@ -21,6 +21,7 @@ from torch import fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..engine.runtime import convs_channels_last
 from ..errors import InputError
 from ._common import device_of
 
@@ -68,7 +69,7 @@ class FrozenModel(nn.Module):
         self.device_type = device.type
         self.channels_last = any(isinstance(m, nn.Conv2d) for m in model.modules())
         if self.channels_last:
-            model.to(memory_format=torch.channels_last)
+            convs_channels_last(model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.ndim == 4:
