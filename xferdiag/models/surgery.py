@@ -74,7 +74,9 @@ def split_classifier(classifier: nn.Module) -> tuple[nn.Module, int]:
     backbone = copy.deepcopy(classifier)
     if hasattr(backbone, "reset_classifier") and hasattr(backbone, "num_features"):  # timm
         backbone.reset_classifier(0)
-        return backbone, int(backbone.num_features)
+        # a pre-logits layer after pooling (GhostNet, MobileNetV3: 960 -> 1280) widens what the
+        # classifier sees beyond num_features; timm names that width head_hidden_size
+        return backbone, int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
     name, layer, width = classifier_layer(backbone)
     set_submodule(backbone, name, nn.Identity())
     if isinstance(layer, nn.Conv2d):  # SqueezeNet: a ReLU after the class map would clip the features
