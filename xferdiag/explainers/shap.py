@@ -76,8 +76,12 @@ def _expected_gradients(model: nn.Module, image: torch.Tensor, background: torch
     return total[0] / n_samples
 
 
+SHAP_BATCH = 50
+"""Interpolated images per gradient pass."""
+
+
 def shap_images(model: nn.Module, images, background, targets=None, n_samples: int = 200, seed: int = 0,
-                batch_size: int = 50) -> ImageShap:
+                batch_size: int = SHAP_BATCH) -> ImageShap:
     """Expected-gradients SHAP values of each image's target class (default: predicted class).
 
     ``background`` is a batch of reference images drawn by the caller from the training split
