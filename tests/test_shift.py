@@ -448,3 +448,6 @@ def test_layer_shift_sentences_say_where_the_domains_come_apart():
     first = [{**row, "proxy_a_distance": pad} for row, pad in zip(rows(True, True), (1.9, 1.2))]
     assert layer_shift_sentences(first)[1] == ("A linear domain classifier separates source from target most at the first layer, "
                                                "block0 (proxy A-distance 1.90 of 2, a large shift).")
+    tie = [{**row, "proxy_a_distance": pad} for row, pad in zip(rows(True, True, True), (2.0, 1.999, 2.0))]
+    assert layer_shift_sentences(tie)[1] == ("A linear domain classifier separates source from target as well at every layer "
+                                             "(proxy A-distance 2.00 of 2 at all 3, a large shift).")

@@ -104,6 +104,9 @@ def _layer_classifier(tested: list[dict]) -> list[str]:
     if not all(isinstance(v, (int, float)) for v in pads):
         return []
     top = max(range(len(pads)), key=pads.__getitem__)
+    if pads[top] - min(pads) < 0.005:  # "most at the first layer" would name one of a tie
+        return [f"A linear domain classifier separates source from target as well at every layer (proxy A-distance "
+                f"{pads[top]:.2f} of 2 at all {len(pads)}, a {shift_size(pads[top])} shift)."]
     where = f"at the first layer, {tested[0]['name']}" if top == 0 else f"at {tested[top]['name']}"
     return [f"A linear domain classifier separates source from target most {where} (proxy A-distance {pads[top]:.2f} of 2, "
             f"a {shift_size(pads[top])} shift)" + (f"; at the first layer, {tested[0]['name']}, it reaches {pads[0]:.2f}." if top else ".")]
