@@ -116,10 +116,11 @@ def load_pretrained_classifier(source: ModelSource, checkpoint: str | None) -> n
 
 def input_example(spec: InputSpec, n: int = 2) -> torch.Tensor:
     """A zero batch shaped like the model's input: images (n, C, S, S), table rows (n, features), or
-    token ids (n, 8) of a text model (one id next to the pad id, so no row is all padding)."""
+    token ids (n, 8) of a text model (id 0, or 1 where 0 pads, so no row is all padding; the pad id may
+    be the vocabulary's last, as GPT-2's end-of-text token is)."""
     if spec.is_text:
         pad = getattr(spec.tokenizer, "pad_token_id", 0) or 0
-        return torch.full((n, min(8, spec.size)), pad + 1, dtype=torch.long)
+        return torch.full((n, min(8, spec.size)), 1 if pad == 0 else 0, dtype=torch.long)
     return torch.zeros(n, spec.size) if spec.channels == 0 else torch.zeros(n, spec.channels, spec.size, spec.size)
 
 

@@ -113,8 +113,20 @@ def load_tokenizer(path: str):
     except (OSError, ValueError) as exc:
         raise ModelError(f"hf:{path}: no usable tokenizer ({str(exc).splitlines()[0][:160]})") from None
     if tokenizer.pad_token_id is None:
-        raise ModelError(f"hf:{path}: the tokenizer has no pad token; xferdiag pads batches of texts")
+        _pad_with_end_of_text(tokenizer, path)
     return tokenizer
+
+
+def _pad_with_end_of_text(tokenizer, path: str) -> None:
+    """GPT-style tokenizers have no pad token. Padding with the end-of-text token is Hugging Face's own
+    recipe, and safe here where padding is masked out, as long as the tokenizer never puts that token
+    into a text itself (GPT-2's does not; one that appends it to every text is refused)."""
+    eos = tokenizer.eos_token_id
+    if eos is None or eos in tokenizer("a b")["input_ids"]:
+        raise ModelError(f"hf:{path}: the tokenizer has no pad token"
+                         + ("" if eos is None else " and ends every text with its end-of-text token")
+                         + "; xferdiag pads batches of texts")
+    tokenizer.pad_token = tokenizer.eos_token
 
 
 def _load_encoder(path: Path, spec: str, pretrained: bool, own_head: bool = False, num_classes: int = 2) -> nn.Module:
@@ -291,7 +303,10 @@ def build_text_classifier(path: Path, options: str | None, spec: str, *, pretrai
     opts = parse_options(options, spec)
     tokenizer = load_tokenizer(str(path))
     if opts["head"] == "hf":
-        return HFHeadNet(_load_encoder(path, spec, pretrained, own_head=True, num_classes=num_classes), tokenizer.pad_token_id)
+        model = _load_encoder(path, spec, pretrained, own_head=True, num_classes=num_classes)
+        if model.config.pad_token_id is None:  # GPT-style heads find each text's last token by its padding
+            model.config.pad_token_id = tokenizer.pad_token_id
+        return HFHeadNet(model, tokenizer.pad_token_id)
     base = _load_encoder(path, spec, pretrained)
     if opts["encoder"] == "transformer":
         width = int(base.config.hidden_size)
