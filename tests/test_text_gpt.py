@@ -66,6 +66,11 @@ def test_end_of_text_pads_and_padding_changes_nothing(tiny_gpt, options):
     torch.testing.assert_close(together[:1], alone, atol=1e-5, rtol=1e-5)
 
 
+def test_first_token_pooling_of_a_decoder_is_refused(tiny_gpt):
+    with pytest.raises(ModelError, match=r"pool=cls reads the first token, which in a decoder \(gpt2\) sees no other token"):
+        _model(tiny_gpt, ":pool=cls")
+
+
 def test_a_tokenizer_that_ends_every_text_with_its_pad_candidate_is_refused(tmp_path):
     folder = make_tiny_gpt(tmp_path / "gpt", end_every_text=True)
     with pytest.raises(ModelError, match="no pad token and ends every text with its end-of-text token"):

@@ -164,6 +164,14 @@ def _load_encoder(path: Path, spec: str, pretrained: bool, own_head: bool = Fals
     return model if own_head else _without_pooler(model)
 
 
+def _is_decoder(config) -> bool:
+    """A decoder-only model type (GPT-2, Llama): causal language models that transformers has no masked one of."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    kind = getattr(config, "model_type", None)
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
 def _without_pooler(model: nn.Module) -> nn.Module:
     """BERT-style models without their pooler (a dense layer on [CLS] for next-sentence prediction): the
     pooling here never calls it, and a checkpoint without its weights would leave it randomly initialised."""
@@ -310,6 +318,9 @@ def build_text_classifier(path: Path, options: str | None, spec: str, *, pretrai
     base = _load_encoder(path, spec, pretrained)
     if opts["encoder"] == "transformer":
         width = int(base.config.hidden_size)
+        if opts["pool"] == "cls" and _is_decoder(base.config):
+            raise ModelError(f"{spec}: pool=cls reads the first token, which in a decoder ({base.config.model_type}) sees no "
+                             "other token; use the default masked-mean pooling or head=hf")
         if opts["pool"] == "lastk" and opts["last_k"] > int(getattr(base.config, "num_hidden_layers", opts["last_k"])):
             raise ModelError(f"{spec}: pool=lastk:{opts['last_k']} but the model has {base.config.num_hidden_layers} layers")
         return TextNet(base, width, num_classes, tokenizer.pad_token_id, opts["pool"], opts["last_k"])
