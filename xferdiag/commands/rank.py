@@ -47,10 +47,9 @@ def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) ->
     :func:`~xferdiag.data.within_length` when none fits."""
     keep = np.ones(len(domain), dtype=bool)
     for candidate in candidates:
-        arch, checkpoint = parse_candidate(candidate)
-        source = ModelSource.parse(arch)
-        if source.is_text:
-            spec = resolve_input_spec(source, load_pretrained_classifier(source, checkpoint), request)
+        source = ModelSource.parse(parse_candidate(candidate)[0])
+        if source.is_text:  # a text model's input spec comes from its directory: no weights need loading
+            spec = resolve_input_spec(source, None, request)
             keep &= within_length(domain.texts, spec.tokenizer, spec.size)
     if not keep.any():
         raise DataError("no text fits in --max-length tokens of every candidate's tokenizer and truncation is off "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -188,7 +189,7 @@ def measure_costs(model: nn.Module, images: torch.Tensor, *, batch_size: int, pr
             if backward_s * size >= CHEAP_S:
                 break
             batch = _repeated(images, size).to(device)
-            backward_s = per_input(lambda: _gradient(gradients, batch), size, device, inference=False)  # noqa: B023
+            backward_s = per_input(partial(_gradient, gradients, batch), size, device, inference=False)
     segment_s = 0.0
     if segmentation is not None:
         picture = np.ascontiguousarray(images[0].permute(1, 2, 0).expand(-1, -1, 3).numpy())

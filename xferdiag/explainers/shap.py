@@ -4,8 +4,8 @@ Expected gradients (Erion et al. 2021, shap's GradientExplainer) average gradien
 reference) over background references and interpolation points. shap draws both independently;
 here they are stratified (every background before any repeats, one interpolation point per n-th
 of [0, 1]), which estimates the same expectation with less noise: on the trained patch CNN, 32
-stratified samples agree with a 4000-sample reference as well as 64 of shap's draws
-(benchmarks/bench_explain_quality.py). The values are additive only in expectation: with a
+stratified samples agree with a 2000-sample reference as well as 64 of shap's draws
+(benchmarks/bench_shap.py). The values are additive only in expectation: with a
 finite number of samples sum(attributions) misses f(x) - E_background[f] by a sampling error,
 which is reported per example as ``additivity_gap`` instead of being hidden.
 """
@@ -70,9 +70,10 @@ def _expected_gradients(model: nn.Module, image: torch.Tensor, background: torch
     for start in range(0, n_samples, batch_size):
         alpha = alphas[start:start + batch_size].to(device).view(-1, *([1] * (image.ndim - 1)))
         reference = background[rows[start:start + batch_size].to(device)]
-        points = (reference + alpha * (image - reference)).requires_grad_(True)
+        delta = image - reference
+        points = (reference + alpha * delta).requires_grad_(True)
         (gradient,) = torch.autograd.grad(model(points)[:, target].sum(), points)
-        total += (gradient * (image - reference)).sum(0, keepdim=True)
+        total += (gradient * delta).sum(0, keepdim=True)
     return total[0] / n_samples
 
 
