@@ -23,15 +23,16 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _check_header(path: Path) -> str:
-    """Read the header and check the file's integrity without decoding pixels; return the image mode."""
+def check_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """Read the header and check the file's integrity without decoding pixels; return the image mode and
+    (width, height)."""
     try:
         with Image.open(path) as img:
-            mode = img.mode
+            mode, size = img.mode, img.size
             img.verify()  # PNG: every chunk's CRC, so a truncated file fails here, before a run starts
     except Exception as exc:  # hostile files reach odd corners of the decoders (struct.error, decompression bombs)
         raise DataError(f"{path}: not a readable image ({exc or type(exc).__name__}); remove or replace it") from None
-    return mode
+    return mode, size
 
 
 def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None]:
@@ -65,7 +66,7 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
             if not files:
                 raise DataError(f"{folder / name}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             for f in files:
-                mode = _check_header(f)
+                mode, _ = check_header(f)
                 if mode not in ("L", "RGB"):
                     converted[mode] += 1
             paths += files
