@@ -2,8 +2,9 @@
 
 Images are the unit: the boxes of one image are correlated and must stay in one split. A split is
 stratified by each image's rarest class (negatives form their own stratum), so rare classes reach every
-split. K shots keep K annotated images per class, greedily: rarest class first, images in a seeded order,
-an image counting for every class it holds (so common classes may get more than K, never fewer).
+split. K shots keep K annotated images per class, greedily: rarest class first, images in a seeded order (those
+that would take a class already served past K last), an image counting for every class it holds (so a
+class may get more than K where its images are shared, never fewer).
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def take_shots(data: DetectionData, train: np.ndarray, shots: int | str, seed: i
         if present[:, c].sum() < shots:
             raise DataError(f"--shots {shots}: class '{data.classes[c]}' is in only {int(present[:, c].sum())} "
                             "training images; lower --shots")
-        for k in order:
+        full = present[chosen].sum(axis=0) >= shots
+        spills = (present[order] & full[None, :]).any(axis=1)  # would push a class that has its K past it
+        for k in order[np.argsort(spills, kind="stable")]:
             if have >= shots:
                 break
             if present[k, c] and not chosen[k]:

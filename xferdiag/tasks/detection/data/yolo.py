@@ -54,8 +54,11 @@ def _flow_list(text: str, where: str) -> list[str]:
 
 def _block(key: str, lines: list[tuple[int, str]], where: str) -> list[str]:
     """An indented list (``- name``) or mapping (``0: name``, ids 0..n-1 in any order) under ``key``."""
-    if all(text.lstrip().startswith("- ") or text.strip() == "-" for _, text in lines):
-        return [_scalar(text.lstrip()[1:]) for _, text in lines]
+    if lines[0][1].lstrip().startswith("-"):
+        for n, text in lines:
+            if not text.lstrip().startswith("- "):
+                raise DataError(f"{where}:{n}: under '{key}:' expected '- name', got {text.strip()!r}")
+        return [_scalar(text.lstrip()[2:]) for _, text in lines]
     mapping = {}
     for n, text in lines:
         ident, sep, name = text.strip().partition(":")
