@@ -1,4 +1,5 @@
-"""Semi-synthetic scenes (exact boxes, seeded, corruptions), splits by image, K shots per class and the dataset card."""
+"""Semi-synthetic scenes (exact boxes, seeded, corruptions), splits by image, K shots per class, the dataset card
+and box-aware augmentation."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from xferdiag.errors import DataError, InputError
 from xferdiag.tasks.detection.data import DetectionData, DetImage, dataset_card, make_scenes, split_images, take_shots
+from xferdiag.tasks.detection.data.augment import BoxAugment
 from xferdiag.tasks.detection.data.scenes import BACKGROUNDS, _crop
 
 
@@ -76,11 +79,15 @@ def test_seeded_split_is_a_partition_stratified_by_image(scenes):
     assert all(np.array_equal(splits[s], split_images(scenes, 0.2, 0.3, seed=1)[s]) for s in splits)
 
 
-def test_the_format_split_is_kept_and_val_is_carved_from_train(scenes):
+def test_the_format_split_is_kept_and_a_missing_val_or_test_is_carved_from_train(scenes):
     own = {"train": np.arange(40), "val": np.zeros(0, dtype=np.int64), "test": np.arange(40, 60)}
     splits = split_images(dataclasses.replace(scenes, splits=own), 0.25, 0.2, seed=0)
     np.testing.assert_array_equal(splits["test"], own["test"])
     assert len(splits["val"]) == 12 and sorted(np.concatenate([splits["train"], splits["val"]]).tolist()) == list(range(40))
+    no_test = {"train": np.arange(45), "val": np.arange(45, 60), "test": np.zeros(0, dtype=np.int64)}
+    splits = split_images(dataclasses.replace(scenes, splits=no_test), 0.25, 0.2, seed=0)
+    np.testing.assert_array_equal(splits["val"], no_test["val"])
+    assert len(splits["test"]) == 12 and sorted(np.concatenate([splits["train"], splits["test"]]).tolist()) == list(range(45))
 
 
 def test_k_shots_keep_k_images_per_class_and_negatives_at_their_rate(scenes):
@@ -113,3 +120,50 @@ def test_dataset_card_known_answer():
     assert card.aspect_ratio_quantiles["q50"] == pytest.approx(0.75) and card.clipped_boxes == 2
     assert json.loads(json.dumps(card.to_dict())) == card.to_dict()
     assert dataset_card(data, np.array([1])).relative_size_quantiles == {}
+
+
+# --- box-aware augmentation ---------------------------------------------------------------------------------
+
+
+def _white_boxes(boxes: list, size=(48, 64)) -> torch.Tensor:
+    image = torch.zeros(3, *size)
+    for x1, y1, x2, y2 in boxes:
+        image[:, y1:y2, x1:x2] = 1.0
+    return image
+
+
+def test_augmented_boxes_follow_the_pixels():
+    augment = BoxAugment(flip=0.5, scale=(0.8, 1.2))
+    flips = 0
+    for index in range(12):
+        image, boxes, labels, crowd = augment(_white_boxes([(6, 8, 20, 30)]), [[6, 8, 20, 30]], [1], [False],
+                                              seed=3, epoch=0, index=index)
+        bright = (image[0] > 0.5).nonzero()
+        found = [bright[:, 1].min(), bright[:, 0].min(), bright[:, 1].max() + 1, bright[:, 0].max() + 1]
+        np.testing.assert_allclose(boxes[0].numpy(), np.array(found, dtype=np.float32), atol=1.0)
+        assert labels.tolist() == [1] and crowd.tolist() == [False]
+        flips += bool(boxes[0, 0] > 32)
+    assert 0 < flips < 12
+
+
+def test_augmentation_depends_only_on_seed_epoch_and_index_and_leaves_the_global_rng_alone():
+    image, box = _white_boxes([(10, 10, 30, 40)]), [[10, 10, 30, 40]]
+    first, second = BoxAugment(), BoxAugment()
+    keys = [(0, k) for k in range(6)] + [(1, 0)]
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    outputs = {key: first(image, box, [0], [False], seed=5, epoch=key[0], index=key[1]) for key in keys}
+    assert torch.equal(torch.rand(3), expected)
+    for key in reversed(keys):  # the other arm, in another order
+        again = second(image, box, [0], [False], seed=5, epoch=key[0], index=key[1])
+        assert all(torch.equal(a, b) for a, b in zip(outputs[key], again))
+    assert not torch.equal(outputs[(0, 0)][1], outputs[(1, 0)][1]) or not torch.equal(outputs[(0, 1)][1], outputs[(0, 0)][1])
+
+
+def test_a_box_pushed_out_of_the_image_is_dropped_with_its_label_and_crowd_flag():
+    augment = BoxAugment(flip=0.0, scale=(1.5, 1.5))
+    image, boxes, labels, crowd = augment(_white_boxes([(0, 0, 3, 3), (20, 15, 40, 30)]), [[0, 0, 3, 3], [20, 15, 40, 30]],
+                                          [0, 1], [True, False], seed=0, epoch=0, index=0)
+    assert labels.tolist() == [1] and crowd.tolist() == [False]
+    np.testing.assert_allclose(boxes.numpy(), [[14, 10.5, 44, 33]], atol=1e-4)

@@ -1,6 +1,8 @@
 """Detection data: one in-memory form (:class:`DetectionData`) read from COCO, VOC or YOLO folders or generated
-as semi-synthetic scenes, its COCO ground truth, splits by image, K shots per class and a dataset card."""
+as semi-synthetic scenes; its COCO ground truth, splits by image, K shots per class, a dataset card, and
+box-aware augmentation that both arms see alike."""
 
+from .augment import BoxAugment
 from .card import DatasetCard, dataset_card
 from .core import DetectionData, DetImage, to_coco
 from .load import detect_format, load_detection
@@ -8,5 +10,5 @@ from .scenes import make_scenes
 from .selection import ShotSelection, split_images, take_shots
 from .writers import write_coco, write_voc, write_yolo
 
-__all__ = ["DatasetCard", "DetImage", "DetectionData", "ShotSelection", "dataset_card", "detect_format", "load_detection",
+__all__ = ["BoxAugment", "DatasetCard", "DetImage", "DetectionData", "ShotSelection", "dataset_card", "detect_format", "load_detection",
            "make_scenes", "split_images", "take_shots", "to_coco", "write_coco", "write_voc", "write_yolo"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ....errors import DataError
-from .coco import coco_files, read_coco
+from .coco import coco_files, is_coco_json, read_coco
 from .core import DetectionData
 from .voc import read_voc
 from .yolo import YAML_NAMES, read_yolo
@@ -18,7 +18,7 @@ def detect_format(path: str | Path) -> str | None:
     image-classification folder). Cheap: looks at names, opens no image."""
     path = Path(path)
     if path.is_file():
-        return "coco" if path.suffix.lower() == ".json" and coco_files(path)[1] else None
+        return "coco" if path.suffix.lower() == ".json" and is_coco_json(path) else None
     if not path.is_dir():
         return None
     if (path / "Annotations").is_dir() and any((path / "Annotations").glob("*.xml")):

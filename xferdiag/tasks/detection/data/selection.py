@@ -27,18 +27,22 @@ def _strata(data: DetectionData, indices: np.ndarray) -> np.ndarray:
 
 
 def split_images(data: DetectionData, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
-    """Train/val/test image indices: the format's own splits where it has them (val carved out of train
-    when it has none), else a seeded split stratified by rarest class."""
+    """Train/val/test image indices: the format's own splits where it has them (a val or test split it lacks
+    is carved out of its train split, at its fraction of the whole), else a seeded split stratified by
+    rarest class."""
     val_fraction = check_scalar(val_fraction, "val_fraction", float, 0.0, 1.0, inclusive=(True, False))
     test_fraction = check_scalar(test_fraction, "test_fraction", float, 0.0, 1.0, inclusive=(True, False))
-    if data.splits is not None:
-        splits = {name: np.asarray(idx, dtype=np.int64) for name, idx in data.splits.items()}
-        if len(splits["val"]) == 0:
-            inner = _stratified(data, splits["train"], val_fraction / (1 - test_fraction), 0.0, seed)
-            splits["train"], splits["val"] = inner["train"], inner["val"]
-    else:
+    if data.splits is None:
         splits = _stratified(data, np.arange(len(data)), val_fraction, test_fraction, seed)
-    for name in ("train", "val") + (("test",) if test_fraction > 0 or data.splits is not None else ()):
+    else:
+        splits = {name: np.asarray(idx, dtype=np.int64) for name, idx in data.splits.items()}
+        fractions = {"val": val_fraction, "test": test_fraction}
+        missing = [name for name in fractions if len(splits[name]) == 0]
+        if missing:  # as fractions of the whole: the train split is what the format's own val/test left
+            share = 1.0 - sum(f for name, f in fractions.items() if name not in missing)
+            inner = _stratified(data, splits["train"], *(fractions[n] / share if n in missing else 0.0 for n in fractions), seed)
+            splits = {"train": inner["train"], **{n: inner[n] if n in missing else splits[n] for n in fractions}}
+    for name in ("train", "val") + (("test",) if test_fraction > 0 else ()):
         if len(splits[name]) == 0:
             raise DataError(f"{data.spec}: the {name} split is empty ({len(data)} images); add images or change the fractions")
     return splits
