@@ -199,3 +199,13 @@ def test_yolo_duplicate_image_id(tmp_path):
 def test_yolo_bad_data_yaml(tmp_path, yaml, why):
     _yolo(tmp_path, {"a": ""}, names=yaml)
     _fails(str(tmp_path), str(tmp_path / "data.yaml"), why)
+
+
+def test_coco_image_id_of_the_wrong_type(tmp_path):
+    path = _coco(tmp_path, [_ann(6, [1, 1, 4, 4], image_id=[1])])
+    _fails(str(tmp_path), str(path), "annotation id 6 (image id [1])", "not among the file's images")
+
+
+def test_a_dataset_without_a_single_box(tmp_path):
+    _yolo(tmp_path, {"a": None, "b": ""})
+    _fails(str(tmp_path), "2 images but not one box")

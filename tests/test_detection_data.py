@@ -207,3 +207,12 @@ def test_detect_format_says_none_for_a_classification_folder(tmp_path):
     assert detect_format(tmp_path) is None and detect_format(tmp_path / "nowhere") is None
     with pytest.raises(DataError, match="not a detection dataset"):
         load_detection(str(tmp_path))
+
+
+def test_coco_reads_instances_beside_captions_and_keypoints_files(tmp_path):
+    _coco(tmp_path, [_ann(1, [1, 1, 4, 4])])
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "instances.json").rename(tmp_path / "annotations" / "instances_train.json")
+    (tmp_path / "annotations" / "captions_train.json").write_text('{"images": [], "annotations": []}')
+    data = load_detection(str(tmp_path))
+    assert detect_format(tmp_path) == "coco" and len(data) == 2 and data.splits is None

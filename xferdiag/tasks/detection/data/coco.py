@@ -29,12 +29,14 @@ def is_coco_json(path: Path) -> bool:
 
 def coco_files(path: Path) -> tuple[Path, list[Path]]:
     """The folder images are found from and the annotation files: ``path`` itself when it is a .json file,
-    else the COCO .json files in the folder and its ``annotations/`` folder."""
+    else the COCO .json files in the folder and its ``annotations/`` folder (only ``instances*.json`` where
+    there are such, as beside COCO's own captions and keypoints files)."""
     if path.is_file():
         root = path.parent.parent if path.parent.name == "annotations" else path.parent
         return root, [path]
-    found = sorted(path.glob("*.json")) + sorted((path / "annotations").glob("*.json"))
-    return path, [f for f in found if is_coco_json(f)]
+    found = [f for f in sorted(path.glob("*.json")) + sorted((path / "annotations").glob("*.json")) if is_coco_json(f)]
+    instances = [f for f in found if f.stem.startswith("instances")]
+    return path, instances or found
 
 
 def _split_of(files: list[Path]) -> list[str | None]:
@@ -119,9 +121,9 @@ def _annotations(path: Path, doc: dict, images: dict[int, dict], label_of: dict[
             raise DataError(f"{path}: annotation #{k} is not an object")
         aid, iid, cid = ann.get("id", f"#{k}"), ann.get("image_id"), ann.get("category_id")
         where = f"{path}: annotation id {aid} (image id {iid})"
-        if iid not in images:
+        if not _is_int(iid) or iid not in images:
             raise DataError(f"{where}: refers to an image id that is not among the file's images")
-        if cid not in label_of:
+        if not _is_int(cid) or cid not in label_of:
             raise DataError(f"{where}: category_id {cid!r} is outside the classes (category ids {sorted(label_of)})")
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):

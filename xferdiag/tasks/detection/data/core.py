@@ -45,7 +45,7 @@ class DetImage:
         try:
             with Image.open(self.path) as img:
                 arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise DataError(f"{self.path}: unreadable image ({exc}); remove or replace the file") from None
         if arr.shape[:2] != (self.height, self.width):
             raise DataError(f"{self.path}: image is {arr.shape[1]}x{arr.shape[0]}, its annotations say {self.width}x{self.height}")

@@ -52,4 +52,7 @@ def load_detection(spec: str) -> DetectionData:
                             "coco:PATH, voc:PATH or yolo:PATH")
     elif fmt != "coco" and not path.is_dir():
         raise DataError(f"{path}: {fmt}: expects a folder")
-    return READERS[fmt](path, spec)
+    data = READERS[fmt](path, spec)
+    if not any(len(img.boxes) for img in data.images):
+        raise DataError(f"{path}: {len(data)} images but not one box in them ({fmt}); check the annotations are where the format puts them")
+    return data

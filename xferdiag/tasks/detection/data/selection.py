@@ -93,6 +93,8 @@ def take_shots(data: DetectionData, train: np.ndarray, shots: int | str, seed: i
     chosen = np.zeros(len(train), dtype=bool)
     for c in np.argsort(present.sum(axis=0), kind="stable"):
         have = int(present[chosen, c].sum())
+        if not present[:, c].any():  # a class the training split never shows has no shots to give
+            continue
         if present[:, c].sum() < shots:
             raise DataError(f"--shots {shots}: class '{data.classes[c]}' is in only {int(present[:, c].sum())} "
                             "training images; lower --shots")
