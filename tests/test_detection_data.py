@@ -132,6 +132,7 @@ def test_voc_is_one_based_and_difficult_boxes_are_ignored_regions(tmp_path):
 
 def test_yolo_converts_normalised_centres_to_pixels_and_keeps_images_without_labels(tmp_path):
     _yolo(tmp_path, {"a": "1 0.5 0.5 0.25 0.5\n\n", "b": None})
+    (tmp_path / "labels" / "classes.txt").write_text("cat\ndog\n")  # labelImg writes one; it is not a label file
     data = load_detection(str(tmp_path))
     assert data.fmt == "yolo" and data.classes == ("cat", "dog")
     a, b = data.images

@@ -184,6 +184,8 @@ def _group_images(images_dir: Path, labels_dir: Path) -> list[tuple[Path, Path]]
         by_stem[stem] = image
     if labels_dir.is_dir():
         for label in sorted(labels_dir.rglob("*.txt")):
+            if label.name == "classes.txt":  # labelImg's list of names beside the labels, not a label file
+                continue
             if label.relative_to(labels_dir).with_suffix("") not in by_stem:
                 raise DataError(f"{label}: its image is missing (no {label.stem}.* under {images_dir})")
     return [(image, labels_dir / stem.with_suffix(".txt")) for stem, image in by_stem.items()]
