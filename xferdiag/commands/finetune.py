@@ -28,7 +28,6 @@ from ..data.images import InputSpec
 from ..engine import distributed
 from ..engine.baselines import baselines_for
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
-from ..engine.metrics import Evaluation
 from ..engine.strategies import Phase, fused_optimizer, phases_for
 from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 from ..environment import describe, set_threads
@@ -41,6 +40,7 @@ from ..models import (
     resolve_input_spec,
 )
 from ..rundir.records import input_record
+from ..tasks.classification import Evaluation
 
 
 def _shared_settings(config: RunConfig) -> dict:
