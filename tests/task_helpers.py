@@ -99,6 +99,12 @@ class MultiLabelTask:
     def predict_batch(self, module, inputs):
         return module(inputs).cpu()
 
+    def rank_key(self, summary):
+        return (-summary["map"],)
+
+    def headline(self, summary):
+        return f"mAP {summary['map']:.3f}"
+
     def evaluate(self, outputs, targets, num_classes: int) -> MultiLabelEvaluation:
         scores = torch.cat(list(outputs)).numpy()
         sets = [t.numpy() for batch in targets for t in batch]

@@ -53,6 +53,13 @@ class Task(Protocol):
     def predict_batch(self, module: nn.Module, inputs) -> Any:
         """The module's eval-mode predictions of one batch, on the CPU, in a form :meth:`evaluate` takes."""
 
+    def rank_key(self, summary: dict[str, float]) -> tuple[float, ...]:
+        """How trainings with different settings compare by a split's :meth:`TaskEvaluation.summary`, smaller
+        first (the scratch arm's learning-rate search)."""
+
+    def headline(self, summary: dict[str, float]) -> str:
+        """A split's main score in words, for a line on the terminal ("accuracy 61.0%")."""
+
     def evaluate(self, outputs: Sequence, targets: Sequence, num_classes: int) -> TaskEvaluation:
         """Score a split from this process's batches of predictions and targets, in dataset order; under
         torchrun the task gathers every rank's rows first, so every rank gets the whole split's score."""

@@ -26,6 +26,13 @@ class ClassificationTask:
     def predict_batch(self, module: nn.Module, inputs) -> torch.Tensor:
         return module(inputs).float().cpu()
 
+    def rank_key(self, summary: dict[str, float]) -> tuple[float, float]:
+        """Higher accuracy first; the loss breaks ties (the accuracies of small splits often tie)."""
+        return (-summary["accuracy"], summary["loss"])
+
+    def headline(self, summary: dict[str, float]) -> str:
+        return f"accuracy {summary['accuracy']:.1%}"
+
     def evaluate(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], num_classes: int) -> Evaluation:
         logits, labels = (distributed.gather_rows(torch.cat(list(parts))) for parts in (outputs, targets))
         return evaluate_logits(logits, labels, num_classes)
