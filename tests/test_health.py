@@ -13,6 +13,7 @@ from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.engine.lr_search import candidate_rates, search_lr
 from xferdiag.errors import TrainingDivergedError
 from xferdiag.rundir import write_csv, write_json, write_npz
+from xferdiag.tasks.classification import ClassificationTask
 
 CLASSES = 10
 BALANCED = [14] * CLASSES  # 140 validation examples, chance 10%
@@ -165,8 +166,10 @@ def test_search_picks_best_accuracy_then_lower_loss_and_survives_divergence():
         accuracy, loss = results[lr]
         return {"accuracy": accuracy, "loss": loss}
 
-    record = search_lr([1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 3, train)
+    record = search_lr([1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 3, train, ClassificationTask())
     assert record["chosen"] == 1e-3 and record["epochs"] == 3 and record["split"] == "val"
     assert [c["diverged"] for c in record["candidates"]] == [False] * 4 + [True]
+    assert record["candidates"][1] == {"lr": 3e-4, "val_accuracy": 0.8, "val_loss": 0.7, "diverged": False}
+    assert record["candidates"][4] == {"lr": 1e-2, "val_accuracy": None, "val_loss": None, "diverged": True}
     with pytest.raises(TrainingDivergedError, match="every rate"):
-        search_lr([1e-2], 3, train)
+        search_lr([1e-2], 3, train, ClassificationTask())

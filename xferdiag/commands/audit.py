@@ -16,7 +16,6 @@ from .. import rundir
 from ..config import RunConfig
 from ..data import load_domain
 from ..engine.features import extract_features
-from ..engine.metrics import evaluate_logits
 from ..engine.trainer import Runtime, SplitData
 from ..errors import ConfigError, RunDirError
 from ..models import (
@@ -28,6 +27,7 @@ from ..models import (
     own_head_source,
 )
 from ..models.tabular import model_for_data
+from ..tasks.classification import evaluate_logits
 from .finetune import (
     describe_runtime,
     model_input,

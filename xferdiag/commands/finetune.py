@@ -28,7 +28,6 @@ from ..data.images import InputSpec
 from ..engine import distributed
 from ..engine.baselines import baselines_for
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
-from ..engine.metrics import Evaluation
 from ..engine.strategies import Phase, fused_optimizer, phases_for
 from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 from ..environment import describe, set_threads
@@ -41,6 +40,7 @@ from ..models import (
     resolve_input_spec,
 )
 from ..rundir.records import input_record
+from ..tasks.classification import Evaluation
 
 
 def _shared_settings(config: RunConfig) -> dict:
@@ -255,14 +255,16 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
         print(f"scratch arm: trying learning rates {', '.join(f'{lr:g}' for lr in rates)} for {epochs} epochs each "
               "on the validation split (--scratch-lr auto)", file=sys.stderr)
 
-    def train(lr: float) -> dict:
-        plan = scratch_plan(config, lr, epochs, name=f"scratch lr {lr:g}")
-        return ArmTrainer(plan, runtime, seed=0).fit(new_scratch_model(0), data).metrics["val"]
+    plans, scores = {lr: scratch_plan(config, lr, epochs, name=f"scratch lr {lr:g}") for lr in rates}, {}
 
-    record = search_lr(rates, epochs, train)
+    def train(lr: float) -> dict:
+        scores[lr] = ArmTrainer(plans[lr], runtime, seed=0).fit(new_scratch_model(0), data).metrics["val"]
+        return scores[lr]
+
+    task = plans[rates[0]].task
+    record = search_lr(rates, epochs, train, task)
     if announce:
-        chosen = next(c for c in record["candidates"] if c["lr"] == record["chosen"])
-        print(f"scratch arm: learning rate {chosen['lr']:g} chosen (validation accuracy {chosen['val_accuracy']:.1%})",
+        print(f"scratch arm: learning rate {record['chosen']:g} chosen (validation {task.headline(scores[record['chosen']])})",
               file=sys.stderr)
     if distributed.is_main():
         meta = rundir.read_json(run.run_json)

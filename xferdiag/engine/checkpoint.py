@@ -22,13 +22,14 @@ from . import distributed
 
 @dataclass(frozen=True)
 class Best:
-    """The epoch with the lowest validation loss so far, and its weights and validation metrics.
+    """The epoch with the lowest selection value so far (the task's: a classifier's validation loss), and its
+    weights and validation metrics.
 
     ``state`` is None where the model itself holds those weights (the best epoch was the last);
     ``val`` is None in checkpoints written before best epochs kept their metrics.
     """
 
-    val_loss: float = math.inf
+    selection: float = math.inf
     epoch: int = 0
     state: dict[str, torch.Tensor] | None = None
     val: dict | None = None
@@ -66,14 +67,15 @@ class Checkpoint:
         s, best = self.state, self.state.best
         return {
             "model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler, "phase_index": self.phase_index,
-            "epoch": s.epoch, "best": {"val_loss": best.val_loss, "epoch": best.epoch, "state": best.state, "val": best.val},
+            "epoch": s.epoch, "best": {"selection": best.selection, "epoch": best.epoch, "state": best.state, "val": best.val},
             "bad_epochs": s.bad_epochs, "history": list(s.history), "rng": self.rng, "seconds": self.seconds,
         }
 
     @classmethod
     def from_dict(cls, saved: dict) -> Checkpoint:
         best = saved["best"]
-        state = TrainingState(saved["epoch"], saved["history"], Best(best["val_loss"], best["epoch"], best["state"], best.get("val")),
+        selection = best.get("selection", best.get("val_loss"))  # "val_loss" in checkpoints written before tasks
+        state = TrainingState(saved["epoch"], saved["history"], Best(selection, best["epoch"], best["state"], best.get("val")),
                               saved["bad_epochs"])
         return cls(state, saved["model"], saved["optimizer"], saved["scheduler"], saved["phase_index"], saved["rng"], saved["seconds"])
 

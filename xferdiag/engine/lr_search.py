@@ -5,8 +5,8 @@ of a pretrained one, and a baseline trained at a rate that does not suit it can 
 which makes any pretrained model look like a triumph. The search gives the baseline a fair rate
 without looking at the test split: a few log-spaced rates around ``--lr`` each train the scratch
 arm for a few epochs (same optimiser, schedule, batch size, data and seed 0, through the normal
-engine), and the rate with the best validation accuracy wins (ties: lower validation loss, then
-the lower rate).
+engine), and the rate whose validation score the task ranks first wins (a classifier: the best
+validation accuracy, ties going to the lower validation loss), then the lower rate.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import TrainingDivergedError
+from ..tasks.base import Task
 
 #: Rates tried, as multiples of ``--lr``: half-decade steps, a decade either way. Scratch training
 #: often wants a rate several times higher than a pretrained model's new layers, or lower when it
@@ -34,23 +35,23 @@ def candidate_rates(lr: float) -> list[float]:
     return sorted({float(f"{min(max(lr * factor, low), high):.3g}") for factor in SEARCH_FACTORS})
 
 
-def search_lr(rates: list[float], epochs: int, train: Callable[[float], dict]) -> dict:
-    """Train once per rate with ``train(lr)`` (returning the validation summary: accuracy and loss)
-    and return the record run.json keeps: every candidate and the chosen rate.
+def search_lr(rates: list[float], epochs: int, train: Callable[[float], dict], task: Task) -> dict:
+    """Train once per rate with ``train(lr)`` (returning the best epoch's validation summary) and return
+    the record run.json keeps: every candidate with its validation scores (``val_<metric>``; None where
+    it diverged) and the chosen rate.
 
     A rate whose training diverges is recorded as such; only when every rate diverges is that an error.
     """
-    candidates = []
+    scored = {}
     for lr in rates:
         try:
-            val = train(lr)
+            scored[lr] = train(lr)
         except TrainingDivergedError:
-            candidates.append({"lr": lr, "val_accuracy": None, "val_loss": None, "diverged": True})
             continue
-        candidates.append({"lr": lr, "val_accuracy": val["accuracy"], "val_loss": val["loss"], "diverged": False})
-    finished = [c for c in candidates if not c["diverged"]]
-    if not finished:
+    if not scored:
         raise TrainingDivergedError(f"scratch learning-rate search: training diverged at every rate tried "
                                     f"({', '.join(f'{lr:g}' for lr in rates)}); give --scratch-lr a lower rate")
-    best = min(finished, key=lambda c: (-c["val_accuracy"], c["val_loss"], c["lr"]))
-    return {"split": "val", "seed": 0, "epochs": epochs, "candidates": candidates, "chosen": best["lr"]}
+    chosen = min(scored, key=lambda lr: (*task.rank_key(scored[lr]), lr))
+    metrics = list(next(iter(scored.values())))
+    candidates = [{"lr": lr, **{f"val_{m}": scored.get(lr, {}).get(m) for m in metrics}, "diverged": lr not in scored} for lr in rates]
+    return {"split": "val", "seed": 0, "epochs": epochs, "candidates": candidates, "chosen": chosen}

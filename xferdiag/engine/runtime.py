@@ -40,8 +40,10 @@ class Runtime:
     def grad_scaler(self) -> torch.amp.GradScaler:
         return torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
-    def loader(self, dataset: Dataset, batch_size: int = 1, batch_sampler: distributed.RankBatches | None = None) -> DataLoader:
+    def loader(self, dataset: Dataset, batch_size: int = 1, batch_sampler: distributed.RankBatches | None = None,
+               collate_fn=None) -> DataLoader:
         """Training batches from ``batch_sampler``; otherwise in order, ``batch_size`` at a time (evaluation).
+        ``collate_fn`` is the task's (None: torch's default stacking).
 
         An evaluation that fits in one batch skips the workers: starting them costs more than they save.
         """
@@ -54,6 +56,7 @@ class Runtime:
             num_workers=0 if one_batch else self.workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            collate_fn=collate_fn,
         )
 
     def train_module(self, module: nn.Module) -> nn.Module:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,8 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from ..config import RunConfig
 from ..errors import TrainingDivergedError
 from ..models import TransferModel
+from ..tasks.base import Task, TaskEvaluation
+from ..tasks.classification import ClassificationTask
 from . import distributed
 from .checkpoint import (
     Best,
@@ -39,7 +41,6 @@ from .checkpoint import (
     rng_states,
 )
 from .features import extract_features
-from .metrics import Evaluation, evaluate_logits
 from .runtime import Runtime, convs_channels_last
 from .strategies import (
     Phase,
@@ -89,6 +90,7 @@ class ArmPlan:
     batch_size: int = _RUN_DEFAULTS.batch_size
     group_by_length: bool = _RUN_DEFAULTS.group_by_length
     freeze_embeddings: bool = False  # a text model's embeddings stay frozen in every phase (the transfer arm's option)
+    task: Task = field(default_factory=ClassificationTask)  # what is predicted: the step's loss, scoring, the best epoch
 
     @property
     def epochs(self) -> int:
@@ -117,7 +119,7 @@ class TrainResult:
 
     state_dict: dict[str, torch.Tensor]
     history: list[dict]
-    test: Evaluation
+    test: TaskEvaluation
     metrics: dict
 
 
@@ -163,17 +165,17 @@ def _fingerprint(module: nn.Module) -> tuple:
                      for name, t in module.state_dict().items() if t.is_floating_point())
 
 
-def _predict(module: nn.Module, dataset: Dataset, runtime: Runtime, num_classes: int, batch_size: int) -> Evaluation:
-    """Evaluate ``dataset`` in order; under torchrun each rank runs its slice and all get every row back."""
+def _predict(module: nn.Module, dataset: Dataset, runtime: Runtime, task: Task, num_classes: int, batch_size: int) -> TaskEvaluation:
+    """Score ``dataset`` in order; under torchrun each rank runs its slice and the task gathers every row back."""
     was_training = module.training
     module.eval()
-    logits, labels = [], []
+    outputs, targets = [], []
     with torch.inference_mode(), runtime.autocast():
-        for x, y in runtime.loader(_my_shard(dataset), max(batch_size, 256)):
-            logits.append(module(runtime.to_device(x)).float().cpu())
-            labels.append(y)
+        for x, y in runtime.loader(_my_shard(dataset), max(batch_size, 256), collate_fn=task.collate):
+            outputs.append(task.predict_batch(module, runtime.to_device(x)))
+            targets.append(y)
     module.train(was_training)
-    return evaluate_logits(distributed.gather_rows(torch.cat(logits)), distributed.gather_rows(torch.cat(labels)), num_classes)
+    return task.evaluate(outputs, targets, num_classes)
 
 
 def _all_finite(tensors) -> bool:
@@ -248,7 +250,8 @@ class ArmTrainer:
                 optimizer.load_state_dict(saved.optimizer)
                 scheduler.load_state_dict(saved.scheduler)
             restore_rng(saved.rng, self.runtime.device)
-        cache = _FeatureCache(model, data, self.runtime, self.feature_store) if phase.uses_feature_cache else None
+        cached = phase.uses_feature_cache and plan.task.caches_features
+        cache = _FeatureCache(model, data, self.runtime, self.feature_store) if cached else None
         module = self.runtime.train_module(model.head if cache is not None else model)
         scaler = self.runtime.grad_scaler()
         for epoch in range(state.epoch, phase_end):
@@ -258,17 +261,15 @@ class ArmTrainer:
             self._check_finite(model, train_loss, val, epoch, state.epoch)  # before saving: keep the last good checkpoint
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            state.history.append({
-                "epoch": epoch + 1, "phase": phase.strategy, "train_loss": train_loss, "val_loss": val.loss,
-                "val_accuracy": val.accuracy, "lr": lr, "seconds": time.perf_counter() - tick,
-            })
+            state.history.append({"epoch": epoch + 1, "phase": phase.strategy, "train_loss": train_loss, **val.history(),
+                                  "lr": lr, "seconds": time.perf_counter() - tick})
             state.epoch = epoch + 1
             weights = self._keep_if_best(model, state, val)
             if not (state.stopped or state.epoch == self.plan.epochs) and self._checkpoint_due():  # the last epoch's results come next
                 current = weights if weights is not None else cpu_copy(model.state_dict())
                 self._save_checkpoint(state, current, optimizer, scheduler, phase_index)
             self._bar.update(1)
-            self._bar.set_postfix(val_acc=f"{val.accuracy:.3f}", val_loss=f"{val.loss:.3f}")
+            self._bar.set_postfix(val.postfix())
             if state.stopped:
                 break
         return cache
@@ -290,11 +291,12 @@ class ArmTrainer:
         dataset = cache.train if cache is not None else data.train
         lengths = token_lengths(dataset, model) if self.plan.group_by_length else None
         batches = distributed.RankBatches(len(dataset), self.plan.batch_size, _epoch_generator(self.seed, epoch), lengths=lengths)
+        task = self.plan.task
         total, count = torch.zeros((), dtype=torch.float64, device=rt.device), 0
-        for (x, y), weight in zip(rt.loader(dataset, batch_sampler=batches), batches.weights):
-            x, y = rt.to_device(x), y.to(rt.device, non_blocking=True)
+        for (x, y), weight in zip(rt.loader(dataset, batch_sampler=batches, collate_fn=task.collate), batches.weights):
+            x, y = rt.to_device(x), task.targets_to(y, rt.device)
             with rt.autocast():
-                loss = nn.functional.cross_entropy(module(x).float(), y)
+                loss = task.train_loss(module, x, y)
                 if self.plan.l2sp > 0 and reference is not None:
                     loss = loss + l2sp_penalty(model, reference, self.plan.l2sp)
             optimizer.zero_grad(set_to_none=True)
@@ -306,13 +308,13 @@ class ArmTrainer:
         total, count = distributed.all_sum([total, count])
         return total / max(count, 1)
 
-    def _check_finite(self, model: TransferModel, train_loss: float, val: Evaluation, epoch: int, done: int) -> None:
+    def _check_finite(self, model: TransferModel, train_loss: float, val: TaskEvaluation, epoch: int, done: int) -> None:
         """Stop with a clear error when the losses or the weights stop being finite numbers."""
-        if math.isfinite(train_loss) and math.isfinite(val.loss) and _all_finite(model.state_dict().values()):
+        if math.isfinite(train_loss) and math.isfinite(val.selection) and _all_finite(model.state_dict().values()):
             return
         self._bar.close()
         what = (f"training loss became {train_loss}" if not math.isfinite(train_loss) else
-                f"validation loss became {val.loss}" if not math.isfinite(val.loss) else "weights became NaN or infinite")
+                f"{val.selection_name} became {val.selection}" if not math.isfinite(val.selection) else "weights became NaN or infinite")
         kept = (f"the last good checkpoint (epoch {done}) is kept in {self.checkpoint.parent}"
                 if done and self.checkpoint is not None else "no checkpoint was kept")
         raise TrainingDivergedError(
@@ -320,29 +322,25 @@ class ArmTrainer:
             f"start a new run with a lower --lr (now {self.plan.lr:g})"
         )
 
-    def _keep_if_best(self, model: TransferModel, state: TrainingState, val: Evaluation) -> dict | None:
+    def _keep_if_best(self, model: TransferModel, state: TrainingState, val: TaskEvaluation) -> dict | None:
         """Update the best epoch and early stopping after ``state.epoch``; return the snapshot of this
         epoch's weights when one was taken (shared with the checkpoint, so it is stored once)."""
         weights = None
-        if val.loss < state.best.val_loss - 1e-6:
+        if val.selection < state.best.selection - 1e-6:
             # after the last epoch the model itself is the best
             weights = None if state.epoch == self.plan.epochs else cpu_copy(model.state_dict())
-            state.best = Best(val.loss, state.epoch, weights, val.summary())
+            state.best = Best(val.selection, state.epoch, weights, val.summary())
             state.bad_epochs = 0
         else:
             state.bad_epochs += 1
         state.stopped = self.plan.patience is not None and state.bad_epochs >= self.plan.patience
         return weights
 
-    def _evaluate(self, model, data: SplitData, cache: _FeatureCache | None, split: str) -> Evaluation:
+    def _evaluate(self, model, data: SplitData, cache: _FeatureCache | None, split: str) -> TaskEvaluation:
         """The ``split`` ("val" or "test") through the whole model, or through the head alone on a
         linear probe's cached features."""
         module, splits = (model, data) if cache is None else (model.head, cache)
-        return _predict(module, getattr(splits, split), self.runtime, self._num_classes(model), self.plan.batch_size)
-
-    @staticmethod
-    def _num_classes(model: TransferModel) -> int:
-        return [m for m in model.head.modules() if isinstance(m, nn.Linear)][-1].out_features
+        return _predict(module, getattr(splits, split), self.runtime, self.plan.task, data.num_classes, self.plan.batch_size)
 
     # --- progress and checkpoints -------------------------------------------------------------
     def _progress_bar(self, done: int):

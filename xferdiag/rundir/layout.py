@@ -32,8 +32,7 @@ INDEX_JSON = "index.json"
 MAPS_NPZ = "maps.npz"
 RANKING_JSON = "ranking.json"  # what 'xferdiag rank' writes into its own folder (not a run directory)
 RANKING_CSV = "ranking.csv"
-HISTORY_COLUMNS = ("epoch", "phase", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
-"""history.csv's columns, in order (docs/rundir.md)."""
+
 SEED_PATTERN = "arms/<arm>/seed-<k>"
 """How messages name a seed folder in general."""
 

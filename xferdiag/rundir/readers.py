@@ -22,7 +22,7 @@ from ._io import (
     write_json,
     write_npz,
 )
-from .layout import DATA_JSON, HISTORY_COLUMNS, RunDir, SeedDir
+from .layout import DATA_JSON, RunDir, SeedDir
 
 if TYPE_CHECKING:
     import torch
@@ -116,7 +116,8 @@ def write_finished_seed(seed: SeedDir, *, state_dict: dict[str, torch.Tensor], p
     """The files of a finished seed; metrics.json goes last, since its presence marks the seed as done."""
     write_model(seed.model_pt, state_dict)
     if history is not None:
-        write_csv(seed.history_csv, list(HISTORY_COLUMNS), [[row.get(c) for c in HISTORY_COLUMNS] for row in history])
+        columns = list(dict.fromkeys(key for row in history for key in row))  # the trainer's order; the task's own columns
+        write_csv(seed.history_csv, columns, [[row.get(c) for c in columns] for row in history])
     write_npz(seed.predictions_npz, labels=predictions.labels, predictions=predictions.predictions,
               **({"probabilities": predictions.probabilities} if predictions.probabilities is not None else {}))
     write_json(seed.metrics_json, metrics)

@@ -1,1 +1,1 @@
-"""Task plug-ins: what differs between classification, detection and the other tasks xferdiag runs."""
+"""Tasks as plug-ins: what is predicted, how it is trained and scored (classification first)."""

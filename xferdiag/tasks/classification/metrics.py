@@ -18,8 +18,21 @@ class Evaluation:
     predictions: np.ndarray
     probabilities: np.ndarray
 
+    selection_name = "validation loss"
+
+    @property
+    def selection(self) -> float:
+        """The lowest validation loss picks the best epoch."""
+        return self.loss
+
     def summary(self) -> dict[str, float]:
         return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, "loss": self.loss}
+
+    def history(self) -> dict[str, float]:
+        return {"val_loss": self.loss, "val_accuracy": self.accuracy}
+
+    def postfix(self) -> dict[str, str]:
+        return {"val_acc": f"{self.accuracy:.3f}", "val_loss": f"{self.loss:.3f}"}
 
 
 def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Evaluation:

@@ -1,0 +1,49 @@
+"""The training loop is written once over the task protocol (xferdiag/tasks/base.py): every task,
+classification and a toy multi-label task shaped like detection, trains, scores and picks its best
+epoch through it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from tests.task_helpers import MultiLabelNet, MultiLabelTask, label_sets
+from xferdiag.engine.strategies import Phase
+from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData
+from xferdiag.models import ModelSource, build_transfer_model
+from xferdiag.tasks.classification import ClassificationTask
+
+
+def _classification_case():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(160, 8, generator=g)
+    y = x[:, :3].argmax(dim=1)
+    parts = [TensorDataset(x[a:b], y[a:b]) for a, b in ((0, 96), (0, 96), (96, 128), (128, 160))]
+    torch.manual_seed(0)
+    model = build_transfer_model(ModelSource.parse("builtin:tabular-mlp:features=8"), 3, pretrained=None)
+    return ClassificationTask(), model, SplitData(*parts, num_classes=3), "accuracy", 1 / 3
+
+
+def _multilabel_case():
+    train, val, test = (label_sets(n, 4, seed) for n, seed in ((96, 0), (32, 1), (64, 2)))
+    torch.manual_seed(0)
+    return MultiLabelTask(), MultiLabelNet(4), SplitData(train, train, val, test, num_classes=4), "map", 0.5
+
+
+CASES = {"classification": _classification_case, "toy-multilabel": _multilabel_case}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("strategy", ["full", "linear-probe"])
+def test_every_task_trains_scores_and_keeps_its_best_epoch(case, strategy):
+    task, model, data, metric, chance = CASES[case]()
+    before = ArmTrainer(ArmPlan("t", [Phase("full", 0)], lr=1e-2, task=task), Runtime(progress=False), seed=0)
+    untrained = before._evaluate(model, data, None, "test").summary()[metric]
+    plan = ArmPlan("t", [Phase(strategy, 6)], lr=1e-2, batch_size=16, task=task)
+    result = ArmTrainer(plan, Runtime(progress=False), seed=0).fit(model, data)
+    assert result.test.summary()[metric] > max(untrained, chance) + 0.1  # it learned, through the task's own loss
+    selections = [1.0 - row["val_map"] if "val_map" in row else row["val_loss"] for row in result.history]
+    assert result.metrics["best_epoch"] == 1 + min(range(len(selections)), key=selections.__getitem__)
+    assert set(result.history[0]) >= {"epoch", "phase", "train_loss", "lr", "seconds", *result.test.history()}
+    assert result.metrics["test"] == result.test.summary()

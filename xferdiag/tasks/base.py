@@ -1,0 +1,65 @@
+"""What a task plug-in supplies to the training loop: the loss of a step, how predictions are
+batched and scored, and which number picks the best epoch.
+
+The trainer (:mod:`xferdiag.engine.trainer`) is written once over this protocol; classification is
+the first plug-in (:mod:`.classification`). A task whose model returns a dict of losses in train
+mode and a list of predictions in eval mode (torchvision's detection contract) fits it as well as a
+classifier's logits do: targets may be a list of per-example records of varying length (the task's
+``collate``), and the score need not be a mean over examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+
+class TaskEvaluation(Protocol):
+    """One split scored by a task: what the trainer keeps, logs and hands back to its caller."""
+
+    selection: float
+    """The number the best epoch minimises (a classifier's validation loss; one minus a detector's mAP)."""
+    selection_name: str
+    """How a message names it ("validation loss")."""
+
+    def summary(self) -> dict[str, float]:
+        """The split's metrics for metrics.json (plain numbers)."""
+
+    def history(self) -> dict[str, float]:
+        """The task's columns of one history row, for the validation split (``val_loss``, ``val_accuracy``, ...)."""
+
+    def postfix(self) -> dict[str, str]:
+        """What the progress bar shows after an epoch."""
+
+
+class Task(Protocol):
+    """What is predicted: the training step's loss, batching of targets, and scoring of a split."""
+
+    name: str
+    caches_features: bool
+    """Whether a frozen-backbone phase may train the head on cached backbone outputs (targets must be a tensor)."""
+    collate: Callable[[list], Any] | None
+    """How a batch of (input, target) pairs is stacked; None: torch's default (tensors of equal shape)."""
+
+    def targets_to(self, targets, device: torch.device):
+        """The batch's targets on ``device``."""
+
+    def train_loss(self, module: nn.Module, inputs, targets) -> torch.Tensor:
+        """The scalar loss of one training step (the module is in train mode)."""
+
+    def predict_batch(self, module: nn.Module, inputs) -> Any:
+        """The module's eval-mode predictions of one batch, on the CPU, in a form :meth:`evaluate` takes."""
+
+    def rank_key(self, summary: dict[str, float]) -> tuple[float, ...]:
+        """How trainings with different settings compare by a split's :meth:`TaskEvaluation.summary`, smaller
+        first (the scratch arm's learning-rate search)."""
+
+    def headline(self, summary: dict[str, float]) -> str:
+        """A split's main score in words, for a line on the terminal ("accuracy 61.0%")."""
+
+    def evaluate(self, outputs: Sequence, targets: Sequence, num_classes: int) -> TaskEvaluation:
+        """Score a split from this process's batches of predictions and targets, in dataset order; under
+        torchrun the task gathers every rank's rows first, so every rank gets the whole split's score."""

@@ -1,0 +1,38 @@
+"""The classification task: logits in, cross-entropy as the step's loss, the lowest validation loss
+picks the best epoch (see :mod:`..base`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ...engine import distributed
+from .metrics import Evaluation, evaluate_logits
+
+
+class ClassificationTask:
+    name = "classification"
+    caches_features = True
+    collate = None
+
+    def targets_to(self, targets: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return targets.to(device, non_blocking=True)
+
+    def train_loss(self, module: nn.Module, inputs, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(module(inputs).float(), targets)
+
+    def predict_batch(self, module: nn.Module, inputs) -> torch.Tensor:
+        return module(inputs).float().cpu()
+
+    def rank_key(self, summary: dict[str, float]) -> tuple[float, float]:
+        """Higher accuracy first; the loss breaks ties (the accuracies of small splits often tie)."""
+        return (-summary["accuracy"], summary["loss"])
+
+    def headline(self, summary: dict[str, float]) -> str:
+        return f"accuracy {summary['accuracy']:.1%}"
+
+    def evaluate(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], num_classes: int) -> Evaluation:
+        logits, labels = (distributed.gather_rows(torch.cat(list(parts))) for parts in (outputs, targets))
+        return evaluate_logits(logits, labels, num_classes)
