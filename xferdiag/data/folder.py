@@ -23,19 +23,21 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _check_header(path: Path) -> str:
-    """Read the header and check the file's integrity without decoding pixels; return the image mode."""
+def _check_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """Read the header and check the file's integrity without decoding pixels; return the image mode and
+    (height, width)."""
     try:
         with Image.open(path) as img:
-            mode = img.mode
+            mode, (width, height) = img.mode, img.size
             img.verify()  # PNG: every chunk's CRC, so a truncated file fails here, before a run starts
     except Exception as exc:  # hostile files reach odd corners of the decoders (struct.error, decompression bombs)
         raise DataError(f"{path}: not a readable image ({exc or type(exc).__name__}); remove or replace it") from None
-    return mode
+    return mode, (height, width)
 
 
-def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None]:
-    """Return (classes, paths, labels, split-or-None) for an image folder, checking its shape first."""
+def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None, np.ndarray]:
+    """Return (classes, paths, labels, split-or-None, sizes) for an image folder, checking its shape first;
+    ``sizes`` holds each image's (height, width), read from its header."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: data folder not found")
@@ -58,14 +60,15 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
     if len(classes) < 2:
         raise DataError(f"{root}: found {len(classes)} class folder(s); classification needs at least 2")
 
-    paths, labels, splits, converted = [], [], [], Counter()
+    paths, labels, splits, sizes, converted = [], [], [], [], Counter()
     for s, folder in groups:
         for label, name in enumerate(classes):
             files = _images_in(folder / name)
             if not files:
                 raise DataError(f"{folder / name}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             for f in files:
-                mode = _check_header(f)
+                mode, size = _check_header(f)
+                sizes.append(size)
                 if mode not in ("L", "RGB"):
                     converted[mode] += 1
             paths += files
@@ -76,4 +79,4 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
         print(f"xferdiag: warning: {sum(converted.values())} of {len(paths)} images in {root} are not 8-bit grayscale or RGB "
               f"({modes}); they are converted when read", file=sys.stderr)
     split = np.array(splits) if presplit else None
-    return classes, paths, np.array(labels, dtype=np.int64), split
+    return classes, paths, np.array(labels, dtype=np.int64), split, np.array(sizes, dtype=np.int64).reshape(-1, 2)
