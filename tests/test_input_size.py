@@ -138,18 +138,21 @@ def test_audit_takes_the_same_size_and_says_it(workspace, tmp_path, capsys, monk
 
 
 def test_a_resumed_run_keeps_the_size_it_began_with(workspace, tmp_path, capsys, monkeypatch, one_thread):
-    """A run begun under the old rule recorded 224 px for the same model: its new seeds train at 224 too."""
+    """A run that recorded 20 px trains its new seeds at 20 px; one made before run.json recorded the input
+    is resolved as it was then (224 px for a model that records no size), not at the data's size."""
     monkeypatch.chdir(workspace)
     settings = dict(data="digits16.npz", model="sizenets:small_cnn", pretrained_checkpoint="small.pt", strategy="linear-probe",
                     epochs=1, baseline="none", threads=1)
     run = xferdiag.finetune(out=tmp_path / "run", seeds=1, quiet=True, **settings)
     meta = json.loads((run / "run.json").read_text())
-    meta["input"] = {**meta["input"], "size": 224, "origin": "channels from the first convolution, ImageNet defaults"}
-    (run / "run.json").write_text(json.dumps(meta))
+    (run / "run.json").write_text(json.dumps({**meta, "input": {**meta["input"], "size": 20}}))
     xferdiag.finetune(out=run, seeds=2, resume=True, **settings)
+    assert json.loads((run / "data.json").read_text())["input"]["size"] == 20
+    assert info_lines(capsys.readouterr().err) == ["input: 20x20 px, as the run recorded it when it began"]
+    (run / "run.json").write_text(json.dumps({key: value for key, value in meta.items() if key != "input"}))
+    xferdiag.finetune(out=run, seeds=3, resume=True, quiet=True, **settings)
     assert json.loads((run / "data.json").read_text())["input"]["size"] == 224
-    assert info_lines(capsys.readouterr().err) == ["input: 224x224 px, as the run recorded it when it began"]
-    assert (run / "arms" / "transfer" / "seed-1" / "metrics.json").is_file()
+    assert all((run / "arms" / "transfer" / f"seed-{k}" / "metrics.json").is_file() for k in range(3))
 
 
 def test_the_size_rule_on_known_cases():

@@ -275,14 +275,15 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
 
 
 def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Domain, source_domain: Domain | None = None,
-                recorded: InputSpec | None = None) -> tuple[InputSpec, SizeChoice | None]:
-    """The input spec the model takes (``recorded``: a resumed run's, kept as the run began), checked against
-    the data before anything is written or trained, and how its size was chosen."""
+                resumed: bool = False, recorded: InputSpec | None = None) -> tuple[InputSpec, SizeChoice | None]:
+    """The input spec the model takes, checked against the data before anything is written or trained, and
+    how its size was chosen. A ``resumed`` run keeps the spec it ``recorded``; one made before run.json
+    recorded it is resolved as it was then, without the data's sizes."""
     if recorded is not None:
         spec, choice = recorded, recorded_choice(recorded)
     else:
-        source_sizes = source_domain.image_sizes() if source_domain is not None else None
-        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), domain.image_sizes(), source_sizes)
+        sizes = (None, None) if resumed else (domain.image_sizes(), source_domain and source_domain.image_sizes())
+        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes)
     domain.check_fits(spec)
     if config.freeze_embeddings and not spec.is_text:
         raise ConfigError(f"--freeze-embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
@@ -297,7 +298,7 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
 def say_input(spec: InputSpec, choice: SizeChoice | None, config: RunConfig, quiet: bool) -> None:
     """The input's line on stderr (size and where it came from; a warning when images are upsampled a lot)."""
     if not quiet and distributed.is_main():
-        for line in input_lines(spec, choice, checkpoint=bool(config.pretrained_checkpoint)):
+        for line in input_lines(choice, checkpoint=bool(config.pretrained_checkpoint)):
             print(line, file=sys.stderr)
 
 
@@ -344,7 +345,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     if source_domain is None and config.source_data:
         source_domain = load_domain(config.source_data)
     recorded = _recorded_input(out) if resume else None
-    spec, choice = model_input(config, source, pretrained, domain, source_domain, recorded)
+    spec, choice = model_input(config, source, pretrained, domain, source_domain, resume, recorded)
     config = config.replace(model=source.canonical).with_absolute_paths()
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]

@@ -78,7 +78,7 @@ def score_candidate(candidate: str, splits, request: InputRequest, device, quiet
         model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec)
     except ModelError as exc:
         raise ModelError(f"candidate {candidate!r}: {exc}; the data are {splits.domain.describe()}") from None
-    for line in [] if quiet else input_lines(spec, choice, checkpoint=checkpoint is not None, model=candidate):
+    for line in [] if quiet else input_lines(choice, checkpoint=checkpoint is not None, model=candidate):
         print(line, file=sys.stderr)
     model = model.to(device).eval()
     features, _ = extract_features(model.backbone, splits.dataset("train", spec), device=device)

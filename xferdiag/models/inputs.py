@@ -135,12 +135,12 @@ def recorded_choice(spec: InputSpec) -> SizeChoice:
     return SizeChoice(spec.size, "as the run recorded it when it began")
 
 
-def input_lines(spec: InputSpec, choice: SizeChoice | None, checkpoint: bool, model: str | None = None) -> list[str]:
-    """The terminal's line on the input (and a warning when images are upsampled :data:`UPSAMPLE_WARNING`
+def input_lines(choice: SizeChoice | None, checkpoint: bool, model: str | None = None) -> list[str]:
+    """The terminal's line on an image model's input (and a warning when images are upsampled :data:`UPSAMPLE_WARNING`
     times or more); ``checkpoint``: pretrained weights of the user's were given, trained at a size we cannot
     know; ``model`` names the model where several are (rank's candidates)."""
     if choice is None:
-        return [f"input{f' of {model}' if model else ''}: {spec.size} tokens per text, {spec.origin}"] if spec.is_text else []
+        return []  # texts and tables: their size is no guess (the tokenizer's, the table's width)
     line = f"input{f' of {model}' if model else ''}: {choice.size}x{choice.size} px, {choice.reason}"
     if choice.guessed:
         line += " (the model records no input size)"
