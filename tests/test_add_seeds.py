@@ -41,8 +41,8 @@ def test_adding_seeds_trains_only_the_new_ones(tmp_path, digits_checkpoint):
     assert run.seed("transfer", 2).metrics_json.is_file() and run.seed("scratch", 2).metrics_json.is_file()
     assert read_json(run.run_json)["config"]["seeds"] == 3
     extended = read_json(run.verdict_json)
-    assert extended["seeds"] == [0, 1, 2] and extended["alpha"] == 0.01
-    assert [(look["seeds"], look["alpha"]) for look in extended["looks"]] == [(2, 0.05), (3, 0.01)]
+    assert extended["seeds"] == [0, 1, 2] and extended["alpha"] == 0.005
+    assert [(look["seeds"], look["alpha"]) for look in extended["looks"]] == [(2, 0.05), (3, 0.005)]
     assert extended["looks"][0] == verdict["looks"][0]
 
 

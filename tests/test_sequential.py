@@ -98,7 +98,7 @@ def test_a_run_with_power_to_spare_says_so():
 
 
 def test_look_levels():
-    assert [sequential.look_alpha(k, 0.05) for k in (1, 2, 3, 4)] == pytest.approx([0.05, 0.01, 0.005, 0.0025])
+    assert [sequential.look_alpha(k, 0.05) for k in (1, 2, 3, 4)] == [0.05, 0.005, 0.0025, 0.00125]
 
 
 @pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, float("nan"), "3", True])
@@ -131,7 +131,7 @@ def test_an_inconclusive_verdict_carries_its_plan(tmp_path):
     assert verdict["looks"] == [{"look": 1, "seeds": 3, "n_test": 200, "alpha": 0.05, "verdict": "inconclusive",
                                  "gap": verdict["gap"], "boundary": pytest.approx(verdict["ci95"][1] - verdict["gap"])}]
     plan = verdict["plan"]
-    assert plan["min_effect"] == 0.03 and plan["alpha"] == 0.01 and plan["seeds_now"] == 3 and plan["n_test"] == 200
+    assert plan["min_effect"] == 0.03 and plan["alpha"] == 0.005 and plan["seeds_now"] == 3 and plan["n_test"] == 200
     assert plan == verdict_for_run(rd.root, min_effect=0.03)["plan"]  # computed again on the same seeds: the same look
     bigger = verdict_for_run(rd.root, min_effect=0.1)
     assert len(bigger["looks"]) == 1 and bigger["plan"]["min_effect"] == 0.1
@@ -152,14 +152,14 @@ def test_adding_seeds_is_a_second_look_at_a_smaller_level(tmp_path):
     first = verdict_for_run(rd.root)
     _run(rd.root, 5)
     second = verdict_for_run(rd.root)
-    assert [(look["look"], look["seeds"], look["alpha"]) for look in second["looks"]] == [(1, 3, 0.05), (2, 5, 0.01)]
-    assert second["looks"][0] == first["looks"][0] and second["alpha"] == 0.01 and second["seeds"] == [0, 1, 2, 3, 4]
+    assert [(look["look"], look["seeds"], look["alpha"]) for look in second["looks"]] == [(1, 3, 0.05), (2, 5, 0.005)]
+    assert second["looks"][0] == first["looks"][0] and second["alpha"] == 0.005 and second["seeds"] == [0, 1, 2, 3, 4]
     correct = [np.array([np.load(rd.seed(arm, s).predictions_npz)["predictions"] == np.load(rd.seed(arm, s).predictions_npz)["labels"]
                          for s in range(5)]) for arm in ("transfer", "scratch")]
-    assert second["ci95"] == pytest.approx(list(paired_verdict(*correct, 0.01).ci95))
+    assert second["ci95"] == pytest.approx(list(paired_verdict(*correct, 0.005).ci95))
     assert verdict_for_run(rd.root)["looks"] == second["looks"]  # the same seeds again: no new look
     if second["verdict"] == "inconclusive":
-        assert second["plan"]["alpha"] == 0.005
+        assert second["plan"]["alpha"] == 0.0025
 
 
 def test_a_verdict_from_before_looks_were_kept_counts_as_the_first_look(tmp_path):
@@ -176,14 +176,14 @@ def test_a_verdict_from_before_looks_were_kept_counts_as_the_first_look(tmp_path
 # --- in words ----------------------------------------------------------------------------------------
 
 
-PLAN = {"min_effect": 0.03, "power": 0.8, "alpha": 0.01, "seeds_now": 3, "n_test": 600, "powered": False, "seeds": 5,
+PLAN = {"min_effect": 0.03, "power": 0.8, "alpha": 0.005, "seeds_now": 3, "n_test": 600, "powered": False, "seeds": 5,
         "test_examples": 1234, "max_seeds": 20,
         "seed_variance": "80% upper confidence bound of the seed variance, from 3 seeds: 2 degrees of freedom"}
 
 
 def test_the_plan_in_words():
     line = plan_sentence(PLAN, "runs/a")
-    assert line == ("Too uncertain to call. To decide a 3-point gap with 80% power at the next look's level (α = 0.01): "
+    assert line == ("Too uncertain to call. To decide a 3-point gap with 80% power at the next look's level (α = 0.005): "
                     "about 5 seeds in total (2 more: `xferdiag finetune --resume runs/a --seeds 5`), or about 1,200 test "
                     "examples with these seeds; the seed estimate is conservative (an 80% upper confidence bound of the "
                     "seed variance, from 3 seeds: 2 degrees of freedom).")
@@ -195,9 +195,9 @@ def test_the_plan_in_words():
 
 
 def test_the_looks_in_words():
-    looks = [{"look": 1, "seeds": 3, "alpha": 0.05}, {"look": 2, "seeds": 5, "alpha": 0.01}]
+    looks = [{"look": 1, "seeds": 3, "alpha": 0.05}, {"look": 2, "seeds": 5, "alpha": 0.005}]
     assert looks_sentence(looks).startswith("Look 2 at this run (3 seeds, then 5 seeds)")
-    assert "α = 0.01" in looks_sentence(looks) and looks_sentence(looks[:1]) is None
+    assert "α = 0.005" in looks_sentence(looks) and looks_sentence(looks[:1]) is None
 
 
 def test_the_banner_says_what_would_decide_it_and_which_look_it_is(tmp_path):
@@ -209,4 +209,4 @@ def test_the_banner_says_what_would_decide_it_and_which_look_it_is(tmp_path):
     _run(rd.root, 5)
     verdict = verdict_for_run(rd.root)
     shown = banner(verdict, {}, rd)
-    assert "(99% CI" in shown["headline"] and looks_sentence(verdict["looks"]) in shown["details"]
+    assert "(99.5% CI" in shown["headline"] and looks_sentence(verdict["looks"]) in shown["details"]

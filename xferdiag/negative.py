@@ -69,7 +69,7 @@ Any run with real disagreement has a wider interval already, so the floor change
 
 Looking again. This is the verdict of one look. A run extended by seeds after an inconclusive verdict
 is looked at again, a second chance at a false verdict; :mod:`xferdiag.sequential` keeps look 1
-exactly as here and holds later looks to a smaller level (alpha / 5, then half as much each time).
+exactly as here and holds later looks to a smaller level (alpha / 10, then half as much each time).
 That suffices only because this interval is conservative (1-4% A/A false verdicts where 5% were
 allowed): with an exactly sized first look nothing would be left to spend. The simulation of the
 whole look-extend-look procedure in the benchmark is what justifies the level, not a formula.
