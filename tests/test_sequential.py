@@ -10,7 +10,8 @@ from scipy import stats
 
 from xferdiag import sequential
 from xferdiag.commands.verdict import verdict_for_run
-from xferdiag.errors import InputError
+from xferdiag.config import RunConfig
+from xferdiag.errors import ConfigError, InputError
 from xferdiag.negative import _variance_components, paired_verdict
 from xferdiag.report.interpret import looks_sentence, plan_sentence
 from xferdiag.report.sections.banner import banner
@@ -210,3 +211,10 @@ def test_the_banner_says_what_would_decide_it_and_which_look_it_is(tmp_path):
     verdict = verdict_for_run(rd.root)
     shown = banner(verdict, {}, rd)
     assert "(99.5% CI" in shown["headline"] and looks_sentence(verdict["looks"]) in shown["details"]
+
+
+@pytest.mark.parametrize("bad", [0, 1, -0.02, "big", True])
+def test_the_configs_min_effect_is_checked(bad):
+    with pytest.raises(ConfigError, match="min_effect"):
+        RunConfig(min_effect=bad)
+    assert RunConfig().min_effect == sequential.MIN_EFFECT == 0.03
