@@ -93,6 +93,11 @@ def test_an_infeasible_plan_says_none():
     assert plan.seeds is None and plan.test_examples is None
 
 
+def test_a_run_of_many_seeds_may_be_told_to_double_them():
+    plan = sequential.plan(0.04**2 / 25, 3e-4 / 25, 1e-6, 25, 600, min_effect=0.03, alpha_now=0.05, alpha_next=0.005)
+    assert plan.max_seeds == 50 and 25 < plan.seeds <= 50
+
+
 def test_a_run_with_power_to_spare_says_so():
     plan = sequential.plan(1e-6, 1e-6, 1e-6, 3, 600, min_effect=0.2, alpha_now=0.05, alpha_next=0.01)
     assert plan.powered

@@ -100,12 +100,17 @@ def upper_tau2(tau2, own, n_seeds: int):
     return np.maximum(tau2 * (n_seeds - 1) / stats.chi2.ppf(1 - UPPER_BOUND, n_seeds - 1), own)
 
 
+def seed_limit(n_seeds: int) -> int:
+    """The most seeds a plan suggests: :data:`MAX_SEEDS`, or twice what a larger run already has."""
+    return max(MAX_SEEDS, 2 * n_seeds)
+
+
 def seeds_needed(tau2, own, shared, n_seeds: int, n_test: int, effect: float, alpha: float, target: float = POWER):
-    """Smallest total seed count in ``n_seeds + 1 .. MAX_SEEDS`` that reaches ``target`` power at level
-    ``alpha`` with the planning variance (:func:`upper_tau2`); ``MAX_SEEDS + 1`` where none does."""
+    """Smallest total seed count in ``n_seeds + 1 .. seed_limit(n_seeds)`` that reaches ``target`` power at
+    level ``alpha`` with the planning variance (:func:`upper_tau2`); one more than the limit where none does."""
     planned = upper_tau2(np.asarray(tau2, dtype=np.float64), own, n_seeds)
-    needed = np.full(planned.shape, MAX_SEEDS + 1)
-    for total in range(MAX_SEEDS, n_seeds, -1):
+    needed = np.full(planned.shape, seed_limit(n_seeds) + 1)
+    for total in range(seed_limit(n_seeds), n_seeds, -1):
         needed = np.where(power(planned, own, shared, total, n_test, effect, alpha) >= target, total, needed)
     return needed
 
@@ -163,8 +168,8 @@ def plan(var_seeds: float, var_own_test: float, var_test: float, n_seeds: int, n
     examples = examples_needed(tau2, own, var_test, n_seeds, n_test, min_effect, alpha_next, target)
     bound = (f"{UPPER_BOUND:.0%} upper confidence bound of the seed variance, from {n_seeds} seeds: "
              f"{n_seeds - 1} degree{'s' * (n_seeds > 2)} of freedom")
-    return Plan(min_effect, target, alpha_next, n_seeds, n_test, powered, seeds if seeds <= MAX_SEEDS else None,
-                examples, MAX_SEEDS, bound)
+    return Plan(min_effect, target, alpha_next, n_seeds, n_test, powered, seeds if seeds <= seed_limit(n_seeds) else None,
+                examples, seed_limit(n_seeds), bound)
 
 
 
