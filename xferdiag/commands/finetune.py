@@ -162,7 +162,9 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
     if tokens is not None:
         data["tokens"] = tokens
     rundir.write_json(run.data_json, data)
-    if not run.run_json.is_file():
+    if run.run_json.is_file():
+        _record_added_seeds(run, config.seeds)
+    else:
         rundir.write_json(run.run_json, {
             "schema": rundir.SCHEMA_VERSION, "xferdiag_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -170,11 +172,27 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
         })
 
 
-def _prepare_out(out: Path, resume: bool, allow_existing: bool) -> None:
+def _record_added_seeds(run: rundir.RunDir, seeds: int) -> None:
+    """A run resumed with more seeds than run.json records (``--resume RUN --seeds N``): record the new count."""
+    meta = rundir.read_json(run.run_json)
+    if seeds > meta["config"].get("seeds", 0):
+        rundir.write_json(run.run_json, {**meta, "config": {**meta["config"], "seeds": seeds}})
+
+
+def resume_config(run_dir: str | Path, seeds: int | None = None) -> RunConfig:
+    """The config a run directory records, with ``seeds`` in place of its own when given (adding seeds)."""
+    run = rundir.RunDir(run_dir)
+    config = RunConfig.from_dict(run.check()["config"], source=str(run.run_json))
+    return config if seeds is None else config.replace(seeds=seeds)
+
+
+def _prepare_out(out: Path, resume: bool, allow_existing: bool, seeds: int) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a folder; choose another --out")
     if resume:
-        rundir.RunDir(out).check()
+        recorded = rundir.RunDir(out).check()["config"].get("seeds")
+        if isinstance(recorded, int) and seeds < recorded:
+            raise ConfigError(f"seeds: {out} has {recorded} seeds and a resumed run can only add seeds, got {seeds}")
     elif out.exists() and any(out.iterdir()) and not allow_existing:
         raise RunDirError(f"{out}: already exists and is not empty; use --resume to continue it or choose another --out")
 
@@ -335,7 +353,7 @@ def finetune(
 def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resume: bool, command: list[str] | None,
               source_domain: Domain | None, allow_existing: bool, quiet: bool) -> Path:
     """Every rank runs this; files are rank 0's business."""
-    distributed.on_main(lambda: _prepare_out(out, resume, allow_existing))
+    distributed.on_main(lambda: _prepare_out(out, resume, allow_existing, config.seeds))
     source = ModelSource.parse(config.model)
     pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
     if pretrained is None:
