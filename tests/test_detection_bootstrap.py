@@ -1,0 +1,78 @@
+"""The paired image bootstrap from match tables: weighted tables equal duplicated test sets scored by
+pycocotools, the identity resample gives the observed difference, and the variance summary is right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.detection_helpers import coco_eval, duplicated
+from xferdiag.errors import InputError
+from xferdiag.tasks.detection.average_precision import evaluate, metrics_from_table
+from xferdiag.tasks.detection.bootstrap import image_weights, paired_map_bootstrap, replicate_map, summarise, weights_of
+from xferdiag.tasks.detection.matching import match_tables
+from xferdiag.tasks.detection.synthetic import detection_set
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_weighted_table_equals_the_duplicated_test_set(seed):
+    pytest.importorskip("pycocotools")
+    gt, results = detection_set(seed, distinct_scores=True)
+    table = match_tables(gt, results)
+    weights = image_weights(len(table.image_ids), 2, seed)
+    assert weights.max() >= 2 and (weights == 0).any()
+    for counts, ours in zip(weights, replicate_map(table, weights)):
+        copies_gt, copies_results = duplicated(gt, results, counts)
+        assert ours == pytest.approx(coco_eval(copies_gt, copies_results).stats[0], abs=1e-6)
+        assert ours == pytest.approx(evaluate(copies_gt, copies_results).map, abs=1e-12)
+
+
+def _arms(n_seeds: int):
+    gt, _ = detection_set(0)
+    tables = {}
+    for arm, quality in (("a", 0.7), ("b", 0.5)):
+        tables[arm] = []
+        for s in range(n_seeds):
+            _, results = detection_set(0, quality=quality + 0.02 * s)
+            tables[arm].append(match_tables(gt, results))
+    return tables["a"], tables["b"]
+
+
+def test_identity_resample_gives_the_observed_difference():
+    a, b = _arms(2)
+    n_images = len(a[0].image_ids)
+    weights = np.vstack([np.ones(n_images), image_weights(n_images, 5, 1)])
+    replicates, result = paired_map_bootstrap(a, b, weights=weights)
+    observed = [metrics_from_table(x).map - metrics_from_table(y).map for x, y in zip(a, b)]
+    np.testing.assert_allclose(result.observed, observed, atol=1e-12)
+    np.testing.assert_allclose(replicates[0], observed, atol=1e-12)
+    assert replicates.shape == (6, 2) and np.ptp(replicates[:, 0]) > 0
+
+
+def test_shared_draws_and_identical_arms():
+    a, _ = _arms(1)
+    replicates, result = paired_map_bootstrap(a, a, n_boot=20, seed=3)
+    assert not replicates.any() and result.observed == (0.0,) and result.shared_covariance is None
+    np.testing.assert_array_equal(image_weights(10, 4, 3), image_weights(10, 4, 3))
+    np.testing.assert_array_equal(weights_of(np.array([[0, 0, 2]]), 4), [[2, 0, 1, 0]])
+    assert image_weights(10, 4, 3).sum(1).tolist() == [10] * 4
+
+
+def test_summary_of_a_known_replicate_matrix():
+    # columns x = (1, -1, 0, 0), y = (1, -1, 1, -1): var x = 2/3, var y = 4/3, cov = 2/3
+    replicates = np.array([[1.0, 1.0], [-1.0, -1.0], [0.0, 1.0], [0.0, -1.0], [np.nan, 0.0]])
+    observed, variance, shared = summarise(np.array([0.1, 0.2]), replicates)
+    assert observed == (0.1, 0.2)
+    np.testing.assert_allclose(variance, [2 / 3, 4 / 3])
+    assert shared == pytest.approx(2 / 3)
+
+
+def test_bad_pairs_are_input_errors():
+    a, b = _arms(2)
+    with pytest.raises(InputError, match="same number of seeds"):
+        paired_map_bootstrap(a, b[:1])
+    gt_other, results = detection_set(5)
+    with pytest.raises(InputError, match="same test images"):
+        paired_map_bootstrap(a[:1], [match_tables(gt_other, results)])
+    with pytest.raises(InputError, match="at least 2 replicates"):
+        paired_map_bootstrap(a, b, n_boot=1)

@@ -1,0 +1,1 @@
+"""Task plug-ins: what differs between classification, detection and text, behind one seam."""

@@ -1,0 +1,1 @@
+"""Object detection: COCO evaluation from per-image match tables, its paired image bootstrap."""
