@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.detection_helpers import coco_eval, duplicated
+from benchmarks.coco_reference import coco_eval, duplicated
 from xferdiag.errors import InputError
 from xferdiag.tasks.detection.average_precision import evaluate, metrics_from_table
 from xferdiag.tasks.detection.bootstrap import image_weights, paired_map_bootstrap, replicate_map, summarise, weights_of
@@ -33,7 +33,7 @@ def _arms(n_seeds: int):
     for arm, quality in (("a", 0.7), ("b", 0.5)):
         tables[arm] = []
         for s in range(n_seeds):
-            _, results = detection_set(0, quality=quality + 0.02 * s)
+            _, results = detection_set(0, quality=quality, model_seed=10 * len(tables) + s)
             tables[arm].append(match_tables(gt, results))
     return tables["a"], tables["b"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.detection_helpers import coco_eval, coco_per_class_ap
+from benchmarks.coco_reference import coco_eval, coco_per_class_ap
 from xferdiag.errors import InputError
 from xferdiag.tasks.detection.average_precision import evaluate, metrics_from_table
 from xferdiag.tasks.detection.boxes import box_iou
@@ -42,6 +42,21 @@ def test_equals_pycocotools_on_random_sets_with_edge_cases(seed, distinct):
     assert ours.ap75 == pytest.approx(ref.stats[2], abs=1e-6)
     assert ours.ar100 == pytest.approx(ref.stats[8], abs=1e-6)
     np.testing.assert_allclose(list(ours.per_class_ap.values()), coco_per_class_ap(ref), atol=1e-6)
+    _same_matches(table, gt, ref)
+
+
+def _same_matches(table, gt, ref):
+    """Every detection's match at every threshold is the annotation pycocotools matched it to."""
+    theirs = {}
+    for e in ref.evalImgs:
+        if e is not None and e["aRng"] == [0, 1e10]:
+            for k, dt_id in enumerate(e["dtIds"]):
+                theirs[dt_id - 1] = (e["dtMatches"][:, k], e["dtIgnore"][:, k])
+    assert sorted(theirs) == sorted(table.result_index.tolist())
+    ann_ids = np.array([a["id"] for a in gt["annotations"]] + [0])  # -1 (no match) reads pycocotools' 0
+    for row, index in enumerate(table.result_index):
+        np.testing.assert_array_equal(ann_ids[table.matched[row]], theirs[index][0])
+        np.testing.assert_array_equal(table.ignored[row], theirs[index][1].astype(bool))
 
 
 def test_perfect_predictions_score_one():

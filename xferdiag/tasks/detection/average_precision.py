@@ -48,11 +48,12 @@ def _envelope_at_thresholds(recall: np.ndarray, precision: np.ndarray) -> np.nda
 
 def precision_recall(table: MatchTable, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(precision (replicates, thresholds, classes, 101), recall (replicates, thresholds, classes));
-    NaN for a class without ground truth. ``weights`` (replicates, images), default all ones."""
+    NaN for a class without ground truth. ``weights`` (replicates, images), default all ones. The
+    thresholds are the table's columns (COCO's ten, or one for a table made at IoU .5 only)."""
     if weights is None:
         weights = np.ones((1, len(table.image_ids)))
     weights = np.asarray(weights, dtype=np.float64)
-    n_rep, n_thr, n_cat = len(weights), len(IOU_THRESHOLDS), len(table.category_ids)
+    n_rep, n_thr, n_cat = len(weights), table.tp.shape[1], len(table.category_ids)
     gt_total = weights @ table.gt_counts  # (replicates, classes)
     precision = np.full((n_rep, n_thr, n_cat, len(RECALL_THRESHOLDS)), np.nan)
     recall = np.full((n_rep, n_thr, n_cat), np.nan)
@@ -84,7 +85,7 @@ def _mean_over_classes(values: np.ndarray) -> np.ndarray:
 
 
 def mean_average_precision(table: MatchTable, weights: np.ndarray | None = None) -> np.ndarray:
-    """mAP@[.5:.95] per replicate, shape (replicates,)."""
+    """mAP over the table's IoU columns (COCO's mAP@[.5:.95]; AP50 for a one-column table), (replicates,)."""
     precision, _ = precision_recall(table, weights)
     return _mean_over_classes(precision.mean(axis=(1, 3)))
 

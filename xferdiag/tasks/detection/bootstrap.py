@@ -32,7 +32,7 @@ import numpy as np
 
 from xferdiag.errors import InputError
 from xferdiag.tasks.detection.average_precision import mean_average_precision
-from xferdiag.tasks.detection.matching import IOU_THRESHOLDS, MatchTable
+from xferdiag.tasks.detection.matching import MatchTable
 
 _CELLS = 2_000_000  # replicates x thresholds x detections of one class evaluated at once
 
@@ -53,7 +53,7 @@ def weights_of(draws: np.ndarray, n_images: int) -> np.ndarray:
 def replicate_map(table: MatchTable, weights: np.ndarray) -> np.ndarray:
     """mAP@[.5:.95] of ``table`` on each weighted test set, (replicates,); chunked to bound memory."""
     per_class = np.bincount(table.category, minlength=len(table.category_ids))
-    rows = max(1, _CELLS // (len(IOU_THRESHOLDS) * max(int(per_class.max(initial=0)), 1)))
+    rows = max(1, _CELLS // (table.tp.shape[1] * max(int(per_class.max(initial=0)), 1)))
     return np.concatenate([mean_average_precision(table, weights[i:i + rows]) for i in range(0, len(weights), rows)])
 
 

@@ -37,8 +37,9 @@ _CHUNK_CELLS = 1 << 20  # padded IoU cells matched at once: bounds memory, keeps
 class MatchTable:
     """One model's detections on one test set, matched. ``image`` and ``category`` index
     ``image_ids`` and ``category_ids`` (both sorted, as pycocotools sorts them); ``tp`` and
-    ``ignored`` are (n_detections, 10); ``gt_counts`` is (n_images, n_categories) non-ignored ground
-    truths; ``result_index`` points back into the results list."""
+    ``ignored`` are (n_detections, 10); ``matched`` (n_detections, 10) is the index of the matched
+    annotation in the ground truth's list, -1 for none; ``gt_counts`` is (n_images, n_categories)
+    non-ignored ground truths; ``result_index`` points back into the results list."""
 
     image_ids: tuple
     category_ids: tuple
@@ -47,6 +48,7 @@ class MatchTable:
     score: np.ndarray
     tp: np.ndarray
     ignored: np.ndarray
+    matched: np.ndarray
     gt_counts: np.ndarray
     result_index: np.ndarray
 
@@ -76,7 +78,10 @@ def _index(ground_truth: dict) -> tuple[dict, dict]:
 
 def _ground_truths(ground_truth: dict, images: dict, categories: dict) -> dict:
     """Annotations of listed images and categories, ordered by image, class, then non-ignored first."""
-    anns = [a for a in ground_truth.get("annotations", []) if a.get("image_id") in images and a.get("category_id") in categories]
+    listed = ground_truth.get("annotations", [])
+    source = np.array([i for i, a in enumerate(listed) if a.get("image_id") in images and a.get("category_id") in categories],
+                      dtype=np.int64)
+    anns = [listed[i] for i in source]
     boxes = _boxes(anns, "ground truth annotations")
     crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
     area = np.array([a.get("area", box[2] * box[3]) for a, box in zip(anns, boxes)], dtype=np.float64)
@@ -85,7 +90,7 @@ def _ground_truths(ground_truth: dict, images: dict, categories: dict) -> dict:
     category = np.array([categories[a["category_id"]] for a in anns], dtype=np.int64)
     order = np.lexsort((ignore, category, image))
     return {"key": image[order] * len(categories) + category[order], "boxes": boxes[order], "crowd": crowd[order],
-            "ignore": ignore[order]}
+            "ignore": ignore[order], "source": source[order]}
 
 
 def _detections(results: list, images: dict, categories: dict, max_dets: int) -> dict:
@@ -159,10 +164,11 @@ def _padded(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.where(valid, index, 0), valid
 
 
-def _match(dets: dict, gts: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(tp, ignored), each (n_dets, thresholds), for detections in (image, class, rank) order."""
+def _match(dets: dict, gts: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tp, ignored, matched annotation), each (n_dets, thresholds), for detections in (image, class, rank) order."""
     tp = np.zeros((len(dets["key"]), len(IOU_THRESHOLDS)), dtype=bool)
     ignored = np.zeros_like(tp)
+    matched = np.full(tp.shape, -1, dtype=np.int64)
     d_keys, d_starts, d_counts = np.unique(dets["key"], return_index=True, return_counts=True)
     g_keys, g_starts, g_counts = np.unique(gts["key"], return_index=True, return_counts=True)
     _, in_d, in_g = np.intersect1d(d_keys, g_keys, assume_unique=True, return_indices=True)
@@ -177,7 +183,9 @@ def _match(dets: dict, gts: dict) -> tuple[np.ndarray, np.ndarray]:
         rows = d_index[d_valid]
         tp[rows] = ((match >= 0) & ~matched_ignore).transpose(0, 2, 1)[d_valid]
         ignored[rows] = ((match >= 0) & matched_ignore).transpose(0, 2, 1)[d_valid]
-    return tp, ignored
+        source = np.take_along_axis(gts["source"][g_index][:, None, :], np.maximum(match, 0), axis=-1)
+        matched[rows] = np.where(match >= 0, source, -1).transpose(0, 2, 1)[d_valid]
+    return tp, ignored, matched
 
 
 def match_tables(ground_truth: dict, results: list, max_dets: int = MAX_DETS) -> MatchTable:
@@ -185,7 +193,7 @@ def match_tables(ground_truth: dict, results: list, max_dets: int = MAX_DETS) ->
     images, categories = _index(ground_truth)
     gts = _ground_truths(ground_truth, images, categories)
     dets = _detections(results, images, categories, max_dets)
-    tp, ignored = _match(dets, gts)
+    tp, ignored, matched = _match(dets, gts)
     n_cat = len(categories)
     image, category = dets["key"] // n_cat, dets["key"] % n_cat
     by_class = np.lexsort((dets["rank"], image, category))
@@ -194,4 +202,4 @@ def match_tables(ground_truth: dict, results: list, max_dets: int = MAX_DETS) ->
     counts = np.bincount(regular, minlength=len(images) * n_cat).reshape(len(images), n_cat)
     return MatchTable(image_ids=tuple(images), category_ids=tuple(categories), image=image[order],
                       category=category[order], score=dets["score"][order], tp=tp[order], ignored=ignored[order],
-                      gt_counts=counts, result_index=dets["result_index"][order])
+                      matched=matched[order], gt_counts=counts, result_index=dets["result_index"][order])

@@ -75,10 +75,14 @@ def _set_scores(rng: np.random.Generator, results: list[dict], distinct: bool) -
 
 
 def detection_set(seed: int, n_images: int = 40, n_classes: int = 4, quality: float = 0.6, n_background: int = 4,
-                  distinct_scores: bool = False, size: int = 200) -> tuple[dict, list[dict]]:
-    """(COCO ground-truth dict, COCO results list) of a seeded random scene set (see the module docstring)."""
+                  distinct_scores: bool = False, size: int = 200, model_seed: int | None = None) -> tuple[dict, list[dict]]:
+    """(COCO ground-truth dict, COCO results list) of a seeded random scene set (see the module docstring).
+
+    ``model_seed`` draws other results on the same ground truth (another seed or arm of a detector)."""
     rng = np.random.default_rng(seed)
     gt = _ground_truth(rng, max(n_images, 3), max(n_classes, 2), size)
+    if model_seed is not None:
+        rng = np.random.default_rng([seed, model_seed])
     results = _predictions(rng, gt, quality, n_background, size)
     _set_scores(rng, results, distinct_scores)
     return gt, results

@@ -1,4 +1,5 @@
-"""pycocotools as the reference for the detection tests and benchmark: COCOeval on in-memory dicts."""
+"""pycocotools as the reference for the detection tests and benchmark: COCOeval on in-memory dicts
+(pycocotools is in the test extra; importing this module does not need it)."""
 
 from __future__ import annotations
 
