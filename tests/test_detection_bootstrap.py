@@ -9,7 +9,7 @@ import pytest
 from benchmarks.coco_reference import coco_eval, duplicated
 from xferdiag.errors import InputError
 from xferdiag.tasks.detection.average_precision import evaluate, metrics_from_table
-from xferdiag.tasks.detection.bootstrap import image_weights, paired_map_bootstrap, replicate_map, summarise, weights_of
+from xferdiag.tasks.detection.bootstrap import image_weights, paired_map_bootstrap, paired_result, replicate_map, weights_of
 from xferdiag.tasks.detection.matching import match_tables
 from xferdiag.tasks.detection.synthetic import detection_set
 
@@ -60,11 +60,12 @@ def test_shared_draws_and_identical_arms():
 
 def test_summary_of_a_known_replicate_matrix():
     # columns x = (1, -1, 0, 0), y = (1, -1, 1, -1): var x = 2/3, var y = 4/3, cov = 2/3
-    replicates = np.array([[1.0, 1.0], [-1.0, -1.0], [0.0, 1.0], [0.0, -1.0], [np.nan, 0.0]])
-    observed, variance, shared = summarise(np.array([0.1, 0.2]), replicates)
-    assert observed == (0.1, 0.2)
-    np.testing.assert_allclose(variance, [2 / 3, 4 / 3])
-    assert shared == pytest.approx(2 / 3)
+    # (the first row is the observed difference, a row without mAP is left out)
+    rows = np.array([[0.1, 0.2], [1.0, 1.0], [-1.0, -1.0], [0.0, 1.0], [0.0, -1.0], [np.nan, 0.0]])
+    replicates, result = paired_result(rows, n_images=9)
+    assert result.observed == (0.1, 0.2) and len(replicates) == 5 and result.n_images == 9
+    np.testing.assert_allclose(result.variance_per_seed, [2 / 3, 4 / 3])
+    assert result.shared_covariance == pytest.approx(2 / 3)
 
 
 def test_bad_pairs_are_input_errors():

@@ -73,22 +73,34 @@ class PairedBootstrap:
                 "shared_covariance": self.shared_covariance, "n_boot": self.n_boot, "n_images": self.n_images}
 
 
-def _check_same_test_set(tables: list[MatchTable]) -> None:
-    first = tables[0]
-    for table in tables[1:]:
+def paired_weights(tables_a: list[MatchTable], tables_b: list[MatchTable], n_boot: int, seed: int,
+                   weights: np.ndarray | None) -> np.ndarray:
+    """The shared resamples, (1 + replicates, images): the identity first (the observed values), then
+    ``weights`` or ``n_boot`` seeded draws; checks that both arms' seeds share one test set."""
+    if not tables_a or len(tables_a) != len(tables_b):
+        raise InputError(f"match tables: need the same number of seeds in both arms, got {len(tables_a)} and {len(tables_b)}")
+    first = tables_a[0]
+    for table in [*tables_a, *tables_b]:
         if table.image_ids != first.image_ids or table.category_ids != first.category_ids \
                 or not np.array_equal(table.gt_counts, first.gt_counts):
             raise InputError("match tables: every seed of both arms must be scored on the same test images and ground truth")
+    n_images = len(first.image_ids)
+    weights = image_weights(n_images, n_boot, seed) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or len(weights) < 2 or weights.shape[1] != n_images or (weights < 0).any():
+        raise InputError(f"n_boot/weights: need at least 2 replicates of {n_images} non-negative image weights, got {weights.shape}")
+    return np.vstack([np.ones((1, n_images)), weights])
 
 
-def summarise(observed: np.ndarray, replicates: np.ndarray) -> tuple[tuple, tuple, float | None]:
-    """(observed, per-seed variance, mean cross-seed covariance) of a (B, S) replicate matrix; a
-    replicate without any class that has ground truth (no mAP) is left out."""
-    replicates = replicates[np.isfinite(replicates).all(axis=1)]
-    cov = np.atleast_2d(np.cov(replicates, rowvar=False))
+def paired_result(differences: np.ndarray, n_images: int) -> tuple[np.ndarray, PairedBootstrap]:
+    """(replicates, summary) from per-seed differences scored on :func:`paired_weights`' rows (1 + B, S)."""
+    replicates = differences[1:]
+    replicates_ok = replicates[np.isfinite(replicates).all(axis=1)]  # a replicate without any class with ground truth has no mAP
+    cov = np.atleast_2d(np.cov(replicates_ok, rowvar=False))
     n_seeds = cov.shape[0]
     shared = float((cov.sum() - np.trace(cov)) / (n_seeds * (n_seeds - 1))) if n_seeds > 1 else None
-    return tuple(float(v) for v in observed), tuple(float(v) for v in np.diag(cov)), shared
+    return replicates, PairedBootstrap(observed=tuple(float(v) for v in differences[0]),
+                                       variance_per_seed=tuple(float(v) for v in np.diag(cov)),
+                                       shared_covariance=shared, n_boot=len(replicates), n_images=n_images)
 
 
 def paired_map_bootstrap(tables_a: list[MatchTable], tables_b: list[MatchTable], n_boot: int = 1000,
@@ -97,16 +109,6 @@ def paired_map_bootstrap(tables_a: list[MatchTable], tables_b: list[MatchTable],
 
     ``tables_a[s]`` and ``tables_b[s]`` are seed ``s`` of each arm, all on the same test images.
     ``weights`` (replicates, images) replaces the seeded draw, e.g. to score resamples a peer also scores."""
-    if not tables_a or len(tables_a) != len(tables_b):
-        raise InputError(f"match tables: need the same number of seeds in both arms, got {len(tables_a)} and {len(tables_b)}")
-    _check_same_test_set([*tables_a, *tables_b])
-    n_images = len(tables_a[0].image_ids)
-    weights = image_weights(n_images, n_boot, seed) if weights is None else np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 2 or len(weights) < 2 or weights.shape[1] != n_images or (weights < 0).any():
-        raise InputError(f"n_boot/weights: need at least 2 replicates of {n_images} non-negative image weights, got {weights.shape}")
-    ones = np.ones((1, n_images))
-    observed = np.array([replicate_map(a, ones)[0] - replicate_map(b, ones)[0] for a, b in zip(tables_a, tables_b)])
-    replicates = np.stack([replicate_map(a, weights) - replicate_map(b, weights) for a, b in zip(tables_a, tables_b)], axis=1)
-    observed_t, variance, shared = summarise(observed, replicates)
-    return replicates, PairedBootstrap(observed=observed_t, variance_per_seed=variance, shared_covariance=shared,
-                                       n_boot=len(weights), n_images=n_images)
+    rows = paired_weights(tables_a, tables_b, n_boot, seed, weights)
+    differences = np.stack([replicate_map(a, rows) - replicate_map(b, rows) for a, b in zip(tables_a, tables_b)], axis=1)
+    return paired_result(differences, rows.shape[1])

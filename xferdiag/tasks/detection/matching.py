@@ -57,7 +57,7 @@ class MatchTable:
         return ~(self.tp | self.ignored)
 
 
-def _boxes(items: list, what: str) -> np.ndarray:
+def boxes_of(items: list, what: str) -> np.ndarray:
     try:
         boxes = np.array([item["bbox"] for item in items], dtype=np.float64).reshape(len(items), 4)
     except (KeyError, TypeError, ValueError) as exc:
@@ -67,7 +67,7 @@ def _boxes(items: list, what: str) -> np.ndarray:
     return boxes
 
 
-def _index(ground_truth: dict) -> tuple[dict, dict]:
+def id_index(ground_truth: dict) -> tuple[dict, dict]:
     try:
         image_ids = sorted({image["id"] for image in ground_truth["images"]})
         category_ids = sorted({category["id"] for category in ground_truth["categories"]})
@@ -76,13 +76,13 @@ def _index(ground_truth: dict) -> tuple[dict, dict]:
     return {v: i for i, v in enumerate(image_ids)}, {v: i for i, v in enumerate(category_ids)}
 
 
-def _ground_truths(ground_truth: dict, images: dict, categories: dict) -> dict:
+def ground_truth_arrays(ground_truth: dict, images: dict, categories: dict) -> dict:
     """Annotations of listed images and categories, ordered by image, class, then non-ignored first."""
     listed = ground_truth.get("annotations", [])
     source = np.array([i for i, a in enumerate(listed) if a.get("image_id") in images and a.get("category_id") in categories],
                       dtype=np.int64)
     anns = [listed[i] for i in source]
-    boxes = _boxes(anns, "ground truth annotations")
+    boxes = boxes_of(anns, "ground truth annotations")
     crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
     area = np.array([a.get("area", box[2] * box[3]) for a, box in zip(anns, boxes)], dtype=np.float64)
     ignore = crowd | (area < AREA_ALL[0]) | (area > AREA_ALL[1])
@@ -102,7 +102,7 @@ def _detections(results: list, images: dict, categories: dict, max_dets: int) ->
         raise InputError(f"results: image_id {unknown!r} is not among the ground truth's images")
     kept = np.array([i for i, r in enumerate(results) if r.get("category_id") in categories], dtype=np.int64)
     chosen = [results[i] for i in kept]
-    boxes = _boxes(chosen, "results")
+    boxes = boxes_of(chosen, "results")
     try:
         score = np.array([r["score"] for r in chosen], dtype=np.float64).reshape(len(chosen))
     except (KeyError, TypeError, ValueError) as exc:
@@ -190,8 +190,8 @@ def _match(dets: dict, gts: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def match_tables(ground_truth: dict, results: list, max_dets: int = MAX_DETS) -> MatchTable:
     """Match COCO-format ``results`` against a COCO-format ``ground_truth`` dict (see the module docstring)."""
-    images, categories = _index(ground_truth)
-    gts = _ground_truths(ground_truth, images, categories)
+    images, categories = id_index(ground_truth)
+    gts = ground_truth_arrays(ground_truth, images, categories)
     dets = _detections(results, images, categories, max_dets)
     tp, ignored, matched = _match(dets, gts)
     n_cat = len(categories)
