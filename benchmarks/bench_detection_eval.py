@@ -1,6 +1,7 @@
 """Detection evaluation: xferdiag's COCO evaluator against pycocotools (same numbers, time ratio),
-and the paired image bootstrap of the mAP difference from match tables against re-running
-pycocotools on every resampled test set (time per replicate, same replicates and percentiles).
+the paired image bootstrap of the mAP difference from match tables against re-running
+pycocotools on every resampled test set (time per replicate, same replicates and percentiles),
+and the TIDE error breakdown's cost against the mAP evaluation's (issue 29).
 
     python -m benchmarks.bench_detection_eval [--quick]
 
@@ -24,6 +25,7 @@ from xferdiag.tasks.detection.average_precision import metrics_from_table
 from xferdiag.tasks.detection.bootstrap import image_weights, paired_map_bootstrap
 from xferdiag.tasks.detection.matching import match_tables
 from xferdiag.tasks.detection.synthetic import detection_set
+from xferdiag.tasks.detection.tide import paired_tide_bootstrap, tide_breakdown, tide_table
 
 FULL = {"n_images": 300, "n_classes": 10, "n_background": 60, "n_boot": 1000, "peer_reps": 30}
 QUICK = {"n_images": 30, "n_classes": 4, "n_background": 10, "n_boot": 20, "peer_reps": 2}
@@ -78,13 +80,28 @@ def _bootstrap_row(gt: dict, good: list, poor: list, size: dict) -> dict:
             "shared_replicates_percentiles_xferdiag_vs_peer": percentiles}
 
 
+def _tide_row(gt: dict, good: list, poor: list, size: dict) -> dict:
+    """The breakdown of one model (error types, then seven AP50 evaluations) against its mAP evaluation."""
+    _, map_s = timed(lambda: metrics_from_table(match_tables(gt, good)))
+    breakdown, tide_s = timed(lambda: tide_breakdown(tide_table(gt, good)))
+    tides = [tide_table(gt, good)], [tide_table(gt, poor)]
+    n_boot = max(size["n_boot"] // 10, 2)
+    _, boot_s = timed(paired_tide_bootstrap, *tides, n_boot=n_boot, seed=0)
+    return {"name": f"TIDE breakdown of one model, {len(gt['images'])} images", "xferdiag_s": tide_s,
+            "peer": "xferdiag's own mAP evaluation of the same predictions", "peer_s": map_s, "ratio": map_s / tide_s,
+            "notes": (f"TIDE costs {tide_s / map_s:.3g}x the mAP evaluation; paired per-type bootstrap "
+                      f"{boot_s / n_boot:.3g} s per replicate ({n_boot} replicates, both arms)"),
+            "ap50_lost": {k: round(v, 4) for k, v in breakdown.lost.items()}}
+
+
 def main(quick: bool = False) -> list[dict]:
     size = QUICK if quick else FULL
     gt, good, poor = _sets(size)
-    rows = [_evaluator_row(gt, good), _bootstrap_row(gt, good, poor, size)]
+    rows = [_evaluator_row(gt, good), _bootstrap_row(gt, good, poor, size), _tide_row(gt, good, poor, size)]
     print_table(rows, ["name", "xferdiag_s", "peer_s", "ratio", "met", "max_abs_difference"])
+    print(f"{rows[2]['notes']}; AP50 lost per error type: {rows[2]['ap50_lost']}")
     for row in rows:
-        print(f"{row['name']}: peer {row['peer']}; target {row['target']}")
+        print(f"{row['name']}: peer {row['peer']}; target {row.get('target', '-')}")
     print(f"bootstrap 95% interval {rows[1]['interval_95']}; on the shared replicates (xferdiag, peer): "
           f"{rows[1]['shared_replicates_percentiles_xferdiag_vs_peer']}")
     return rows
