@@ -112,6 +112,13 @@ def test_box_iou_known_values():
     np.testing.assert_allclose(box_iou(a, gts, np.array([False, True, False, False]))[0], [2 / 6, 1.0, 0.0, 0.0])
 
 
-def test_results_for_an_unknown_image_are_an_input_error():
-    with pytest.raises(InputError, match="image_id 99"):
-        match_tables(_gt([(10, 10, 20, 20)]), [_det((10, 10, 20, 20), 0.9, image=99)])
+@pytest.mark.parametrize(("results", "message"), [
+    ([_det((10, 10, 20, 20), 0.9, image=99)], "image_id 99"),
+    ([_det((10, 10, 20, 20), float("nan"))], "score is NaN"),
+    ([_det((10, 10, 20), 0.9)], "four numbers"),
+    ([{"image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]}], "numeric score"),
+    ([[7, 1, 0.9]], "list of"),
+])
+def test_unusable_results_are_one_line_input_errors(results, message):
+    with pytest.raises(InputError, match=message):
+        match_tables(_gt([(10, 10, 20, 20)]), results)

@@ -58,6 +58,7 @@ class MatchTable:
 
 
 def boxes_of(items: list, what: str) -> np.ndarray:
+    """(n, 4) float boxes of COCO entries, or one line naming what is wrong."""
     try:
         boxes = np.array([item["bbox"] for item in items], dtype=np.float64).reshape(len(items), 4)
     except (KeyError, TypeError, ValueError) as exc:
@@ -68,6 +69,7 @@ def boxes_of(items: list, what: str) -> np.ndarray:
 
 
 def id_index(ground_truth: dict) -> tuple[dict, dict]:
+    """{image id: index}, {category id: index}, both in sorted id order (pycocotools' ``imgIds``, ``catIds``)."""
     try:
         image_ids = sorted({image["id"] for image in ground_truth["images"]})
         category_ids = sorted({category["id"] for category in ground_truth["categories"]})
@@ -79,6 +81,8 @@ def id_index(ground_truth: dict) -> tuple[dict, dict]:
 def ground_truth_arrays(ground_truth: dict, images: dict, categories: dict) -> dict:
     """Annotations of listed images and categories, ordered by image, class, then non-ignored first."""
     listed = ground_truth.get("annotations", [])
+    if not isinstance(listed, list) or not all(isinstance(a, dict) for a in listed):
+        raise InputError("ground truth: 'annotations' must be a list of objects")
     source = np.array([i for i, a in enumerate(listed) if a.get("image_id") in images and a.get("category_id") in categories],
                       dtype=np.int64)
     anns = [listed[i] for i in source]
@@ -95,8 +99,8 @@ def ground_truth_arrays(ground_truth: dict, images: dict, categories: dict) -> d
 
 def _detections(results: list, images: dict, categories: dict, max_dets: int) -> dict:
     """Results of listed categories, ordered by image, class, descending score (stable), first ``max_dets``."""
-    if not isinstance(results, list):
-        raise InputError("results: expected a list of {image_id, category_id, bbox, score}")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise InputError("results: expected a list of {image_id, category_id, bbox, score} objects")
     unknown = next((r.get("image_id") for r in results if r.get("image_id") not in images), None)
     if unknown is not None or any("image_id" not in r for r in results):
         raise InputError(f"results: image_id {unknown!r} is not among the ground truth's images")
@@ -107,6 +111,8 @@ def _detections(results: list, images: dict, categories: dict, max_dets: int) ->
         score = np.array([r["score"] for r in chosen], dtype=np.float64).reshape(len(chosen))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"results: every entry needs a numeric score ({exc})") from None
+    if not np.isfinite(score).all():
+        raise InputError("results: a score is NaN or infinite")
     key = np.array([images[r["image_id"]] * len(categories) + categories[r["category_id"]] for r in chosen], dtype=np.int64)
     order = np.lexsort((-score, key))
     key, score, boxes, kept = key[order], score[order], boxes[order], kept[order]

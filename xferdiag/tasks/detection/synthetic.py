@@ -34,14 +34,14 @@ def _ground_truth(rng: np.random.Generator, n_images: int, n_classes: int, size:
             "annotations": annotations, "categories": [{"id": c, "name": f"class {c}"} for c in category_ids]}
 
 
-def _predictions(rng: np.random.Generator, gt: dict, quality: float, n_background: int, size: int) -> list[dict]:
+def _predictions(rng: np.random.Generator, gt: dict, quality: float, n_background: int, size: int, jitter: float) -> list[dict]:
     category_ids = [c["id"] for c in gt["categories"]]
     no_detections = category_ids[0]
     results = []
     for ann in gt["annotations"]:
         for _ in range(int(rng.integers(0, 3))):  # none, one, or a duplicate
             category = ann["category_id"] if rng.random() < 0.85 else category_ids[int(rng.integers(len(category_ids)))]
-            results.append({"image_id": ann["image_id"], "category_id": category, "bbox": _jitter(rng, np.array(ann["bbox"]), 0.1),
+            results.append({"image_id": ann["image_id"], "category_id": category, "bbox": _jitter(rng, np.array(ann["bbox"]), jitter),
                             "score": float(np.clip(rng.normal(quality, 0.2), 0.01, 1.0))})
     for image in gt["images"][1:]:
         for _ in range(int(rng.integers(0, n_background + 1))):
@@ -57,32 +57,29 @@ def _predictions(rng: np.random.Generator, gt: dict, quality: float, n_backgroun
     return [r for r in results if r["image_id"] != gt["images"][0]["id"] and r["category_id"] != no_detections]
 
 
-def _set_scores(rng: np.random.Generator, results: list[dict], distinct: bool) -> None:
-    """Two decimals (ties within and across images), or distinct within each (image, class) on a
-    1/1000 grid (ties across images only)."""
-    if not distinct:
-        for r in results:
-            r["score"] = round(r["score"], 2)
-        return
-    groups: dict = {}
+def _set_scores(results: list[dict], distinct: bool) -> None:
+    """Scores on a grid, so that ties happen: two decimals (ties within and across images), or three
+    with repeats inside one (image, class) nudged apart by 1e-7 (ties across images only)."""
+    seen: dict = {}
     for r in results:
-        groups.setdefault((r["image_id"], r["category_id"]), []).append(r)
-    for members in groups.values():
-        values = np.sort(rng.choice(1000, len(members), replace=False) + 1) / 1000
-        ranks = np.argsort(np.argsort([r["score"] for r in members], kind="stable"), kind="stable")
-        for r, rank in zip(members, ranks):
-            r["score"] = float(values[rank])
+        base = round(r["score"], 3 if distinct else 2)
+        key = (r["image_id"], r["category_id"], base)
+        r["score"] = base + seen.get(key, 0) * 1e-7 if distinct else base
+        seen[key] = seen.get(key, 0) + 1
 
 
 def detection_set(seed: int, n_images: int = 40, n_classes: int = 4, quality: float = 0.6, n_background: int = 4,
-                  distinct_scores: bool = False, size: int = 200, model_seed: int | None = None) -> tuple[dict, list[dict]]:
+                  distinct_scores: bool = False, size: int = 200, model_seed: int | None = None,
+                  jitter: float = 0.1) -> tuple[dict, list[dict]]:
     """(COCO ground-truth dict, COCO results list) of a seeded random scene set (see the module docstring).
 
-    ``model_seed`` draws other results on the same ground truth (another seed or arm of a detector)."""
+    ``quality`` is the mean score of boxes on objects (background boxes score below 0.7), ``jitter`` the
+    relative noise of their position and size; ``model_seed`` draws other results on the same ground
+    truth (another seed or arm of a detector)."""
     rng = np.random.default_rng(seed)
     gt = _ground_truth(rng, max(n_images, 3), max(n_classes, 2), size)
     if model_seed is not None:
         rng = np.random.default_rng([seed, model_seed])
-    results = _predictions(rng, gt, quality, n_background, size)
-    _set_scores(rng, results, distinct_scores)
+    results = _predictions(rng, gt, quality, n_background, size, jitter)
+    _set_scores(results, distinct_scores)
     return gt, results
