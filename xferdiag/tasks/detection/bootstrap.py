@@ -19,6 +19,8 @@ per-seed differences ``g_s`` (``observed``) and the replicate matrix ``D`` (B, S
   difference is its shared plus its own test noise.
 * With one seed, ``variance_per_seed[0]`` is the whole test-set variance of the paired t over
   images. ``n_images - 1`` are the test terms' degrees of freedom, as negative.py gives its test term.
+* Both differences can come out below 0 by chance; clip them at 0, as negative.py clips its
+  mean-square difference.
 
 mAP is not a mean over images, so these are bootstrap estimates rather than ANOVA mean squares; for
 a metric that is such a mean they estimate the same quantities.
@@ -51,7 +53,8 @@ def weights_of(draws: np.ndarray, n_images: int) -> np.ndarray:
 
 
 def replicate_map(table: MatchTable, weights: np.ndarray) -> np.ndarray:
-    """mAP@[.5:.95] of ``table`` on each weighted test set, (replicates,); chunked to bound memory."""
+    """mAP over the table's IoU columns (COCO's mAP@[.5:.95], or AP50 for a one-column table) on each
+    weighted test set, (replicates,); the replicates go through in chunks to bound memory."""
     per_class = np.bincount(table.category, minlength=len(table.category_ids))
     rows = max(1, _CELLS // (table.tp.shape[1] * max(int(per_class.max(initial=0)), 1)))
     return np.concatenate([mean_average_precision(table, weights[i:i + rows]) for i in range(0, len(weights), rows)])
