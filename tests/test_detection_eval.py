@@ -34,6 +34,8 @@ def test_equals_pycocotools_on_random_sets_with_edge_cases(seed, distinct):
     # a class with no detections and one with no ground truth, tied scores within one (image, class)
     assert table.ignored.any() and len(table.score) < len(results)
     assert table.gt_counts.sum(0)[-1] == 0 and (table.category == 0).sum() == 0 and table.gt_counts.sum(0)[0] > 0
+    assert 0 not in table.image and table.gt_counts[0].sum() > 0  # an image with ground truth and no predictions
+    assert 1 in table.image and table.gt_counts[1].sum() == 0  # an image with predictions and no ground truth
     keys = [(r["image_id"], r["category_id"], r["score"]) for r in results]
     assert (len(set(keys)) < len(keys)) != distinct
     ours, ref = metrics_from_table(table), coco_eval(gt, results)

@@ -54,7 +54,11 @@ def _predictions(rng: np.random.Generator, gt: dict, quality: float, n_backgroun
         w, h = rng.uniform(8, size / 2, 2)
         results.append({"image_id": crowded, "category_id": category_ids[1], "score": float(rng.uniform(0.01, 1.0)),
                         "bbox": [float(rng.uniform(0, size - w)), float(rng.uniform(0, size - h)), float(w), float(h)]})
-    return [r for r in results if r["image_id"] != gt["images"][0]["id"] and r["category_id"] != no_detections]
+    results = [r for r in results if r["image_id"] != gt["images"][0]["id"] and r["category_id"] != no_detections]
+    empty = gt["images"][1]["id"]  # the image without objects gets at least one box
+    if not any(r["image_id"] == empty for r in results):
+        results.append({"image_id": empty, "category_id": category_ids[-1], "bbox": [5.0, 5.0, 30.0, 30.0], "score": 0.5})
+    return results
 
 
 def _set_scores(results: list[dict], distinct: bool) -> None:
