@@ -21,10 +21,16 @@ the counts. No fix lowers AP (precision at each recall can only rise), so the lo
 without TIDE's clipping. They are AP50 differences, as TIDE reports them. Errors are found inside
 one image, so the paired image bootstrap (:mod:`.bootstrap`) reweights them, never reclassifies them.
 
-Two deviations from tidecv, both to keep each type's loss about that type alone: tidecv picks the
-best error per ground truth across classification and localisation together (fixing one type can
-then drop an error of that type whose ground truth's best is of the other type); here each oracle
-picks within its own type. Detections are COCO's (100 per image and class), not tidecv's 100 per image.
+Checked against tidecv 1.0.1 (fetched for the check; not a dependency: unmaintained, it needs cv2,
+seaborn and pandas): the same error counts, AP50 and losses to 5e-16 on four seeded random sets with
+no tied scores, crowd regions, classes with detections but no ground truth or images with over 100
+detections. Where those occur the two differ on purpose: tidecv counts a class without ground truth
+as AP 0 where COCO leaves it out; it lists fixed errors before correct detections of the same score,
+which lowers its fixed AP and so its losses; its matching ignores crowd regions and caps detections
+per image rather than per image and class. It also picks one best error per ground truth across
+classification and localisation together, so fixing one type can drop an error of that type whose
+ground truth's best is of the other type; here each oracle picks within its own type, so each loss
+is about its own type alone.
 """
 
 from __future__ import annotations
