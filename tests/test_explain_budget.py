@@ -11,7 +11,7 @@ import torch
 from explain_helpers import patch_data, tiny_cnn, trained_patch_cnn
 
 from xferdiag.errors import InputError
-from xferdiag.explainers import explain_models
+from xferdiag.explainers import ImageRequest, explain_arms
 from xferdiag.explainers.budget import FLOORS, Budget, ExplainPlan, PassCosts, fit_plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -86,10 +86,11 @@ def test_a_budget_run_records_its_plan_and_what_it_cut(monkeypatch):
     torch.manual_seed(1)
     models = {"transfer": trained_patch_cnn(), "scratch": tiny_cnn()}
     background = patch_data(8, seed=22)[0]
-    asked = dict(seed=0, lime_samples=400, shap_samples=64, progress=False)
-    free, _ = explain_models(models, x[:6], y[:6], background, **asked)
+    asked = ImageRequest(models=models, images=x[:6], labels=y[:6], background=background, seed=0, lime_samples=400,
+                         shap_samples=64)
+    free, _ = explain_arms(asked, progress=False)
     estimate = free["budget"]["estimated_s"]
-    index, maps = explain_models(models, x[:6], y[:6], background, budget=max(estimate / 4, 0.5), **asked)
+    index, maps = explain_arms(replace(asked, budget=max(estimate / 4, 0.5)), progress=False)
     budget = index["budget"]
     assert budget["reductions"] and budget["chosen"] != budget["requested"]
     assert budget["estimated_s"] <= budget["budget_s"]

@@ -8,8 +8,9 @@ from scipy.ndimage import sobel
 
 from xferdiag.errors import InputError
 from xferdiag.explainers import (
+    ImageRequest,
     deletion_insertion,
-    explain_models,
+    explain_arms,
     grad_cam,
     pick_examples,
     pointing_game,
@@ -115,14 +116,14 @@ def test_pick_examples():
         pick_examples(labels, {"x": transfer[:5]}, n=3)
 
 
-def test_explain_models_writes_the_documented_index(trained):
+def test_explaining_images_writes_the_documented_index(trained):
     model, x, y, _ = trained
     torch.manual_seed(5)
     scratch = tiny_cnn()
     models = {"transfer": model, "scratch": scratch}
     background = patch_data(8, seed=22)[0]
-    index, maps = explain_models(models, x[:4], y[:4], background, seed=0, lime_samples=80, shap_samples=16,
-                                 progress=False, example_ids=[10, 11, 12, 13])
+    index, maps = explain_arms(ImageRequest(models=models, images=x[:4], labels=y[:4], background=background, seed=0,
+                                            lime_samples=80, shap_samples=16, example_ids=[10, 11, 12, 13]), progress=False)
     json.dumps(index, allow_nan=False)
     assert set(index) == {"methods", "arms", "seed", "params", "examples", "agreement", "sanity", "faithfulness",
                           "shap_additivity_gap", "budget"}
@@ -150,15 +151,21 @@ def test_explain_models_writes_the_documented_index(trained):
     assert index["params"]["lime"]["num_samples"] == 80
 
 
-def test_explain_models_bad_inputs(trained):
+def test_explaining_images_bad_inputs(trained):
     model, x, y, _ = trained
+
+    def explain(models, labels, **options):
+        return explain_arms(ImageRequest(models=models, images=x[:2], labels=labels, **options), progress=False)
+
     with pytest.raises(InputError, match="background: SHAP needs background images"):
-        explain_models({"transfer": model}, x[:2], y[:2], progress=False)
+        explain({"transfer": model}, y[:2])
     with pytest.raises(InputError, match="methods: choose distinct names"):
-        explain_models({"transfer": model}, x[:2], y[:2], methods=("gradcam", "occlusion"), progress=False)
+        explain({"transfer": model}, y[:2], methods=("gradcam", "occlusion"))
     with pytest.raises(InputError, match="models: arm names must be non-empty strings without '__'"):
-        explain_models({"a__b": model}, x[:2], y[:2], methods=("gradcam",), progress=False)
+        explain({"a__b": model}, y[:2], methods=("gradcam",))
     with pytest.raises(InputError, match=r"labels: expected one entry per image \(2\)"):
-        explain_models({"transfer": model}, x[:2], y[:3], methods=("gradcam",), progress=False)
+        explain({"transfer": model}, y[:3], methods=("gradcam",))
     with pytest.raises(InputError, match=r"models\['t'\]: expected a torch.nn.Module"):
-        explain_models({"t": "resnet"}, x[:2], y[:2], methods=("gradcam",), progress=False)
+        explain({"t": "resnet"}, y[:2], methods=("gradcam",))
+    with pytest.raises(InputError, match=r"deletion_steps: must be an integer >= 1, got 0"):
+        explain({"transfer": model}, y[:2], methods=("gradcam",), deletion_steps=0)

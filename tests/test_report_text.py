@@ -80,12 +80,12 @@ def test_wrong_word_maps_are_a_run_directory_error(tmp_path):
         render_report(run)
 
 
-def test_explain_text_models_output_renders(tmp_path):
-    """What explain_text_models returns is what the run directory stores and the report reads."""
+def test_text_explanations_output_renders(tmp_path):
+    """What the text explainers return is what the run directory stores and the report reads."""
     import torch
     from text_helpers import BagModel, cue_corpus, encode, tokenizer
 
-    from xferdiag.explainers import explain_text_models
+    from xferdiag.explainers import TextRequest, explain_arms
     tok = tokenizer()
     texts, labels = cue_corpus(4, seed=2)
     texts[0] = "<script>alert(1)</script> &amp; " + texts[0]
@@ -93,7 +93,8 @@ def test_explain_text_models_output_renders(tmp_path):
     torch.manual_seed(0)
     models = {"transfer": BagModel(tok.vocab_size, tok.pad_token_id).eval(),
               "scratch": BagModel(tok.vocab_size, tok.pad_token_id).eval()}
-    index, maps = explain_text_models(models, ids, mask, labels, tok, methods=("ig",), progress=False)
+    index, maps = explain_arms(TextRequest(models=models, input_ids=ids, attention_mask=mask, labels=labels, tokenizer=tok,
+                                           methods=("ig",)), progress=False)
     run = write_full_run(tmp_path / "run")
     write_json(RunDir(run).index_json, index)
     write_npz(RunDir(run).maps_npz, **maps)

@@ -14,7 +14,7 @@ from xferdiag.cli import main
 from xferdiag.config import STRATEGIES, RunConfig
 from xferdiag.data import load_domain, split_target
 from xferdiag.errors import DataError, InputError, ModelError
-from xferdiag.explainers import explain_table
+from xferdiag.explainers import TableRequest, explain_arms
 from xferdiag.models import ModelSource, build_transfer_model, resolve_input_spec
 from xferdiag.models.tabular import model_for_data, resolve_config
 
@@ -142,8 +142,9 @@ def test_tabular_shap_and_lime_name_the_features_the_model_uses():
         net.bias.copy_(torch.tensor([0.0, -10.0]))
     x, y = make_table(40, 0.0, 5)
     rows, training = x[:4], x[4:]
-    index, maps = explain_table({"transfer": net.eval(), "scratch": net.eval()}, rows, y[:4], training, NAMES,
-                                methods=("gradcam", "shap", "lime"), lime_samples=300, shap_samples=100, example_ids=[3, 5, 8, 9])
+    index, maps = explain_arms(TableRequest(models={"transfer": net.eval(), "scratch": net.eval()}, rows=rows, labels=y[:4],
+                                            training=training, feature_names=NAMES, methods=("gradcam", "shap", "lime"),
+                                            lime_samples=300, shap_samples=100, example_ids=[3, 5, 8, 9]), progress=False)
     assert index["kind"] == "tabular" and index["methods"] == ["shap", "lime"] and index["feature_names"] == NAMES
     assert index["params"]["skipped"] == {"gradcam": "needs images"}
     assert [e["index"] for e in index["examples"]] == [3, 5, 8, 9]

@@ -8,7 +8,7 @@ import torch
 from text_helpers import CUES, BagModel, TinyBert, cue_corpus, encode, tokenizer, train
 
 from xferdiag.errors import InputError
-from xferdiag.explainers.text import explain_text_models
+from xferdiag.explainers import TextRequest, explain_arms
 from xferdiag.explainers.text_checks import eraser
 from xferdiag.explainers.text_methods import integrated_gradients, lime_text, shap_text
 from xferdiag.explainers.text_words import forward_logits, text_batch, word_scores
@@ -39,8 +39,8 @@ def cue_setup(tok):
 @pytest.fixture(scope="module")
 def cue_explained(tok, cue_setup):
     trained, untrained, ids, mask, labels = cue_setup
-    return explain_text_models({"transfer": trained, "scratch": untrained}, ids, mask, labels, tok,
-                               lime_samples=150, shap_samples=100, progress=False)
+    return explain_arms(TextRequest(models={"transfer": trained, "scratch": untrained}, input_ids=ids, attention_mask=mask,
+                                    labels=labels, tokenizer=tok, lime_samples=150, shap_samples=100), progress=False)
 
 
 def _top_words(index: dict, maps: dict, key: str) -> list[str]:
@@ -68,8 +68,9 @@ def test_the_planted_cue_is_the_top_word_of_a_transformer(tok):
     test_texts, test_labels = cue_corpus(24, seed=1, neutral=True)
     cued = [i for i, label in enumerate(test_labels) if label < 2]
     test_ids, test_mask = encode(tok, [test_texts[i] for i in cued])
-    index, maps = explain_text_models({"transfer": bert}, test_ids, test_mask, test_labels[cued], tok,
-                                      lime_samples=150, shap_samples=100, progress=False, checks=False)
+    index, maps = explain_arms(TextRequest(models={"transfer": bert}, input_ids=test_ids, attention_mask=test_mask,
+                                           labels=test_labels[cued], tokenizer=tok, lime_samples=150, shap_samples=100,
+                                           checks=False), progress=False)
     for method in ("ig", "shap", "lime"):
         top = _top_words(index, maps, f"{method}__transfer")
         assert np.mean([word in CUES for word in top]) >= 0.9, (method, top)
@@ -179,9 +180,9 @@ def test_batched_equals_single(bert_setup, method):
 
 def test_same_seed_same_output_and_bert_explains_end_to_end(bert_setup, tok):
     model, batch, targets = bert_setup
-    kwargs = dict(methods=("shap", "lime"), lime_samples=50, shap_samples=40, progress=False, seed=3, sanity_steps=3)
-    first = explain_text_models({"a": model}, batch.input_ids, None, targets, tok, **kwargs)
-    second = explain_text_models({"a": model}, batch.input_ids, None, targets, tok, **kwargs)
+    request = TextRequest(models={"a": model}, input_ids=batch.input_ids, labels=targets, tokenizer=tok,
+                          methods=("shap", "lime"), lime_samples=50, shap_samples=40, seed=3, sanity_steps=3)
+    first, second = (explain_arms(request, progress=False) for _ in range(2))
     for key in ("shap__a", "lime__a"):
         np.testing.assert_array_equal(first[1][key], second[1][key])
     sanity = first[0]["sanity"]["lime"]
@@ -207,6 +208,5 @@ def test_bad_input_names_the_parameter(bert_setup, tok, change, message):
     args = dict(models={"a": model}, input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=targets)
     args.update(change)
     with pytest.raises(InputError) as err:
-        explain_text_models(args.pop("models"), args.pop("input_ids"), args.pop("attention_mask"), args.pop("labels"),
-                            tok, progress=False, **args)
+        explain_arms(TextRequest(tokenizer=tok, **args), progress=False)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)

@@ -1,22 +1,23 @@
-"""Tables: the registry of table explainers (Kernel SHAP, LIME) and :func:`explain_table`.
+"""Tables: the registry of table explainers (Kernel SHAP, LIME) and the :class:`TableRequest` that
+:func:`~.arms.explain_arms` explains with them.
 
 Attributions are per feature, (N, F), for the true class; Grad-CAM needs images and is skipped,
-and pixel perturbation checks (sanity, faithfulness) do not apply. :func:`explain_table` returns
-what ``index.json`` and ``maps.npz`` hold (docs/rundir.md, "Tables").
+and pixel perturbation checks (sanity, faithfulness) do not apply. What index.json and maps.npz
+hold for tables is in docs/rundir.md, "Tables".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import InputError
-from ._common import TabularExplanation, device_of
-from .arms import Attribution, Method, explain_arms
-from .examples import examples
+from ._common import TabularExplanation, check_request, device_of
+from .arms import AgreeFn, Attribution, Kind, Method, Request, agreement
 from .lime import lime_tabular
 from .shap import shap_tabular
 
@@ -25,17 +26,6 @@ KIND = "tabular"
 BACKGROUND_SIZE = 32
 """Rows of Kernel SHAP's background, subsampled (seeded) from the training rows."""
 TOPK = 0.1
-
-
-@dataclass(frozen=True)
-class TableRequest:
-    """What the table explainers are asked for: training rows, feature names and each method's settings."""
-
-    training: np.ndarray
-    feature_names: list[str]
-    seed: int
-    lime_samples: int
-    shap_samples: int
 
 
 def probabilities(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
@@ -55,7 +45,7 @@ def _attribution(name: str, result: TabularExplanation) -> Attribution:
                                        ("base_values", name): result.base_values.tolist()})
 
 
-def _shap(request: TableRequest) -> Method:
+def _shap(request: TableRequest, rows: np.ndarray) -> Method:
     def explain(arm, model, rows, targets) -> Attribution:
         return _attribution("shap", shap_tabular(probabilities(model), rows, request.training, request.feature_names,
                                                  targets, n_samples=request.shap_samples, seed=request.seed,
@@ -66,7 +56,7 @@ def _shap(request: TableRequest) -> Method:
                                     "explainer": "KernelExplainer"})
 
 
-def _lime(request: TableRequest) -> Method:
+def _lime(request: TableRequest, rows: np.ndarray) -> Method:
     def explain(arm, model, rows, targets) -> Attribution:
         return _attribution("lime", lime_tabular(probabilities(model), rows, request.training, request.feature_names,
                                                  targets, num_samples=request.lime_samples, seed=request.seed))
@@ -74,36 +64,60 @@ def _lime(request: TableRequest) -> Method:
     return Method("lime", explain, {"num_samples": request.lime_samples, "discretizer": "quartile"})
 
 
-TABLE_EXPLAINERS: dict[str, Callable[[TableRequest], Method]] = {"shap": _shap, "lime": _lime}
+TABLE_EXPLAINERS: dict[str, Callable[[TableRequest, np.ndarray], Method]] = {"shap": _shap, "lime": _lime}
 """Table explainers by name; the explanation index lists every one's ``params``, in this order."""
 METHODS = tuple(TABLE_EXPLAINERS)
 
 
-def explain_table(models: dict[str, torch.nn.Module], rows: np.ndarray, labels: np.ndarray, training: np.ndarray,
-                  feature_names: list[str], *, methods=METHODS, seed: int = 0, lime_samples: int = 1000,
-                  shap_samples: int = 200, example_ids=None) -> tuple[dict, dict[str, np.ndarray]]:
-    """Kernel SHAP and LIME values of the true class, per feature, for every arm (models in eval mode).
+class TableKind(Kind):
+    """Raw feature rows, explained as asked whatever the budget (a small MLP answers thousands of rows in
+    milliseconds); agreement of |attribution|; no checks. Methods for other kinds of data are skipped."""
+
+    name = KIND
+    explainers = TABLE_EXPLAINERS
+    targets = ("label",)
+    sections = ("importance", "base_values", "agreement")
+
+    def choose(self, request: TableRequest) -> list[str]:
+        usable = [m for m in request.methods if m in TABLE_EXPLAINERS]
+        if not usable:
+            raise InputError(f"--methods: tables are explained with {' and '.join(METHODS)}; Grad-CAM needs images")
+        return check_request(usable, METHODS, request.target, self.targets)
+
+    def check(self, request: TableRequest) -> np.ndarray:
+        return np.asarray(request.rows)
+
+    def predict(self, request: TableRequest, rows: np.ndarray, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {arm: torch.from_numpy(probabilities(model)(rows).argmax(1)) for arm, model in request.models.items()}
+
+    def agree(self, request: TableRequest, rows: np.ndarray) -> AgreeFn:
+        return agreement(TOPK, absolute=True)
+
+    def params(self, request: TableRequest, plan: None) -> dict:
+        """Every registered method's params (the chosen ones' too), then what was skipped and why."""
+        return {"agreement": {"topk": TOPK, "on": "absolute attributions"},
+                **{name: factory(request, request.rows).params for name, factory in TABLE_EXPLAINERS.items()},
+                "skipped": {m: "needs text" if m == "ig" else "needs images" for m in request.methods
+                            if m not in TABLE_EXPLAINERS}}
+
+    def header(self, request: TableRequest) -> dict:
+        return {"feature_names": list(request.feature_names)}
+
+    def maps(self, rows: np.ndarray, maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"rows": rows.astype(np.float32), **maps}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableRequest(Request):
+    """Rows to explain with Kernel SHAP and LIME, per feature, for the true class (models in eval mode).
 
     ``training`` rows are LIME's statistics and, subsampled to BACKGROUND_SIZE (seeded), Kernel
     SHAP's background. Agreement between the first two arms compares |attribution| per example.
-    Methods that need images are listed under ``params.skipped``.
+    Methods that need images or text are listed under ``params.skipped``; there is no budget.
     """
-    usable = [m for m in methods if m in TABLE_EXPLAINERS]
-    if not usable:
-        raise InputError(f"--methods: tables are explained with {' and '.join(METHODS)}; Grad-CAM needs images")
-    arms = list(models)
-    ids = np.arange(len(rows)) if example_ids is None else np.asarray(example_ids)
-    preds = {arm: probabilities(models[arm])(rows).argmax(1) for arm in arms}
-    request = TableRequest(training, list(feature_names), seed, lime_samples, shap_samples)
-    registered = {name: factory(request) for name, factory in TABLE_EXPLAINERS.items()}
-    index = {
-        "kind": KIND, "methods": usable, "arms": arms, "seed": seed, "feature_names": list(feature_names),
-        "params": {"target": "label", "agreement": {"topk": TOPK, "on": "absolute attributions"},
-                   **{name: method.params for name, method in registered.items()},
-                   "skipped": {m: "needs text" if m == "ig" else "needs images" for m in methods if m not in TABLE_EXPLAINERS}},
-        "examples": examples(ids, labels, preds),
-    }
-    maps, sections = explain_arms(models, rows, {arm: labels for arm in arms}, [registered[m] for m in usable],
-                                  topk=TOPK, absolute=True, progress=False)
-    index.update({key: sections.get(key, {}) for key in ("importance", "base_values", "agreement")})
-    return index, {"rows": rows.astype(np.float32), **maps}
+
+    kind: ClassVar[Kind] = TableKind()
+    rows: object
+    training: np.ndarray
+    feature_names: list[str]
+    methods: tuple[str, ...] | list[str] | str = METHODS

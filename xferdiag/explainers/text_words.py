@@ -43,11 +43,13 @@ class TextBatch:
         return len(self.input_ids)
 
     def subset(self, rows) -> TextBatch:
-        """The texts at ``rows`` (a slice or index array), padded as before."""
+        """The texts at ``rows`` (a slice or index array), padded as before; also ``batch[rows]``."""
         idx = np.arange(len(self))[rows]
         return TextBatch(self.input_ids[idx], self.attention_mask[idx], self.fixed[idx], self.word_ids[idx],
                          [self.tokens[i] for i in idx], [self.words[i] for i in idx],
                          [self.exact_words[i] for i in idx], self.pad_token_id)
+
+    __getitem__ = subset
 
     @property
     def n_words(self) -> np.ndarray:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..data import Domain, InputSpec
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,11 @@ class Modality(Protocol):
         """Shift per raw input feature (shift.json's ``per_feature``), where the inputs have named
         features, or the words that separate two corpora (``separating_words``); None where there is
         nothing to name (pixels)."""
+
+
+def own_methods(methods: list[str], available: tuple[str, ...], what: str) -> list[str]:
+    """The requested methods a modality has (the others need another kind of data and are skipped); at least one."""
+    chosen = [m for m in methods if m in available]
+    if not chosen:
+        raise InputError(f"--methods: {', '.join(methods)} cannot explain {what}; choose from {', '.join(available)}")
+    return chosen

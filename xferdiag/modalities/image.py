@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import Domain
-from ..errors import InputError
-from ..explainers.image import METHODS, explain_models
+from ..explainers.arms import explain_arms
+from ..explainers.image import METHODS, ImageRequest
 from ..models import WithNormalization
-from .base import ExplainJob
+from .base import ExplainJob, own_methods
 
 BACKGROUND_SIZE = 32
 """Training images SHAP draws its references from (seeded)."""
@@ -30,17 +30,15 @@ class ImageModality:
                 budget: float | None, progress: bool) -> tuple[dict, dict[str, np.ndarray]]:
         """Unit-range images and a seeded background; the models see them through their own normalisation.
         Methods for other kinds of data (Integrated Gradients on token embeddings) are skipped."""
-        chosen = [m for m in methods if m in self.methods]
-        if not chosen:
-            raise InputError(f"--methods: {', '.join(methods)} cannot explain images; choose from {', '.join(self.methods)}")
+        chosen = own_methods(methods, self.methods, "images")  # IG needs token embeddings: skipped here
         images = job.domain.unit_images(job.rows, job.spec)
         rng = np.random.default_rng(seed)
         n_background = min(BACKGROUND_SIZE, len(job.train_rows))
         background = job.domain.unit_images(np.sort(rng.choice(job.train_rows, n_background, replace=False)), job.spec)
         models = {arm: WithNormalization(model, job.spec).to(job.device).eval() for arm, model in job.arms.items()}
-        return explain_models(models, images, job.labels, background, methods=chosen, seed=seed,
-                              lime_samples=lime_samples, shap_samples=shap_samples, progress=progress,
-                              example_ids=job.example_ids, budget=budget)
+        return explain_arms(ImageRequest(models=models, images=images, labels=job.labels, background=background,
+                                         methods=chosen, example_ids=job.example_ids, seed=seed, lime_samples=lime_samples,
+                                         shap_samples=shap_samples, budget=budget), progress=progress)
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> None:
         """Pixels are no features to test one by one: the shift is measured in the model's features only."""

@@ -7,7 +7,8 @@ import numpy as np
 from ..analyzers.shift import feature_shift
 from ..data import Domain
 from ..errors import DataError
-from ..explainers.table import KIND, METHODS, explain_table
+from ..explainers.arms import explain_arms
+from ..explainers.table import KIND, METHODS, TableRequest
 from .base import ExplainJob
 
 
@@ -29,9 +30,10 @@ class TableModality:
         Tables are explained as asked whatever the ``budget``: a small MLP answers thousands of rows
         in milliseconds, so Kernel SHAP and LIME on a few rows take seconds."""
         table = job.domain.table
-        return explain_table(job.arms, table[job.rows], job.labels, table[job.train_rows], job.domain.feature_names,
-                             methods=methods, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
-                             example_ids=job.example_ids)
+        request = TableRequest(models=job.arms, rows=table[job.rows], labels=job.labels, training=table[job.train_rows],
+                               feature_names=job.domain.feature_names, methods=methods, example_ids=job.example_ids,
+                               seed=seed, lime_samples=lime_samples, shap_samples=shap_samples)
+        return explain_arms(request, progress=False)
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
         """A KS test per column (Benjamini-Hochberg) with its standardised mean difference, when both

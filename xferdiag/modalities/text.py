@@ -10,7 +10,7 @@ import numpy as np
 from ..analyzers.text_shift import separating_words
 from ..data import Domain
 from ..errors import InputError
-from .base import ExplainJob
+from .base import ExplainJob, own_methods
 
 KIND = "text"
 EXPLAINERS = "xferdiag.explainers.text"
@@ -34,18 +34,18 @@ class TextModality:
         sized to fit ``budget`` as images are (:mod:`xferdiag.explainers.text_budget`)."""
         if not self.can_explain():
             raise InputError(f"explain: text explanations need {EXPLAINERS}, which this build of xferdiag lacks")
-        from ..explainers.text import explain_text_models
+        from ..explainers.arms import explain_arms
+        from ..explainers.text import TextRequest
 
-        chosen = [m for m in methods if m in self.methods]  # Grad-CAM needs images: skipped here
-        if not chosen:
-            raise InputError(f"--methods: {', '.join(methods)} cannot explain texts; choose from {', '.join(self.methods)}")
+        chosen = own_methods(methods, self.methods, "texts")  # Grad-CAM needs images: skipped here
         dataset = job.domain.dataset(job.rows, job.spec)
         input_ids = dataset.tensors[0]
         pad = job.spec.tokenizer.pad_token_id
         models = {arm: model.to(job.device).eval() for arm, model in job.arms.items()}
-        return explain_text_models(models, input_ids, (input_ids != pad).long(), job.labels, job.spec.tokenizer,
-                                   methods=chosen, seed=seed, lime_samples=lime_samples, shap_samples=shap_samples,
-                                   progress=progress, example_ids=job.example_ids, budget=budget)
+        return explain_arms(TextRequest(models=models, input_ids=input_ids, attention_mask=(input_ids != pad).long(),
+                                        tokenizer=job.spec.tokenizer, labels=job.labels, methods=chosen,
+                                        example_ids=job.example_ids, seed=seed, lime_samples=lime_samples,
+                                        shap_samples=shap_samples, budget=budget), progress=progress)
 
     def input_shift(self, source: Domain, target: Domain, source_rows: np.ndarray, target_rows: np.ndarray) -> list[dict] | None:
         """The words a linear domain classifier on TF-IDF leans on most, toward either corpus."""
