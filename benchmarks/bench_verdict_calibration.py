@@ -21,6 +21,14 @@ effect" (sd 0). Those rows also print a ceiling: the most power any test can hav
 false verdicts stay at most alpha for every amount of seed-to-seed variation (see
 :func:`power_ceiling`). "met" allows two Monte Carlo standard errors past a target.
 
+Then the look-extend-look procedure of :mod:`xferdiag.sequential`: 3 seeds; when inconclusive, extend
+to the seeds the verdict's plan suggests for a gap of ``min_effect`` (3 points) at 80% power, capped at
+20 seeds (also where the plan calls seeds infeasible: the worst case for false verdicts), and look again
+at the later look's level. Under A/A the overall false-verdict rate (either look) must stay <= 0.05;
+with a true gap of ``min_effect`` the row gives the share decided (positive) after following the
+suggestion, beside the promised 80% among the runs whose suggestion was feasible. Each row says its
+Monte Carlo standard error.
+
     python -m benchmarks.bench_verdict_calibration [--quick] [--n-test N]
 """
 
@@ -31,6 +39,7 @@ import argparse
 import numpy as np
 from scipy import optimize, stats
 
+from xferdiag import sequential
 from xferdiag.negative import _variance_components, paired_verdict
 
 ALPHA = 0.05
@@ -162,6 +171,98 @@ def power_row(name, scenario, n_seeds, gap, trials, rng, n_test=N_TEST, target=F
     return row
 
 
+def _test_set(rng, trials, n_test, shared, arm):
+    """What every seed of a trial shares: each example's difficulty and its affinity for each arm."""
+    return tuple(rng.standard_normal((trials, n_test), dtype=np.float32) for _ in range(3))
+
+
+def _seed(rng, test, rows, gap, *, seed_sd, shared, arm, mean=0.8):
+    """Per-example differences (A - B) of one more seed for the trials ``rows`` (as :func:`simulate`)."""
+    noise = np.sqrt(max(0.0, 1.0 - shared**2 - arm**2))
+    difficulty, affinity_a, affinity_b = (x[rows] for x in test)
+    correct = []
+    for arm_mean, affinity in ((mean + gap / 2, affinity_a), (mean - gap / 2, affinity_b)):
+        p = np.clip(arm_mean + seed_sd * rng.standard_normal((rows.size, 1)), 0.01, 0.99)
+        score = shared * difficulty + arm * affinity + noise * rng.standard_normal(difficulty.shape, dtype=np.float32)
+        correct.append(score > stats.norm.ppf(1 - p))
+    return correct[0].astype(np.int8) - correct[1].astype(np.int8)
+
+
+class _Tables:
+    """Running sums of the trials' seeds x examples difference tables, one seed added at a time, so a
+    trial extended to 20 seeds never holds its whole table (the two-way ANOVA needs only these sums)."""
+
+    def __init__(self, rng, trials, n_test, gap, scenario, max_seeds):
+        self.rng, self.gap, self.scenario, self.n = rng, gap, scenario, n_test
+        self.test = _test_set(rng, trials, n_test, scenario["shared"], scenario["arm"])
+        self.by_example = np.zeros((trials, n_test))
+        self.squares = np.zeros(trials)
+        self.per_seed = np.zeros((trials, max_seeds))
+
+    def add(self, rows, seed):
+        d = _seed(self.rng, self.test, rows, self.gap, **self.scenario)
+        self.by_example[rows] += d
+        self.squares[rows] += (d != 0).sum(axis=1)
+        self.per_seed[rows, seed] = d.mean(axis=1)
+
+    def decide(self, rows, n_seeds, alpha):
+        """(positive, negative, (tau2, own, shared)) of the verdict at ``n_seeds`` for ``rows``."""
+        per_seed, n = self.per_seed[rows, :n_seeds], self.n
+        gap = per_seed.mean(axis=1)
+        ss_seeds = n * ((per_seed - gap[:, None]) ** 2).sum(axis=1)
+        ss_examples = n_seeds * ((self.by_example[rows] / n_seeds - gap[:, None]) ** 2).sum(axis=1)
+        ms_residual = (self.squares[rows] - n_seeds * n * gap**2 - ss_seeds - ss_examples) / ((n_seeds - 1) * (n - 1))
+        parts = (per_seed.var(axis=1, ddof=1), ms_residual / n,
+                 np.maximum(ss_examples / (n - 1) - ms_residual, 0.0) / (n_seeds * n))
+        h = sequential.half_width(*parts, n_seeds, n, alpha)
+        return gap - h > 0, gap + h < 0, parts
+
+
+def look_extend_look(rng, trials, gap, scenario, n_test=N_TEST, effect=sequential.MIN_EFFECT, cap=sequential.MAX_SEEDS):
+    """(positive, negative, suggestion feasible) per trial of 3 seeds, extended when inconclusive."""
+    tables, first = _Tables(rng, trials, n_test, gap, SCENARIOS[scenario], cap), np.arange(trials)
+    for seed in range(3):
+        tables.add(first, seed)
+    positive, negative, parts = tables.decide(first, 3, ALPHA)
+    open_ = ~(positive | negative)
+    second = sequential.look_alpha(2, ALPHA)
+    wanted = np.zeros(trials, dtype=int)
+    wanted[open_] = sequential.seeds_needed(*(v[open_] for v in parts), 3, n_test, effect, second)
+    feasible, wanted = open_ & (wanted <= cap), np.minimum(wanted, cap)
+    for seed in range(3, cap):
+        rows = np.flatnonzero(open_ & (wanted > seed))
+        if rows.size:
+            tables.add(rows, seed)
+    for n_seeds in np.unique(wanted[open_]):
+        rows = np.flatnonzero(open_ & (wanted == n_seeds))
+        positive[rows], negative[rows], _ = tables.decide(rows, int(n_seeds), second)
+    return positive, negative, feasible
+
+
+def _chunks(rng, trials, gap, scenario, n_test, size=2000):
+    return [look_extend_look(rng, min(size, trials - start), gap, scenario, n_test) for start in range(0, trials, size)]
+
+
+def sequential_rows(trials, rng, n_test=N_TEST) -> list[dict]:
+    """Per regime: the A/A false-verdict rate of look-extend-look (``trials``), and the share decided for
+    a real gap (a quarter as many trials: a power needs less precision than a rate near its limit)."""
+    rows, effect = [], sequential.MIN_EFFECT
+    for scenario in SCENARIOS:
+        chunks = _chunks(rng, trials, 0.0, scenario, n_test)
+        rate = float(np.mean(np.concatenate([p | q for p, q, _ in chunks])))
+        rows.append({"name": "xferdiag look-extend-look", "scenario": f"A/A, {scenario}, 3 seeds then plan", "rate": rate,
+                     "target": f"<= {ALPHA:.2f}", "met": bool(rate <= ALPHA + _slack(trials, ALPHA)), "ceiling": None,
+                     "mc_se": round(float(np.sqrt(rate * (1 - rate) / trials)), 4)})
+        positive, feasible = (np.concatenate([c[i] for c in _chunks(rng, trials // 4, effect, scenario, n_test)]) for i in (0, 2))
+        kept = float(positive[feasible].mean()) if feasible.any() else None
+        rows.append({"name": "xferdiag look-extend-look", "scenario": f"power, gap {effect:.2f}, {scenario}, 3 seeds then plan",
+                     "rate": float(positive.mean()), "target": None, "met": None, "ceiling": None,
+                     "mc_se": round(float(np.sqrt(positive.mean() * (1 - positive.mean()) / (trials // 4))), 4),
+                     "plan_feasible_share": round(float(feasible.mean()), 3),
+                     "decided_where_feasible": None if kept is None else round(kept, 3), "promised": sequential.POWER})
+    return rows
+
+
 def main(quick: bool = False, n_test: int = N_TEST) -> list[dict]:
     trials = 200 if quick else 1000
     rng = np.random.default_rng(0)
@@ -173,6 +274,7 @@ def main(quick: bool = False, n_test: int = N_TEST) -> list[dict]:
     rows += [power_row(name, scenario, 3, 0.05, trials, rng, n_test, target=True)
              for scenario in AGREEING for name in ("xferdiag", "Welch-Satterthwaite")]
     rows += [power_row("xferdiag", scenario, 4, 0.05, trials, rng, n_test) for scenario in AGREEING]
+    rows += sequential_rows(2000 if quick else 20000, rng, n_test)
 
     agreeing = "; ".join(f"{s} (run accuracy sd {SCENARIOS[s]['seed_sd']:g})" for s in AGREEING)
     print(f"verdict calibration, alpha {ALPHA}, n_test {n_test}, {trials} trials per row")

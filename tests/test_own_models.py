@@ -119,10 +119,10 @@ def test_console_script_imports_a_top_level_module_from_the_working_directory(wo
 
 
 def test_input_mismatch_ends_in_one_line_before_anything_is_written(workspace):
-    """A 1-channel 16x16 model meets data it cannot take at the default 224 px: one line naming the
-    model's input, the data's shape and the fix; no run directory."""
+    """A 1-channel 16x16 model meets data it cannot take at 224 px (asked for: by default it now takes the
+    data's own 16 px): one line naming the model's input, the data's shape and the fix; no run directory."""
     before = tree_state(workspace)
-    [result] = run_cli_batch([(finetune_args("mynets:fixed", "fixed.pt", "mismatch"), workspace)])
+    [result] = run_cli_batch([(finetune_args("mynets:fixed", "fixed.pt", "mismatch", "--image-size", "224"), workspace)])
     assert one_line_error(result, "(1, 224, 224)") is None, result.stderr
     assert "1x16x16" in result.stderr and "--image-size 16" in result.stderr
     assert tree_state(workspace) == before

@@ -27,7 +27,9 @@ FINETUNE_HELP = {
     "head_dropout": "dropout between the MLP head's layers",
     "epochs": "training budget per arm and seed",
     "lp_epochs": "with lp-ft: epochs of the linear-probe phase (default: half)",
-    "seeds": "number of seeds (0..N-1); arms are paired by seed",
+    "seeds": "number of seeds (0..N-1); arms are paired by seed; with --resume, a larger N adds seeds to a finished run",
+    "min_effect": "smallest accuracy gap worth deciding (default 0.03, 3 points): an inconclusive verdict says how many "
+                  "seeds or test examples would decide it",
     "baseline": "scratch (train the same architecture from random weights) or none",
     "scratch_lr": "learning rate of the scratch arm (default: --lr, the rate of the transfer arm's new layers), "
                   "or auto: pick it by a short search on the validation split",
@@ -46,7 +48,7 @@ FINETUNE_HELP = {
     "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
     "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out, counted",
     "freeze_embeddings": "text models: the transfer arm keeps its pretrained embeddings (words, positions) frozen whatever the strategy",
-    "image_size": "square input size (default: what the model's weights record, else 224; 16 for builtin:digits-cnn)",
+    "image_size": "square input size (default: the weights' record; else --source-data's image size, else the data's own, at most 224)",
     "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
     "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
     "std": "per-channel normalisation std (default: the weights' own, else ImageNet's)",
@@ -98,14 +100,11 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
-    from .commands.finetune import finetune
+    from .commands.finetune import finetune, resume_config
     from .models.tabular import resolve_config
-    from .rundir import RunDir
 
-    if args.resume:
-        resumed = RunDir(args.resume)
-        config = RunConfig.from_dict(resumed.check()["config"], source=str(resumed.run_json))
-        out = finetune(config, args.resume, resume=True, quiet=args.quiet, command=_command_line())
+    if args.resume:  # the recorded config; of the flags only --seeds counts (a larger N adds seeds)
+        out = finetune(resume_config(args.resume, args.seeds), args.resume, resume=True, quiet=args.quiet, command=_command_line())
     else:
         if not args.out:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
@@ -237,7 +236,8 @@ def _add_finetune(sub) -> None:
     ft = sub.add_parser("finetune", help="train the transfer arm and the scratch baseline")
     ft.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     ft.add_argument("--out", help="run directory to create")
-    ft.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints")
+    ft.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints, with its "
+                                                        "recorded settings; with --seeds N, add seeds to a finished run")
     ft.add_argument("--quiet", action="store_true", help="no progress bars")
     ft.add_argument("--label-column", help=LABEL_COLUMN_HELP)
     ft.add_argument("--text-column", help=TEXT_COLUMN_HELP)

@@ -29,6 +29,8 @@ NORMALIZE = ("auto", "none")  # auto: the weights' own mean/std (or --mean/--std
 #: optimiser state (three times the weights with Adam), so writing one after every short epoch of
 #: a few-shot run can cost more than the epoch; a resume replays at most this much, exactly.
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
+#: The smallest accuracy gap an inconclusive verdict plans to decide (3 points); see xferdiag.sequential.
+DEFAULT_MIN_EFFECT = 0.03
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RunConfig:
     gamma: float = 0.1
     patience: int | None = None
     seeds: int = 3
+    min_effect: float = DEFAULT_MIN_EFFECT
     baseline: str = "scratch"
     scratch_lr: float | str | None = None
     scratch_epochs: int | None = None
@@ -144,6 +147,8 @@ class RunConfig:
             raise ConfigError(f"head_dropout: must be < 1, got {self.head_dropout!r}")
         for name in ("val_fraction", "test_fraction"):
             self._fraction(name)
+        if isinstance(self.min_effect, bool) or not isinstance(self.min_effect, (int, float)) or not 0 < self.min_effect < 1:
+            raise ConfigError(f"min_effect: must be an accuracy gap in (0, 1) (0.03 is 3 points), got {self.min_effect!r}")
         if self.val_fraction + self.test_fraction >= 1:
             raise ConfigError("val_fraction + test_fraction: must leave examples for training (sum < 1)")
 

@@ -67,6 +67,13 @@ discordant example each way would give, ``z sqrt(2) / (n + 2)`` for ``n`` test e
 pseudo-counts of Bonett and Price's paired interval, 2012): +-25 points at n = 9, +-0.9 at n = 300.
 Any run with real disagreement has a wider interval already, so the floor changes only these cases.
 
+Looking again. This is the verdict of one look. A run extended by seeds after an inconclusive verdict
+is looked at again, a second chance at a false verdict; :mod:`xferdiag.sequential` keeps look 1
+exactly as here and holds later looks to a smaller level (alpha / 10, then half as much each time).
+That suffices only because this interval is conservative (1-4% A/A false verdicts where 5% were
+allowed): with an exactly sized first look nothing would be left to spend. The simulation of the
+whole look-extend-look procedure in the benchmark is what justifies the level, not a formula.
+
 Macro-F1 does not split into per-example terms, so :func:`paired_metric_verdict` uses the paired
 t over per-seed values; it cannot see the shared test-set part and says so in ``method``.
 

@@ -32,6 +32,7 @@ from .finetune import (
     describe_runtime,
     model_input,
     runtime_for,
+    say_input,
     split_data,
     target_splits,
     train_pair,
@@ -74,9 +75,10 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
         raise ConfigError(f"audit: give the weights {config.model!r} started from with --pretrained-checkpoint FILE "
                           "or NAME:WEIGHTS; the analysis compares the fine-tuned model with them")
     domain = load_domain(config.data)
-    spec = model_input(config, source, pretrained, domain)
+    source_domain = load_domain(config.source_data) if config.source_data else None
+    spec, choice = model_input(config, source, pretrained, domain, source_domain)
     config = config.replace(model=source.canonical).with_absolute_paths()
-    source_n = len(load_domain(config.source_data)) if config.source_data else None
+    source_n = len(source_domain) if source_domain is not None else None
     [splits] = target_splits(config, domain, spec, config.shots)
     warn_left_out(splits, spec)
     if hf_directory:
@@ -84,6 +86,7 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     else:
         model, form = load_finetuned(checkpoint, source, len(domain.classes), input_spec=spec, head_hidden=config.head_hidden,
                                      head_dropout=config.head_dropout)
+    say_input(spec, choice, config, quiet)  # after the checkpoint loads: a wrong one ends in its one line
     runtime, threads = runtime_for(config, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
     data = split_data(splits, spec, augment=False)

@@ -35,11 +35,15 @@ from ..errors import ConfigError, ModelError, RunDirError
 from ..models import (
     InputRequest,
     ModelSource,
+    SizeChoice,
     build_transfer_model,
+    input_lines,
     load_pretrained_classifier,
-    resolve_input_spec,
+    recorded_choice,
+    resolve_input,
 )
-from ..rundir.records import input_record
+from ..models.inputs import DEFAULT_SIZE
+from ..rundir.records import input_from_record, input_record
 from ..tasks.classification import Evaluation
 
 
@@ -158,7 +162,9 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
     if tokens is not None:
         data["tokens"] = tokens
     rundir.write_json(run.data_json, data)
-    if not run.run_json.is_file():
+    if run.run_json.is_file():
+        _record_added_seeds(run, config.seeds)
+    else:
         rundir.write_json(run.run_json, {
             "schema": rundir.SCHEMA_VERSION, "xferdiag_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -166,11 +172,27 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
         })
 
 
-def _prepare_out(out: Path, resume: bool, allow_existing: bool) -> None:
+def _record_added_seeds(run: rundir.RunDir, seeds: int) -> None:
+    """A run resumed with more seeds than run.json records (``--resume RUN --seeds N``): record the new count."""
+    meta = rundir.read_json(run.run_json)
+    if seeds > meta["config"].get("seeds", 0):
+        rundir.write_json(run.run_json, {**meta, "config": {**meta["config"], "seeds": seeds}})
+
+
+def resume_config(run_dir: str | Path, seeds: int | None = None) -> RunConfig:
+    """The config a run directory records, with ``seeds`` in place of its own when given (adding seeds)."""
+    run = rundir.RunDir(run_dir)
+    config = RunConfig.from_dict(run.check()["config"], source=str(run.run_json))
+    return config if seeds is None else config.replace(seeds=seeds)
+
+
+def _prepare_out(out: Path, resume: bool, allow_existing: bool, seeds: int) -> None:
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out}: exists and is not a folder; choose another --out")
     if resume:
-        rundir.RunDir(out).check()
+        recorded = rundir.RunDir(out).check()["config"].get("seeds")
+        if isinstance(recorded, int) and seeds < recorded:
+            raise ConfigError(f"seeds: {out} has {recorded} seeds and a resumed run can only add seeds, got {seeds}")
     elif out.exists() and any(out.iterdir()) and not allow_existing:
         raise RunDirError(f"{out}: already exists and is not empty; use --resume to continue it or choose another --out")
 
@@ -272,9 +294,16 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
     return record
 
 
-def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Domain) -> InputSpec:
-    """The input spec the model takes, checked against the data before anything is written or trained."""
-    spec = resolve_input_spec(source, pretrained, InputRequest.of(config))
+def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Domain, source_domain: Domain | None = None,
+                resumed: bool = False, recorded: InputSpec | None = None) -> tuple[InputSpec, SizeChoice | None]:
+    """The input spec the model takes, checked against the data before anything is written or trained, and
+    how its size was chosen. A ``resumed`` run keeps the spec it ``recorded``; one made before run.json
+    recorded it is resolved as it was then, without the data's sizes."""
+    if recorded is not None:
+        spec, choice = recorded, recorded_choice(recorded)
+    else:
+        sizes = (None, None) if resumed else (domain.image_sizes(), source_domain and source_domain.image_sizes())
+        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes)
     domain.check_fits(spec)
     if config.freeze_embeddings and not spec.is_text:
         raise ConfigError(f"--freeze-embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
@@ -282,20 +311,32 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
     try:
         build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
     except ModelError as exc:
-        raise ModelError(f"{exc}; the data are {domain.describe()}{_native_size_hint(source, pretrained, spec, domain)}") from None
-    return spec
+        raise ModelError(f"{exc}; the data are {domain.describe()}{_runs_at_hint(source, pretrained, spec, domain)}") from None
+    return spec, choice
 
 
-def _native_size_hint(source: ModelSource, pretrained, spec: InputSpec, domain: Domain) -> str:
-    """When the model does run at the data's own size, say so: that is usually what the user meant."""
+def say_input(spec: InputSpec, choice: SizeChoice | None, config: RunConfig, quiet: bool) -> None:
+    """The input's line on stderr (size and where it came from; a warning when images are upsampled a lot)."""
+    if not quiet and distributed.is_main():
+        for line in input_lines(choice, checkpoint=bool(config.pretrained_checkpoint)):
+            print(line, file=sys.stderr)
+
+
+def _recorded_input(out: Path) -> InputSpec | None:
+    """The input a run began with (its run.json's record): resumed, it keeps that size whatever today's rule says."""
+    return distributed.on_main(lambda: input_from_record(rundir.read_json(rundir.RunDir(out).run_json).get("input")))
+
+
+def _runs_at_hint(source: ModelSource, pretrained, spec: InputSpec, domain: Domain) -> str:
+    """When the model does run at the data's own size, or else at ImageNet's, say so: that is usually what the user meant."""
     native = domain.images.shape[-1] if domain.images is not None and domain.images.shape[-1] == domain.images.shape[-2] else None
-    if native is None or native == spec.size:
-        return ""
-    try:
-        build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=dataclasses.replace(spec, size=int(native)))
-    except ModelError:
-        return ""
-    return f"; it runs at {native}x{native}: add --image-size {native}"
+    for size in dict.fromkeys(s for s in (native, DEFAULT_SIZE) if s is not None and s != spec.size):
+        try:
+            build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=dataclasses.replace(spec, size=int(size)))
+        except ModelError:
+            continue
+        return f"; it runs at {size}x{size}: add --image-size {size}"
+    return ""
 
 
 def finetune(
@@ -306,13 +347,13 @@ def finetune(
     out = Path(out)
     runtime, threads = runtime_for(config, quiet)
     with distributed.process_group(runtime.device):
-        return _finetune(config, out, runtime, threads, resume, command, source_domain, allow_existing)
+        return _finetune(config, out, runtime, threads, resume, command, source_domain, allow_existing, quiet)
 
 
 def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resume: bool, command: list[str] | None,
-              source_domain: Domain | None, allow_existing: bool) -> Path:
+              source_domain: Domain | None, allow_existing: bool, quiet: bool) -> Path:
     """Every rank runs this; files are rank 0's business."""
-    distributed.on_main(lambda: _prepare_out(out, resume, allow_existing))
+    distributed.on_main(lambda: _prepare_out(out, resume, allow_existing, config.seeds))
     source = ModelSource.parse(config.model)
     pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
     if pretrained is None:
@@ -321,16 +362,18 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
             "(e.g. resnet18:IMAGENET1K_V1)"
         )
     domain = load_domain(config.data)
-    spec = model_input(config, source, pretrained, domain)
-    config = config.replace(model=source.canonical).with_absolute_paths()
     if source_domain is None and config.source_data:
         source_domain = load_domain(config.source_data)
+    recorded = _recorded_input(out) if resume else None
+    spec, choice = model_input(config, source, pretrained, domain, source_domain, resume, recorded)
+    config = config.replace(model=source.canonical).with_absolute_paths()
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]
     source_n = len(source_domain) if source_domain is not None else None
     points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
     splits = target_splits(config, domain, spec, points)  # bad splits end here, before any file
     warn_left_out(splits[0], spec)
+    say_input(spec, choice, config, quiet)
     with rundir.locked(out) if distributed.is_main() else contextlib.nullcontext():
         roots = [out if shots == points[-1] else rundir.RunDir(out).shots_point(shots) for shots in points]  # the largest at the top
         for shots, root, point in zip(points, roots, splits):

@@ -22,7 +22,15 @@ from ..data import Domain, load_domain, split_target, within_length
 from ..engine.features import extract_features
 from ..environment import choose_device
 from ..errors import ConfigError, DataError, ModelError
-from ..models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
+from ..models import (
+    InputRequest,
+    ModelSource,
+    build_transfer_model,
+    input_lines,
+    load_pretrained_classifier,
+    resolve_input,
+    resolve_input_spec,
+)
 from ..models.surgery import classifier_layer
 from ..rundir.layout import RANKING_CSV, RANKING_JSON
 
@@ -58,18 +66,20 @@ def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) ->
 
 
 @torch.inference_mode()
-def score_candidate(candidate: str, splits, request: InputRequest, device) -> dict:
+def score_candidate(candidate: str, splits, request: InputRequest, device, quiet: bool = False) -> dict:
     """One pass of the candidate's backbone over the training split; every score from the same features."""
     arch, checkpoint = parse_candidate(candidate)
     source = ModelSource.parse(arch)
     start = time.perf_counter()
     classifier = load_pretrained_classifier(source, checkpoint)
-    spec = resolve_input_spec(source, classifier, request)
+    spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes())
     splits.domain.check_fits(spec)
     try:
         model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec)
     except ModelError as exc:
         raise ModelError(f"candidate {candidate!r}: {exc}; the data are {splits.domain.describe()}") from None
+    for line in [] if quiet else input_lines(choice, checkpoint=checkpoint is not None, model=candidate):
+        print(line, file=sys.stderr)
     model = model.to(device).eval()
     features, _ = extract_features(model.backbone, splits.dataset("train", spec), device=device)
     labels = splits.domain.labels[splits.indices["train"]]
@@ -90,12 +100,12 @@ def score_candidate(candidate: str, splits, request: InputRequest, device) -> di
 
 def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all", val_fraction: float = 0.15,
                 test_fraction: float = 0.25, split_seed: int = 0, image_size: int | None = None, max_length: int | None = None,
-                truncate: bool = True, device: str = "auto") -> list[dict]:
+                truncate: bool = True, device: str = "auto", quiet: bool = False) -> list[dict]:
     """Score every candidate on ``data``'s training split; write ranking.json and ranking.csv into ``out``.
 
     Texts are cut to ``max_length`` tokens, or with ``truncate`` False the longer ones are left out (of
     the training split as ``finetune --no-truncate`` leaves them out), counted in one warning line and in
-    ranking.json's ``left_out``.
+    ranking.json's ``left_out``. Each candidate's input size and where it came from go to stderr, unless ``quiet``.
     """
     if not candidates:
         raise ConfigError("--candidates: give at least one model")
@@ -113,7 +123,7 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
               "training texts do not fit in --max-length tokens of every candidate and are left out of the scores "
               "(--no-truncate)", file=sys.stderr)
     dev = choose_device(device)
-    rows = [score_candidate(candidate, splits, request, dev) for candidate in candidates]
+    rows = [score_candidate(candidate, splits, request, dev, quiet) for candidate in candidates]
     rows.sort(key=lambda r: -r["logme"])
     for position, row in enumerate(rows, 1):
         row["rank"] = position

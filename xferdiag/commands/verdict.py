@@ -16,6 +16,7 @@ from .. import health, rundir
 from ..errors import RunDirError
 from ..negative import ALPHA, check_alpha, paired_metric_verdict, paired_verdict
 from ..rundir.layout import METRICS_JSON, finished_seeds_glob
+from ..sequential import MIN_EFFECT, check_min_effect, look_alpha, plan_for_tables
 
 ROLES = ("transfer-did-not-learn", "baseline-did-not-learn")  # warning codes of arm A and arm B
 
@@ -149,22 +150,62 @@ def _baselines(run: rundir.RunDir, per_seed: list[dict], arm: str) -> dict | Non
     return out
 
 
+def _earlier_looks(run: rundir.RunDir, seeds: list[int], arms: list[str]) -> list[dict]:
+    """The looks made before this one: those of the verdict.json on disk when it was made on fewer of these
+    seeds (the run was extended since); a verdict made on these very seeds is this look, computed again."""
+    try:
+        previous = rundir.read_json(run.verdict_json) if run.verdict_json.is_file() else {}
+    except RunDirError:
+        return []
+    old = previous.get("seeds")
+    if not isinstance(old, list) or previous.get("arms", arms) != arms or not set(old) <= set(seeds):
+        return []
+    looks = previous.get("looks") or [{"look": 1, "seeds": len(old), "alpha": previous.get("alpha")}]  # made before looks were kept
+    return looks[:-1] if old == seeds else looks
+
+
+def _look(number: int, acc, alpha: float) -> dict:
+    """One look: how many seeds it saw, its level and its boundary (the |gap| it needed: the half-width)."""
+    low, high = acc.ci95
+    boundary = max(acc.gap - low, high - acc.gap)
+    return {"look": number, "seeds": acc.n_seeds, "n_test": acc.n_test, "alpha": alpha,
+            "boundary": boundary if math.isfinite(boundary) else None, "gap": acc.gap, "verdict": acc.verdict}
+
+
+def _plan(correct: list[np.ndarray], min_effect: float, nominal: float, look: int) -> dict | None:
+    """What would decide an inconclusive verdict (see :mod:`xferdiag.sequential`); None where it needs
+    seed variation or test examples that one seed or one example cannot show."""
+    if min(correct[0].shape) < 2:
+        return None
+    return plan_for_tables(*correct, min_effect=min_effect, alpha_now=look_alpha(look, nominal),
+                           alpha_next=look_alpha(look + 1, nominal)).to_dict()
+
+
 def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: str = "scratch",
-                    alpha: float = ALPHA) -> dict:
+                    alpha: float = ALPHA, min_effect: float | None = None) -> dict:
     """Compare two arms of a run directory seed by seed; write and return ``verdict.json``.
 
     Accuracy comes from ``predictions.npz`` (per-example correctness, so test-set noise is
     counted); macro-F1 from each seed's ``metrics.json`` (per-seed values only). ``warnings`` says
     when an arm did not learn (then the gap is no evidence about transfer) and ``budgets`` what
     each arm was given (metrics.json's ``budget``), so a reader sees whether the comparison was fair.
+
+    A run extended by seeds since its last verdict is looked at again: ``looks`` lists every look and
+    this one is made at the later looks' level (:func:`~xferdiag.sequential.look_alpha`). An
+    inconclusive verdict carries ``plan``: the seeds or test examples that would likely decide a gap of
+    ``min_effect`` (default: the run's config, else 3 points).
     """
-    alpha = check_alpha(alpha)
     run = rundir.RunDir(run_dir)
-    run.check()
+    config = run.check().get("config") or {}
+    min_effect = check_min_effect(min_effect if min_effect is not None else config.get("min_effect", MIN_EFFECT))
     seeds = _paired_seeds(run, arm_a, arm_b)
+    looks = _earlier_looks(run, seeds, [arm_a, arm_b])
+    nominal = check_alpha(alpha)
+    alpha = look_alpha(len(looks) + 1, nominal)
     tested = _read_pairs(run, seeds, (arm_a, arm_b))
     correct = {arm: np.array([t.correct for t in runs]) for arm, runs in tested.items()}
     acc = paired_verdict(correct[arm_a], correct[arm_b], alpha)
+    looks.append(_look(len(looks) + 1, acc, alpha))
     note = acc.note if len(seeds) > 1 else f"{acc.note}; macro-F1 has no interval with one seed"
     result = {
         **{key: value for key, value in acc.to_dict().items() if key not in ("per_seed", "note")},
@@ -180,7 +221,11 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
         "budgets": {arm: runs[0].metrics["budget"] if isinstance(runs[0].metrics.get("budget"), dict) else None
                     for arm, runs in tested.items()},
         "warnings": _learning_warnings(_chance(run, tested[arm_a][0].predictions.labels), seeds, tested),
+        "min_effect": min_effect,
+        "looks": looks,
     }
+    if acc.verdict == "inconclusive":
+        result["plan"] = _plan([correct[arm_a], correct[arm_b]], min_effect, nominal, len(looks))
     baselines = _baselines(run, result["per_seed"], arm_a)
     if baselines:
         result["baselines"] = baselines

@@ -49,6 +49,8 @@ class Domain:
     table: np.ndarray | None = None
     feature_names: list[str] | None = None
     texts: list[str] | None = None
+    sizes: np.ndarray | None = None
+    """Image files only: each file's (height, width), read from its header when the folder was scanned."""
 
     @classmethod
     def from_corpus(cls, spec: str, corpus: Corpus) -> Domain:
@@ -72,6 +74,13 @@ class Domain:
         if self.images is not None:
             return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
         return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
+
+    def image_sizes(self) -> np.ndarray | None:
+        """(N, 2) heights and widths of the images as stored (None for texts and tables): the size a model
+        that records none is best fed at (:func:`xferdiag.models.inputs.choose_size`)."""
+        if self.images is not None:
+            return np.broadcast_to(np.array(self.images.shape[-2:], dtype=np.int64), (len(self), 2))
+        return self.sizes
 
     def describe(self) -> str:
         """The data's shape in words, for errors that set it beside what a model expects."""
@@ -133,8 +142,8 @@ def load_domain(spec: str) -> Domain:
             return Domain.from_table(spec, load_npz_table(path))
         classes, images, labels, split = load_npz_images(path)
         return Domain(spec, "npz", classes, labels, images=images, split=split)
-    classes, paths, labels, split = scan_folder(path)
-    return Domain(spec, "folder", classes, labels, paths=paths, split=split)
+    classes, paths, labels, split, sizes = scan_folder(path)
+    return Domain(spec, "folder", classes, labels, paths=paths, split=split, sizes=sizes)
 
 
 @dataclass

@@ -35,8 +35,9 @@ def check_header(path: Path) -> tuple[str, tuple[int, int]]:
     return mode, size
 
 
-def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None]:
-    """Return (classes, paths, labels, split-or-None) for an image folder, checking its shape first."""
+def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None, np.ndarray]:
+    """Return (classes, paths, labels, split-or-None, sizes) for an image folder, checking its shape first;
+    ``sizes`` holds each image's (height, width), read from its header."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: data folder not found")
@@ -59,14 +60,15 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
     if len(classes) < 2:
         raise DataError(f"{root}: found {len(classes)} class folder(s); classification needs at least 2")
 
-    paths, labels, splits, converted = [], [], [], Counter()
+    paths, labels, splits, sizes, converted = [], [], [], [], Counter()
     for s, folder in groups:
         for label, name in enumerate(classes):
             files = _images_in(folder / name)
             if not files:
                 raise DataError(f"{folder / name}: class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             for f in files:
-                mode, _ = check_header(f)
+                mode, (width, height) = check_header(f)
+                sizes.append((height, width))
                 if mode not in ("L", "RGB"):
                     converted[mode] += 1
             paths += files
@@ -77,4 +79,4 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np
         print(f"xferdiag: warning: {sum(converted.values())} of {len(paths)} images in {root} are not 8-bit grayscale or RGB "
               f"({modes}); they are converted when read", file=sys.stderr)
     split = np.array(splits) if presplit else None
-    return classes, paths, np.array(labels, dtype=np.int64), split
+    return classes, paths, np.array(labels, dtype=np.int64), split, np.array(sizes, dtype=np.int64).reshape(-1, 2)

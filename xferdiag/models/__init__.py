@@ -12,7 +12,7 @@ from .build import (
 )
 from .checkpoint import load_into, load_state_dict
 from .finetuned import load_finetuned, load_finetuned_directory, own_head_source
-from .inputs import InputRequest, resolve_input_spec
+from .inputs import InputRequest, SizeChoice, input_lines, recorded_choice, resolve_input, resolve_input_spec
 from .layers import check_layers
 from .source import ModelSource
 from .surgery import split_classifier
@@ -20,12 +20,14 @@ from .surgery import split_classifier
 __all__ = [
     "InputRequest",
     "ModelSource",
+    "SizeChoice",
     "TransferModel",
     "WithNormalization",
     "build_transfer_model",
     "check_layers",
     "classifier_state",
     "input_example",
+    "input_lines",
     "load_finetuned",
     "load_finetuned_directory",
     "own_head_source",
@@ -33,6 +35,8 @@ __all__ = [
     "load_pretrained_classifier",
     "load_state_dict",
     "make_head",
+    "recorded_choice",
+    "resolve_input",
     "resolve_input_spec",
     "split_classifier",
 ]

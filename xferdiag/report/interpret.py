@@ -194,3 +194,40 @@ TEXT_FAITHFULNESS_LEGEND = ("ERASER, averaged over deleting 1–50% of the token
                             "probability falls when the top-ranked tokens are deleted (higher = the explanation found "
                             "what the model needs); sufficiency is how far it falls when only those tokens are kept "
                             "(lower = they alone carry the prediction).")
+
+
+def plan_sentence(plan: dict | None, run: str) -> str | None:
+    """What would decide an inconclusive verdict (verdict.json's ``plan``, see xferdiag.sequential), in
+    words: seeds in total with the command that adds them to ``run``, or test examples, for the stated
+    smallest gap and power; None without a plan."""
+    if not isinstance(plan, dict) or fmt.as_number(plan.get("min_effect")) is None:
+        return None
+    gap, power = f"{fmt.num(100 * plan['min_effect'])}-point gap", f"{fmt.num(100 * (plan.get('power') or 0))}% power"
+    now = plan.get("seeds_now")
+    if plan.get("powered"):
+        return (f"With {now} seeds a {gap} would have been called with at least {power}: the true gap is most likely "
+                "smaller than that (a conservative estimate of the seed variance).")
+    seeds, examples = plan.get("seeds"), plan.get("test_examples")
+    if seeds is None and examples is None:
+        return (f"Too uncertain to call, and no feasible extension would settle a {gap} with {power}: it needs more than "
+                f"{plan.get('max_seeds')} seeds, and more test examples alone would not do. Choose a larger --min-effect "
+                "if smaller gaps do not matter to you.")
+    options = []
+    if seeds is not None:
+        command = f"xferdiag finetune --resume {run} --seeds {seeds}"
+        options.append(f"about {seeds} seeds in total ({seeds - now} more: `{command}`)")
+    else:
+        options.append(f"more than {plan.get('max_seeds')} seeds")
+    options.append(f"about {float(f'{examples:.2g}'):,.0f} test examples with these seeds" if examples is not None
+                   else f"not more test examples alone (with {now} seeds, seed-to-seed variation may be too large)")
+    return (f"Too uncertain to call. To decide a {gap} with {power} at the next look's level (α = {fmt.num(plan.get('alpha'))}): "
+            f"{', or '.join(options)}; the seed estimate is conservative (an {plan.get('seed_variance')}).")
+
+
+def looks_sentence(looks: object) -> str | None:
+    """A verdict looked at after the run was extended: which look this is and the level it was held to."""
+    if not isinstance(looks, list) or len(looks) < 2 or not all(isinstance(look, dict) for look in looks):
+        return None
+    seen = ", then ".join(f"{look.get('seeds')} seeds" for look in looks)
+    return (f"Look {len(looks)} at this run ({seen}): seeds were added after an earlier verdict, so this one is held to "
+            f"α = {fmt.num(looks[-1].get('alpha'))} to keep the chance of a false verdict over all looks near {ALPHA:g}.")

@@ -6,6 +6,7 @@ import shlex
 
 from ...rundir import RunDir
 from .. import fmt
+from ..interpret import ALPHA, looks_sentence, plan_sentence
 from ..recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .common import Arm, mean, metric_of
 
@@ -21,7 +22,8 @@ def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
     metric_key = verdict.get("metric", "accuracy")
     metric = {"accuracy": "test accuracy", "macro_f1": "test macro F1"}.get(metric_key, f"test {metric_key}")
     n = len(verdict.get("seeds") or verdict.get("per_seed") or [])
-    stats = f"(95% CI {fmt.ci_points(verdict.get('ci95'))}, {n} seed{'s' if n != 1 else ''})"
+    level = fmt.num(100 * (1 - (fmt.as_number(verdict.get("alpha")) or ALPHA)))
+    stats = f"({level}% CI {fmt.ci_points(verdict.get('ci95'))}, {n} seed{'s' if n != 1 else ''})"
     gap = fmt.points(verdict.get("gap"))
     dead_arms = did_not_learn_warnings(verdict)
     if dead_arms:  # the gap is no evidence: the headline itself says so, the details say how to fix it
@@ -34,7 +36,7 @@ def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
             "negative": f"Transfer hurt: {gap} points of {metric} compared with training from scratch {stats}.",
             "inconclusive": f"Transfer cannot be told apart from training from scratch: {gap} points of {metric} {stats}.",
         }[kind]
-        details = []
+        details = [line for line in (plan_sentence(verdict.get("plan"), shlex.quote(str(rd.root))),) if line]
     return {"kind": kind, "headline": headline, "details": details + _verdict_details(verdict) + summary}
 
 
@@ -62,6 +64,9 @@ def _verdict_details(verdict: dict) -> list[str]:
         details.append(f"Macro F1 gap {fmt.points(f1['gap'])} points (95% CI {fmt.ci_points(f1.get('ci95'))})")
     if verdict.get("note"):
         details.append(str(verdict["note"]))
+    looks = looks_sentence(verdict.get("looks"))
+    if looks:
+        details.append(looks)
     return details + _baselines(verdict.get("baselines"))
 
 
