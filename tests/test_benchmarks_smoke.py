@@ -29,6 +29,16 @@ def test_quick_subset_writes_markdown_and_json(tmp_path):
     assert all(b["ok_runs"] == 1 and not b["errors"] for b in report["benchmarks"])
 
 
+def test_detection_evaluation_benchmark_at_tiny_size(tmp_path):
+    pytest.importorskip("pycocotools")
+    out = tmp_path / "benchmarks.md"
+    assert run_all.main(["--quick", "--only", "detection_eval", "--out", str(out)]) == 0
+    assert "## detection_eval" in out.read_text() and "FAILED" not in out.read_text()
+    rows = json.loads(out.with_suffix(".json").read_text())["benchmarks"][0]["rows"]
+    assert [r["max_abs_difference"] <= 1e-6 for r in rows[:2]] == [True, True]  # the same numbers as pycocotools
+    assert rows[2]["name"].startswith("TIDE") and min(rows[2]["ap50_lost"].values()) >= 0
+
+
 def test_failing_benchmark_is_a_failed_row(tmp_path, monkeypatch):
     def broken(quick=False):
         raise ValueError("boom")
