@@ -57,6 +57,7 @@ from benchmarks.common import print_table
 from xferdiag.engine.strategies import Phase, fused_optimizer
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 from xferdiag.models import ModelSource, build_transfer_model
+from xferdiag.tasks.classification import ClassificationTask
 
 TARGET = 0.95
 CLASSES = 10
@@ -134,7 +135,7 @@ def engine(train: Dataset, small: Dataset, s: dict, runtime: Runtime, folder: Pa
     """xferdiag's ArmTrainer, full fine-tuning from random init, timed over the whole ``fit``."""
     seed_everything(0)
     model = build_transfer_model(ModelSource.parse("resnet18"), CLASSES, pretrained=None)
-    plan = ArmPlan("bench", [Phase("full", s["epochs"])], lr=1e-3, batch_size=s["batch"])
+    plan = ArmPlan("bench", [Phase("full", s["epochs"])], lr=1e-3, batch_size=s["batch"], task=ClassificationTask())
     data = SplitData(train=train, train_plain=train, val=small, test=small, num_classes=CLASSES)
     with _Clock() as clock:
         ArmTrainer(plan, runtime, seed=0).fit(model, data)  # ends with results copied to the host: synchronised

@@ -14,7 +14,7 @@ from xferdiag.config import RunConfig
 from xferdiag.engine.strategies import Phase, make_optimizer, parameter_groups
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, _all_finite
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, load_state_dict
-from xferdiag.tasks.classification import evaluate_logits
+from xferdiag.tasks.classification import ClassificationTask, evaluate_logits
 
 BASE = dict(data="digits:rotated", model="builtin:digits-cnn", epochs=2, seeds=1, shots=[5],
             baseline="none", test_fraction=0.3, threads=1, lr=3e-3)
@@ -79,7 +79,7 @@ def test_linear_probe_runs_the_backbone_once_per_example(tmp_path, digits_checkp
         model.backbone.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
         return model
 
-    monkeypatch.setattr("xferdiag.commands.finetune.build_transfer_model", counting_build)
+    monkeypatch.setattr("xferdiag.tasks.classification.prepare.build_transfer_model", counting_build)
     out = run(tmp_path, digits_checkpoint, strategy="linear-probe", epochs=4)
     sizes = json.loads((out / "data.json").read_text())["splits"]["target"]
     assert sum(seen) == sizes["train"] + sizes["val"] + sizes["test"]
@@ -204,7 +204,8 @@ def test_saved_model_and_validation_metrics_are_the_best_epochs(tmp_path, val_la
                      TensorDataset(x[80:], y[80:]), num_classes=3)
     torch.manual_seed(0)
     model = build_transfer_model(ModelSource.parse("builtin:digits-cnn"), 3, pretrained=None)
-    result = ArmTrainer(ArmPlan("t", [Phase("full", 5)], lr=3e-3, batch_size=16), Runtime(progress=False), seed=0).fit(model, data)
+    plan = ArmPlan("t", [Phase("full", 5)], lr=3e-3, batch_size=16, task=ClassificationTask())
+    result = ArmTrainer(plan, Runtime(progress=False), seed=0).fit(model, data)
     metrics = result.metrics  # the trainer returns its result; the caller saves it
     val_losses = [row["val_loss"] for row in result.history]
     assert metrics["best_epoch"] == 1 + int(np.argmin(val_losses)) and (metrics["best_epoch"] == 5) == (val_labels == "true")

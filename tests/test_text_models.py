@@ -21,6 +21,8 @@ from xferdiag.errors import ModelError
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest
 from xferdiag.models.text import TextNet
+from xferdiag.tasks.classification import ClassificationTask
+from xferdiag.tasks.classification.prepare import split_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -185,10 +187,10 @@ def _fit(tiny_bert, data_path, strategy: str):
     model, spec = transfer_model(f"hf:{tiny_bert}", num_classes=4)
     domain = load_domain(str(data_path))
     splits = split_target(domain, 0.25, 0.25, 0, 4)
-    from xferdiag.commands.finetune import runtime_for, split_data
+    from xferdiag.commands.finetune import runtime_for
 
     runtime, _ = runtime_for(RunConfig(threads=1), quiet=True)
-    plan = ArmPlan("transfer", [Phase(strategy, 4)], lr=3e-2, batch_size=8)
+    plan = ArmPlan("transfer", [Phase(strategy, 4)], lr=3e-2, batch_size=8, task=ClassificationTask())
     return ArmTrainer(plan, runtime, seed=1).fit(model, split_data(splits, spec, augment=False))
 
 
@@ -210,12 +212,12 @@ def test_text_net_is_the_classifier_that_surgery_splits(tiny_bert):
 
 
 def test_feature_store_runs_a_frozen_backbone_once_across_seeds(tiny_bert, cue_target):
-    from xferdiag.commands.finetune import runtime_for, split_data
+    from xferdiag.commands.finetune import runtime_for
 
     model, spec = transfer_model(f"hf:{tiny_bert}", num_classes=4)
     data = split_data(split_target(load_domain(str(cue_target)), 0.25, 0.25, 0, 4), spec, augment=False)
     runtime, _ = runtime_for(RunConfig(threads=1), quiet=True)
-    plan = ArmPlan("transfer", [Phase("linear-probe", 2)], lr=3e-2, batch_size=8)
+    plan = ArmPlan("transfer", [Phase("linear-probe", 2)], lr=3e-2, batch_size=8, task=ClassificationTask())
     calls = []
     store: dict = {}
 

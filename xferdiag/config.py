@@ -39,6 +39,8 @@ class RunConfig:
 
     data: str = "digits:rotated"
     model: str = "builtin:digits-cnn"
+    task: str | None = None  # what is predicted; None: what the data say (a COCO/VOC/YOLO folder means detection)
+    backbone: str | None = None  # detection: the classification backbone a detector is built on (any --model spelling)
     pretrained_checkpoint: str | None = None
     source_data: str | None = None
     strategy: str = "full"
@@ -127,6 +129,9 @@ class RunConfig:
         for name in ("augment", "truncate", "freeze_embeddings", "group_by_length", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")
+        for name in ("task", "backbone"):
+            if getattr(self, name) is not None and (not isinstance(getattr(self, name), str) or not getattr(self, name)):
+                raise ConfigError(f"{name}: must be a non-empty string, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 

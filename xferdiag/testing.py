@@ -82,7 +82,9 @@ def write_arm_seed(rd: RunDir, arm: str, seed: int, accuracy: float, n_classes: 
         "epochs_run": epochs, "train_seconds": 0.5 * epochs, "best_epoch": int(np.argmax(val_acc)) + 1,
     }
     state = {"fc.weight": torch.zeros(n_classes, 8), "fc.bias": torch.zeros(n_classes)}
-    write_finished_seed(rd.seed(arm, seed), state_dict=state, predictions=predictions, metrics=metrics, history=history)
+    records = {"predictions": {"labels": predictions.labels, "predictions": predictions.predictions,
+                               "probabilities": predictions.probabilities}}
+    write_finished_seed(rd.seed(arm, seed), state_dict=state, records=records, metrics=metrics, history=history)
     return measured
 
 

@@ -27,18 +27,10 @@ from ..models import (
     own_head_source,
 )
 from ..models.tabular import model_for_data
-from ..tasks.classification import evaluate_logits
-from .finetune import (
-    describe_runtime,
-    model_input,
-    runtime_for,
-    say_input,
-    split_data,
-    target_splits,
-    train_pair,
-    warn_left_out,
-    write_seed,
-)
+from ..tasks.classification import ClassificationTask, evaluate_logits
+from ..tasks.classification.prepare import model_input, prepared_point, say_input, target_splits, warn_left_out
+from ..tasks.prepared import Prepared
+from .finetune import describe_runtime, runtime_for, train_pair
 
 AUDIT_NOTE = "trained outside xferdiag and evaluated as is by 'xferdiag audit': no training history"
 
@@ -52,7 +44,7 @@ def evaluate_arm(model: TransferModel, data: SplitData, runtime: Runtime, folder
         results[split] = evaluate_logits(logits, labels, data.num_classes)
     metrics = {"test": results["test"].summary(), "val": results["val"].summary(), "epochs_run": None, "best_epoch": None,
                "train_seconds": None, "note": AUDIT_NOTE}
-    write_seed(folder, model.state_dict(), results["test"], metrics)
+    rundir.write_finished_seed(folder, state_dict=model.state_dict(), records=results["test"].record(), metrics=metrics)
     return metrics
 
 
@@ -78,7 +70,6 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     source_domain = load_domain(config.source_data) if config.source_data else None
     spec, choice = model_input(config, source, pretrained, domain, source_domain)
     config = config.replace(model=source.canonical).with_absolute_paths()
-    source_n = len(source_domain) if source_domain is not None else None
     [splits] = target_splits(config, domain, spec, config.shots)
     warn_left_out(splits, spec)
     if hf_directory:
@@ -89,11 +80,13 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     say_input(spec, choice, config, quiet)  # after the checkpoint loads: a wrong one ends in its one line
     runtime, threads = runtime_for(config, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
-    data = split_data(splits, spec, augment=False)
+    point = prepared_point(config, source, pretrained, spec, splits)
+    prepared = Prepared(ClassificationTask(), config, spec, [point], lambda: None,
+                        source_size=len(source_domain) if source_domain is not None else None)
     run = rundir.RunDir(out)
     with rundir.locked(out):
-        evaluate_arm(model, data, runtime, run.seed("transfer", 0))
-        train_pair(out, config, source, pretrained, spec, splits, runtime, env, command or ["python-api", "audit"], source_n)
+        evaluate_arm(model, point.data, runtime, run.seed("transfer", 0))
+        train_pair(out, config, prepared, point, runtime, env, command or ["python-api", "audit"])
         meta = rundir.read_json(run.run_json)
         meta["audit"] = {"checkpoint": str(Path(checkpoint).resolve()), "checkpoint_form": form, "arm": "transfer",
                          "note": AUDIT_NOTE}

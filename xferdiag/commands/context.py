@@ -28,7 +28,7 @@ from ..models import (
 )
 from ..rundir.layout import METRICS_JSON
 from ..rundir.records import input_from_record
-from .finetune import target_splits
+from ..tasks.classification.prepare import target_splits
 
 
 class RunModels:

@@ -26,9 +26,11 @@ from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..models.tabular import model_for_data
 from ..report import render_report
+from ..tasks.classification import ClassificationTask
+from ..tasks.classification.prepare import split_data
 from .analyze import analyze_run
 from .explain import explain_run
-from .finetune import finetune, runtime_for, split_data
+from .finetune import finetune, runtime_for
 from .textdemo import ANALYZE_TEXT, EXPLAIN_TEXT, TEXT_SCENARIOS, text_scenario_config
 
 MODEL = "builtin:digits-cnn"
@@ -65,7 +67,7 @@ def pretrain_source(source_spec: str, out: Path, *, epochs: int = 8, quiet: bool
     runtime, _ = runtime_for(RunConfig(), quiet)
     seed_everything(0)
     network = build_transfer_model(source, len(domain.classes), pretrained=None)
-    plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3)
+    plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3, task=ClassificationTask())
     ArmTrainer(plan, runtime, seed=0).fit(network, split_data(splits, network.input_spec, augment=True))  # leaves the best weights
     checkpoint = out / PRETRAINED
     with rundir.atomic_path(checkpoint) as tmp:

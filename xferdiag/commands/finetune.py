@@ -11,40 +11,27 @@ then the global batch, shared out between the ranks, and only rank 0 writes the 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import rundir
 from .._version import __version__
 from ..config import RunConfig
-from ..data import Domain, TargetSplits, load_domain, split_target, within_length
+from ..data import Domain
 from ..data.images import InputSpec
 from ..engine import distributed
-from ..engine.baselines import baselines_for
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
 from ..engine.strategies import Phase, fused_optimizer, phases_for
-from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
+from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, TrainResult
 from ..environment import describe, set_threads
-from ..errors import ConfigError, ModelError, RunDirError
-from ..models import (
-    InputRequest,
-    ModelSource,
-    SizeChoice,
-    build_transfer_model,
-    input_lines,
-    load_pretrained_classifier,
-    recorded_choice,
-    resolve_input,
-)
-from ..models.inputs import DEFAULT_SIZE
+from ..errors import ConfigError, RunDirError
 from ..rundir.records import input_from_record, input_record
-from ..tasks.classification import Evaluation
+from ..tasks import task_for
+from ..tasks.base import Task
+from ..tasks.prepared import Prepared, PreparedPoint
 
 
 def _shared_settings(config: RunConfig) -> dict:
@@ -56,15 +43,15 @@ def _shared_settings(config: RunConfig) -> dict:
     )
 
 
-def scratch_plan(config: RunConfig, lr: float, epochs: int, name: str = "scratch") -> ArmPlan:
-    return ArmPlan(name, [Phase("full", epochs)], lr, **_shared_settings(config))
+def scratch_plan(config: RunConfig, task: Task, lr: float, epochs: int, name: str = "scratch") -> ArmPlan:
+    return ArmPlan(name, [Phase("full", epochs)], lr, task=task, **_shared_settings(config))
 
 
 def scratch_epochs(config: RunConfig) -> int:
     return config.scratch_epochs or config.epochs
 
 
-def arm_plans(config: RunConfig, searched_lr: float | None = None) -> dict[str, ArmPlan]:
+def arm_plans(config: RunConfig, task: Task, searched_lr: float | None = None) -> dict[str, ArmPlan]:
     """The transfer arm follows the configured strategy.
 
     Learning-rate policy for a fair baseline: the scratch arm trains every layer from random
@@ -79,12 +66,12 @@ def arm_plans(config: RunConfig, searched_lr: float | None = None) -> dict[str, 
         "transfer": ArmPlan(
             "transfer", phases_for(config.strategy, config.epochs, config.lp_epochs, config.partial_blocks), config.lr,
             backbone_lr_mult=config.backbone_lr_mult, layer_decay=config.layer_decay, l2sp=config.l2sp,
-            freeze_embeddings=config.freeze_embeddings, **_shared_settings(config),
+            freeze_embeddings=config.freeze_embeddings, task=task, **_shared_settings(config),
         )
     }
     if config.baseline == "scratch":
         lr = searched_lr if config.scratch_lr == "auto" else config.scratch_lr or config.lr
-        plans["scratch"] = scratch_plan(config, lr, scratch_epochs(config))
+        plans["scratch"] = scratch_plan(config, task, lr, scratch_epochs(config))
     return plans
 
 
@@ -117,58 +104,22 @@ def describe_runtime(runtime: Runtime, threads: int, batch_size: int) -> dict:
     )
 
 
-def split_data(splits: TargetSplits, spec, augment: bool) -> SplitData:
-    return SplitData(
-        train=splits.dataset("train", spec, augment=augment),
-        train_plain=splits.dataset("train", spec),
-        val=splits.dataset("val", spec),
-        test=splits.dataset("test", spec),
-        num_classes=len(splits.domain.classes),
-    )
-
-
-def target_splits(config: RunConfig, domain: Domain, spec: InputSpec | None, shots: list[int | str]) -> list[TargetSplits]:
-    """The target's splits for each of ``shots`` as the run trains on them; with truncation off
-    (``truncate=False``), texts longer than ``max_length`` are left out (see :func:`~xferdiag.data.split_target`),
-    found by tokenising the texts once; ``spec`` is needed only then."""
-    keep = within_length(domain.texts, spec.tokenizer, spec.size) if domain.texts is not None and not config.truncate else None
-    return [split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, k, keep) for k in shots]
-
-
-def warn_left_out(splits: TargetSplits, spec: InputSpec) -> None:
-    """One line on stderr when texts were left out for their length (truncation off)."""
-    left_out = sum(splits.left_out.values())
-    if left_out and distributed.is_main():
-        print(f"xferdiag: warning: {left_out} of {len(splits.domain)} texts are longer than --max-length {spec.size} tokens "
-              "and are left out of their split (--no-truncate)", file=sys.stderr)
-
-
-def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dict, splits: TargetSplits, spec: InputSpec,
-                     source_n: int | None) -> None:
-    """data.json first, then run.json (kept as it is on resume: it records when and how the run began)."""
+def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dict, prepared: Prepared, point: PreparedPoint) -> None:
+    """data.json and the task's run-level files first, then run.json (kept as it is on resume: it records
+    when and how the run began)."""
     run = rundir.RunDir(root)
-    data = {
-        "classes": splits.domain.classes, "kind": splits.domain.kind, "spec": splits.domain.spec,
-        "split_seed": splits.split_seed, "shots": splits.shots,
-        "splits": {"target": splits.sizes()}, "input": {"channels": spec.channels, "size": spec.size},
-        "class_counts": {  # per target split: chance levels for the arms' health checks (xferdiag.health)
-            split: np.bincount(splits.domain.labels[idx], minlength=len(splits.domain.classes)).tolist()
-            for split, idx in splits.indices.items()
-        },
-    }
-    if source_n is not None:
-        data["splits"]["source"] = {"all": source_n}
-    tokens = splits.token_stats(spec)
-    if tokens is not None:
-        data["tokens"] = tokens
+    data = point.record
+    if prepared.source_size is not None:
+        data = {**data, "splits": {**data["splits"], "source": {"all": prepared.source_size}}}
     rundir.write_json(run.data_json, data)
+    rundir.write_run_records(run, point.run_records)
     if run.run_json.is_file():
         _record_added_seeds(run, config.seeds)
     else:
         rundir.write_json(run.run_json, {
             "schema": rundir.SCHEMA_VERSION, "xferdiag_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command, "config": config.to_dict(), "input": input_record(spec), "environment": env,
+            "command": command, "config": config.to_dict(), "input": input_record(prepared.spec), "environment": env,
         })
 
 
@@ -197,45 +148,41 @@ def _prepare_out(out: Path, resume: bool, allow_existing: bool, seeds: int) -> N
         raise RunDirError(f"{out}: already exists and is not empty; use --resume to continue it or choose another --out")
 
 
-def _check_world_fits(config: RunConfig, splits: TargetSplits) -> None:
+def _check_world_fits(config: RunConfig, sizes: dict[str, int]) -> None:
     """Every rank needs examples in every batch and every split."""
     world = distributed.world_size()
     if world > 1 and config.batch_size < world:
         raise ConfigError(f"batch_size: {config.batch_size} is the global batch and must be at least the number of processes ({world})")
-    small = {k: n for k, n in splits.sizes().items() if n < world}
+    small = {k: n for k, n in sizes.items() if n < world}
     if small:
         raise ConfigError(f"splits {small}: each needs at least one example per process ({world}); use fewer processes or more data")
 
 
-def train_pair(
-    root: Path, config: RunConfig, source: ModelSource, pretrained, spec: InputSpec, splits: TargetSplits, runtime: Runtime,
-    env: dict, command: list[str], source_n: int | None,
-) -> None:
+def train_pair(root: Path, config: RunConfig, prepared: Prepared, point: PreparedPoint, runtime: Runtime, env: dict,
+               command: list[str]) -> None:
     """Train every arm for every seed into ``root`` (skipping seeds already finished)."""
-    data = split_data(splits, spec, config.augment)
-    _check_world_fits(config, splits)
+    _check_world_fits(config, point.sizes)
     if distributed.is_main():
-        _write_run_files(root, config, command, env, splits, spec, source_n)
+        _write_run_files(root, config, command, env, prepared, point)
     run = rundir.RunDir(root)
-    new_model = functools.partial(_new_model, source, config, spec, len(splits.domain.classes))  # (weights, seed)
     searched = None
     if config.baseline == "scratch" and config.scratch_lr == "auto":
-        searched = _scratch_lr_search(run, config, data, runtime, functools.partial(new_model, None))["chosen"]
-    plans = arm_plans(config, searched)
+        searched = _scratch_lr_search(run, config, prepared.task, point, runtime)["chosen"]
+    plans = arm_plans(config, prepared.task, searched)
     features: dict = {}  # a linear probe's frozen-backbone features, shared by its seeds
     for seed in range(config.seeds):
         for arm, plan in plans.items():
             folder = run.seed(arm, seed)
             if distributed.on_main(folder.metrics_json.is_file):  # finished: metrics.json is written last
                 continue
-            model = new_model(pretrained if arm == "transfer" else None, seed)
+            model = point.new_model(arm == "transfer", seed)
             reference = ({k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()}
                          if arm == "transfer" else None)
             trainer = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt, feature_store=features)
-            result = trainer.fit(model, data, reference)
+            result = trainer.fit(model, point.data, reference)
             if distributed.is_main():
-                write_seed(folder, result.state_dict, result.test, result.metrics, result.history)
-    baselines = baselines_for(splits.domain, splits.indices, list(range(config.seeds))) if distributed.is_main() else None
+                write_seed(folder, result)
+    baselines = point.baselines(list(range(config.seeds))) if distributed.is_main() else None
     if baselines is not None:
         rundir.write_json(run.baselines_json, baselines)
     if "scratch" in plans and distributed.is_main():
@@ -244,24 +191,13 @@ def train_pair(
         verdict_for_run(root)
 
 
-def write_seed(folder: rundir.SeedDir, state_dict: dict[str, torch.Tensor], test: Evaluation, metrics: dict,
-               history: list[dict] | None = None) -> None:
+def write_seed(folder: rundir.SeedDir, result: TrainResult) -> None:
     """A finished seed through the run directory's one writer (metrics.json last, the checkpoint removed)."""
-    predictions = rundir.Predictions(test.labels, test.predictions, test.probabilities)
-    rundir.write_finished_seed(folder, state_dict=state_dict, predictions=predictions, metrics=metrics, history=history)
+    rundir.write_finished_seed(folder, state_dict=result.state_dict, records=result.test.record(), metrics=result.metrics,
+                               history=result.history)
 
 
-def _new_model(source: ModelSource, config: RunConfig, spec: InputSpec, num_classes: int, pretrained, seed: int):
-    """A fresh model for one seed (``pretrained`` weights, or random ones when None), with every
-    random stream seeded so both arms, and the scratch lr search, start reproducibly."""
-    seed_everything(seed)
-    model = build_transfer_model(source, num_classes, pretrained=pretrained, input_spec=spec,
-                                 head_hidden=config.head_hidden, head_dropout=config.head_dropout)
-    distributed.seed_this_rank(seed)
-    return model
-
-
-def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, runtime: Runtime, new_scratch_model) -> dict:
+def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, task: Task, point: PreparedPoint, runtime: Runtime) -> dict:
     """The scratch lr search of ``run`` (see :mod:`.lr_search`): read back from run.json when an
     earlier, interrupted invocation finished it, else run now and recorded there before the arms train.
 
@@ -277,13 +213,12 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
         print(f"scratch arm: trying learning rates {', '.join(f'{lr:g}' for lr in rates)} for {epochs} epochs each "
               "on the validation split (--scratch-lr auto)", file=sys.stderr)
 
-    plans, scores = {lr: scratch_plan(config, lr, epochs, name=f"scratch lr {lr:g}") for lr in rates}, {}
+    plans, scores = {lr: scratch_plan(config, task, lr, epochs, name=f"scratch lr {lr:g}") for lr in rates}, {}
 
     def train(lr: float) -> dict:
-        scores[lr] = ArmTrainer(plans[lr], runtime, seed=0).fit(new_scratch_model(0), data).metrics["val"]
+        scores[lr] = ArmTrainer(plans[lr], runtime, seed=0).fit(point.new_model(False, 0), point.data).metrics["val"]
         return scores[lr]
 
-    task = plans[rates[0]].task
     record = search_lr(rates, epochs, train, task)
     if announce:
         print(f"scratch arm: learning rate {record['chosen']:g} chosen (validation {task.headline(scores[record['chosen']])})",
@@ -294,49 +229,9 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, data: SplitData, r
     return record
 
 
-def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Domain, source_domain: Domain | None = None,
-                resumed: bool = False, recorded: InputSpec | None = None) -> tuple[InputSpec, SizeChoice | None]:
-    """The input spec the model takes, checked against the data before anything is written or trained, and
-    how its size was chosen. A ``resumed`` run keeps the spec it ``recorded``; one made before run.json
-    recorded it is resolved as it was then, without the data's sizes."""
-    if recorded is not None:
-        spec, choice = recorded, recorded_choice(recorded)
-    else:
-        sizes = (None, None) if resumed else (domain.image_sizes(), source_domain and source_domain.image_sizes())
-        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes)
-    domain.check_fits(spec)
-    if config.freeze_embeddings and not spec.is_text:
-        raise ConfigError(f"--freeze-embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
-                          f"{'table rows' if spec.channels == 0 else 'images'}")
-    try:
-        build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
-    except ModelError as exc:
-        raise ModelError(f"{exc}; the data are {domain.describe()}{_runs_at_hint(source, pretrained, spec, domain)}") from None
-    return spec, choice
-
-
-def say_input(spec: InputSpec, choice: SizeChoice | None, config: RunConfig, quiet: bool) -> None:
-    """The input's line on stderr (size and where it came from; a warning when images are upsampled a lot)."""
-    if not quiet and distributed.is_main():
-        for line in input_lines(choice, checkpoint=bool(config.pretrained_checkpoint)):
-            print(line, file=sys.stderr)
-
-
 def _recorded_input(out: Path) -> InputSpec | None:
     """The input a run began with (its run.json's record): resumed, it keeps that size whatever today's rule says."""
     return distributed.on_main(lambda: input_from_record(rundir.read_json(rundir.RunDir(out).run_json).get("input")))
-
-
-def _runs_at_hint(source: ModelSource, pretrained, spec: InputSpec, domain: Domain) -> str:
-    """When the model does run at the data's own size, or else at ImageNet's, say so: that is usually what the user meant."""
-    native = domain.images.shape[-1] if domain.images is not None and domain.images.shape[-1] == domain.images.shape[-2] else None
-    for size in dict.fromkeys(s for s in (native, DEFAULT_SIZE) if s is not None and s != spec.size):
-        try:
-            build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=dataclasses.replace(spec, size=int(size)))
-        except ModelError:
-            continue
-        return f"; it runs at {size}x{size}: add --image-size {size}"
-    return ""
 
 
 def finetune(
@@ -354,30 +249,17 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
               source_domain: Domain | None, allow_existing: bool, quiet: bool) -> Path:
     """Every rank runs this; files are rank 0's business."""
     distributed.on_main(lambda: _prepare_out(out, resume, allow_existing, config.seeds))
-    source = ModelSource.parse(config.model)
-    pretrained = load_pretrained_classifier(source, config.pretrained_checkpoint)
-    if pretrained is None:
-        raise ConfigError(
-            f"model {config.model!r} has no pretrained weights: give --pretrained-checkpoint FILE or NAME:WEIGHTS "
-            "(e.g. resnet18:IMAGENET1K_V1)"
-        )
-    domain = load_domain(config.data)
-    if source_domain is None and config.source_data:
-        source_domain = load_domain(config.source_data)
     recorded = _recorded_input(out) if resume else None
-    spec, choice = model_input(config, source, pretrained, domain, source_domain, resume, recorded)
-    config = config.replace(model=source.canonical).with_absolute_paths()
+    prepared = task_for(config).prepare(config, source_domain=source_domain, resumed=resume, recorded_input=recorded, quiet=quiet)
+    config = prepared.config
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]
-    source_n = len(source_domain) if source_domain is not None else None
-    points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
-    splits = target_splits(config, domain, spec, points)  # bad splits end here, before any file
-    warn_left_out(splits[0], spec)
-    say_input(spec, choice, config, quiet)
+    prepared.announce()
+    points = [point.shots for point in prepared.points]
     with rundir.locked(out) if distributed.is_main() else contextlib.nullcontext():
         roots = [out if shots == points[-1] else rundir.RunDir(out).shots_point(shots) for shots in points]  # the largest at the top
-        for shots, root, point in zip(points, roots, splits):
-            train_pair(root, config.replace(shots=[shots]), source, pretrained, spec, point, runtime, env, command, source_n)
+        for root, point in zip(roots, prepared.points):
+            train_pair(root, config.replace(shots=[point.shots]), prepared, point, runtime, env, command)
         if len(points) > 1 and config.baseline == "scratch" and distributed.is_main():
             from .shots import shots_summary
 

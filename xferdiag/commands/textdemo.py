@@ -22,7 +22,9 @@ from ..errors import ConfigError, XferdiagError
 from ..explainers.budget import Budget
 from ..models import ModelSource, build_transfer_model
 from ..models.text import hold_positions_at_zero, minilm_dir, transformers_offline
-from .finetune import runtime_for, split_data
+from ..tasks.classification import ClassificationTask
+from ..tasks.classification.prepare import split_data
+from .finetune import runtime_for
 
 CUES_SOURCE, CUES_TARGET, TINY_BERT = "cues-source.jsonl", "cues-target.jsonl", "tiny-bert"
 ORDER_TARGET = "order-target.jsonl"
@@ -85,7 +87,7 @@ def pretrain_tiny_bert(folder: Path, source_spec: str, *, epochs: int = 6, quiet
     network = build_transfer_model(source, len(domain.classes), pretrained=None)
     if not positions:
         hold_positions_at_zero(network.backbone.encoder)
-    plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3, batch_size=32)
+    plan = ArmPlan("source", [Phase("full", epochs)], lr=3e-3, batch_size=32, task=ClassificationTask())
     ArmTrainer(plan, runtime, seed=0).fit(network, split_data(splits, network.input_spec, augment=False))
     network.backbone.encoder.save_pretrained(str(folder), safe_serialization=True)
     return folder

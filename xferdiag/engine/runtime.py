@@ -70,7 +70,10 @@ class Runtime:
             module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         return torch.compile(module) if self.compile else module
 
-    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+    def to_device(self, x):
+        """A batch of inputs on the device: a tensor, or a list of them (a detector's images of varying size)."""
+        if isinstance(x, (list, tuple)):
+            return [self.to_device(t) for t in x]
         x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -28,7 +28,6 @@ from ..config import RunConfig
 from ..errors import TrainingDivergedError
 from ..models import TransferModel
 from ..tasks.base import Task, TaskEvaluation
-from ..tasks.classification import ClassificationTask
 from . import distributed
 from .checkpoint import (
     Best,
@@ -90,7 +89,7 @@ class ArmPlan:
     batch_size: int = _RUN_DEFAULTS.batch_size
     group_by_length: bool = _RUN_DEFAULTS.group_by_length
     freeze_embeddings: bool = False  # a text model's embeddings stay frozen in every phase (the transfer arm's option)
-    task: Task = field(default_factory=ClassificationTask)  # what is predicted: the step's loss, scoring, the best epoch
+    task: Task = field(kw_only=True)  # what is predicted: the step's loss, scoring, the best epoch (a plug-in of xferdiag.tasks)
 
     @property
     def epochs(self) -> int:
@@ -289,6 +288,8 @@ class ArmTrainer:
         rt = self.runtime
         set_train_mode(model, phase, kept_frozen(model, self.plan.freeze_embeddings))
         dataset = cache.train if cache is not None else data.train
+        if hasattr(dataset, "set_epoch"):  # a dataset whose augmentation draws from (seed, epoch), as a detection set's
+            dataset.set_epoch(self.seed, epoch)
         lengths = token_lengths(dataset, model) if self.plan.group_by_length else None
         batches = distributed.RankBatches(len(dataset), self.plan.batch_size, _epoch_generator(self.seed, epoch), lengths=lengths)
         task = self.plan.task

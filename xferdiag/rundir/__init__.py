@@ -29,13 +29,14 @@ from .readers import (
                       read_predictions,
                       write_finished_seed,
                       write_model,
+                      write_run_records,
 )
 from .schema import VERDICTS, validate
 from .status import STEPS, RunStatus
 
 __all__ = [
     "SCHEMA_VERSION", "STANDARD_ARMS", "STEPS", "VERDICTS", "Predictions", "RunDir", "RunStatus", "SeedDir", "optional_object", "read_data",
-    "read_history", "read_metrics", "read_predictions", "write_finished_seed", "write_model",
+    "read_history", "read_metrics", "read_predictions", "write_finished_seed", "write_model", "write_run_records",
     "atomic_path", "holds_lock", "locked", "make_dir",
     "read_csv", "read_json", "read_npz", "validate", "write_bytes", "write_csv", "write_json", "write_npz", "write_text",
 ]

@@ -23,6 +23,8 @@ CHECKPOINT_PT = "checkpoint.pt"
 HISTORY_CSV = "history.csv"
 METRICS_JSON = "metrics.json"
 PREDICTIONS_NPZ = "predictions.npz"
+DETECTIONS_JSON = "detections.json"  # a detection seed's test predictions, COCO results format
+TEST_ANNOTATIONS_JSON = "test_annotations.json"  # a detection run's test ground truth, COCO annotations format
 FEATURES_NPZ = "features.npz"
 SHIFT_JSON = "shift.json"
 EMBEDDING_NPZ = "embedding.npz"
@@ -68,6 +70,7 @@ class SeedDir:
     history_csv = _File("path", HISTORY_CSV)
     metrics_json = _File("path", METRICS_JSON)
     predictions_npz = _File("path", PREDICTIONS_NPZ)
+    detections_json = _File("path", DETECTIONS_JSON)
 
     @property
     def finished(self) -> bool:
@@ -87,6 +90,7 @@ class RunDir:
     verdict_json = _File("root", VERDICT_JSON)
     shots_json = _File("root", SHOTS_JSON)
     baselines_json = _File("root", BASELINES_JSON)
+    test_annotations_json = _File("root", TEST_ANNOTATIONS_JSON)
     report_html = _File("root", REPORT_HTML)
     lock_file = _File("root", ".lock")
 

@@ -111,14 +111,32 @@ def write_model(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
 
 
-def write_finished_seed(seed: SeedDir, *, state_dict: dict[str, torch.Tensor], predictions: Predictions, metrics: dict,
+SEED_RECORDS = {
+    "predictions": lambda seed, arrays: write_npz(seed.predictions_npz, **{k: v for k, v in arrays.items() if v is not None}),
+    "detections": lambda seed, results: write_json(seed.detections_json, results),
+}
+"""How each kind of per-seed test record a task produces is stored (docs/rundir.md): per-example arrays
+(classification), or COCO results (detection)."""
+
+RUN_RECORDS = {"test_ground_truth": lambda run, coco: write_json(run.test_annotations_json, coco)}
+"""Run-level files a task keeps beside data.json: a detection run's test split in COCO annotations format."""
+
+
+def write_finished_seed(seed: SeedDir, *, state_dict: dict[str, torch.Tensor], records: dict, metrics: dict,
                         history: list[dict] | None = None) -> None:
-    """The files of a finished seed; metrics.json goes last, since its presence marks the seed as done."""
+    """The files of a finished seed: the model, its history, its test ``records`` (by the names of
+    :data:`SEED_RECORDS`), then metrics.json last, since its presence marks the seed as done."""
     write_model(seed.model_pt, state_dict)
     if history is not None:
         columns = list(dict.fromkeys(key for row in history for key in row))  # the trainer's order; the task's own columns
         write_csv(seed.history_csv, columns, [[row.get(c) for c in columns] for row in history])
-    write_npz(seed.predictions_npz, labels=predictions.labels, predictions=predictions.predictions,
-              **({"probabilities": predictions.probabilities} if predictions.probabilities is not None else {}))
+    for name, record in records.items():
+        SEED_RECORDS[name](seed, record)
     write_json(seed.metrics_json, metrics)
     seed.checkpoint_pt.unlink(missing_ok=True)
+
+
+def write_run_records(run: RunDir, records: dict) -> None:
+    """A task's run-level files (by the names of :data:`RUN_RECORDS`)."""
+    for name, record in records.items():
+        RUN_RECORDS[name](run, record)

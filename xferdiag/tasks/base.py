@@ -34,6 +34,10 @@ class TaskEvaluation(Protocol):
     def postfix(self) -> dict[str, str]:
         """What the progress bar shows after an epoch."""
 
+    def record(self) -> dict:
+        """What a finished seed keeps of its test split, by the record names the run directory knows
+        (``predictions``: per-example arrays; ``detections``: COCO results)."""
+
 
 class Task(Protocol):
     """What is predicted: the training step's loss, batching of targets, and scoring of a split."""
@@ -43,6 +47,9 @@ class Task(Protocol):
     """Whether a frozen-backbone phase may train the head on cached backbone outputs (targets must be a tensor)."""
     collate: Callable[[list], Any] | None
     """How a batch of (input, target) pairs is stacked; None: torch's default (tensors of equal shape)."""
+
+    def claims(self, data: str) -> bool:
+        """Whether ``--data`` names data of this task (asked in the registry's order; the last takes anything)."""
 
     def targets_to(self, targets, device: torch.device):
         """The batch's targets on ``device``."""
@@ -59,6 +66,9 @@ class Task(Protocol):
 
     def headline(self, summary: dict[str, float]) -> str:
         """A split's main score in words, for a line on the terminal ("accuracy 61.0%")."""
+
+    def prepare(self, config, *, source_domain=None, resumed: bool = False, recorded_input=None, quiet: bool = False):
+        """Everything a run of this task trains on, checked before any file is written (:class:`..prepared.Prepared`)."""
 
     def evaluate(self, outputs: Sequence, targets: Sequence, num_classes: int) -> TaskEvaluation:
         """Score a split from this process's batches of predictions and targets, in dataset order; under

@@ -31,6 +31,10 @@ class Evaluation:
     def history(self) -> dict[str, float]:
         return {"val_loss": self.loss, "val_accuracy": self.accuracy}
 
+    def record(self) -> dict:
+        """What the seed keeps of its test split: per-example labels, predictions and probabilities."""
+        return {"predictions": {"labels": self.labels, "predictions": self.predictions, "probabilities": self.probabilities}}
+
     def postfix(self) -> dict[str, str]:
         return {"val_acc": f"{self.accuracy:.3f}", "val_loss": f"{self.loss:.3f}"}
 

@@ -17,6 +17,15 @@ class ClassificationTask:
     caches_features = True
     collate = None
 
+    def claims(self, data: str) -> bool:
+        """Any data no other task claims: image folders, arrays, tables, texts."""
+        return True
+
+    def prepare(self, config, **options):
+        from .prepare import prepare
+
+        return prepare(self, config, **options)
+
     def targets_to(self, targets: torch.Tensor, device: torch.device) -> torch.Tensor:
         return targets.to(device, non_blocking=True)
 

@@ -1,0 +1,124 @@
+"""The detection task: torchvision's contract (a dict of losses in train mode, boxes in eval mode),
+COCO metrics, and validation AP50 to pick the best epoch (see :mod:`..base`).
+
+Targets are a list per batch (images hold different numbers of boxes); labels are 1-based, 0 being
+the background a torchvision detector reserves, and equal COCO category ids, so the evaluator
+reads targets and predictions as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ...engine import distributed
+from .average_precision import DetectionMetrics, evaluate
+from .data.load import detect_format, split_spec
+
+
+def _plain(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class DetectionEvaluation:
+    """A split's COCO metrics with the ground truth and detections they came from (COCO formats)."""
+
+    metrics: DetectionMetrics
+    ground_truth: dict
+    results: list[dict]
+    selection_name = "one minus validation AP50"
+
+    @property
+    def selection(self) -> float:
+        """Validation AP50 picks the best epoch: measured in eval mode, the number the user reads. A split
+        without ground truth has no AP: every epoch then ties and the first is kept."""
+        ap50 = self.metrics.ap50
+        return 1.0 - ap50 if math.isfinite(ap50) else 1.0
+
+    def summary(self) -> dict:
+        full = self.metrics.to_dict()
+        return {key: full[key] for key in ("map", "ap50", "ap75", "ar100", "per_class_ap")}
+
+    def history(self) -> dict[str, float | None]:
+        return {"val_map": _plain(self.metrics.map), "val_ap50": _plain(self.metrics.ap50)}
+
+    def record(self) -> dict:
+        """What the seed keeps of its test split: its detections in COCO's results format."""
+        return {"detections": self.results}
+
+    def postfix(self) -> dict[str, str]:
+        return {"val_ap50": f"{self.metrics.ap50:.3f}", "val_map": f"{self.metrics.map:.3f}"}
+
+
+def coco_ground_truth(targets: Sequence[dict], num_classes: int) -> dict:
+    """The targets of a split (dicts with ``image_id``, ``boxes`` x1 y1 x2 y2, ``labels``, optional ``iscrowd``,
+    ``size`` (height, width)) as a COCO ground-truth dict."""
+    images, annotations = [], []
+    for target in targets:
+        image_id = int(target["image_id"])
+        height, width = (int(v) for v in target["size"])
+        images.append({"id": image_id, "height": height, "width": width})
+        crowd = target.get("iscrowd", torch.zeros(len(target["labels"]), dtype=torch.bool))
+        for box, label, is_crowd in zip(target["boxes"].tolist(), target["labels"].tolist(), crowd.tolist()):
+            w, h = box[2] - box[0], box[3] - box[1]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
+                                "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": int(is_crowd)})
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": k} for k in range(1, num_classes + 1)]}
+
+
+def coco_results(predictions: Sequence[dict], image_ids: Sequence[int]) -> list[dict]:
+    """A detector's eval-mode outputs (``boxes`` x1 y1 x2 y2, ``scores``, ``labels``) in COCO's results format."""
+    results = []
+    for image_id, prediction in zip(image_ids, predictions):
+        for box, score, label in zip(prediction["boxes"].tolist(), prediction["scores"].tolist(), prediction["labels"].tolist()):
+            results.append({"image_id": int(image_id), "category_id": int(label),
+                            "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "score": float(score)})
+    return results
+
+
+class DetectionTask:
+    name = "detection"
+    caches_features = False
+
+    def claims(self, data: str) -> bool:
+        """A COCO, Pascal VOC or YOLO folder, or one named ``coco:``, ``voc:``, ``yolo:``."""
+        named, path = split_spec(data)
+        return named is not None or detect_format(path) is not None
+
+    def prepare(self, config, **options):
+        from .prepare import prepare
+
+        return prepare(self, config, **options)
+
+    @staticmethod
+    def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
+        return [image for image, _ in batch], [target for _, target in batch]
+
+    def targets_to(self, targets: list[dict], device: torch.device) -> list[dict]:
+        return [{k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+
+    def train_loss(self, module: nn.Module, inputs, targets) -> torch.Tensor:
+        return sum(module(inputs, targets).values())
+
+    def predict_batch(self, module: nn.Module, inputs) -> list[dict]:
+        return [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in out.items()} for out in module(inputs)]
+
+    def rank_key(self, summary: dict) -> tuple[float, float]:
+        """Higher AP50 first, then higher mAP (a missing AP counts as 0)."""
+        return (-(summary["ap50"] or 0.0), -(summary["map"] or 0.0))
+
+    def headline(self, summary: dict) -> str:
+        return f"AP50 {(summary['ap50'] or 0.0):.3f}"
+
+    def evaluate(self, outputs: Sequence[list[dict]], targets: Sequence[list[dict]], num_classes: int) -> DetectionEvaluation:
+        predictions = [p for part in distributed.gather_objects([p for batch in outputs for p in batch]) for p in part]
+        truths = [t for part in distributed.gather_objects([t for batch in targets for t in batch]) for t in part]
+        ground_truth = coco_ground_truth(truths, num_classes)
+        results = coco_results(predictions, [int(t["image_id"]) for t in truths])
+        return DetectionEvaluation(evaluate(ground_truth, results), ground_truth, results)
