@@ -316,34 +316,43 @@ def paired_metric_verdict(metric_a, metric_b, alpha: float = ALPHA) -> Verdict:
     )
 
 
+def bootstrap_components(per_seed, replicates) -> tuple[float, float, float]:
+    """``(var_seeds, var_own_test, var_test)`` of the mean gap, as :func:`_variance_components` gives them for a
+    correctness table, from each seed's observed gap (n_seeds >= 2,) and a paired bootstrap over test examples
+    shared by every seed (replicates: (B, n_seeds)): the covariance of two seeds' replicates is the test-set
+    noise they share; what is left of a seed's own replicate variance is its own test noise."""
+    gaps = _as_metric(per_seed, "per_seed")
+    reps = np.asarray(replicates, dtype=np.float64)
+    if reps.ndim != 2 or reps.shape[1] != gaps.size or len(reps) < 2 or gaps.size < 2 or not np.isfinite(reps).all():
+        raise InputError(f"replicates: expected finite (B >= 2, {gaps.size} >= 2) bootstrap differences, got shape {reps.shape}")
+    n_seeds = gaps.size
+    cov = np.cov(reps, rowvar=False)
+    var_test = max(float((cov.sum() - np.trace(cov)) / (n_seeds * (n_seeds - 1))), 0.0)
+    var_own_test = max(float(np.mean(np.diag(cov))) - var_test, 0.0) / n_seeds
+    return float(gaps.var(ddof=1)) / n_seeds, var_own_test, var_test
+
+
 def bootstrap_components_verdict(per_seed, replicates, n_test: int, alpha: float = ALPHA, bound: float = 1.0) -> Verdict:
     """Gap in a metric that is not a mean over examples (a detector's mAP), from each seed's observed gap
     (n_seeds,) and a paired bootstrap over test examples shared by every seed (replicates: (B, n_seeds)).
 
     The same two noise sources and the same interval as :func:`paired_verdict`, with the test-set parts
-    estimated by the bootstrap instead of ANOVA mean squares: every replicate resamples the test
-    examples once for all seeds, so the covariance of two seeds' replicates is the test-set noise they
-    share (``var_test``), and what is left of a seed's own replicate variance is its own test noise (the
-    lower bound on the per-seed gaps' spread). With one seed the bootstrap variance is the whole
-    interval, a statement about the two trained models (``note``). The bootstrap is never taken over
-    seeds (three seeds give no distribution to resample).
+    estimated by the bootstrap instead of ANOVA mean squares (:func:`bootstrap_components`). With one seed
+    the bootstrap variance is the whole interval, a statement about the two trained models (``note``).
+    The bootstrap is never taken over seeds (three seeds give no distribution to resample).
     """
     gaps = _as_metric(per_seed, "per_seed")
     reps = np.asarray(replicates, dtype=np.float64)
     if reps.ndim != 2 or reps.shape[1] != gaps.size or len(reps) < 2 or not np.isfinite(reps).all():
         raise InputError(f"replicates: expected finite (B >= 2, {gaps.size}) bootstrap differences, got shape {reps.shape}")
     alpha, n_seeds = check_alpha(alpha), gaps.size
-    cov = np.atleast_2d(np.cov(reps, rowvar=False))
-    var_each = float(np.mean(np.diag(cov)))
     common = dict(n_seeds=n_seeds, n_test=n_test, per_seed=tuple(float(v) for v in gaps), bound=bound)
-    method = "seeds x test images, test-set terms from a paired bootstrap over images, Banerjee t-interval"
     if n_seeds == 1:
-        return _verdict(float(gaps[0]), [[(var_each, n_test - 1)]], alpha, method="paired bootstrap over test images (one seed)",
-                        se_seeds=None, se_test_set=math.sqrt(var_each), note=ONE_SEED_NOTE, **common)
-    shared = float((cov.sum() - np.trace(cov)) / (n_seeds * (n_seeds - 1)))
-    var_test = max(shared, 0.0)
-    var_own_test = max(var_each - var_test, 0.0) / n_seeds
-    var_seeds = float(gaps.var(ddof=1)) / n_seeds
+        var = float(reps[:, 0].var(ddof=1))
+        return _verdict(float(gaps[0]), [[(var, n_test - 1)]], alpha, method="paired bootstrap over test images (one seed)",
+                        se_seeds=None, se_test_set=math.sqrt(var), note=ONE_SEED_NOTE, **common)
+    var_seeds, var_own_test, var_test = bootstrap_components(gaps, reps)
     seeds_term = [(var_seeds, n_seeds - 1), (var_own_test, (n_seeds - 1) * (n_test - 1))]
-    return _verdict(float(gaps.mean()), [seeds_term, [(var_test, n_test - 1)]], alpha, method=method,
+    return _verdict(float(gaps.mean()), [seeds_term, [(var_test, n_test - 1)]], alpha,
+                    method="seeds x test images, test-set terms from a paired bootstrap over images, Banerjee t-interval",
                     se_seeds=math.sqrt(var_seeds), se_test_set=math.sqrt(var_test), **common)

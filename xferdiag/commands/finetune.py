@@ -120,6 +120,7 @@ def _write_run_files(root: Path, config: RunConfig, command: list[str], env: dic
             "schema": rundir.SCHEMA_VERSION, "xferdiag_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": command, "config": config.to_dict(), "input": input_record(prepared.spec), "environment": env,
+            **({"model": prepared.model_record} if prepared.model_record else {}),
         })
 
 

@@ -19,10 +19,17 @@ TASKS: dict[str, Task] = {"detection": DetectionTask(), "classification": Classi
 def task_for(config: RunConfig) -> Task:
     """The task ``config`` names, else the first whose data ``config.data`` are."""
     if config.task is not None:
-        if config.task not in TASKS:
-            raise ConfigError(f"task: unknown task {config.task!r}; choose one of {', '.join(sorted(TASKS))}")
-        return TASKS[config.task]
+        return task_named(config.task)
     return next(task for task in TASKS.values() if task.claims(config.data))
 
 
-__all__ = ["TASKS", "Task", "task_for"]
+def task_named(name: str | None) -> Task:
+    """The task a run directory records (runs made before tasks were recorded are classification runs)."""
+    if name is None:
+        return TASKS["classification"]
+    if name not in TASKS:
+        raise ConfigError(f"task: unknown task {name!r}; choose one of {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "Task", "task_for", "task_named"]

@@ -11,10 +11,33 @@ classifier's logits do: targets may be a list of per-example records of varying 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from torch import nn
+
+from ..negative import Verdict
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A task's judgement of two arms over their paired seeds, for the shared verdict command.
+
+    ``verdict`` is the headline metric's interval and call (:mod:`xferdiag.negative`), ``metric`` its name;
+    ``per_seed`` one row per seed; ``extra`` the metrics shown beside it (verdict.json keys); ``warnings``
+    the learning checks' findings; ``components`` the gap's variance components (seeds, each seed's own
+    test noise, shared test noise) from which an inconclusive verdict's plan is made, None where one seed
+    or one example cannot show them; ``note`` what the reader must know about the interval.
+    """
+
+    verdict: Verdict
+    metric: str
+    per_seed: list[dict]
+    extra: dict
+    warnings: list[dict]
+    components: tuple[float, float, float] | None
+    note: str | None
 
 
 class TaskEvaluation(Protocol):
@@ -69,6 +92,11 @@ class Task(Protocol):
 
     def prepare(self, config, *, source_domain=None, resumed: bool = False, recorded_input=None, quiet: bool = False):
         """Everything a run of this task trains on, checked before any file is written (:class:`..prepared.Prepared`)."""
+
+    def judge(self, a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[int], data: dict, run_records: dict,
+              alpha: float) -> Judged:
+        """Two arms' seeds (``{"name", "metrics", "history", "records"}`` each, paired by position) judged
+        at ``alpha``, with data.json's content and the run-level records."""
 
     def evaluate(self, outputs: Sequence, targets: Sequence, num_classes: int) -> TaskEvaluation:
         """Score a split from this process's batches of predictions and targets, in dataset order; under

@@ -41,7 +41,9 @@ class PreparedPoint:
 class Prepared:
     """Everything checked, nothing written: the task, the run's final config, the input the model takes
     (run.json's ``input``), its points (largest training size last) and the source data's size where
-    there is one. ``announce()`` prints what a user should read before training starts (the input size, ...)."""
+    there is one; ``model_record`` what run.json says of the model beyond its config (a detector's architecture,
+    settings and which transfer level its checkpoint gave). ``announce()`` prints what a user should read before
+    training starts (the input size, ...)."""
 
     task: Task
     config: RunConfig
@@ -49,3 +51,4 @@ class Prepared:
     points: list[PreparedPoint]
     announce: Callable[[], None]
     source_size: int | None = None
+    model_record: dict | None = None

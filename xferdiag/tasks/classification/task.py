@@ -10,6 +10,8 @@ from torch import nn
 
 from ...engine import distributed
 from .metrics import Evaluation, evaluate_logits
+from .prepare import prepare
+from .verdict import judge
 
 
 class ClassificationTask:
@@ -22,9 +24,10 @@ class ClassificationTask:
         return True
 
     def prepare(self, config, **options):
-        from .prepare import prepare
-
         return prepare(self, config, **options)
+
+    def judge(self, a, b, **context):
+        return judge(a, b, **context)
 
     def targets_to(self, targets: torch.Tensor, device: torch.device) -> torch.Tensor:
         return targets.to(device, non_blocking=True)

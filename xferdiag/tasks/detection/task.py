@@ -18,6 +18,8 @@ from torch import nn
 from ...engine import distributed
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
+from .prepare import prepare
+from .verdict import judge
 
 
 def _plain(value: float) -> float | None:
@@ -92,9 +94,10 @@ class DetectionTask:
         return named is not None or detect_format(path) is not None
 
     def prepare(self, config, **options):
-        from .prepare import prepare
-
         return prepare(self, config, **options)
+
+    def judge(self, a, b, **context):
+        return judge(a, b, **context)
 
     @staticmethod
     def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
