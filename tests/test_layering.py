@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xferdiag"
-COMPUTATION = ("data", "models", "engine", "analyzers", "explainers", "modalities", "negative", "health")
+COMPUTATION = ("data", "models", "engine", "analyzers", "explainers", "modalities", "negative", "health", "tasks")
 # Checkpoints written mid-training go through the run directory's atomic IO, nothing else of it.
 COMPUTATION_MAY_USE = {"xferdiag.rundir._io"}
 MAX_MODULE_LINES = 400

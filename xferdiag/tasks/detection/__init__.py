@@ -1,0 +1,1 @@
+"""Object detection: data formats, detectors on any backbone, and their evaluation."""
