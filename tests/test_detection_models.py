@@ -125,6 +125,19 @@ def test_stages_and_blocks_of_a_tiny_cnn(user_file, one_thread):
     assert model.detector.backbone.stage_names == ["4", "7", "10"]
     assert model.blocks == ["0", "1", "3", "4", "6", "7", "9", "10"]
     assert [k for k in model.backbone.state_dict() if k.startswith("13.")] == []
+    record = model.describe()
+    assert record["strides"] == [4, 8, 16] and record["fpn_channels"] == 128 and record["outputs"] == C + 1
+    assert record["settings"]["min_size"] == CPU_SCALE.min_size and record["norm"] == "batch"
+
+
+def test_a_copy_keeps_its_head_view_on_its_own_weights(user_file):
+    import copy
+
+    model = build_detection_model("fasterrcnn", C, backbone=f"{user_file}:tiny_cnn", fpn_channels=32)
+    twin = copy.deepcopy(model)
+    own = set(map(id, twin.detector.parameters()))
+    assert set(map(id, twin.head.parameters())) <= own and not own & set(map(id, model.parameters()))
+    twin.load_state_dict(model.state_dict())
 
 
 def test_state_dict_holds_each_weight_once_and_head_is_everything_else():

@@ -17,7 +17,7 @@ from ...errors import ModelError
 from ...models import ModelSource
 from ...models.layers import blocks_of, trace
 from .backbones import PyramidBackbone, anchor_sizes, pyramid_backbone
-from .settings import CPU_SCALE, DetectionSettings, apply_settings, convert_norm
+from .settings import CPU_SCALE, DetectionSettings, apply_settings, convert_norm, settings_in_effect
 
 TORCHVISION_DETECTORS = {
     "fasterrcnn_mobilenet_v3_large_320_fpn": "mobilenet_v3_large",
@@ -32,6 +32,10 @@ TORCHVISION_DETECTORS = {
 """Detector name -> the torchvision classifier its backbone body comes from (what a backbone checkpoint must be)."""
 FAMILIES = ("fasterrcnn", "retinanet", "fcos")
 """Detectors that can sit on any backbone's pyramid (``--backbone``); SSD's backbone is specific to it."""
+FPN_CHANNELS = 128
+"""Width of the pyramid xferdiag puts on a --backbone (torchvision's own detectors use 256): RoI align and the
+box MLP, whose input is channels x 7 x 7, dominate a CPU step, and 128 channels halve a step of Faster R-CNN on
+MobileNetV2 at 128 px (benchmarks/bench_detection_step.py). Both arms get the same width."""
 BODY_PATHS = ("backbone.body", "backbone.features", "backbone")
 """Where the classification body lives: torchvision's FPN backbones, SSD's feature extractor, anything else."""
 
@@ -72,10 +76,11 @@ class DetectionModel(nn.Module):
     last k of them); ``num_classes`` counts the target's classes, without the background.
     """
 
-    def __init__(self, detector: nn.Module, name: str, num_classes: int, body_path: str, size: int = 64):
+    def __init__(self, detector: nn.Module, name: str, num_classes: int, body_path: str, norm: str = "batch", size: int = 64):
         super().__init__()
         self.detector = detector
         self.name = name
+        self.norm = norm
         self.num_classes = num_classes
         self.body_path = body_path
         object.__setattr__(self, "_head", HeadView(_head_parts(detector, body_path)))
@@ -96,6 +101,15 @@ class DetectionModel(nn.Module):
 
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None):
         return self.detector(images, targets)
+
+    def describe(self) -> dict:
+        """The architecture and settings as plain values, for run.json."""
+        pyramid = self.detector.get_submodule("backbone")
+        out = {"model": self.name, "classes": self.num_classes, "outputs": self.num_classes + 1, "body": self.body_path,
+               "blocks": len(self.blocks), "norm": self.norm, "settings": settings_in_effect(self.detector)}
+        if isinstance(pyramid, PyramidBackbone):
+            out.update(stages=list(pyramid.stage_names), strides=list(pyramid.strides), fpn_channels=pyramid.out_channels)
+        return out
 
 
 def family_of(model: str) -> str:
@@ -155,7 +169,7 @@ def _user_detector(model: str, num_classes: int) -> nn.Module:
 
 def build_detection_model(model: str, num_classes: int, *, backbone: str | None = None,
                           settings: DetectionSettings = CPU_SCALE, norm: str = "batch", stages: int = 3,
-                          fpn_channels: int = 256) -> DetectionModel:
+                          fpn_channels: int = FPN_CHANNELS) -> DetectionModel:
     """A detector for ``num_classes`` target classes (labels 1..C; 0 is the background) with random weights.
 
     ``model`` is a torchvision detector name or a user's ``module:function``; with ``backbone`` (any classifier
@@ -179,7 +193,7 @@ def build_detection_model(model: str, num_classes: int, *, backbone: str | None 
                          "classification body there, and the fine-tuning strategies need it")
     # GroupNorm replaces BatchNorm everywhere (SSD's heads have it too); frozen statistics belong to the body only
     convert_norm(detector if norm == "group" else detector.get_submodule(body_path), norm)
-    return DetectionModel(detector, name, num_classes, body_path)
+    return DetectionModel(detector, name, num_classes, body_path, norm)
 
 
 def _has_module(module: nn.Module, path: str) -> bool:
