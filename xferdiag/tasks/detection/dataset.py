@@ -32,7 +32,7 @@ class DetectionSet(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
         index = int(self.indices[i])
         item = self.data.images[index]
-        image = torch.from_numpy(np.ascontiguousarray(item.load())).permute(2, 0, 1).float().div_(255)
+        image = torch.from_numpy(np.array(item.load())).permute(2, 0, 1).float().div_(255)  # a copy: scenes share their pixels
         boxes, labels, crowd = (torch.as_tensor(a) for a in (item.boxes, item.labels, item.iscrowd))
         if self.training:
             boxes, labels, crowd = boxes[~crowd], labels[~crowd], crowd[~crowd]
