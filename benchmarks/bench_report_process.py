@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,14 +45,19 @@ def _xferdiag(code: Path, *args, python_flags: tuple[str, ...] = (), where: Path
                           cwd=where, env=_env(code), timeout=900)
 
 
-def report_seconds(code: Path, run: Path, flags: list[str], out: Path) -> float:
-    """Wall seconds of ``python -m xferdiag report RUN FLAGS`` with ``code`` first on the path."""
+def report_seconds(code: Path, run: Path, flags: list[str], out: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``python -m xferdiag report RUN FLAGS`` with ``code`` first on the path.
+
+    The CPU seconds (user + system, of the child) are what the wall time would be on an idle core
+    for this mostly single-threaded work; on a shared machine they vary less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = _xferdiag(code, "report", run, *flags, "--out", out, where=out.parent)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0 or "not in this report" in result.stdout:
         raise RuntimeError(f"report on {run} ({code}) exited {result.returncode}: {(result.stdout + result.stderr)[-500:]}")
-    return seconds
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def model_libraries_imported(code: Path, run: Path, flags: list[str], out: Path) -> list[str]:
@@ -89,6 +95,11 @@ def computed_run(where: Path, quick: bool) -> Path:
     return run
 
 
+def _median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """Median wall and median CPU seconds of several runs."""
+    return round(statistics.median(w for w, _ in runs), 3), round(statistics.median(c for _, c in runs), 3)
+
+
 def _rows(run: Path, baseline: Path | None, repeats: int, scratch: Path, what: str) -> list[dict]:
     rows = []
     for flags in ([], ["--no-compute"]):
@@ -98,20 +109,20 @@ def _rows(run: Path, baseline: Path | None, repeats: int, scratch: Path, what: s
         for _ in range(repeats):  # interleaved, so a change in the machine's load hits both alike
             for name, code in codes.items():
                 times[name].append(report_seconds(code, run, flags, scratch / f"{name}.html"))
-        after = statistics.median(times["after"])
-        before = statistics.median(times["before"]) if baseline else None
+        after, before = (_median(times[name]) if name in times else (None, None) for name in ("after", "before"))
         rows.append({
             "name": f"xferdiag report {what} {' '.join(flags)}".rstrip() + ": whole process, fresh interpreter",
-            "xferdiag_s": round(after, 3),
+            "xferdiag_s": after[0],
             "peer": f"same command before issue 26 ({BASELINE_COMMIT})" if baseline else None,
-            "peer_s": round(before, 3) if before else None,
-            "ratio": round(before / after, 2) if before else None,
+            "peer_s": before[0],
+            "ratio": round(before[0] / after[0], 2) if baseline else None,
             "target": f"<= {TARGET_S:g} s on 2 idle cores, no torch imported",
-            "met": after <= TARGET_S and not imported["after"],
+            "met": after[0] <= TARGET_S and not imported["after"],
+            "cpu_s": after[1],
+            "peer_cpu_s": before[1],
             "imported": ", ".join(imported["after"]) or "none of " + "/".join(MODEL_LIBRARIES),
             "imported_before": ", ".join(imported["before"]) if baseline else None,
-            "runs_s": [round(t, 2) for t in times["after"]],
-            "runs_before_s": [round(t, 2) for t in times["before"]] if baseline else None,
+            "runs_s": [round(wall, 2) for wall, _ in times["after"]],
             "load_average": round(os.getloadavg()[0], 2),
         })
     return rows
@@ -125,7 +136,8 @@ def main(quick: bool = False, run: str | None = None, baseline: str | None = Non
         demo = Path(run) if run else computed_run(scratch, quick)
         what = "RUN" if run else ("on a synthetic computed run" if quick else "on the computed demo run")
         rows = _rows(demo, old, repeats, scratch, what)
-    print_table(rows, ["name", "xferdiag_s", "peer_s", "ratio", "imported", "imported_before", "load_average", "met"])
+    print_table(rows, ["name", "xferdiag_s", "cpu_s", "peer_s", "peer_cpu_s", "ratio", "imported", "imported_before",
+                       "load_average", "met"])
     return rows
 
 
