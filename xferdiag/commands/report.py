@@ -1,8 +1,8 @@
 """``xferdiag report``: compute what the run directory lacks and has the inputs for, then render it.
 
 Rendering a computed run needs no model: the commands that compute (and torch with them) are imported
-only where something is missing, so ``report`` on a computed run starts in about a second
-(benchmarks/bench_report_process.py).
+only where something is missing, so ``report`` on a computed run imports no torch and takes about 2 s
+as a whole process, not 7 (benchmarks/bench_report_process.py).
 """
 
 from __future__ import annotations
