@@ -10,9 +10,10 @@ import pytest
 import torch
 from explain_helpers import patch_data, tiny_cnn, trained_patch_cnn
 
+from xferdiag.config import DEFAULT_BUDGET
 from xferdiag.errors import InputError
 from xferdiag.explainers import ImageRequest, explain_arms
-from xferdiag.explainers.budget import FLOORS, Budget, ExplainPlan, PassCosts, fit_plan
+from xferdiag.explainers.budget import FLOORS, Budget, ExplainPlan, PassCosts, about_seconds, fit_plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -31,6 +32,20 @@ def test_plan_seconds_by_hand():
     assert parts["lime"] == pytest.approx(2 * 4 * (100 * 0.01 + 0.2))
     assert parts["lime checks"] == pytest.approx(2 * (100 * 0.01 + 0.2) + curves)
     assert PLAN.total_s(COSTS) == pytest.approx(sum(parts.values()))
+
+
+def test_plan_line_says_under_1_s_not_0_s():
+    # the demo's plan estimates well under a second: rounding gave "~ 0 s (budget 90 s)"
+    quick = PassCosts(forward_s=1e-5, backward_s=1e-5, segment_s=1e-5)
+    assert PLAN.total_s(quick) < 0.5
+    line = fit_plan(PLAN, quick, DEFAULT_BUDGET).line()
+    assert line.endswith("SHAP 10 samples under 1 s (budget 90 s)") and "~ 0 s" not in line
+    assert fit_plan(PLAN, quick, None).line().endswith("SHAP 10 samples under 1 s")
+    # from a second on, whole seconds: the parts of test_plan_seconds_by_hand add up to 22.54 s
+    assert PLAN.total_s(COSTS) == pytest.approx(0.4 + 1.7 + 4.16 + 2.68 + 9.6 + 4.0)
+    assert fit_plan(PLAN, COSTS, None).line().endswith("SHAP 10 samples ~ 23 s")
+    assert [about_seconds(s) for s in (0.0, 0.49, 0.999, 1.0, 1.49, 90.4)] == [
+        "under 1 s", "under 1 s", "under 1 s", "~ 1 s", "~ 1 s", "~ 90 s"]
 
 
 def test_no_budget_or_enough_budget_runs_the_request():

@@ -186,7 +186,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .api import build_report
+    from .commands.report import build_report
 
     result = build_report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet, **args.budget)
     for item in result.missing:

@@ -33,6 +33,21 @@ DEFAULT_CHECKPOINT_EVERY_S = 60.0
 DEFAULT_MIN_EFFECT = 0.03
 
 
+@dataclass(frozen=True)
+class Budget:
+    """Seconds for the explanations. A ``strict`` budget (one a user gave) below what one example
+    needs is an error; a default one runs the smallest plan and says it took longer. It lives here,
+    not beside the plans it sizes (:mod:`xferdiag.explainers.budget`), so that ``report`` on a
+    computed run can name its default without loading torch."""
+
+    seconds: float
+    strict: bool = True
+
+
+DEFAULT_BUDGET = Budget(90.0, strict=False)
+"""What the commands give image and text explanations unless told otherwise (``--budget``)."""
+
+
 @dataclass
 class RunConfig:
     """Everything that decides what a run computes. Field names are the config-file keys."""

@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from .. import rundir
+from ..config import DEFAULT_BUDGET, Budget
 from ..errors import InputError
 from ..explainers import pick_examples
-from ..explainers.budget import DEFAULT_BUDGET, Budget, as_budget
+from ..explainers.budget import as_budget
 from ..modalities import METHODS, ExplainJob, modality_of
 from .context import RunContext
 

@@ -1,17 +1,17 @@
-"""``xferdiag report``: compute what the run directory lacks and has the inputs for, then render it."""
+"""``xferdiag report``: compute what the run directory lacks and has the inputs for, then render it.
+
+Rendering a computed run needs no model: the commands that compute (and torch with them) are imported
+only where something is missing, so ``report`` on a computed run imports no torch and takes about 2 s
+as a whole process, not 7 (benchmarks/bench_report_process.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .. import rundir
-from ..explainers.budget import DEFAULT_BUDGET, Budget
-from ..modalities import can_explain_kind
-from ..models import ModelSource
+from ..config import DEFAULT_BUDGET, Budget
 from ..report import Report, render_report
-from .analyze import analyze_run
-from .explain import explain_run
-from .verdict import verdict_for_run
 
 
 @rundir.holds_lock  # one writer per run directory (docs/guarantees.md)
@@ -30,14 +30,24 @@ def complete_run(run_dir: str | Path, *, quiet: bool = False, budget: Budget | f
     config = rundir.validate(run_dir).get("config") or {}
     status = rundir.RunStatus.of(rundir.RunDir(run_dir), config, lambda: _has_pretrained(config))
     if status.can_compute("verdict"):
+        from .verdict import verdict_for_run
+
         verdict_for_run(run_dir)
     if status.can_compute("analysis"):
+        from .analyze import analyze_run
+
         analyze_run(run_dir, quiet=quiet)
-    if status.can_compute("explanations") and can_explain_kind(rundir.read_data(rundir.RunDir(run_dir)).get("kind")):
-        explain_run(run_dir, quiet=quiet, budget=budget)
+    if status.can_compute("explanations"):
+        from ..modalities import can_explain_kind
+        from .explain import explain_run
+
+        if can_explain_kind(rundir.read_data(rundir.RunDir(run_dir)).get("kind")):
+            explain_run(run_dir, quiet=quiet, budget=budget)
 
 
 def _has_pretrained(config: dict) -> bool:
     """Whether the config names the weights the model started from (a checkpoint, or NAME:WEIGHTS)."""
+    from ..models import ModelSource  # asked only when the analysis is missing: parsing a name may load torchvision
+
     source = ModelSource.parse(config["model"])
     return bool(config.get("pretrained_checkpoint") or source.weights or source.is_text)  # a text model's folder holds its weights

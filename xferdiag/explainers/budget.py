@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .._validate import check_scalar
+from ..config import Budget
 from ..errors import InputError
 from ._common import device_of, explaining
 from .inference import inference_copy
@@ -34,18 +35,6 @@ CHEAP_S = 1.0
 """A calibration batch faster than this is timed again at the batch size the explainers use:
 small images share fixed costs over a batch, and at 64 px a batch of 16 overstated LIME's and
 SHAP's per-image time by about half (plan 88 s, parts 57 s)."""
-
-@dataclass(frozen=True)
-class Budget:
-    """Seconds for the explanations. A ``strict`` budget (one a user gave) below what one example
-    needs is an error; a default one runs the smallest plan and says it took longer."""
-
-    seconds: float
-    strict: bool = True
-
-
-DEFAULT_BUDGET = Budget(90.0, strict=False)
-"""What the commands give image and text explanations unless told otherwise (``--budget``)."""
 
 
 def as_budget(budget) -> Budget | None:
@@ -142,6 +131,11 @@ class ExplainPlan(Plan):
         return ", ".join(sizes)
 
 
+def about_seconds(seconds: float) -> str:
+    """An estimate as the plan line gives it: whole seconds, and "under 1 s" where rounding would say "~ 0 s"."""
+    return "under 1 s" if seconds < 1 else f"~ {seconds:.0f} s"
+
+
 @dataclass(frozen=True)
 class FittedPlan:
     """The plan that runs, the one asked for, the estimate and what the budget cut (plain sentences)."""
@@ -157,8 +151,8 @@ class FittedPlan:
         return self.plan.seconds(self.costs)
 
     def line(self) -> str:
-        """The plan as the commands print it before starting."""
-        return (f"explain plan: {self.plan.describe()} ~ {sum(self.estimate_s.values()):.0f} s"
+        """The plan as the commands print it before starting (images and text alike)."""
+        return (f"explain plan: {self.plan.describe()} {about_seconds(sum(self.estimate_s.values()))}"
                 + (f" (budget {self.budget_s:g} s)" if self.budget_s is not None else ""))
 
     def to_dict(self) -> dict:

@@ -36,7 +36,8 @@ class RunStatus:
         The verdict needs finished seeds of both standard arms, each with predictions; analysis and
         explanations need the config's data and model and the transfer arm's weights; the analysis
         needs the pretrained weights too, which only the caller can tell from the model's name
-        (``has_pretrained``, asked only once the rest is there).
+        (``has_pretrained``, asked only while the analysis is missing and the rest is there: parsing a
+        model's name can load torchvision, which a computed run's report does without).
         """
         done = {step for step, there in (
             ("verdict", run.verdict_json.is_file()),
@@ -52,7 +53,7 @@ class RunStatus:
             blocked["analysis"] = blocked["explanations"] = "run.json's config names no data and model to load"
         elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):
             blocked["analysis"] = blocked["explanations"] = f"the transfer arm has no {MODEL_PT}"
-        elif not has_pretrained():
+        elif "analysis" not in done and not has_pretrained():
             blocked["analysis"] = (f"no pretrained weights recorded to compare with ({TRANSFERABILITY_JSON} and "
                                    f"{SIMILARITY_JSON} need them)")
         return cls(frozenset(done), blocked)
