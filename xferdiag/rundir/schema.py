@@ -32,7 +32,7 @@ def validate(root: str | os.PathLike) -> dict:
 
     Required: run.json (integer ``schema``, ``config`` an object if present), data.json (non-empty
     ``classes``) and at least one ``arms/<arm>/seed-<k>/metrics.json`` with a numeric
-    ``test.accuracy``. Optional files are checked when present: predictions.npz and verdict.json.
+    ``test.accuracy`` (``test.map`` for a seed whose test predictions are COCO detections). Optional files are checked when present: predictions.npz and verdict.json.
     Every error names the file and the field that is missing or wrong.
     """
     run_dir = RunDir(root)
@@ -53,8 +53,9 @@ def validate(root: str | os.PathLike) -> dict:
         folder = run_dir.seed(arm, seed)
         metrics = _object(folder.metrics_json)
         test = metrics.get("test")
-        if not isinstance(test, dict) or not _number(test.get("accuracy")) or not 0 <= test["accuracy"] <= 1:
-            raise RunDirError(f"{folder.metrics_json}: needs 'test': {{'accuracy': a number in [0, 1]}}")
+        headline = "map" if folder.detections_json.is_file() else "accuracy"  # a detection seed's COCO results beside it
+        if not isinstance(test, dict) or not _number(test.get(headline)) or not 0 <= test[headline] <= 1:
+            raise RunDirError(f"{folder.metrics_json}: needs 'test': {{'{headline}': a number in [0, 1]}}")
         for key in ("macro_f1", "loss"):
             if test.get(key) is not None and not _number(test[key]):
                 raise RunDirError(f"{folder.metrics_json}: 'test.{key}' must be a number or null")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .layout import (
+    DETECTIONS_JSON,
     MODEL_PT,
     PREDICTIONS_NPZ,
     SIMILARITY_JSON,
@@ -13,6 +14,9 @@ from .layout import (
     TRANSFERABILITY_JSON,
     RunDir,
 )
+
+DETECTION_NOT_YET = ("not available for detection runs yet: their image- and instance-level shift and their box "
+                     "explanations (D-RISE) are still being built")
 
 STEPS = ("verdict", "analysis", "explanations")
 """The steps that add to a finished run directory, in the order ``xferdiag report`` computes them."""
@@ -45,11 +49,15 @@ class RunStatus:
             ("explanations", run.index_json.is_file()),
         ) if there}
         blocked = {}
+        finished = [run.seed(arm, s) for arm in STANDARD_ARMS for s in run.seeds(arm)]
         if not all(run.seeds(arm) for arm in STANDARD_ARMS) or not all(
-                run.seed(arm, s).predictions_npz.is_file() for arm in STANDARD_ARMS for s in run.seeds(arm)):
-            blocked["verdict"] = f"needs finished seeds of both arms ({', '.join(STANDARD_ARMS)}), each with {PREDICTIONS_NPZ}"
+                seed.predictions_npz.is_file() or seed.detections_json.is_file() for seed in finished):
+            blocked["verdict"] = (f"needs finished seeds of both arms ({', '.join(STANDARD_ARMS)}), each with {PREDICTIONS_NPZ} "
+                                  f"(or {DETECTIONS_JSON})")
         seeds = run.seeds("transfer")
-        if not (config.get("data") and config.get("model")):
+        if any(seed.detections_json.is_file() for seed in finished):
+            blocked["analysis"] = blocked["explanations"] = DETECTION_NOT_YET
+        elif not (config.get("data") and config.get("model")):
             blocked["analysis"] = blocked["explanations"] = "run.json's config names no data and model to load"
         elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):
             blocked["analysis"] = blocked["explanations"] = f"the transfer arm has no {MODEL_PT}"
