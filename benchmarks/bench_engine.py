@@ -57,7 +57,7 @@ from benchmarks.common import print_table
 from xferdiag.engine.strategies import Phase, fused_optimizer
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, seed_everything
 from xferdiag.models import ModelSource, build_transfer_model
-from xferdiag.tasks.classification import ClassificationTask
+from xferdiag.tasks.classification.task import ClassificationTask
 
 TARGET = 0.95
 CLASSES = 10

@@ -14,7 +14,8 @@ from xferdiag.config import RunConfig
 from xferdiag.engine.strategies import Phase, make_optimizer, parameter_groups
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, _all_finite
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, load_state_dict
-from xferdiag.tasks.classification import ClassificationTask, evaluate_logits
+from xferdiag.tasks.classification.metrics import evaluate_logits
+from xferdiag.tasks.classification.task import ClassificationTask
 
 BASE = dict(data="digits:rotated", model="builtin:digits-cnn", epochs=2, seeds=1, shots=[5],
             baseline="none", test_fraction=0.3, threads=1, lr=3e-3)

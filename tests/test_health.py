@@ -13,7 +13,7 @@ from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.engine.lr_search import candidate_rates, search_lr
 from xferdiag.errors import TrainingDivergedError
 from xferdiag.rundir import write_csv, write_json, write_npz
-from xferdiag.tasks.classification import ClassificationTask
+from xferdiag.tasks.classification.task import ClassificationTask
 
 CLASSES = 10
 BALANCED = [14] * CLASSES  # 140 validation examples, chance 10%

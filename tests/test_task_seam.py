@@ -12,7 +12,7 @@ from tests.task_helpers import MultiLabelNet, MultiLabelTask, label_sets
 from xferdiag.engine.strategies import Phase
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData
 from xferdiag.models import ModelSource, build_transfer_model
-from xferdiag.tasks.classification import ClassificationTask
+from xferdiag.tasks.classification.task import ClassificationTask
 
 
 def _classification_case():

@@ -21,8 +21,8 @@ from xferdiag.errors import ModelError
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest
 from xferdiag.models.text import TextNet
-from xferdiag.tasks.classification import ClassificationTask
 from xferdiag.tasks.classification.prepare import split_data
+from xferdiag.tasks.classification.task import ClassificationTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

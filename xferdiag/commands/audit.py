@@ -27,8 +27,9 @@ from ..models import (
     own_head_source,
 )
 from ..models.tabular import model_for_data
-from ..tasks.classification import ClassificationTask, evaluate_logits
+from ..tasks.classification.metrics import evaluate_logits
 from ..tasks.classification.prepare import model_input, prepared_point, say_input, target_splits, warn_left_out
+from ..tasks.classification.task import ClassificationTask
 from ..tasks.prepared import Prepared
 from .finetune import describe_runtime, runtime_for, train_pair
 

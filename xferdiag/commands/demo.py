@@ -26,8 +26,8 @@ from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..models.tabular import model_for_data
 from ..report import render_report
-from ..tasks.classification import ClassificationTask
 from ..tasks.classification.prepare import split_data
+from ..tasks.classification.task import ClassificationTask
 from .analyze import analyze_run
 from .explain import explain_run
 from .finetune import finetune, runtime_for

@@ -29,9 +29,9 @@ from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, TrainResult
 from ..environment import describe, set_threads
 from ..errors import ConfigError, RunDirError
 from ..rundir.records import input_from_record, input_record
-from ..tasks import task_for
 from ..tasks.base import Task
 from ..tasks.prepared import Prepared, PreparedPoint
+from ..tasks.registry import task_for
 
 
 def _shared_settings(config: RunConfig) -> dict:

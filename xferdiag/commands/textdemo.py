@@ -22,8 +22,8 @@ from ..errors import ConfigError, XferdiagError
 from ..explainers.budget import Budget
 from ..models import ModelSource, build_transfer_model
 from ..models.text import hold_positions_at_zero, minilm_dir, transformers_offline
-from ..tasks.classification import ClassificationTask
 from ..tasks.classification.prepare import split_data
+from ..tasks.classification.task import ClassificationTask
 from .finetune import runtime_for
 
 CUES_SOURCE, CUES_TARGET, TINY_BERT = "cues-source.jsonl", "cues-target.jsonl", "tiny-bert"

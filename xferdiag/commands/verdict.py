@@ -19,7 +19,7 @@ from ..negative import ALPHA, check_alpha
 from ..rundir.evidence import run_records, seed_evidence
 from ..rundir.layout import finished_seeds_glob
 from ..sequential import MIN_EFFECT, check_min_effect, look_alpha, plan
-from ..tasks import task_named
+from ..tasks.registry import task_named
 
 
 def _paired_seeds(run: rundir.RunDir, arm_a: str, arm_b: str) -> list[int]:

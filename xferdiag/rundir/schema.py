@@ -32,7 +32,8 @@ def validate(root: str | os.PathLike) -> dict:
 
     Required: run.json (integer ``schema``, ``config`` an object if present), data.json (non-empty
     ``classes``) and at least one ``arms/<arm>/seed-<k>/metrics.json`` with a numeric
-    ``test.accuracy`` (``test.map`` for a seed whose test predictions are COCO detections). Optional files are checked when present: predictions.npz and verdict.json.
+    ``test.accuracy`` (``test.map`` for a seed whose test predictions are COCO detections). Optional files
+    are checked when present: predictions.npz and verdict.json.
     Every error names the file and the field that is missing or wrong.
     """
     run_dir = RunDir(root)

@@ -1,0 +1,11 @@
+"""How the report names detection results (see :mod:`xferdiag.tasks.terms`); no torch here."""
+
+TERMS = dict(
+    metric="map", label="test mAP@[.5:.95]", header="mAP@[.5:.95]",
+    columns=(("ap50", "AP50", "pct"), ("ap75", "AP75", "pct")),
+    curves=(("val_ap50", "Validation AP50 (%)", 100.0), ("val_map", "Validation mAP@[.5:.95] (%)", 100.0),
+            ("train_loss", "Training loss (sum of the detector's losses)", 1.0)),
+    curves_lede="Validation AP50 and mAP per epoch (computed in eval mode), and the training loss",
+    loss_panel="",
+    evidence=("ap50_min", "test AP50", "box_prior_ap50", "box prior"),
+)

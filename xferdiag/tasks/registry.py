@@ -1,0 +1,35 @@
+"""The registered tasks (classification, detection) and which one a run is.
+
+A run's task is named by ``--task`` or follows from its data: each plug-in says whether data are its
+own (:func:`task_for` asks them in order, classification last, as it takes anything else).
+"""
+
+from __future__ import annotations
+
+from ..config import RunConfig
+from ..errors import ConfigError
+from .base import Task
+from .classification.task import ClassificationTask
+from .detection.task import DetectionTask
+
+TASKS: dict[str, Task] = {"detection": DetectionTask(), "classification": ClassificationTask()}
+"""Every registered task by name, asked in this order whether data are theirs."""
+
+
+def task_for(config: RunConfig) -> Task:
+    """The task ``config`` names, else the first whose data ``config.data`` are."""
+    if config.task is not None:
+        return task_named(config.task)
+    return next(task for task in TASKS.values() if task.claims(config.data))
+
+
+def task_named(name: str | None) -> Task:
+    """The task a run directory records (runs made before tasks were recorded are classification runs)."""
+    if name is None:
+        return TASKS["classification"]
+    if name not in TASKS:
+        raise ConfigError(f"task: unknown task {name!r}; choose one of {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "Task", "task_for", "task_named"]
