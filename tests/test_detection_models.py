@@ -76,6 +76,8 @@ def check_contract_outputs(model: DetectionModel):
     losses = model(images, targets)
     assert losses and all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
     sum(losses.values()).backward()
+    # every weight gets a gradient: torchrun's DDP needs no unused parameters (a timm body's pooled head conv is dropped)
+    assert all(p.grad is not None for p in model.parameters())
     model.eval()
     with torch.no_grad():
         out = model(images)
