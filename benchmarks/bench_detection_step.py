@@ -120,38 +120,55 @@ def backward_by_kind(model, images, targets) -> dict[str, float]:
     return dict(kinds)
 
 
-def profile_step(model_name: str, backbone: str | None, channels: int, settings: DetectionSettings, strategy: str,
-                 size: dict) -> dict:
-    """Mean seconds per training step by part, backward by kind, and eval seconds per image."""
-    torch.manual_seed(0)
-    model = build_detection_model(model_name, 2, backbone=backbone, settings=settings, fpn_channels=channels)
-    phase = Phase(strategy, 1)
-    apply_freezing(model, phase)
-    optimizer = make_optimizer("sgd", parameter_groups(model, phase, 0.01, 1.0, 1.0, 0.0, l2sp=False), 0.01, 0.9)
-    images, targets = _images(size["images"], size["size"])
-    spent: dict[str, float] = defaultdict(float)
-    for step in range(size["steps"] + 1):  # the first step warms up and is not counted
-        if step == 1:
-            spent.clear()
-        set_train_mode(model, phase)
-        with timing(model.detector, spent):
-            loss = sum(model(images, targets).values())
+class Arm:
+    """One column: a model under one setting and strategy, its optimiser, and its per-part seconds so far."""
+
+    def __init__(self, model_name: str, backbone: str | None, channels: int, settings: DetectionSettings, strategy: str):
+        torch.manual_seed(0)
+        self.model = build_detection_model(model_name, 2, backbone=backbone, settings=settings, fpn_channels=channels)
+        self.phase = Phase(strategy, 1)
+        apply_freezing(self.model, self.phase)
+        groups = parameter_groups(self.model, self.phase, 0.01, 1.0, 1.0, 0.0, l2sp=False)
+        self.optimizer = make_optimizer("sgd", groups, 0.01, 0.9)
+        self.spent: dict[str, float] = defaultdict(float)
+        self.steps = 0
+
+    def step(self, images, targets) -> None:
+        set_train_mode(self.model, self.phase)
+        with timing(self.model.detector, self.spent):
+            loss = sum(self.model(images, targets).values())
         start = time.perf_counter()
-        optimizer.zero_grad()
+        self.optimizer.zero_grad()
         loss.backward()
         middle = time.perf_counter()
-        optimizer.step()
-        spent["backward"] += middle - start
-        spent["optimizer step"] += time.perf_counter() - middle
-    parts = {p: v / size["steps"] for p, v in _disjoint(spent).items()}
-    backward = backward_by_kind(model, images, targets)
-    model.eval()
-    with torch.no_grad():
-        model(images)
-        start = time.perf_counter()
-        model(images)
-    return {"parts": parts, "backward": backward, "step_s": sum(parts.values()),
-            "eval_s_per_image": (time.perf_counter() - start) / len(images)}
+        self.optimizer.step()
+        self.spent["backward"] += middle - start
+        self.spent["optimizer step"] += time.perf_counter() - middle
+        self.steps += 1
+
+    def result(self, images, targets) -> dict:
+        """Mean seconds per step by part, backward by kind, and eval seconds per image."""
+        parts = {p: v / self.steps for p, v in _disjoint(self.spent).items()}
+        backward = backward_by_kind(self.model, images, targets)
+        self.model.eval()
+        with torch.no_grad():
+            start = time.perf_counter()
+            self.model(images)
+        return {"parts": parts, "backward": backward, "step_s": sum(parts.values()),
+                "eval_s_per_image": (time.perf_counter() - start) / len(images)}
+
+
+def profile_arms(arms: list[Arm], size: dict) -> list[dict]:
+    """Steps taken round-robin over the arms (a busy machine's drift spreads over all of them); one warm-up each."""
+    images, targets = _images(size["images"], size["size"])
+    for arm in arms:
+        arm.step(images, targets)
+        arm.spent.clear()
+        arm.steps = 0
+    for _ in range(size["steps"]):
+        for arm in arms:
+            arm.step(images, targets)
+    return [arm.result(images, targets) for arm in arms]
 
 
 def _breakdown(label: str, results: dict[str, dict], n: int) -> None:
@@ -166,15 +183,19 @@ def _breakdown(label: str, results: dict[str, dict], n: int) -> None:
     print(f"  {'eval, ms per image':26s}" + "  ".join(f"{1000 * r['eval_s_per_image']:8.1f}        " for r in results.values()))
 
 
+def _label(model_name: str, backbone: str | None, channels: int) -> str:
+    return model_name if backbone is None else f"{model_name} on {backbone}, FPN {channels} channels"
+
+
 def main(quick: bool = False) -> list[dict]:
     size = QUICK if quick else FULL
+    arms = [Arm(*model, SETTINGS[name], strategy) for model in MODELS for name, strategy in RUNS]
+    results = iter(profile_arms(arms, size))  # every column of every model in one round-robin
+    by_model = {_label(*model): {f"{name}, {strategy}": next(results) for name, strategy in RUNS} for model in MODELS}
     rows = []
-    for model_name, backbone, channels in MODELS:
-        label = model_name if backbone is None else f"{model_name} on {backbone}, FPN {channels} channels"
-        results = {f"{name}, {strategy}": profile_step(model_name, backbone, channels, SETTINGS[name], strategy, size)
-                   for name, strategy in RUNS}
-        _breakdown(label, results, size["images"])
-        peer, ours, frozen = results.values()
+    for label, columns in by_model.items():
+        _breakdown(label, columns, size["images"])
+        peer, ours, frozen = columns.values()
         top = max(PARTS, key=lambda p: peer["parts"][p])
         rows.append({
             "name": f"detection training step, {label}, {size['images']} images at {size['size']} px",
@@ -188,6 +209,11 @@ def main(quick: bool = False) -> list[dict]:
             "frozen_body_forward_share": round(frozen["parts"]["backbone body"] / frozen["step_s"], 3),
             "threads": torch.get_num_threads(),
         })
+    wide, narrow = (by_model[_label(*m)]["xferdiag CPU scale, full"] for m in MODELS[1:])
+    rows.append({"name": f"FPN width on mobilenet_v2, CPU scale: 128 channels (xferdiag) vs 256 (torchvision's), "
+                         f"{size['images']} images at {size['size']} px",
+                 "xferdiag_s": narrow["step_s"], "peer": "256 channels", "peer_s": wide["step_s"],
+                 "ratio": wide["step_s"] / narrow["step_s"], "threads": torch.get_num_threads()})
     return rows
 
 
