@@ -15,6 +15,7 @@ from xferdiag.config import RunConfig
 from xferdiag.report.html import banner
 from xferdiag.report.recommend import Facts, recommend
 from xferdiag.rundir import RunDir, read_csv, read_json
+from xferdiag.tasks.descriptor import describe_task
 
 SMALL = ["--data", "digits:rotated", "--model", "builtin:digits-cnn", "--seeds", "1", "--shots", "5",
          "--test-fraction", "0.3", "--batch-size", "16", "--lr", "3e-3", "--threads", "1", "--quiet"]
@@ -116,7 +117,8 @@ ARMS = {arm: {"seeds": [0, 1, 2], "metrics": {s: {"test": {"accuracy": acc}} for
 
 
 def test_banner_for_a_dead_baseline():
-    shown = banner(verdict("positive", 0.594, [dead_arm("baseline-did-not-learn", "scratch", [0, 1, 2])]), ARMS, RunDir("."))
+    dead = [dead_arm("baseline-did-not-learn", "scratch", [0, 1, 2])]
+    shown = banner(verdict("positive", 0.594, dead), ARMS, RunDir("."), describe_task(None))
     assert shown["kind"] == "warning"
     assert shown["headline"].startswith("Transfer looks better by +59.4 points of test accuracy")
     assert ("but the scratch baseline never learned (10.0% test accuracy, chance 10.0%), so this is not evidence "
@@ -126,7 +128,8 @@ def test_banner_for_a_dead_baseline():
 
 def test_banner_for_a_dead_transfer_arm_and_different_budgets():
     budgets = {"transfer": {"epochs": 10, "lr": 0.001}, "scratch": {"epochs": 30, "lr": 0.003}}
-    shown = banner(verdict("negative", -0.2, [dead_arm("transfer-did-not-learn", "transfer", [1])], budgets), ARMS, RunDir("."))
+    dead = [dead_arm("transfer-did-not-learn", "transfer", [1])]
+    shown = banner(verdict("negative", -0.2, dead, budgets), ARMS, RunDir("."), describe_task(None))
     assert shown["kind"] == "warning"
     assert "but the transfer arm did not learn in 1 of 3 seeds" in shown["headline"]
     assert shown["headline"].endswith("so this is not evidence that transfer hurt.")
@@ -135,7 +138,7 @@ def test_banner_for_a_dead_transfer_arm_and_different_budgets():
 
 def test_healthy_verdict_keeps_its_sentence_and_equal_budgets_stay_quiet():
     same = {"transfer": {"epochs": 10, "lr": 0.001}, "scratch": {"epochs": 10, "lr": 0.001}}
-    shown = banner(verdict("positive", 0.1, [], same), ARMS, RunDir("."))
+    shown = banner(verdict("positive", 0.1, [], same), ARMS, RunDir("."), describe_task(None))
     assert shown["kind"] == "positive" and shown["headline"].startswith("Transfer helped: +10.0 points")
     assert not any(d.startswith("Budgets differ") for d in shown["details"])
 

@@ -16,6 +16,7 @@ from xferdiag.negative import _variance_components, paired_verdict
 from xferdiag.report.interpret import looks_sentence, plan_sentence
 from xferdiag.report.sections.banner import banner
 from xferdiag.rundir import RunDir, read_json, write_json
+from xferdiag.tasks.descriptor import describe_task
 from xferdiag.testing import write_arm_seed, write_data_json, write_run_json
 
 
@@ -209,12 +210,12 @@ def test_the_looks_in_words():
 def test_the_banner_says_what_would_decide_it_and_which_look_it_is(tmp_path):
     rd = _run(tmp_path / "run", 3)
     verdict = verdict_for_run(rd.root)
-    shown = banner(verdict, {}, rd)
+    shown = banner(verdict, {}, rd, describe_task(None))
     assert "(95% CI" in shown["headline"]
     assert shown["details"][0] == plan_sentence(verdict["plan"], shlex.quote(str(rd.root)))
     _run(rd.root, 5)
     verdict = verdict_for_run(rd.root)
-    shown = banner(verdict, {}, rd)
+    shown = banner(verdict, {}, rd, describe_task(None))
     assert "(99.5% CI" in shown["headline"] and looks_sentence(verdict["looks"]) in shown["details"]
 
 

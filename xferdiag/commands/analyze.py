@@ -27,7 +27,7 @@ from ..modalities import modality_of
 from ..models import check_layers
 from ..report.interpret import interpret_shift
 from ..rundir.layout import MODEL_PT
-from .context import RunContext, RunModels
+from .context import RunContext, RunModels, require_stage
 
 EMBEDDING_POINTS = 500
 """Points per domain in the source-vs-target picture: enough to see clusters, cheap for t-SNE."""
@@ -53,6 +53,7 @@ def _weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tenso
 def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_samples: int = 1000, n_permutations: int = 1000,
                 seed: int = 0, quiet: bool = False, force: bool = False) -> dict:
     """Compute (or reuse) features and write shift, transferability and similarity results; return them."""
+    require_stage(run_dir, "analyze")
     context = RunContext(run_dir)
     run, models = context.run, context.models
     if models.classifier is None:

@@ -29,6 +29,7 @@ from ..models import (
 from ..rundir.layout import METRICS_JSON
 from ..rundir.records import input_from_record
 from ..tasks.classification.prepare import target_splits
+from ..tasks.descriptor import describe_task
 
 
 class RunModels:
@@ -63,6 +64,15 @@ class RunModels:
     def arms(self) -> dict[str, tuple[int, nn.Module]]:
         """Every finished arm's (seed, model)."""
         return {name: self.arm(name) for name in self._seeds}
+
+
+def require_stage(run_dir: str | Path, stage: str) -> None:
+    """One clear line where the run's task does not support ``stage`` yet (its descriptor's ``stages``)."""
+    run = rundir.RunDir(run_dir)
+    task = (run.check().get("config") or {}).get("task")
+    descriptor = describe_task(task)
+    if not descriptor.supports(stage):
+        raise RunDirError(f"{run.root}: '{stage}' is {descriptor.not_yet(task)}; 'xferdiag report' renders what the run has")
 
 
 def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:

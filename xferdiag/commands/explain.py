@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..explainers import pick_examples
 from ..explainers.budget import as_budget
 from ..modalities import METHODS, ExplainJob, modality_of
-from .context import RunContext
+from .context import RunContext, require_stage
 
 
 def parse_methods(methods) -> list[str]:
@@ -41,6 +41,7 @@ def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int =
     default budget then explains one example at the smallest sizes); None explains exactly what is asked."""
     methods = parse_methods(methods)
     budget = as_budget(budget)
+    require_stage(run_dir, "explain")
     context = RunContext(run_dir)
     run = context.run
     params = {"methods": methods, "n": n, "seed": seed, "lime_samples": lime_samples, "shap_samples": shap_samples,

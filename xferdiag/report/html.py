@@ -21,7 +21,8 @@ import markupsafe
 
 from .._version import __version__
 from ..errors import RunDirError
-from ..rundir import RunDir, layout, optional_object, read_data, validate, write_text
+from ..rundir import RunDir, RunStatus, layout, optional_object, read_data, validate, write_text
+from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .recommend import Facts, recommend
 from .sections.banner import banner
@@ -125,14 +126,16 @@ def collect(rd: RunDir, run: dict) -> dict:
     shift_section = domain_shift(rd, files.shift, classes, _run(rd, "analyze")) if files.shift else None
     strategy = config_value(run_config(run), "strategy")
     histories = {name: arm["history"] for name, arm in arms.items() if arm["history"]}
+    terms = describe_task(config_value(run_config(run), "task"))
     env = run.get("environment") if isinstance(run.get("environment"), dict) else {}
     return {
         "title": rd.root.resolve().name, "run": run,
-        "banner": banner(files.verdict, arms, rd),
+        "banner": banner(files.verdict, arms, rd, terms),
+        "terms": terms,
         "setup": setup(run, data, arms),
         "recommendations": recommend(_facts(data, arms, files, strategy)),
-        "curves": plots.learning_curves(histories) if histories else None,
-        "seeds": seed_table(arms),
+        "curves": plots.learning_curves(histories, terms.curves, terms.loss_panel) if histories else None,
+        "seeds": seed_table(arms, terms),
         "classes": classes_section,
         "shift": shift_section,
         "transferability": transferability(files.transferability) if files.transferability else None,
@@ -140,7 +143,7 @@ def collect(rd: RunDir, run: dict) -> dict:
         "explanations": _explanations(rd, files, classes),
         "shots": shots_section(files.shots) if files.shots else None,
         "environment": [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()],
-        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section, data.get("kind")),
+        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data.get("kind")),
         **stamp(),
     }
 
@@ -166,9 +169,11 @@ def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) 
 
 
 def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_predictions: bool,
-             shift_section: dict | None, kind: str | None = None) -> list[str]:
+             shift_section: dict | None, terms: TaskDescriptor, kind: str | None = None) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
+    blocked = RunStatus.of(rd, run.get("config") or {}, lambda: True).blocked  # what the files cannot give, and why
+    analyze, explain = blocked.get("analysis", analyze), blocked.get("explanations", explain)
     missing = []
     if files.verdict is None:
         missing.append("transfer-vs-scratch verdict (" + (
@@ -176,9 +181,11 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
             else f"{_run(rd, 'report')} to compute it") + ")")
     if not any(arm["history"] for arm in arms.values()):
         missing.append(f"learning curves (no {layout.SEED_PATTERN}/{layout.HISTORY_CSV})")
-    if no_predictions:
-        missing.append(f"per-class accuracy and confusion matrices (no {layout.SEED_PATTERN}/{layout.PREDICTIONS_NPZ})")
-    if files.shift is None:
+    if no_predictions and terms.per_class:
+        missing.append(f"{terms.per_class} (no {layout.SEED_PATTERN}/{layout.PREDICTIONS_NPZ})")
+    if files.shift is None and "analysis" in blocked:
+        missing.append(f"domain shift ({analyze})")
+    elif files.shift is None:
         no_source = not config_value(run.get("config") or {}, "source_data")
         missing.append("domain shift (the run names no source data: give --source-data to 'xferdiag finetune' or 'audit')"
                        if no_source else f"domain shift ({analyze})")

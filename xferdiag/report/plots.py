@@ -99,12 +99,13 @@ def _seed_mean_line(ax, runs: list[tuple[np.ndarray, np.ndarray]], colour: str, 
     ax.plot(epochs, mean, color=colour, **style)
 
 
-def learning_curves(histories: dict[str, dict[int, dict[str, np.ndarray]]]) -> str:
-    """Validation accuracy and loss per epoch: per-seed thin lines, the seed mean bold; the mean
-    training loss is dashed beside the validation loss so overfitting shows as the lines part."""
+def learning_curves(histories: dict[str, dict[int, dict[str, np.ndarray]]], panels: Sequence[tuple[str, str, float]],
+                    loss_panel: str) -> str:
+    """The task's history columns per epoch (``panels``: column, title, scale): per-seed thin lines, the seed
+    mean bold; the mean training loss is dashed on the ``loss_panel`` (a classifier's validation loss) so
+    overfitting shows as the lines part."""
     arms = list(histories)
-    panels = (("val_accuracy", "Validation accuracy (%)", 100.0), ("val_loss", "Loss (validation; training dashed)", 1.0))
-    with figure(10, 3.4, 1, 2) as (fig, axes):
+    with figure(5 * len(panels), 3.4, 1, len(panels)) as (fig, axes):
         for ax, (column, title, scale) in zip(axes[0], panels):
             for arm in arms:
                 colour = arm_colour(arm, arms)
@@ -115,7 +116,7 @@ def learning_curves(histories: dict[str, dict[int, dict[str, np.ndarray]]]) -> s
                     ax.plot(epochs, values, color=colour, lw=0.8, alpha=0.35)
                 _seed_mean_line(ax, runs, colour, lw=2.2, label=f"{arm} (mean of {len(runs)})")
                 train = [(h["epoch"], h["train_loss"]) for h in histories[arm].values() if "train_loss" in h]
-                if column == "val_loss" and train:
+                if column == loss_panel and train:
                     _seed_mean_line(ax, train, colour, lw=1.4, ls="--")
             ax.set_title(title)
             ax.set_xlabel("epoch")

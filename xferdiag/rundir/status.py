@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..tasks.descriptor import describe_task
 from .layout import (
     DETECTIONS_JSON,
     MODEL_PT,
@@ -14,9 +15,6 @@ from .layout import (
     TRANSFERABILITY_JSON,
     RunDir,
 )
-
-DETECTION_NOT_YET = ("not available for detection runs yet: their image- and instance-level shift and their box "
-                     "explanations (D-RISE) are still being built")
 
 STEPS = ("verdict", "analysis", "explanations")
 """The steps that add to a finished run directory, in the order ``xferdiag report`` computes them."""
@@ -55,8 +53,9 @@ class RunStatus:
             blocked["verdict"] = (f"needs finished seeds of both arms ({', '.join(STANDARD_ARMS)}), each with {PREDICTIONS_NPZ} "
                                   f"(or {DETECTIONS_JSON})")
         seeds = run.seeds("transfer")
-        if any(seed.detections_json.is_file() for seed in finished):
-            blocked["analysis"] = blocked["explanations"] = DETECTION_NOT_YET
+        task = describe_task(config.get("task"))
+        if not task.supports("analyze"):
+            blocked["analysis"] = blocked["explanations"] = task.not_yet(config.get("task"))
         elif not (config.get("data") and config.get("model")):
             blocked["analysis"] = blocked["explanations"] = "run.json's config names no data and model to load"
         elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):

@@ -5,29 +5,30 @@ from __future__ import annotations
 import shlex
 
 from ...rundir import RunDir
+from ...tasks.descriptor import TaskDescriptor
 from .. import fmt
 from ..interpret import ALPHA, looks_sentence, plan_sentence
 from ..recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .common import Arm, mean, metric_of
 
 
-def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir) -> dict:
+def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDescriptor) -> dict:
     """The verdict in one sentence; when an arm did not learn (verdict.json's warnings) the sentence
     says the gap is no evidence, in the "warning" colour."""
-    means = {name: mean([metric_of(m) for m in arm["metrics"].values()]) for name, arm in arms.items()}
-    summary = [f"{name}: {fmt.pct(v)} test accuracy ({fmt.seeds_phrase(len(arms[name]['seeds']))})" for name, v in means.items()]
+    means = {name: mean([metric_of(m, terms.metric) for m in arm["metrics"].values()]) for name, arm in arms.items()}
+    summary = [f"{name}: {fmt.pct(v)} {terms.label} ({fmt.seeds_phrase(len(arms[name]['seeds']))})" for name, v in means.items()]
     if verdict is None:
         return _no_verdict(arms, rd, summary)
     kind = verdict["verdict"]  # one of rundir.VERDICTS: validate checked it
     metric_key = verdict.get("metric", "accuracy")
-    metric = {"accuracy": "test accuracy", "macro_f1": "test macro F1"}.get(metric_key, f"test {metric_key}")
+    metric = {terms.metric: terms.label, "macro_f1": "test macro F1"}.get(metric_key, f"test {metric_key}")
     n = len(verdict.get("seeds") or verdict.get("per_seed") or [])
     level = fmt.num(100 * (1 - (fmt.as_number(verdict.get("alpha")) or ALPHA)))
     stats = f"({level}% CI {fmt.ci_points(verdict.get('ci95'))}, {n} seed{'s' if n != 1 else ''})"
     gap = fmt.points(verdict.get("gap"))
     dead_arms = did_not_learn_warnings(verdict)
     if dead_arms:  # the gap is no evidence: the headline itself says so, the details say how to fix it
-        headline = _not_evidence(kind, f"{gap} points of {metric} {stats}", dead_arms)
+        headline = _not_evidence(kind, f"{gap} points of {metric} {stats}", dead_arms, terms)
         kind = "warning"
         details = [DID_NOT_LEARN[w["code"]].advice for w in dead_arms] + [str(w.get("message")) for w in dead_arms]
     else:
@@ -87,7 +88,7 @@ def _baselines(baselines: object) -> list[str]:
     return lines
 
 
-def _not_evidence(kind: str, gap: str, dead_arms: list[dict]) -> str:
+def _not_evidence(kind: str, gap: str, dead_arms: list[dict], terms: TaskDescriptor) -> str:
     """The headline when an arm did not learn: the gap as it looks, then why it shows nothing."""
     looks = {"positive": f"Transfer looks better by {gap}", "negative": f"Transfer looks worse by {gap}"}.get(
         kind, f"Transfer and training from scratch differ by {gap}")
@@ -96,8 +97,9 @@ def _not_evidence(kind: str, gap: str, dead_arms: list[dict]) -> str:
         evidence = warning.get("evidence") or {}
         flagged, seeds = len(evidence.get("seeds_flagged") or []), evidence.get("seeds")
         when = "never learned" if flagged == seeds else f"did not learn in {flagged} of {seeds} seeds"
-        failures.append(f"{DID_NOT_LEARN[warning['code']].who} {when} ({fmt.pct(evidence.get('test_accuracy'))} test "
-                        f"accuracy, chance {fmt.pct(evidence.get('test_chance'))})")
+        score, score_name, baseline, baseline_name = terms.evidence
+        failures.append(f"{DID_NOT_LEARN[warning['code']].who} {when} ({fmt.pct(evidence.get(score))} {score_name}, "
+                        f"{baseline_name} {fmt.pct(evidence.get(baseline))})")
     claim = {"positive": "that transfer helped", "negative": "that transfer hurt"}.get(kind, "about transfer")
     return f"{looks}, but {' and '.join(failures)}, so this is not evidence {claim}."
 

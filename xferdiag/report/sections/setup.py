@@ -15,7 +15,7 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
     classes = data["classes"]
     shots = data.get("shots")
     rows = [
-        ("Model", model_name(config) or fmt.DASH),
+        ("Model", _model(run, config)),
         ("Strategy", str(config_value(config, "strategy") or fmt.DASH)
          + ("; the pretrained embeddings kept frozen (transfer arm)" if config_value(config, "freeze_embeddings") is True else "")),
         ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
@@ -60,6 +60,15 @@ def _splits(splits: object) -> str:
     return " · ".join(f"{k} {v}" for k, v in splits.items())
 
 
+def _model(run: dict, config: dict) -> str:
+    """The model's name; where run.json describes it further (a detector), its architecture and what its
+    transfer arm started from."""
+    described = run.get("model") if isinstance(run.get("model"), dict) else {}
+    name = str(described.get("model") or model_name(config) or fmt.DASH)
+    transfer = described.get("transfer") if isinstance(described.get("transfer"), dict) else {}
+    return f"{name}; the transfer arm starts from {transfer['description']}" if transfer.get("description") else name
+
+
 def _input_shape(inputs: dict, kind: object, truncate: bool) -> str:
     if kind == "table":
         return f"table rows of {inputs.get('size', '?')} features" if inputs.get("channels") == 0 else "table rows (raw feature values)"
@@ -68,4 +77,6 @@ def _input_shape(inputs: dict, kind: object, truncate: bool) -> str:
     channels, size = inputs.get("channels", "?"), inputs.get("size", "?")
     if kind == "text":
         return f"token ids, {size} per text (longer texts {'truncated' if truncate else 'left out'})"
+    if inputs.get("resize") == "shorter-side":  # a detector keeps each image's aspect ratio
+        return f"{channels} channels, each image resized so its shorter side is {size} pixels"
     return f"{channels} channel{'' if channels == 1 else 's'}, {size} × {size} pixels"

@@ -59,7 +59,7 @@ def box_prior(data: DetectionData, train: np.ndarray) -> dict[str, list[float]]:
             for c in np.unique(table[:, 0])}
 
 
-def data_record(data: DetectionData, splits: dict[str, np.ndarray], train: np.ndarray, shots) -> dict:
+def data_record(data: DetectionData, splits: dict[str, np.ndarray], train: np.ndarray, shots, size: int) -> dict:
     """data.json's content for one training size: classes, split sizes, the dataset card of each split."""
     used = {"train": train, "val": splits["val"], "test": splits["test"]}
     return {
@@ -67,10 +67,11 @@ def data_record(data: DetectionData, splits: dict[str, np.ndarray], train: np.nd
         "splits": {"target": {name: int(len(idx)) for name, idx in used.items()}},
         "card": {name: dataset_card(data, idx).to_dict() for name, idx in used.items()},
         "notes": list(data.notes), "provenance": data.provenance or None, "box_prior": box_prior(data, train),
+        "input": {"channels": 3, "size": size, "resize": "shorter-side"},
     }
 
 
-def prepared_point(config: RunConfig, data: DetectionData, splits: dict[str, np.ndarray], shots) -> PreparedPoint:
+def prepared_point(config: RunConfig, data: DetectionData, splits: dict[str, np.ndarray], shots, size: int) -> PreparedPoint:
     """One training size of a detection run, ready for the shared training command."""
     selection = take_shots(data, splits["train"], shots, seed=config.split_seed)
     augment = BoxAugment() if config.augment else None
@@ -79,7 +80,7 @@ def prepared_point(config: RunConfig, data: DetectionData, splits: dict[str, np.
         train_plain=DetectionSet(data, selection.indices, training=True),
         val=DetectionSet(data, splits["val"]), test=DetectionSet(data, splits["test"]), num_classes=len(data.classes))
     return PreparedPoint(
-        shots=shots, data=sets, record=data_record(data, splits, selection.indices, shots),
+        shots=shots, data=sets, record=data_record(data, splits, selection.indices, shots, size),
         sizes={"train": len(selection.indices), "val": len(splits["val"]), "test": len(splits["test"])},
         new_model=functools.partial(new_detector, config, len(data.classes)),
         run_records={"test_ground_truth": to_coco(data, splits["test"])},
@@ -108,5 +109,5 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
             if data.provenance:
                 print(f"data: {data.provenance}", file=sys.stderr)
 
-    return Prepared(task, config, spec, [prepared_point(config, data, splits, s) for s in points], announce,
+    return Prepared(task, config, spec, [prepared_point(config, data, splits, s, spec.size) for s in points], announce,
                     model_record={**probe.describe(), "transfer": transfer})

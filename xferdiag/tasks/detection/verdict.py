@@ -50,7 +50,8 @@ def _learning_warnings(arms, seeds, tables, prior_ap50: float | None) -> list[di
             warnings.append({"code": code, "arm": arm, "message": (
                 f"the {arm} arm did not learn in {which}: test AP50 {min(ap50):.3f} is not above the {prior_ap50:.3f} of "
                 "predicting each class's mean training box everywhere"),
-                "evidence": {"seeds_flagged": flagged, "ap50": [float(v) for v in ap50], "box_prior_ap50": prior_ap50}})
+                "evidence": {"seeds_flagged": flagged, "seeds": len(seeds), "ap50": [float(v) for v in ap50],
+                             "ap50_min": float(min(ap50)), "box_prior_ap50": prior_ap50}})
     return warnings
 
 

@@ -1,6 +1,7 @@
-"""How the report names detection results (see :mod:`xferdiag.tasks.terms`); no torch here."""
+"""What detection supports so far and how the report names its results (see :mod:`xferdiag.tasks.descriptor`);
+no torch here. The shift analysis, transferability and box explanations of detection runs are not built yet."""
 
-TERMS = dict(
+DESCRIPTOR = dict(
     metric="map", label="test mAP@[.5:.95]", header="mAP@[.5:.95]",
     columns=(("ap50", "AP50", "pct"), ("ap75", "AP75", "pct")),
     curves=(("val_ap50", "Validation AP50 (%)", 100.0), ("val_map", "Validation mAP@[.5:.95] (%)", 100.0),
@@ -8,4 +9,6 @@ TERMS = dict(
     curves_lede="Validation AP50 and mAP per epoch (computed in eval mode), and the training loss",
     loss_panel="",
     evidence=("ap50_min", "test AP50", "box_prior_ap50", "box prior"),
+    per_class=None,
+    stages=("finetune", "verdict", "report"),
 )
