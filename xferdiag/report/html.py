@@ -21,7 +21,7 @@ import markupsafe
 
 from .._version import __version__
 from ..errors import RunDirError
-from ..rundir import RunDir, RunStatus, layout, optional_object, read_data, validate, write_text
+from ..rundir import RunDir, layout, optional_object, read_data, validate, write_text
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .recommend import Facts, recommend
@@ -172,8 +172,11 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
              shift_section: dict | None, terms: TaskDescriptor, kind: str | None = None) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
-    blocked = RunStatus.of(rd, run.get("config") or {}, lambda: True).blocked  # what the files cannot give, and why
-    analyze, explain = blocked.get("analysis", analyze), blocked.get("explanations", explain)
+    task = config_value(run_config(run), "task")
+    if not terms.supports("analyze"):
+        analyze = terms.not_yet(task)
+    if not terms.supports("explain"):
+        explain = terms.not_yet(task)
     missing = []
     if files.verdict is None:
         missing.append("transfer-vs-scratch verdict (" + (
@@ -183,7 +186,7 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"learning curves (no {layout.SEED_PATTERN}/{layout.HISTORY_CSV})")
     if no_predictions and terms.per_class:
         missing.append(f"{terms.per_class} (no {layout.SEED_PATTERN}/{layout.PREDICTIONS_NPZ})")
-    if files.shift is None and "analysis" in blocked:
+    if files.shift is None and not terms.supports("analyze"):
         missing.append(f"domain shift ({analyze})")
     elif files.shift is None:
         no_source = not config_value(run.get("config") or {}, "source_data")

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from ....errors import InputError
+from ....rundir._io import atomic_path, make_dir, write_text
 from .core import SPLITS, DetectionData, to_coco
 
 
@@ -29,8 +30,8 @@ def _groups(data: DetectionData) -> list[tuple[str | None, np.ndarray]]:
 
 
 def _save(data: DetectionData, k: int, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(data.images[k].load()).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(data.images[k].load()).save(tmp, format="PNG")
 
 
 def write_coco(data: DetectionData, root: str | Path) -> Path:
@@ -42,8 +43,7 @@ def write_coco(data: DetectionData, root: str | Path) -> Path:
             entry["file_name"] = f"{stems[k]}.png"
             _save(data, int(k), root / "images" / entry["file_name"])
         out = root / "annotations" / ("instances.json" if split is None else f"instances_{split}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc))
+        write_text(out, json.dumps(doc))
     return root
 
 
@@ -62,15 +62,15 @@ def write_voc(data: DetectionData, root: str | Path) -> Path:
     """``root/Annotations/<stem>.xml``, ``root/JPEGImages/<stem>.png``, ``root/classes.txt`` (the class order)
     and, with splits, ``ImageSets/Main/<split>.txt``."""
     root, stems = Path(root), _stems(data)
-    (root / "Annotations").mkdir(parents=True, exist_ok=True)
-    (root / "classes.txt").write_text("".join(f"{name}\n" for name in data.classes))
+    make_dir(root / "Annotations")
+    write_text(root / "classes.txt", "".join(f"{name}\n" for name in data.classes))
     for split, indices in _groups(data):
         for k in indices:
             _save(data, int(k), root / "JPEGImages" / f"{stems[k]}.png")
-            (root / "Annotations" / f"{stems[k]}.xml").write_text(_voc_xml(data, int(k), stems[k]))
+            write_text(root / "Annotations" / f"{stems[k]}.xml", _voc_xml(data, int(k), stems[k]))
         if split is not None:
-            (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
-            (root / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{stems[k]}\n" for k in indices))
+            make_dir(root / "ImageSets" / "Main")
+            write_text(root / "ImageSets" / "Main" / f"{split}.txt", "".join(f"{stems[k]}\n" for k in indices))
     return root
 
 
@@ -90,10 +90,10 @@ def write_yolo(data: DetectionData, root: str | Path) -> Path:
     root, stems = Path(root), _stems(data)
     for split, indices in _groups(data):
         sub = Path(split) if split else Path()
-        (root / "labels" / sub).mkdir(parents=True, exist_ok=True)
+        make_dir(root / "labels" / sub)
         for k in indices:
             _save(data, int(k), root / "images" / sub / f"{stems[k]}.png")
-            (root / "labels" / sub / f"{stems[k]}.txt").write_text(_yolo_lines(data, int(k)))
+            write_text(root / "labels" / sub / f"{stems[k]}.txt", _yolo_lines(data, int(k)))
     names = ", ".join(json.dumps(name) for name in data.classes)
-    (root / "data.yaml").write_text(f"# written by xferdiag\nnc: {len(data.classes)}\nnames: [{names}]\n")
+    write_text(root / "data.yaml", f"# written by xferdiag\nnc: {len(data.classes)}\nnames: [{names}]\n")
     return root
