@@ -11,53 +11,9 @@ import warnings
 from pathlib import Path
 
 from ._version import __version__
-from .config import RANK_FIELDS, STRATEGIES, RunConfig
+from .cli_help import FINETUNE_HELP, LABEL_COLUMN_HELP, TEXT_COLUMN_HELP
+from .config import RANK_FIELDS, RunConfig
 from .errors import XferdiagError
-
-FINETUNE_HELP = {
-    "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, "
-            "or digits:<name> / cancer:<name>",
-    "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), timm:NAME, module:function, "
-             "path/to/file.py:function, builtin:digits-cnn or builtin:tabular-mlp[:hidden=64-64]",
-    "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS)",
-    "source_data": "the data the model was pretrained on, for the shift analysis",
-    "strategy": f"one of {', '.join(STRATEGIES)}",
-    "partial_blocks": "with --strategy partial: how many of the last backbone blocks train",
-    "head_hidden": "new layers: hidden sizes of an MLP head, e.g. 256,128 (default: one linear layer)",
-    "head_dropout": "dropout between the MLP head's layers",
-    "epochs": "training budget per arm and seed",
-    "lp_epochs": "with lp-ft: epochs of the linear-probe phase (default: half)",
-    "seeds": "number of seeds (0..N-1); arms are paired by seed; with --resume, a larger N adds seeds to a finished run",
-    "min_effect": "smallest accuracy gap worth deciding (default 0.03, 3 points): an inconclusive verdict says how many "
-                  "seeds or test examples would decide it",
-    "baseline": "scratch (train the same architecture from random weights) or none",
-    "scratch_lr": "learning rate of the scratch arm (default: --lr, the rate of the transfer arm's new layers), "
-                  "or auto: pick it by a short search on the validation split",
-    "scratch_epochs": "training budget of the scratch arm (default: --epochs)",
-    "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
-    "lr": "learning rate of new layers",
-    "backbone_lr_mult": "pretrained layers train at lr times this",
-    "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off)",
-    "l2sp": "L2-SP strength: penalty toward the pretrained weights (0 = off)",
-    "patience": "early stopping: epochs without a better validation loss",
-    "augment": "training augmentation",
-    "group_by_length": "text: training batches of texts of similar length (less padding; shuffled pools of 50 batches)",
-    "amp": "mixed precision on GPU: auto, on, off",
-    "device": "auto, cpu, cuda or cuda:N",
-    "threads": "CPU threads for torch (default: all available cores)",
-    "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
-    "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out, counted",
-    "freeze_embeddings": "text models: the transfer arm keeps its pretrained embeddings (words, positions) frozen whatever the strategy",
-    "image_size": "square input size (default: the weights' record; else --source-data's image size, else the data's own, at most 224)",
-    "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
-    "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
-    "std": "per-channel normalisation std (default: the weights' own, else ImageNet's)",
-    "normalize": "auto (the mean/std above) or none (feed pixels in [0, 1])",
-    "checkpoint_every": "seconds of training between checkpoints (0 = after every epoch; default 60); --resume replays at most this much",
-}
-
-LABEL_COLUMN_HELP = "CSV tables and CSV/JSONL texts: the column holding the class labels (default: label)"
-TEXT_COLUMN_HELP = "CSV/JSONL texts: the column holding the text (default: text)"
 
 
 def _flag(name: str) -> str:

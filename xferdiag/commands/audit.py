@@ -30,7 +30,9 @@ from ..models.tabular import model_for_data
 from ..tasks.classification.metrics import evaluate_logits
 from ..tasks.classification.prepare import model_input, prepared_point, say_input, target_splits, warn_left_out
 from ..tasks.classification.task import ClassificationTask
+from ..tasks.descriptor import describe_task
 from ..tasks.prepared import Prepared
+from ..tasks.registry import task_for
 from .finetune import describe_runtime, runtime_for, train_pair
 
 AUDIT_NOTE = "trained outside xferdiag and evaluated as is by 'xferdiag audit': no training history"
@@ -56,6 +58,9 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunDirError(f"{out}: already exists and is not an empty folder; choose another --out")
+    task = task_for(config)
+    if not describe_task(task.name).supports("audit"):
+        raise ConfigError(f"audit: {describe_task(task.name).not_yet(task.name)}; 'xferdiag finetune' trains and judges both arms")
     if len(config.shots) != 1:
         raise ConfigError("audit: give one --shots value (the training size of the scratch baseline), not several")
     config = config.replace(seeds=1, model=model_for_data(config.model, config.data))
