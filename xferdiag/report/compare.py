@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
+from ..tasks.descriptor import describe_task
 from ..rundir import (
     RunDir,
     optional_object,
@@ -102,6 +103,9 @@ def _collect(run_dirs) -> tuple[list[dict], list[list[float]]]:
         raise InputError("run_dirs: give at least one run directory to compare")
     rows, per_seed = [], []
     for root, name in zip(roots, _names(roots)):
+        task = config_value(run_config(RunDir(root).check()), "task")
+        if not describe_task(task).supports("compare"):
+            raise InputError(f"{root}: compare is {describe_task(task).not_yet(task)}; 'xferdiag report' renders each run")
         row, transfer = _row(RunDir(root), name)
         rows.append(row)
         per_seed.append(transfer)
