@@ -40,10 +40,12 @@ def _result(image_id: int, label: int, box, score: float, shift: float = 0.0) ->
     return {"image_id": image_id, "category_id": label + 1, "bbox": [x1 + shift, y1, x2 - x1, y2 - y1], "score": score}
 
 
-def arm_results(arm: str, ground_truth: dict) -> list[dict]:
+def arm_results(arm: str, ground_truth: dict, nothing: bool = False) -> list[dict]:
     """The arm's detections: exact boxes, or for scratch's misplaced ones the box moved right by 0.6 of its
-    width (IoU 0.4 / 1.6 = 0.25), scored below every exact box."""
+    width (IoU 0.4 / 1.6 = 0.25), scored below every exact box; none for a scratch arm that finds ``nothing``."""
     out = []
+    if nothing and arm == "scratch":
+        return out
     for image in ground_truth["images"]:
         for label, box in OBJECTS[image["id"]]:
             wrong = arm == "scratch" and label in MISPLACED.get(image["id"], set())
@@ -51,7 +53,7 @@ def arm_results(arm: str, ground_truth: dict) -> list[dict]:
     return out
 
 
-def write_detection_run(root: Path) -> Path:
+def write_detection_run(root: Path, scratch_finds_nothing: bool = False) -> Path:
     """The run directory (data in ``root / "data"``, the run in ``root / "run"``) with no verdict yet."""
     data_dir = write_coco(_data(), root / "data")
     data = load_detection(str(data_dir))
@@ -67,7 +69,7 @@ def write_detection_run(root: Path) -> Path:
                               "notes": [], "provenance": "four hand-made images of random pixels"})
     write_json(rd.test_annotations_json, ground_truth)
     for arm in ("transfer", "scratch"):
-        results = arm_results(arm, ground_truth)
+        results = arm_results(arm, ground_truth, scratch_finds_nothing)
         metrics = evaluate(ground_truth, results).to_dict()
         for seed in SEEDS:
             folder = rd.seed(arm, seed)

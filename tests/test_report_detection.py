@@ -5,6 +5,7 @@ class names escaped, and a detection report that loads no torch."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -16,6 +17,10 @@ from detection_report_fixtures import CLASSES, arm_results, write_detection_run
 
 from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.report import render_report
+from xferdiag.report.interpret import tide_sentences
+from xferdiag.report.sections.common import load_arms
+from xferdiag.report.sections.detection import pr_curves as pr_section
+from xferdiag.report.sections.detection.evidence import detection_evidence
 from xferdiag.rundir import RunDir, read_json
 from xferdiag.tasks.detection.average_precision import evaluate
 
@@ -87,3 +92,71 @@ def test_report_on_a_detection_run_imports_no_torch(run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "loaded": []}
     assert 'id="gallery"' in out.read_text() and CLASSES[0] in out.read_text()
+
+
+def test_per_class_ap_and_gallery_numbers_are_the_evaluators(run):
+    html = render_report(run).html
+    ground_truth = read_json(RunDir(run).test_annotations_json)
+    scratch = evaluate(ground_truth, arm_results("scratch", ground_truth)).per_class_ap
+    section = html[html.index('id="class-ap"'):html.index('id="pr"')]
+    for k, name in enumerate(("face", "&lt;b&gt;x&lt;/b&gt;")):
+        assert f'<td>{name}</td><td class="num">100.0%</td><td class="num">{scratch[k + 1] * 100:.1f}%</td>' in section
+    gallery = html[html.index('id="gallery"'):]
+    assert "AP50 transfer 100.0% (2 boxes drawn), scratch 0.0% (2 boxes drawn)" not in gallery  # image 3 holds one object
+    assert "Image 3 (<code>img3.png</code>): 1 × face. AP50 transfer 100.0% (1 box drawn), scratch 0.0% (1 box drawn)" in gallery
+    assert "scratch 50.0%" in gallery
+
+
+def test_the_tide_sentences_agree_with_the_intervals(run):
+    html = render_report(run).html
+    loc = read_json(RunDir(run).verdict_json)["tide"]["difference"]["localisation"]
+    if loc["ci95"][0] <= 0 <= loc["ci95"][1]:
+        assert "Unchanged within the interval: localisation." in html
+    else:
+        assert f"transfer removed {-loc['gap'] * 100:.1f} points of AP50 lost to localisation" in html
+
+
+def test_a_notable_type_is_put_in_words():
+    tide = {"arms": {"transfer": {"ap50": 0.6, "lost": {"background": 0.01, "localisation": 0.05}},
+                     "scratch": {"ap50": 0.5, "lost": {"background": 0.051, "localisation": 0.05}}},
+            "difference": {"background": {"gap": -0.041, "ci95": [-0.06, -0.02]},
+                           "localisation": {"gap": 0.0, "ci95": [-0.01, 0.01]}}}
+    assert tide_sentences(tide, ["transfer", "scratch"]) == [
+        "transfer removed 4.1 points of AP50 lost to background false positives compared with scratch (95% CI −6.0 to −2.0).",
+        "Unchanged within the interval: localisation."]
+
+
+def test_many_classes_pool_into_one_curve_whose_area_is_the_ap50(run, monkeypatch):
+    monkeypatch.setattr(pr_section, "PR_PANELS_MAX", 1)
+    rd = RunDir(run)
+    arms = load_arms(rd, len(CLASSES))
+    section = pr_section.precision_recall(detection_evidence(rd, arms), list(CLASSES))
+    assert section["pooled"] and section["n_classes"] == 2
+    ground_truth = read_json(rd.test_annotations_json)
+    for arm in ("transfer", "scratch"):
+        assert section["ap50"][arm] == pytest.approx(evaluate(ground_truth, arm_results(arm, ground_truth)).ap50)
+
+
+def test_a_verdict_made_before_the_breakdown_is_listed_as_missing(run, tmp_path):
+    moved = tmp_path / "old"
+    subprocess.run(["cp", "-r", str(run), str(moved)], check=True)
+    verdict = read_json(RunDir(moved).verdict_json)
+    del verdict["tide"]
+    (moved / "verdict.json").write_text(json.dumps(verdict))
+    report = render_report(moved)
+    assert 'id="errors"' not in report.html
+    assert any(line.startswith("TIDE error breakdown (verdict.json was made before") for line in report.missing)
+
+
+def test_a_scratch_arm_that_finds_nothing_leaves_the_missed_loss_undefined(tmp_path):
+    root = write_detection_run(tmp_path, scratch_finds_nothing=True)
+    tide = verdict_for_run(root)["tide"]
+    scratch = tide["arms"]["scratch"]
+    assert scratch["ap50"] == 0 and scratch["counts"]["missed"] == 6
+    assert math.isnan(scratch["lost"]["missed"])  # no ground truth left once every missed object is fixed
+    assert tide["difference"]["missed"] == {"gap": None, "per_seed": [pytest.approx(math.nan, nan_ok=True)] * 2,
+                                            "ci95": [None, None], "p_value": None}
+    assert read_json(RunDir(root).verdict_json)["tide"]["arms"]["scratch"]["lost"]["missed"] is None
+    html = render_report(root).html
+    errors = html[html.index('id="errors"'):html.index('id="gallery"')]
+    assert re.search(r"<td title=\"[^\"]+\">missed</td>.*?<td class=\"num\">—</td>", errors)

@@ -8,6 +8,8 @@ at a constant score) is flagged and not counted as evidence; and the TIDE error 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ...errors import RunDirError
@@ -68,11 +70,22 @@ def _ap50(tables: dict, arms, alpha: float) -> dict:
 
 
 def _mean_breakdown(breakdowns: list) -> dict:
-    """An arm's AP50, AP50 lost and error counts per type, each the mean over its seeds."""
+    """An arm's AP50, AP50 lost and error counts per type, each the mean over its seeds; a loss is NaN (null in
+    the file) where it has no value: fixing every missed object of a model that found none leaves no ground truth."""
     return {"ap50": float(np.mean([b.ap50 for b in breakdowns])),
             "lost": {kind: float(np.mean([b.lost[kind] for b in breakdowns])) for kind in ERROR_TYPES},
             "counts": {kind: float(np.mean([b.counts[kind] for b in breakdowns])) for kind in ERROR_TYPES},
             "per_seed": [b.to_dict() for b in breakdowns]}
+
+
+def _difference(replicates: np.ndarray, observed: tuple, n_images: int, alpha: float) -> dict:
+    """One error type's difference: mean over seeds, interval and p by the mAP's seeds x images logic; no
+    interval where a seed's difference is undefined or fewer than two resamples have one."""
+    replicates = replicates[np.isfinite(replicates).all(axis=1)]
+    if not np.isfinite(observed).all() or len(replicates) < 2:
+        return {"gap": None, "per_seed": list(observed), "ci95": [None, None], "p_value": None}
+    verdict = bootstrap_components_verdict(observed, replicates, n_test=n_images, alpha=alpha).to_dict()
+    return {"gap": verdict["gap"], "per_seed": list(observed), "ci95": verdict["ci95"], "p_value": verdict["p_value"]}
 
 
 def _tide(ground_truth: dict, results: dict, tables: dict, arms, alpha: float) -> dict:
@@ -80,15 +93,13 @@ def _tide(ground_truth: dict, results: dict, tables: dict, arms, alpha: float) -
     minus arm B, mean over seeds) with its interval by the verdict's seeds x images logic, on the same
     image resamples as the mAP's bootstrap (a negative difference: arm A lost less to that type)."""
     tides = {arm: [tide_table(ground_truth, r, t) for r, t in zip(results[arm], tables[arm])] for arm in arms}
-    paired = paired_tide_bootstrap(tides[arms[0]], tides[arms[1]], n_boot=N_BOOT, seed=0)
+    with warnings.catch_warnings():  # a type without value (see _mean_breakdown) has only NaN replicates: numpy's empty-mean warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        paired = paired_tide_bootstrap(tides[arms[0]], tides[arms[1]], n_boot=N_BOOT, seed=0)
     n_images = len(ground_truth["images"])
-    difference = {}
-    for kind, (replicates, boot) in paired.items():
-        replicates = replicates[np.isfinite(replicates).all(axis=1)]
-        verdict = bootstrap_components_verdict(boot.observed, replicates, n_test=n_images, alpha=alpha)
-        difference[kind] = {"gap": verdict.gap, "per_seed": list(boot.observed), **{k: verdict.to_dict()[k] for k in ("ci95", "p_value")}}
     return {"foreground_iou": FOREGROUND, "background_iou": BACKGROUND, "types": list(ERROR_TYPES), "n_boot": N_BOOT,
-            "arms": {arm: _mean_breakdown([tide_breakdown(t) for t in tides[arm]]) for arm in arms}, "difference": difference}
+            "arms": {arm: _mean_breakdown([tide_breakdown(t) for t in tides[arm]]) for arm in arms},
+            "difference": {kind: _difference(replicates, boot.observed, n_images, alpha) for kind, (replicates, boot) in paired.items()}}
 
 
 def judge(a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[int], data: dict, run_records: dict,

@@ -15,7 +15,7 @@ from .errors import error_breakdown
 from .evidence import DetectionEvidence, detection_evidence
 from .gallery import gallery
 from .per_class_ap import per_class_ap
-from .precision_recall import precision_recall
+from .pr_curves import precision_recall
 
 
 @dataclass

@@ -17,14 +17,15 @@ def error_breakdown(verdict: dict | None) -> dict | None:
     types = [t for t in tide.get("types") or TIDE_NAMES if t in (tide.get("difference") or {})]
     if len(arms) < 2 or not types:
         return None
-    lost = {arm: [fmt.as_number(tide["arms"][arm].get("lost", {}).get(t)) or 0.0 for t in types] for arm in arms}
+    lost = {arm: [fmt.as_number(tide["arms"][arm].get("lost", {}).get(t)) for t in types] for arm in arms}
     diff = [tide["difference"][t] for t in types]
     cis = [tuple(fmt.as_number(v) for v in (d.get("ci95") or [None, None])) for d in diff]
     rows = [{"type": t, "meaning": TIDE_NAMES.get(t, t), "lost": {arm: lost[arm][i] for arm in arms},
              "counts": {arm: fmt.as_number(tide["arms"][arm].get("counts", {}).get(t)) for arm in arms},
              "gap": fmt.as_number(d.get("gap")), "ci95": d.get("ci95"), "p_value": d.get("p_value")}
             for i, (t, d) in enumerate(zip(types, diff))]
-    chart = detection_plots.error_breakdown(types, lost, [r["gap"] or 0.0 for r in rows], cis,
+    chart = detection_plots.error_breakdown(types, {arm: [v or 0.0 for v in values] for arm, values in lost.items()},
+                                            [r["gap"] or 0.0 for r in rows], cis,
                                             f"{arms[0]} − {arms[1]} (points, 95% CI)")
     return {"arms": arms, "rows": rows, "chart": chart, "sentences": tide_sentences(tide, arms),
             "ap50": {arm: fmt.as_number(tide["arms"][arm].get("ap50")) for arm in arms},

@@ -31,4 +31,5 @@ def precision_recall(evidence: DetectionEvidence | None, classes: list[str]) -> 
     else:
         panels = [(classes[k], {arm: (RECALL_THRESHOLDS, c[k], float(c[k].mean())) for arm, c in curves.items()}) for k in with_truth]
     return {"chart": detection_plots.precision_recall(panels), "pooled": pooled, "n_classes": len(with_truth),
+            "ap50": {arm: float(np.nanmean(c.mean(axis=1))) for arm, c in curves.items()},
             "seeds": {arm: sorted(evidence.tables[arm]) for arm in evidence.tables}}
