@@ -61,6 +61,7 @@ def test_sections_render_with_known_numbers_and_escaped_class_names(run):
     rows = re.findall(r'<tr><td>(face|&lt;b&gt;x&lt;/b&gt;)</td><td class="num">([^<]+)</td><td class="num">([^<]+)</td>', html)
     assert rows[0][1] == "100.0%"  # per-class AP: transfer finds every box exactly
     assert "four hand-made images of random pixels" in html
+    assert "A dash: no value" not in html  # every loss has a value here
 
 
 def test_the_gallery_shows_the_largest_difference_first(run):
@@ -160,3 +161,4 @@ def test_a_scratch_arm_that_finds_nothing_leaves_the_missed_loss_undefined(tmp_p
     html = render_report(root).html
     errors = html[html.index('id="errors"'):html.index('id="gallery"')]
     assert re.search(r"<td title=\"[^\"]+\">missed</td>.*?<td class=\"num\">—</td>", errors)
+    assert "A dash: no value" in errors

@@ -30,4 +30,5 @@ def error_breakdown(verdict: dict | None) -> dict | None:
     return {"arms": arms, "rows": rows, "chart": chart, "sentences": tide_sentences(tide, arms),
             "ap50": {arm: fmt.as_number(tide["arms"][arm].get("ap50")) for arm in arms},
             "seeds": len(verdict.get("seeds") or []), "n_boot": tide.get("n_boot"),
+            "undefined": any(v is None for values in lost.values() for v in values),
             "foreground": tide.get("foreground_iou"), "background": tide.get("background_iou")}

@@ -88,7 +88,8 @@ def gallery(evidence: DetectionEvidence | None, data: dict, classes: list[str]) 
         return None
     seed = seeds[0]
     ranked = ranked_images(evidence, arms, seed)
-    out = {"arms": arms, "seed": seed, "n_different": len(ranked), "n_images": len(evidence.ground_truth["images"]),
+    out = {"arms": arms, "colours": {arm: arm_colour(arm, arms) for arm in arms},
+           "seed": seed, "n_different": len(ranked), "n_images": len(evidence.ground_truth["images"]),
            "min_score": GALLERY_MIN_SCORE, "max_boxes": GALLERY_MAX_BOXES, "images": [], "unreadable": None}
     if not ranked:
         return out
