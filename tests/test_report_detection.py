@@ -69,7 +69,7 @@ def test_the_gallery_shows_the_largest_difference_first(run):
     gallery = html[html.index('id="gallery"'):]
     shown = re.findall(r"<figcaption>Image (\d+)", gallery)
     assert shown == ["3", "2"]  # scratch AP50 0 on image 3, 0.5 on image 2, equal elsewhere
-    assert "2 of the 4 test images differ" in gallery
+    assert "2 of the 4 test images with objects differ" in gallery
     assert gallery.count('src="data:image/png;base64,') == 2
 
 

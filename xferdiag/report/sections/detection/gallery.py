@@ -89,7 +89,8 @@ def gallery(evidence: DetectionEvidence | None, data: dict, classes: list[str]) 
     seed = seeds[0]
     ranked = ranked_images(evidence, arms, seed)
     out = {"arms": arms, "colours": {arm: arm_colour(arm, arms) for arm in arms},
-           "seed": seed, "n_different": len(ranked), "n_images": len(evidence.ground_truth["images"]),
+           "seed": seed, "n_different": len(ranked),
+           "n_scored": int((evidence.tables[arms[0]][seed].gt_counts.sum(axis=1) > 0).sum()),
            "min_score": GALLERY_MIN_SCORE, "max_boxes": GALLERY_MAX_BOXES, "images": [], "unreadable": None}
     if not ranked:
         return out
