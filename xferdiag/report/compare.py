@@ -18,7 +18,6 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from ..tasks.descriptor import describe_task
 from ..rundir import (
     RunDir,
     optional_object,
@@ -27,6 +26,7 @@ from ..rundir import (
     write_csv,
     write_json,
 )
+from ..tasks.descriptor import describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
