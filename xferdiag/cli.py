@@ -78,11 +78,11 @@ def _verdict(out: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def _print_verdict_warnings(out: Path) -> None:
+def _print_verdict_warnings(out: Path, prefix: str = "") -> None:
     """An arm that did not learn is said on the terminal too, not only in verdict.json and the report."""
     for warning in (_verdict(out) or {}).get("warnings", []):
         remedy = f"; what would help: {warning['remedy']}" if warning.get("remedy") else ""
-        print(f"xferdiag: warning: {warning['message']}{remedy}", file=sys.stderr)
+        print(f"xferdiag: warning: {prefix}{warning['message']}{remedy}", file=sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -174,6 +174,8 @@ def cmd_rank(args: argparse.Namespace) -> None:
     print(f"ranking: {Path(args.out) / RANKING_JSON} (+ {RANKING_CSV})")
     if args.then_finetune is not None:
         summary = finetune_top(rows, args.then_finetune, config, args.out, quiet=args.quiet, command=_command_line())
+        for run in summary["runs"]:
+            _print_verdict_warnings(Path(run["run_dir"]), prefix=f"{run['candidate']}: ")
         print("\n".join(summary_lines(summary, args.out)))
 
 
