@@ -26,6 +26,8 @@ def test_related_source_ranks_above_random_initialisation(tmp_path, digits_check
         table = list(csv.DictReader(fh))
     assert table[0]["candidate"] == pretrained and float(table[0]["logme"]) == pytest.approx(rows[0]["logme"])
     assert [row["init"] for row in table] == ["pretrained", "random reference"]  # ranked on request, still marked
+    again = rank_models("digits:rotated", ["builtin:digits-cnn"], tmp_path / "again", shots=20)
+    assert again[0]["logme"] == rows[1]["logme"] and again[0]["rank"] is None  # a random reference's weights are seeded
 
 
 def test_random_candidates_are_references_after_the_ranking_unless_asked():

@@ -26,6 +26,7 @@ from ..analyzers.transferability import transferability_scores
 from ..config import RunConfig, parse_shots
 from ..data import Domain, load_domain, split_target, within_length
 from ..engine.features import extract_features
+from ..engine.trainer import seed_everything
 from ..environment import choose_device
 from ..errors import ConfigError, DataError, ModelError
 from ..models import (
@@ -75,10 +76,12 @@ def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) ->
 
 @torch.inference_mode()
 def score_candidate(candidate: str, splits, request: InputRequest, device, quiet: bool = False) -> dict:
-    """One pass of the candidate's backbone over the training split; every score from the same features."""
+    """One pass of the candidate's backbone over the training split; every score from the same features. Weights a
+    candidate does not load (a random reference's, a new head's) are drawn from seed 0, so a rerun scores the same."""
     arch, checkpoint = parse_candidate(candidate)
     source = ModelSource.parse(arch)
     start = time.perf_counter()
+    seed_everything(0)
     classifier = load_pretrained_classifier(source, checkpoint)
     spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes())
     splits.domain.check_fits(spec)
