@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .. import rundir
+from .. import health, rundir
 from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain
@@ -239,7 +239,7 @@ def no_rate_learned(record: dict, headline: str) -> str:
     return (f"--scratch-lr auto found no learning rate at which the scratch arm learns: none of {', '.join(f'{lr:g}' for lr in rates)} "
             f"learned on the validation split in {record['epochs']} epochs; {record['chosen']:g} is kept by its tie-breaks "
             f"(validation {headline}). The scratch arm will likely not learn either: give it a longer budget "
-            "(--scratch-epochs N, e.g. 4x --epochs)")
+            f"(--scratch-epochs N, e.g. {health.LONGER_BUDGET}x today's)")
 
 
 def _recorded_input(out: Path) -> InputSpec | None:

@@ -35,7 +35,7 @@ from .sections.common import config_value, metric_of, model_name, run_config
 SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
 MIN_RUNS_FOR_TAU = 3
 #: Kendall's tau's p-value is given from this many runs up: with fewer, even a perfect order has an exact two-sided
-#: p of at least 2/4! = 0.083, so it can never be significant at 0.05 and would only look like evidence against.
+#: p of at least 2/4! = 0.083, so it can never be significant at 0.05 and says nothing about how good the scores are.
 MIN_RUNS_FOR_P = 5
 COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds",
            "transfer_mean", "transfer_ci_low", "transfer_ci_high",
