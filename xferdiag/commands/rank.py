@@ -40,6 +40,8 @@ from ..models import (
 )
 from ..models.surgery import classifier_layer
 from ..rundir.layout import RANKING_CSV, RANKING_JSON
+from ..tasks.descriptor import describe_task
+from ..tasks.registry import task_for
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
 INIT = {True: "pretrained", False: "random reference"}  # ranking.csv's and the table's words for where weights start
@@ -159,7 +161,10 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     sizes = parse_shots(shots)
     if len(sizes) != 1:
         raise ConfigError(f"--shots: rank scores one training-set size at a time, got {shots!r}")
-    RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
+    config = RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
+    task = task_for(config).name
+    if not describe_task(task).supports("rank"):
+        raise ConfigError(f"--data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
     shots, request = sizes[0], InputRequest(image_size=image_size, max_length=max_length)
     domain = load_domain(data)
     keep = whole_texts(domain, candidates, request) if domain.texts is not None and not truncate else None
