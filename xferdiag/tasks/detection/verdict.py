@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import RunDirError
-from ...negative import bootstrap_components, bootstrap_components_verdict, paired_metric_verdict
+from ...negative import Verdict, bootstrap_components, bootstrap_components_verdict, paired_metric_verdict
 from ..base import Judged
 from .average_precision import evaluate, metrics_from_table
-from .bootstrap import paired_map_bootstrap
+from .bootstrap import PairedBootstrap, paired_map_bootstrap
 from .matching import match_tables
 
 ROLES = ("transfer-did-not-learn", "baseline-did-not-learn")  # warning codes of arm A and arm B
@@ -65,6 +65,14 @@ def _ap50(tables: dict, arms, alpha: float) -> dict:
     return out
 
 
+def map_verdict(boot: PairedBootstrap, replicates: np.ndarray, alpha: float) -> Verdict:
+    """The mAP verdict from a paired bootstrap's summary and replicates (a resample whose images hold no ground
+    truth has no mAP and is left out): what :func:`judge` decides, apart so that the calibration benchmark
+    (benchmarks/bench_detection_calibration.py) decides many splits of stored seeds by the same path."""
+    finite = replicates[np.isfinite(replicates).all(axis=1)]
+    return bootstrap_components_verdict(boot.observed, finite, n_test=boot.n_images, alpha=alpha)
+
+
 def judge(a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[int], data: dict, run_records: dict,
           alpha: float) -> Judged:
     """mAP from the stored COCO results of both arms against the run's test ground truth."""
@@ -75,7 +83,7 @@ def judge(a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[in
     replicates, boot = paired_map_bootstrap(tables[arms[0]], tables[arms[1]], n_boot=N_BOOT, seed=0)
     replicates = replicates[np.isfinite(replicates).all(axis=1)]
     n_images = len(ground_truth["images"])
-    verdict = bootstrap_components_verdict(boot.observed, replicates, n_test=n_images, alpha=alpha)
+    verdict = map_verdict(boot, replicates, alpha)
     maps = {arm: [float(metrics_from_table(t).map) for t in tables[arm]] for arm in arms}
     per_seed = [{"seed": s, arms[0]: ma, arms[1]: mb, "gap": g} for s, ma, mb, g in zip(seeds, maps[arms[0]], maps[arms[1]], boot.observed)]
     prior = box_prior(data, ground_truth)
