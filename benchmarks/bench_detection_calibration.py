@@ -44,9 +44,10 @@ from scipy import stats
 
 from xferdiag import rundir
 from xferdiag.rundir.evidence import run_records, seed_evidence
+from xferdiag.tasks.detection.average_precision import evaluate, metrics_from_table
 from xferdiag.tasks.detection.bootstrap import paired_result, paired_weights, replicate_map
 from xferdiag.tasks.detection.matching import IOU_THRESHOLDS, MatchTable, match_tables
-from xferdiag.tasks.detection.verdict import N_BOOT, map_verdict
+from xferdiag.tasks.detection.verdict import N_BOOT, box_prior, map_verdict
 
 ALPHA = 0.05
 SEEDS, PER_ARM = 8, 3
@@ -88,6 +89,25 @@ def aa_splits(seeds: list[int], per_arm: int = PER_ARM) -> list[tuple[tuple[int,
     return splits
 
 
+def t_split_rates(values: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """Share of the A/A splits of 8 seeds that the paired t over per-seed values calls, per row of ``values``
+    (..., 8): the verdict without its test-set terms, and the yardstick for a rate over splits of 8 seeds."""
+    splits = aa_splits(list(range(values.shape[-1])))
+    a, b = (np.array([split[i] for split in splits]) for i in (0, 1))
+    d = values[..., a] - values[..., b]
+    half = stats.t.isf(alpha / 2, PER_ARM - 1) * d.std(axis=-1, ddof=1) / math.sqrt(PER_ARM)
+    return (np.abs(d.mean(axis=-1)) > half).mean(axis=-1)
+
+
+def reference_row(rng, draws: int = 4000) -> dict:
+    """How far the split rate of one set of 8 seeds strays from alpha when the test is exact: per-seed values
+    drawn normal (the t over seeds is then exactly calibrated over fresh seeds), the rate over each draw's splits."""
+    rates = t_split_rates(rng.standard_normal((draws, SEEDS)))
+    return {"name": "t over seeds (yardstick)", "scenario": "A/A, 3 vs 3 of 8 normal seeds: the split rate of one 8-seed draw",
+            "rate": float(rates.mean()), "target": None, "met": None, "draws": draws, "sd_over_draws": round(float(rates.std()), 4),
+            "q95_over_draws": round(float(np.quantile(rates, 0.95)), 4)}
+
+
 def jackknife_rate(seeds: list[int], false: dict) -> tuple[float, float]:
     """(rate, delete-one-seed jackknife standard error) of the false-verdict share over ``false``
     ({split: called positive or negative}); each deleted seed leaves the splits of the other seeds."""
@@ -100,13 +120,15 @@ def jackknife_rate(seeds: list[int], false: dict) -> tuple[float, float]:
 # --- real detector runs -----------------------------------------------------------------------------------
 
 
+def trained(run_dir: Path) -> bool:
+    return all(rundir.RunDir(run_dir).seed(arm, k).finished for arm in ("transfer", "scratch") for k in range(SEEDS))
+
+
 def train(out: Path) -> None:
-    """The CI-scale run the A/A splits come from: scenes, then both arms x 8 seeds (nothing if it exists)."""
+    """The CI-scale run the A/A splits come from: scenes, then both arms x 8 seeds."""
     from xferdiag.cli import main as xferdiag_main
     from xferdiag.tasks.detection.data import make_scenes, write_coco
 
-    if rundir.RunDir(out).verdict_json.parent.is_dir() and (out / "arms").is_dir():
-        return
     scenes = out.parent / f"{out.name}-scenes"
     write_coco(make_scenes(260, seed=0), scenes)
     code = xferdiag_main(["finetune", "--data", str(scenes), "--model", "fasterrcnn", "--backbone", "mobilenet_v2",
@@ -116,29 +138,36 @@ def train(out: Path) -> None:
         raise RuntimeError(f"finetune exited {code}")
 
 
-def stored_tables(run_dir: Path) -> tuple[dict[str, list[MatchTable]], int]:
-    """({arm: match table per seed 0..7}, test images) of a finished run."""
+def stored_tables(run_dir: Path) -> tuple[dict[str, list[MatchTable]], int, float]:
+    """({arm: match table per seed 0..7}, test images, the box prior's test AP50) of a finished run."""
     run = rundir.RunDir(run_dir)
     truth = run_records(run)["test_ground_truth"]
     tables = {arm: [match_tables(truth, seed_evidence(run.seed(arm, k))["records"]["detections"]) for k in range(SEEDS)]
               for arm in ("transfer", "scratch")}
-    return tables, len(truth["images"])
+    return tables, len(truth["images"]), float(evaluate(truth, box_prior(rundir.read_data(run), truth)).ap50)
 
 
-def real_aa_row(arm: str, maps: np.ndarray, n_images: int) -> dict:
-    """A/A false-verdict rate over every distinct split of one arm's 8 seeds, with its jackknife error."""
-    seeds = list(range(maps.shape[1]))
-    false = {}
+def real_aa_row(arm: str, tables: list[MatchTable], maps: np.ndarray, n_images: int, prior_ap50: float) -> dict:
+    """A/A false-verdict rate over every distinct split of one arm's 8 seeds, with its jackknife error; and
+    the rate among splits whose 6 seeds all pass the health check (AP50 above the box prior's), the only
+    verdicts that come without a did-not-learn warning."""
+    seeds = list(range(len(tables)))
+    learned = {s for s in seeds if metrics_from_table(tables[s]).ap50 > prior_ap50}
+    false, clean = {}, []
     for a, b in aa_splits(seeds):
-        verdict = decide(maps[:, list(a)], maps[:, list(b)], n_images)
-        false[(a, b)] = verdict.verdict != "inconclusive"
+        false[(a, b)] = decide(maps[:, list(a)], maps[:, list(b)], n_images).verdict != "inconclusive"
+        if learned >= {*a, *b}:
+            clean.append(false[(a, b)])
     rate, se = jackknife_rate(seeds, false)
     observed = maps[0]
     return {"name": "xferdiag mAP verdict", "scenario": f"A/A real runs: {arm} seeds, 3 vs 3 of 8, {n_images} test images",
             "rate": rate, "target": f"<= {ALPHA:.2f}", "met": bool(rate <= ALPHA + 2 * se), "mc_se": round(se, 4),
             "n_splits": len(false), "n_effective": round(rate * (1 - rate) / se**2, 1) if se > 0 else None,
             "binomial_se_if_independent": round(math.sqrt(rate * (1 - rate) / len(false)), 4),
-            "seed_map_mean": round(float(observed.mean()), 4), "seed_map_sd": round(float(observed.std(ddof=1)), 4)}
+            "seed_map_mean": round(float(observed.mean()), 4), "seed_map_sd": round(float(observed.std(ddof=1)), 4),
+            "seeds_with_no_detection": int(sum(len(t.score) == 0 for t in tables)), "seeds_passing_health_check": len(learned),
+            "splits_without_warning": len(clean), "rate_without_warning": round(float(np.mean(clean)), 4) if clean else None,
+            "t_over_seeds_rate": round(float(t_split_rates(observed)), 4)}
 
 
 def real_power_row(maps_t: np.ndarray, maps_s: np.ndarray, n_images: int) -> dict:
@@ -153,10 +182,10 @@ def real_power_row(maps_t: np.ndarray, maps_s: np.ndarray, n_images: int) -> dic
 
 
 def real_rows(run_dir: Path) -> list[dict]:
-    tables, n_images = stored_tables(run_dir)
+    tables, n_images, prior_ap50 = stored_tables(run_dir)
     maps = {arm: seed_maps(t) for arm, t in tables.items()}
-    return [real_aa_row("scratch", maps["scratch"], n_images), real_aa_row("transfer", maps["transfer"], n_images),
-            real_power_row(maps["transfer"], maps["scratch"], n_images)]
+    rows = [real_aa_row(arm, tables[arm], maps[arm], n_images, prior_ap50) for arm in ("scratch", "transfer")]
+    return rows + [reference_row(np.random.default_rng(0)), real_power_row(maps["transfer"], maps["scratch"], n_images)]
 
 
 # --- parametric simulation --------------------------------------------------------------------------------
@@ -232,7 +261,7 @@ def main(quick: bool = False, run_dir: str | os.PathLike | None = None) -> list[
     rows = []
     if run_dir is not None or not quick:
         run_dir = Path(run_dir) if run_dir is not None else CACHE / "run"
-        if not (run_dir / "arms").is_dir():
+        if not trained(run_dir):
             train(run_dir)
         rows += real_rows(run_dir)
     trials, n_boot = (12, 100) if quick else (200, 200)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.bench_detection_calibration import aa_splits, decide, jackknife_rate, seed_maps, simulated_table
+from benchmarks.bench_detection_calibration import aa_splits, decide, jackknife_rate, seed_maps, simulated_table, t_split_rates
 from xferdiag.tasks.detection.average_precision import metrics_from_table
 from xferdiag.tasks.detection.bootstrap import paired_map_bootstrap
 from xferdiag.tasks.detection.matching import match_tables
@@ -55,3 +55,11 @@ def test_simulated_tables_score_perfect_and_useless_detectors():
     assert metrics_from_table(useless).map == 0.0
     half = simulated_table(rng, counts, np.full(counts.sum(), 0.3))  # IoU Phi(0.3) = 0.618: true positives at .50-.60 only
     assert metrics_from_table(half).ap50 > 0.5 and metrics_from_table(half).ap75 == 0.0
+
+
+def test_split_rate_of_an_exact_test_averages_alpha_over_fresh_seeds():
+    """With normal per-seed values every 3-vs-3 split is an exact paired t, so the rate over one draw's splits
+    averages 0.05 over draws (its spread, about 0.02, is what one set of 8 seeds can show)."""
+    rates = t_split_rates(np.random.default_rng(1).standard_normal((2000, 8)))
+    assert abs(rates.mean() - 0.05) < 0.002
+    assert 0.015 < rates.std() < 0.03
