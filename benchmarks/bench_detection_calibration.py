@@ -11,7 +11,9 @@ of 8 seeds) is decided by the verdict's own path (:func:`xferdiag.tasks.detectio
 is what ``judge`` computes for those 6 seeds). The share called positive or negative is the false-verdict
 rate. The splits reuse 8 seeds, so they are far from independent: a binomial error over 1,680 splits
 would be much too small. The error bar is the delete-one-seed jackknife of the rate (the rate is a
-U-statistic of the 8 seeds), and ``n_effective`` says how many independent A/A trials it is worth. Power:
+U-statistic of the 8 seeds; the jackknife overstates such a variance, Efron-Stein), and ``n_effective`` says
+how many independent A/A trials it is worth. A yardstick row shows how far the split rate of one set of 8
+seeds strays from alpha when the test is exact (the t over seeds on normal per-seed values). Power:
 3 transfer seeds against the same 3 scratch seeds (paired by seed, as the run pairs them), all 56 triples.
 
 Simulation. A per-image model scored through the same match-table bootstrap and verdict: each test image
@@ -22,12 +24,14 @@ test-set noise of the gap), ``seed_quality ~ N(0, seed_sd)`` per arm-seed (seed-
 has IoU ``Phi(latent)`` with its object and the latent as its score (well-placed boxes rank high), plus
 Poisson(1) background boxes per image at lower scores. Under A/A both arms have the same ``base``, so
 their population mAP is equal by symmetry; every trial draws a fresh test set and fresh seeds (independent
-trials, binomial Monte Carlo error).
+trials, binomial Monte Carlo error). The full run scores each trial on 200 image resamples, not the
+verdict's 1,000 (cost; a noisier bootstrap variance makes false verdicts, if anything, more likely).
 
     python -m benchmarks.bench_detection_calibration [--quick] [--run-dir DIR]
 
-Without ``--run-dir`` the full run trains the seeds into a cache folder first (about 10 minutes of 2 CPU
-cores), and the quick run does the simulation only.
+Without ``--run-dir`` the full run uses, or first trains (about 10 minutes of 2 CPU cores), the run in
+``$XFERDIAG_CALIBRATION_RUN/run`` (default: a folder in the temp directory); the quick run does the
+simulation only.
 """
 
 from __future__ import annotations
