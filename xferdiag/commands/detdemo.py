@@ -43,7 +43,8 @@ FACES_SETTINGS = dict(**DETECTOR, seeds=3, epochs=5, scratch_epochs=8)
 """Measured on 80 scenes (README): at batch 4 the scratch arm stayed at test AP50 0.001 after 3 epochs and 0.022
 after 10 (at 3e-3); at batch 2 (twice the steps per epoch) 8 epochs take it to 0.06-0.22, above the box prior's
 0.005, so it passes the health check. 3 transfer epochs left seed-to-seed spread (mAP 0.12-0.34) that made the
-verdict inconclusive; 5 steady it. The banner says the budgets differ."""
+verdict inconclusive (+0.19, 95% CI -0.05 to +0.43); with 5 they reach 0.30-0.45 and the verdict is positive
+(+0.35, +0.20 to +0.50). The banner says the budgets differ."""
 
 EASY = dict(max_objects=2, scale=(0.3, 0.5))
 """Known-answer scenes: one or two large objects, so that a detector from random weights learns them within a
