@@ -40,7 +40,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from xferdiag import sequential
-from xferdiag.negative import _variance_components, paired_verdict
+from xferdiag.negative import paired_verdict, variance_components
 
 ALPHA = 0.05
 N_TEST = 600
@@ -85,7 +85,7 @@ def welch_satterthwaite(a, b, rng):
     for var_seeds, (S - 1)(n - 1) for its lower bound var_own_test, n - 1 for var_test."""
     d = a.astype(np.float64) - b
     n_seeds, n_test = d.shape
-    var_seeds, var_own, var_test = (float(v) for v in _variance_components(d))
+    var_seeds, var_own, var_test = (float(v) for v in variance_components(d))
     seeds, df_seeds = (var_seeds, n_seeds - 1) if var_seeds >= var_own else (var_own, (n_seeds - 1) * (n_test - 1))
     total = seeds + var_test
     df = total**2 / (seeds**2 / df_seeds + var_test**2 / (n_test - 1))
@@ -164,7 +164,7 @@ def power_row(name, scenario, n_seeds, gap, trials, rng, n_test=N_TEST, target=F
     row = {"name": name, "scenario": f"power, gap {gap:.2f}, {scenario}, {n_seeds} seeds", "rate": positive,
            "target": None, "met": None, "ceiling": None}
     if target:
-        var_seeds, var_own, var_test = (v.mean() for v in _variance_components(a.astype(np.float64) - b))
+        var_seeds, var_own, var_test = (v.mean() for v in variance_components(a.astype(np.float64) - b))
         row.update(target=f">= {POWER_TARGET:.2f}", met=bool(positive >= POWER_TARGET - _slack(trials, POWER_TARGET)),
                    ceiling=power_ceiling(n_seeds, max(var_seeds / var_own, 1.0), var_test / var_own,
                                          gap / np.sqrt(var_own)))

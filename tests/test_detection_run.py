@@ -74,3 +74,23 @@ def test_a_bad_annotation_ends_in_one_line_and_writes_nothing(tmp_path):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert instances.name in done.stderr and "zero or negative area" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["analyze"], ["explain"], ["compare", "--out", "cmp.html"]])
+def test_a_stage_detection_lacks_ends_in_one_line(detection_run, command):
+    run, _ = detection_run
+    argv = [command[0], run, *command[1:]]
+    done = xferdiag(*argv, cwd=run.parent)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "not available for detection runs yet" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["rank", "--candidates", "mobilenet_v2", "--out", "r"],
+                                     ["audit", "--checkpoint", "x.pt", "--model", "fasterrcnn", "--out", "a"]])
+def test_rank_and_audit_of_detection_data_end_in_one_line(tmp_path, command):
+    folder = write_coco(make_scenes(4, seed=1), tmp_path / "scenes")
+    done = xferdiag(command[0], "--data", folder, *command[1:], cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "not available for detection runs yet" in done.stderr
+    assert not (tmp_path / command[-1]).exists()

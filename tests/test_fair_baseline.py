@@ -24,7 +24,7 @@ SMALL = ["--data", "digits:rotated", "--model", "builtin:digits-cnn", "--seeds",
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, digits_checkpoint):
     """One batch of real ``xferdiag`` processes: a baseline that cannot learn (lr 1e-7) and its report,
-    a searched and longer baseline, and two bad values."""
+    a searched and longer baseline, two bad values, and a search that finds no rate that learns and its report."""
     root = tmp_path_factory.mktemp("fair")
     common = [*SMALL, "--pretrained-checkpoint", str(digits_checkpoint)]
     jobs = [
@@ -33,6 +33,8 @@ def runs(tmp_path_factory, digits_checkpoint):
         ["finetune", *common, "--epochs", "2", "--scratch-epochs", "4", "--scratch-lr", "auto", "--out", "auto"],
         ["finetune", *common, "--scratch-lr", "fast", "--out", "bad-lr"],
         ["finetune", *common, "--scratch-epochs", "0", "--out", "bad-epochs"],
+        ["finetune", *common, "--epochs", "1", "--lr", "1e-7", "--scratch-lr", "auto", "--out", "no-rate"],  # searches 1e-6 only
+        ["report", "no-rate", "--no-compute", "--quiet"],
     ]
     results = run_cli_batch([(argv, root) for argv in jobs], workers=1)  # in order: the report needs its run
     return root, results
@@ -43,6 +45,8 @@ def test_a_baseline_that_cannot_learn_is_flagged_and_the_banner_says_so(runs):
     for result in results[:2]:
         assert result.returncode == 0, result.stderr
     assert "xferdiag: warning: the scratch arm did not learn" in results[0].stderr
+    assert "what would help: a learning rate that suits training from scratch (--scratch-lr auto" in results[0].stderr
+    assert "--scratch-epochs N, e.g. 12" in results[0].stderr  # 4x its 3 epochs
     verdict = read_json(root / "dead" / "verdict.json")
     assert [w["code"] for w in verdict["warnings"]] == ["baseline-did-not-learn"]
     evidence = verdict["warnings"][0]["evidence"]["per_seed"][0]
@@ -88,6 +92,22 @@ def test_resume_reads_the_search_back(runs, tmp_path, monkeypatch):
     finetune(config, out, resume=True, quiet=True)
     metrics = read_json(RunDir(out).seed_dir("scratch", 0) / "metrics.json")
     assert metrics["budget"] == {"epochs": 4, "lr": recorded["chosen"]}
+
+
+def test_a_search_that_finds_no_rate_that_learns_says_so(runs):
+    root, results = runs
+    for result in results[5:7]:
+        assert result.returncode == 0, result.stderr
+    assert "xferdiag: warning: --scratch-lr auto found no learning rate at which the scratch arm learns" in results[5].stderr
+    search = read_json(RunDir(root / "no-rate").run_json)["scratch_lr_search"]
+    assert [c["lr"] for c in search["candidates"]] == [1e-6] and search["learned"] is False
+    assert search["candidates"][0]["learned"] is False and search["epochs"] == 1
+    warning = next(w for w in read_json(root / "no-rate" / "verdict.json")["warnings"] if w["code"] == "baseline-did-not-learn")
+    assert warning["lr_search"] == {"learned": False, "epochs": 1, "chosen": 1e-6}
+    assert "found no rate that learns in its 1-epoch trials" in warning["remedy"] and "e.g. 4)" in warning["remedy"]
+    assert "what would help: --scratch-lr auto found no rate" in results[5].stderr
+    html = (root / "no-rate" / "report.html").read_text()
+    assert "found no learning rate at which it learns" in html and "no rate tried learned" in html
 
 
 @pytest.mark.parametrize("index, needle", [(3, "--scratch-lr"), (4, "--scratch-epochs")])  # the flag the user typed

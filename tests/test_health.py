@@ -169,7 +169,8 @@ def test_search_picks_best_accuracy_then_lower_loss_and_survives_divergence():
     record = search_lr([1e-4, 3e-4, 1e-3, 3e-3, 1e-2], 3, train, ClassificationTask())
     assert record["chosen"] == 1e-3 and record["epochs"] == 3 and record["split"] == "val"
     assert [c["diverged"] for c in record["candidates"]] == [False] * 4 + [True]
-    assert record["candidates"][1] == {"lr": 3e-4, "val_accuracy": 0.8, "val_loss": 0.7, "diverged": False}
-    assert record["candidates"][4] == {"lr": 1e-2, "val_accuracy": None, "val_loss": None, "diverged": True}
+    assert record["candidates"][1] == {"lr": 3e-4, "val_accuracy": 0.8, "val_loss": 0.7, "diverged": False, "learned": None}
+    assert record["candidates"][4] == {"lr": 1e-2, "val_accuracy": None, "val_loss": None, "diverged": True, "learned": None}
+    assert record["learned"] is None  # no judgement given: unknown
     with pytest.raises(TrainingDivergedError, match="every rate"):
         search_lr([1e-2], 3, train, ClassificationTask())

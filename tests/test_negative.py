@@ -16,9 +16,9 @@ from xferdiag.errors import InputError, RunDirError
 from xferdiag.negative import (
     ONE_SEED_NOTE,
     Verdict,
-    _variance_components,
     paired_metric_verdict,
     paired_verdict,
+    variance_components,
 )
 from xferdiag.rundir import read_json, write_json, write_npz
 
@@ -44,10 +44,10 @@ def test_variance_components_by_hand_and_per_table():
     d = np.array([[1, 1, 0, 1], [1, 0, 0, 1]]) - np.array([[1, 0, 0, 0], [0, 0, 1, 1]])
     # per-seed gaps 0.5, 0 (sample variance 0.125, over 2 seeds); residual and example mean squares
     # both 0.5, so own test noise 0.5 / (2 * 4) and nothing shared left over
-    assert np.allclose(_variance_components(d.astype(float)), (0.0625, 0.0625, 0.0))
+    assert np.allclose(variance_components(d.astype(float)), (0.0625, 0.0625, 0.0))
     stack = np.random.default_rng(6).integers(-1, 2, (5, 3, 40)).astype(float)
-    together = np.array(_variance_components(stack))
-    assert np.allclose(together, np.array([_variance_components(t) for t in stack]).T)
+    together = np.array(variance_components(stack))
+    assert np.allclose(together, np.array([variance_components(t) for t in stack]).T)
 
 
 def test_welch_satterthwaite_without_shared_noise_is_the_paired_t_over_seeds():

@@ -9,22 +9,39 @@ import sys
 
 import pytest
 
-from xferdiag.commands.rank import parse_candidate, rank_models
+from xferdiag.commands.rank import INIT, SCORES, order, parse_candidate, rank_models, table_lines
 from xferdiag.commands.textdemo import make_tiny_bert, text_scenario_config
 from xferdiag.errors import ConfigError
 
 
 def test_related_source_ranks_above_random_initialisation(tmp_path, digits_checkpoint):
     pretrained = f"builtin:digits-cnn={digits_checkpoint}"
-    rows = rank_models("digits:rotated", ["builtin:digits-cnn", pretrained], tmp_path, shots=20)
+    rows = rank_models("digits:rotated", ["builtin:digits-cnn", pretrained], tmp_path, shots=20, include_random=True)
     assert [r["candidate"] for r in rows] == [pretrained, "builtin:digits-cnn"]
     assert rows[0]["logme"] > rows[1]["logme"]
     assert rows[0]["leep"] is not None and rows[1]["leep"] is None  # no source head, no LEEP
     saved = json.loads((tmp_path / "ranking.json").read_text())
-    assert saved["n"] == 200 and [c["rank"] for c in saved["candidates"]] == [1, 2]
+    assert saved["n"] == 200 and [c["rank"] for c in saved["candidates"]] == [1, 2] and saved["random_ranked"]
     with open(tmp_path / "ranking.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
     assert table[0]["candidate"] == pretrained and float(table[0]["logme"]) == pytest.approx(rows[0]["logme"])
+    assert [row["init"] for row in table] == ["pretrained", "random reference"]  # ranked on request, still marked
+    again = rank_models("digits:rotated", ["builtin:digits-cnn"], tmp_path / "again", shots=20)
+    assert again[0]["logme"] == rows[1]["logme"] and again[0]["rank"] is None  # a random reference's weights are seeded
+
+
+def test_random_candidates_are_references_after_the_ranking_unless_asked():
+    rows = [{"candidate": c, "pretrained": p, "init": INIT[p], "logme": v, "seconds": 0.0, **dict.fromkeys(SCORES[1:])}
+            for c, p, v in [("a", True, -0.3), ("r1", False, 0.5), ("b", True, -0.1), ("r2", False, -0.2)]]
+    ranked = order([dict(r) for r in rows])
+    assert [(r["candidate"], r["rank"]) for r in ranked] == [("b", 1), ("a", 2), ("r1", None), ("r2", None)]
+    lines = table_lines(ranked)
+    heading = next(i for i, line in enumerate(lines) if line.startswith("random-initialisation references"))
+    assert heading == 3 and all("random reference" in line for line in lines[4:]) and "pretrained" in lines[1]
+    assert [(r["candidate"], r["rank"]) for r in order([dict(r) for r in rows], include_random=True)] == [
+        ("r1", 1), ("b", 2), ("r2", 3), ("a", 4)]
+    only_random = table_lines(order([dict(r) for r in rows if not r["pretrained"]]))
+    assert only_random[-1].startswith("no candidate has pretrained weights")
 
 
 def test_rank_cli_prints_the_table(tmp_path, digits_checkpoint):
@@ -35,6 +52,8 @@ def test_rank_cli_prints_the_table(tmp_path, digits_checkpoint):
     )
     assert result.returncode == 0, result.stderr
     assert "ranking.json" in result.stdout and "n/a" in result.stdout
+    reference = next(line for line in result.stdout.splitlines() if line.split()[1:2] == ["builtin:digits-cnn"])
+    assert reference.split()[0] == "-" and "random reference" in reference  # marked on screen, not ranked
 
 
 def test_candidate_syntax():

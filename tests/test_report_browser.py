@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from detection_report_fixtures import write_detection_run
 from PIL import Image
 from report_fixtures import write_full_run, write_minimal_run
 
+from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.report import render_compare, render_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -159,11 +161,15 @@ def render(kind: str, root: Path) -> Path:
                                scores={"logme": 2.0 - i, "leep": -1.0 - i, "nce": -0.5 - i, "h_score": 3.0 - i})
                 for i in range(3)]
         return render_compare(runs, root / "compare.html").path
+    if kind == "detection":  # the detection sections: card, per-class AP, PR curves, TIDE bars, the gallery's thumbnails
+        run = write_detection_run(root)
+        verdict_for_run(run)
+        return render_report(run).path
     run = write_full_run(root / "run") if kind == "full" else write_minimal_run(root / "run")
     return render_report(run).path
 
 
-@pytest.mark.parametrize("kind", ["full", "minimal", "compare"])
+@pytest.mark.parametrize("kind", ["full", "minimal", "compare", "detection"])
 def test_page_in_browser(tmp_path, kind):
     seen = inspect_page(render(kind, tmp_path), tmp_path / "profile")
     probe = seen["probe"]
@@ -171,8 +177,10 @@ def test_page_in_browser(tmp_path, kind):
     assert [u for u in seen["requests"] if not u.startswith(("file:", "data:"))] == []
     assert probe["scripts"] == 0
     assert probe["broken"] == []
-    assert probe["images"] >= {"full": 20, "minimal": 0, "compare": 3}[kind]
-    if kind != "compare":
+    assert probe["images"] >= {"full": 20, "minimal": 0, "compare": 3, "detection": 4}[kind]
+    if kind == "detection":
+        assert probe["banner"]
+    elif kind != "compare":
         assert probe["banner"] and ("Transfer helped" in probe["banner"] or "No scratch baseline" in probe["banner"])
     assert seen["png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert distinct_colours(seen["png"]) > 20

@@ -12,7 +12,7 @@ from xferdiag import sequential
 from xferdiag.commands.verdict import verdict_for_run
 from xferdiag.config import RunConfig
 from xferdiag.errors import ConfigError, InputError
-from xferdiag.negative import _variance_components, paired_verdict
+from xferdiag.negative import paired_verdict, variance_components
 from xferdiag.report.interpret import looks_sentence, plan_sentence
 from xferdiag.report.sections.banner import banner
 from xferdiag.rundir import RunDir, read_json, write_json
@@ -33,7 +33,7 @@ def test_half_width_is_the_verdicts_interval(shape, alpha):
     for _ in range(5):
         a, b = _tables(rng, *shape)
         v = paired_verdict(a, b, alpha)
-        var_seeds, var_own, var_test = _variance_components(a.astype(float) - b)
+        var_seeds, var_own, var_test = variance_components(a.astype(float) - b)
         h = sequential.half_width(var_seeds * shape[0], var_own * shape[0], var_test, *shape, alpha)
         assert v.ci95 == pytest.approx((max(v.gap - h, -1.0), min(v.gap + h, 1.0)), abs=1e-12)
 

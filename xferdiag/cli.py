@@ -78,10 +78,11 @@ def _verdict(out: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def _print_verdict_warnings(out: Path) -> None:
+def _print_verdict_warnings(out: Path, prefix: str = "") -> None:
     """An arm that did not learn is said on the terminal too, not only in verdict.json and the report."""
     for warning in (_verdict(out) or {}).get("warnings", []):
-        print(f"xferdiag: warning: {warning['message']}", file=sys.stderr)
+        remedy = f"; what would help: {warning['remedy']}" if warning.get("remedy") else ""
+        print(f"xferdiag: warning: {prefix}{warning['message']}{remedy}", file=sys.stderr)
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
@@ -162,16 +163,24 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_rank(args: argparse.Namespace) -> None:
-    from .commands.rank import SCORES, rank_models
+    from .commands.rank import rank_models, table_lines
+    from .commands.rank_finetune import finetune_top, rank_config, runs_folder, summary_lines
     from .rundir.layout import RANKING_CSV, RANKING_JSON
 
-    rows = rank_models(args.data, args.candidates, args.out, shots=args.shots,
-                       **{name: getattr(args, name) for name in RANK_FIELDS if getattr(args, name) is not None})
-    print(f"{'rank':>4}  {'candidate':<40} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}")
-    for row in rows:
-        cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in SCORES)
-        print(f"{row['rank']:>4}  {row['candidate']:<40} {cells} {row['seconds']:>8.2f}")
+    config = rank_config(args.config, args.data, args.shots, {name: getattr(args, name) for name in RANK_FIELDS
+                                                              if getattr(args, name) is not None})
+    if args.then_finetune is not None:
+        runs_folder(args.out)  # a folder of earlier runs ends here, before anything is scored
+    rows = rank_models(config.data, args.candidates, args.out, shots=config.shots, val_fraction=config.val_fraction,
+                       test_fraction=config.test_fraction, split_seed=config.split_seed, include_random=args.include_random,
+                       **{name: getattr(config, name) for name in RANK_FIELDS})
+    print("\n".join(table_lines(rows)))
     print(f"ranking: {Path(args.out) / RANKING_JSON} (+ {RANKING_CSV})")
+    if args.then_finetune is not None:
+        summary = finetune_top(rows, args.then_finetune, config, args.out, quiet=args.quiet, command=_command_line())
+        for run in summary["runs"]:
+            _print_verdict_warnings(Path(run["run_dir"]), prefix=f"{run['candidate']}: ")
+        print("\n".join(summary_lines(summary, args.out)))
 
 
 def _positive(text: str) -> int:
@@ -283,7 +292,15 @@ def _add_rank(sub) -> None:
     rk.add_argument("--candidates", nargs="+", required=True, metavar="MODEL",
                     help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt)")
     rk.add_argument("--out", default="xferdiag-rank", help="folder for ranking.json and ranking.csv")
-    rk.add_argument("--shots", default="all", help="labelled examples per class to score on")
+    rk.add_argument("--shots", default=None, help="labelled examples per class to score on (default: all, or --config's)")
+    rk.add_argument("--include-random", action="store_true",
+                    help="rank random-initialisation candidates with the pretrained ones (default: listed after them, unranked)")
+    rk.add_argument("--then-finetune", type=_positive, metavar="K",
+                    help="then fine-tune the top K pretrained candidates, each with its own scratch arm, and compare the "
+                         "predicted order with the measured one (Kendall's tau; runs and compare.html in --out)")
+    rk.add_argument("--config", help="JSON or TOML file with finetune's keys: the split rank scores on and the settings "
+                                     "--then-finetune trains with (flags win)")
+    rk.add_argument("--quiet", action="store_true", help="no progress bars while fine-tuning")
     _add_config_flags(rk, RANK_FIELDS)
     rk.set_defaults(func=cmd_rank)
 

@@ -178,3 +178,25 @@ def did_not_learn(code: str, arm: str, seeds: Sequence[SeedHealth]) -> dict | No
                 "test_chance": flagged[0].test_chance, "per_seed": [s.to_dict() for s in seeds]}
     return {"code": code, "arm": arm, "message": f"the {arm} arm did not learn in {which}: " + "; ".join(_reasons(flagged)),
             "evidence": evidence}
+
+
+#: The scratch budget a remedy suggests, as a multiple of today's: the largest step of He, Girshick and Dollár's
+#: catch-up sweep ("Rethinking ImageNet Pre-training": 1x, 2x, 4x), where scratch training mostly caught up.
+LONGER_BUDGET = 4
+
+
+def remedy(code: str, config: dict, search: dict | None) -> str:
+    """What would help the arm of a did-not-learn warning ``code``, given the run's ``config`` and its scratch
+    learning-rate search (run.json's ``scratch_lr_search``, None when there was none): never a flag the run
+    already tried to no avail."""
+    if code != "baseline-did-not-learn":
+        return ("check its learning rate (--lr, --backbone-lr-mult), its --strategy and the input normalisation the "
+                "pretrained weights expect (--mean, --std)")
+    epochs = config.get("scratch_epochs") or config.get("epochs")
+    longer = f"--scratch-epochs N, e.g. {LONGER_BUDGET * epochs}" if isinstance(epochs, int) else "--scratch-epochs N"
+    if search is None:
+        return f"a learning rate that suits training from scratch (--scratch-lr auto tries a few) or a longer budget ({longer})"
+    if search.get("learned") is False:
+        return (f"--scratch-lr auto found no rate that learns in its {search.get('epochs')}-epoch trials: give the scratch "
+                f"arm a longer budget ({longer})")
+    return f"a longer budget for the scratch arm ({longer}); its rate was already searched (--scratch-lr auto)"

@@ -236,7 +236,7 @@ def _verdict(gap: float, terms: list[Term], alpha: float, floor_var: float = 0.0
                    negative_transfer_gap=-gap, **fields)
 
 
-def _variance_components(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def variance_components(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(var_seeds, var_own_test, var_test)`` of the gap for each (n_seeds, n_test) table of
     per-example differences in ``d`` (leading axes are separate tables; n_seeds, n_test >= 2).
 
@@ -283,7 +283,7 @@ def paired_verdict(correct_a, correct_b, alpha: float = ALPHA) -> Verdict:
         var_seeds = float(per_seed.var(ddof=1)) / n_seeds
         return _verdict(gap, [[(var_seeds, n_seeds - 1)]], alpha, method="paired t over seeds (one test example)",
                         se_seeds=math.sqrt(var_seeds), se_test_set=None, note=ONE_EXAMPLE_NOTE, **common)
-    var_seeds, var_own_test, var_test = (float(v) for v in _variance_components(d))
+    var_seeds, var_own_test, var_test = (float(v) for v in variance_components(d))
     # The per-seed gaps vary at least as much as each seed's own test noise, which the residual
     # measures with many degrees of freedom: their margin never drops below that bound's margin.
     seeds_term = [(var_seeds, n_seeds - 1), (var_own_test, (n_seeds - 1) * (n_test - 1))]
@@ -317,7 +317,7 @@ def paired_metric_verdict(metric_a, metric_b, alpha: float = ALPHA) -> Verdict:
 
 
 def bootstrap_components(per_seed, replicates) -> tuple[float, float, float]:
-    """``(var_seeds, var_own_test, var_test)`` of the mean gap, as :func:`_variance_components` gives them for a
+    """``(var_seeds, var_own_test, var_test)`` of the mean gap, as :func:`variance_components` gives them for a
     correctness table, from each seed's observed gap (n_seeds >= 2,) and a paired bootstrap over test examples
     shared by every seed (replicates: (B, n_seeds)): the covariance of two seeds' replicates is the test-set
     noise they share; what is left of a seed's own replicate variance is its own test noise."""

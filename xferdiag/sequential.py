@@ -50,7 +50,6 @@ from scipy import special, stats
 
 from .config import DEFAULT_MIN_EFFECT as MIN_EFFECT
 from .errors import InputError
-from .negative import _variance_components
 
 POWER = 0.8
 MAX_SEEDS = 20  # beyond this a plan in seeds is called infeasible
@@ -158,7 +157,7 @@ class Plan:
 
 def plan(var_seeds: float, var_own_test: float, var_test: float, n_seeds: int, n_test: int, *, min_effect: float = MIN_EFFECT,
          alpha_now: float, alpha_next: float, target: float = POWER) -> Plan:
-    """The plan for a verdict made with these variance components (those of :func:`xferdiag.negative._variance_components`)."""
+    """The plan for a verdict made with these variance components (those of :func:`xferdiag.negative.variance_components`)."""
     if n_seeds < 2 or n_test < 2:
         raise InputError("plan: needs at least 2 seeds and 2 test examples to estimate both noise sources")
     min_effect = check_min_effect(min_effect)
@@ -170,13 +169,3 @@ def plan(var_seeds: float, var_own_test: float, var_test: float, n_seeds: int, n
              f"{n_seeds - 1} degree{'s' * (n_seeds > 2)} of freedom")
     return Plan(min_effect, target, alpha_next, n_seeds, n_test, powered, seeds if seeds <= seed_limit(n_seeds) else None,
                 examples, seed_limit(n_seeds), bound)
-
-
-
-def plan_for_tables(correct_a, correct_b, *, min_effect: float, alpha_now: float, alpha_next: float) -> Plan:
-    """:func:`plan` for the per-example correctness tables (n_seeds, n_test) a verdict was made from."""
-    d = np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64)
-    if d.ndim != 2 or min(d.shape) < 2:
-        raise InputError(f"plan: needs at least 2 seeds and 2 test examples, got a table of shape {d.shape}")
-    var_seeds, var_own, var_test = (float(v) for v in _variance_components(d))
-    return plan(var_seeds, var_own, var_test, *d.shape, min_effect=min_effect, alpha_now=alpha_now, alpha_next=alpha_next)

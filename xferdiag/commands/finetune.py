@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .. import rundir
+from .. import health, rundir
 from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain
@@ -220,14 +220,26 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, task: Task, point:
         scores[lr] = ArmTrainer(plans[lr], runtime, seed=0).fit(point.new_model(False, 0), point.data).metrics["val"]
         return scores[lr]
 
-    record = search_lr(rates, epochs, train, task)
+    record = search_lr(rates, epochs, train, task, learned=lambda summary: task.learned(summary, point.record))
     if announce:
-        print(f"scratch arm: learning rate {record['chosen']:g} chosen (validation {task.headline(scores[record['chosen']])})",
-              file=sys.stderr)
+        unknown = " (whether any rate learned: the task cannot tell during the search)" if record["learned"] is None else ""
+        print(f"scratch arm: learning rate {record['chosen']:g} chosen (validation {task.headline(scores[record['chosen']])})"
+              + unknown, file=sys.stderr)
+    if record["learned"] is False and distributed.is_main():
+        print(f"xferdiag: warning: {no_rate_learned(record, task.headline(scores[record['chosen']]))}", file=sys.stderr)
     if distributed.is_main():
         meta = rundir.read_json(run.run_json)
         rundir.write_json(run.run_json, {**meta, "scratch_lr_search": record})
     return record
+
+
+def no_rate_learned(record: dict, headline: str) -> str:
+    """The terminal's line when ``--scratch-lr auto`` found no rate that learns (``record`` is run.json's search)."""
+    rates = [c["lr"] for c in record["candidates"]]
+    return (f"--scratch-lr auto found no learning rate at which the scratch arm learns: none of {', '.join(f'{lr:g}' for lr in rates)} "
+            f"learned on the validation split in {record['epochs']} epochs; {record['chosen']:g} is kept by its tie-breaks "
+            f"(validation {headline}). The scratch arm will likely not learn either: give it a longer budget "
+            f"(--scratch-epochs N, e.g. {health.LONGER_BUDGET}x today's)")
 
 
 def _recorded_input(out: Path) -> InputSpec | None:

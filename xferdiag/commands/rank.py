@@ -4,6 +4,12 @@ Each candidate's backbone runs once over the target training split; LogME, LEEP,
 are all computed from those features (and the source head's outputs where the candidate has one).
 Candidates are ranked by LogME, the score that needs no source head and held up best in You et
 al. (2021); every score is kept in the table so a reader can rank by another.
+
+A candidate without pretrained weights (``resnet18``, ``builtin:efficientnet-lite0:random``) is a
+random-initialisation reference: it shows how far random features get on the target, so a pretrained
+candidate scoring near it brings little. References are listed after the ranking, marked, and left
+out of it unless asked (``include_random``): the question rank answers is which pretrained model to
+start from, and a random start is what the scratch arm of ``finetune`` measures properly.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ..analyzers.transferability import transferability_scores
 from ..config import RunConfig, parse_shots
 from ..data import Domain, load_domain, split_target, within_length
 from ..engine.features import extract_features
+from ..engine.trainer import seed_everything
 from ..environment import choose_device
 from ..errors import ConfigError, DataError, ModelError
 from ..models import (
@@ -33,8 +40,12 @@ from ..models import (
 )
 from ..models.surgery import classifier_layer
 from ..rundir.layout import RANKING_CSV, RANKING_JSON
+from ..tasks.descriptor import describe_task
+from ..tasks.registry import task_for
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
+INIT = {True: "pretrained", False: "random reference"}  # ranking.csv's and the table's words for where weights start
+CSV_COLUMNS = ["rank", "candidate", "init", *SCORES, "seconds"]
 
 
 def parse_candidate(text: str) -> tuple[str, str | None]:
@@ -67,10 +78,12 @@ def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) ->
 
 @torch.inference_mode()
 def score_candidate(candidate: str, splits, request: InputRequest, device, quiet: bool = False) -> dict:
-    """One pass of the candidate's backbone over the training split; every score from the same features."""
+    """One pass of the candidate's backbone over the training split; every score from the same features. Weights a
+    candidate does not load (a random reference's, a new head's) are drawn from seed 0, so a rerun scores the same."""
     arch, checkpoint = parse_candidate(candidate)
     source = ModelSource.parse(arch)
     start = time.perf_counter()
+    seed_everything(0)
     classifier = load_pretrained_classifier(source, checkpoint)
     spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes())
     splits.domain.check_fits(spec)
@@ -93,15 +106,51 @@ def score_candidate(candidate: str, splits, request: InputRequest, device, quiet
     result = transferability_scores(features.numpy(), labels, probs)
     if classifier is None:
         result["not_applicable"] = {**result["not_applicable"], "note": "no pretrained weights: a random-initialisation reference"}
-    return {"candidate": candidate, "pretrained": classifier is not None, **result["scores"],
+    return {"candidate": candidate, "pretrained": classifier is not None, "init": INIT[classifier is not None], **result["scores"],
             "not_applicable": result["not_applicable"], "notes": result["notes"], "feature_seconds": extracted,
             "score_seconds": sum(result["seconds"].values()), "seconds": time.perf_counter() - start}
 
 
+def order(rows: list[dict], include_random: bool = False) -> list[dict]:
+    """Ranked candidates by LogME, best first (``rank`` 1, 2, ...), then the random-initialisation references by
+    LogME with ``rank`` None; with ``include_random`` every candidate is ranked (references stay marked)."""
+    ranked = sorted((r for r in rows if r["pretrained"] or include_random), key=lambda r: -r["logme"])
+    references = sorted((r for r in rows if not (r["pretrained"] or include_random)), key=lambda r: -r["logme"])
+    for position, row in enumerate(ranked, 1):
+        row["rank"] = position
+    for row in references:
+        row["rank"] = None
+    return ranked + references
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    """The terminal's table: every candidate's scores, with where its weights start; unranked references under
+    a line of their own, and one line when no candidate is pretrained."""
+    width = max([40, *(len(r["candidate"]) for r in rows)])
+
+    def line(row: dict) -> str:
+        cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in SCORES)
+        rank = row["rank"] if row["rank"] is not None else "-"
+        return f"{rank:>4}  {row['candidate']:<{width}} {row['init']:<16} {cells} {row['seconds']:>8.2f}"
+
+    lines = [f"{'rank':>4}  {'candidate':<{width}} {'init':<16} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}"]
+    lines += [line(r) for r in rows if r["rank"] is not None]
+    references = [r for r in rows if r["rank"] is None]
+    if references:
+        lines.append("random-initialisation references, not ranked (how far random features get; --include-random ranks them):")
+        lines += [line(r) for r in references]
+    if not any(r["pretrained"] for r in rows):
+        lines.append("no candidate has pretrained weights: give ARCH:WEIGHTS, ARCH=CHECKPOINT or a built-in that ships them")
+    return lines
+
+
 def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all", val_fraction: float = 0.15,
                 test_fraction: float = 0.25, split_seed: int = 0, image_size: int | None = None, max_length: int | None = None,
-                truncate: bool = True, device: str = "auto", quiet: bool = False) -> list[dict]:
+                truncate: bool = True, device: str = "auto", quiet: bool = False, include_random: bool = False) -> list[dict]:
     """Score every candidate on ``data``'s training split; write ranking.json and ranking.csv into ``out``.
+
+    Pretrained candidates are ranked by LogME; random-initialisation references follow, unranked unless
+    ``include_random`` (see :func:`order`).
 
     Texts are cut to ``max_length`` tokens, or with ``truncate`` False the longer ones are left out (of
     the training split as ``finetune --no-truncate`` leaves them out), counted in one warning line and in
@@ -112,7 +161,10 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     sizes = parse_shots(shots)
     if len(sizes) != 1:
         raise ConfigError(f"--shots: rank scores one training-set size at a time, got {shots!r}")
-    RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
+    config = RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
+    task = task_for(config).name
+    if not describe_task(task).supports("rank"):
+        raise ConfigError(f"--data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
     shots, request = sizes[0], InputRequest(image_size=image_size, max_length=max_length)
     domain = load_domain(data)
     keep = whole_texts(domain, candidates, request) if domain.texts is not None and not truncate else None
@@ -123,13 +175,14 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
               "training texts do not fit in --max-length tokens of every candidate and are left out of the scores "
               "(--no-truncate)", file=sys.stderr)
     dev = choose_device(device)
-    rows = [score_candidate(candidate, splits, request, dev, quiet) for candidate in candidates]
-    rows.sort(key=lambda r: -r["logme"])
-    for position, row in enumerate(rows, 1):
-        row["rank"] = position
-    out = Path(out)
-    rundir.write_json(out / RANKING_JSON, {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme", "candidates": rows,
-                                           **({"left_out": splits.left_out["train"]} if keep is not None else {})})
-    columns = ["rank", "candidate", *SCORES, "seconds"]
-    rundir.write_csv(out / RANKING_CSV, columns, [[row[c] for c in columns] for row in rows])
+    rows = order([score_candidate(candidate, splits, request, dev, quiet) for candidate in candidates], include_random)
+    write_ranking(out, {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme",
+                        "random_ranked": include_random, **({"left_out": splits.left_out["train"]} if keep is not None else {})}, rows)
     return rows
+
+
+def write_ranking(out: str | Path, meta: dict, rows: list[dict]) -> None:
+    """ranking.json (``meta`` and the candidates) and ranking.csv (one row per candidate, ``init`` saying pretrained or
+    random reference, ``rank`` empty for an unranked reference)."""
+    rundir.write_json(Path(out) / RANKING_JSON, {**meta, "candidates": rows})
+    rundir.write_csv(Path(out) / RANKING_CSV, CSV_COLUMNS, [[row[c] for c in CSV_COLUMNS] for row in rows])

@@ -50,4 +50,5 @@ def _has_pretrained(config: dict) -> bool:
     from ..models import ModelSource  # asked only when the analysis is missing: parsing a name may load torchvision
 
     source = ModelSource.parse(config["model"])
-    return bool(config.get("pretrained_checkpoint") or source.weights or source.is_text)  # a text model's folder holds its weights
+    return bool(config.get("pretrained_checkpoint") or source.weights or source.is_text  # a text model's folder holds its weights
+                or source.ships_weights)

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .. import rundir
+from .. import health, rundir
 from ..errors import RunDirError
 from ..negative import ALPHA, check_alpha
 from ..rundir.evidence import run_records, seed_evidence
@@ -88,6 +88,15 @@ def _plan(components: tuple[float, float, float] | None, n_seeds: int, n_test: i
                 alpha_next=look_alpha(look + 1, nominal)).to_dict()
 
 
+def with_remedy(warning: dict, config: dict, search: dict | None) -> dict:
+    """A did-not-learn warning with what would help (:func:`xferdiag.health.remedy`) and, for the scratch arm of a
+    run that searched its rate, the search's outcome (``lr_search``: did any rate learn, in how many epochs)."""
+    out = {**warning, "remedy": health.remedy(warning.get("code"), config, search)}
+    if search and warning.get("code") == "baseline-did-not-learn":
+        out["lr_search"] = {key: search.get(key) for key in ("learned", "epochs", "chosen")}
+    return out
+
+
 def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: str = "scratch",
                     alpha: float = ALPHA, min_effect: float | None = None) -> dict:
     """Compare two arms of a run directory seed by seed; write and return ``verdict.json``.
@@ -103,7 +112,8 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
     ``min_effect`` (default: the run's config, else 3 points).
     """
     run = rundir.RunDir(run_dir)
-    config = run.check().get("config") or {}
+    meta = run.check()
+    config = meta.get("config") or {}
     min_effect = check_min_effect(min_effect if min_effect is not None else config.get("min_effect", MIN_EFFECT))
     seeds = _paired_seeds(run, arm_a, arm_b)
     looks = _earlier_looks(run, seeds, [arm_a, arm_b])
@@ -125,7 +135,7 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
         "per_seed": judged.per_seed,
         "note": judged.note,
         "budgets": {arm: _budget(runs[0]["metrics"]) for arm, runs in seeds_of.items()},
-        "warnings": judged.warnings,
+        "warnings": [with_remedy(w, config, meta.get("scratch_lr_search")) for w in judged.warnings],
         "min_effect": min_effect,
         "looks": looks,
     }

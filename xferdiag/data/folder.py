@@ -7,11 +7,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import DataError
+from ..imagefiles import IMAGE_SUFFIXES, check_header
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 SPLITS = ("train", "val", "test")
 
 
@@ -21,18 +20,6 @@ def _class_dirs(root: Path) -> list[Path]:
 
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def check_header(path: Path) -> tuple[str, tuple[int, int]]:
-    """Read the header and check the file's integrity without decoding pixels; return the image mode and
-    (width, height)."""
-    try:
-        with Image.open(path) as img:
-            mode, size = img.mode, img.size
-            img.verify()  # PNG: every chunk's CRC, so a truncated file fails here, before a run starts
-    except Exception as exc:  # hostile files reach odd corners of the decoders (struct.error, decompression bombs)
-        raise DataError(f"{path}: not a readable image ({exc or type(exc).__name__}); remove or replace it") from None
-    return mode, size
 
 
 def scan_folder(root: str | Path) -> tuple[list[str], list[Path], np.ndarray, np.ndarray | None, np.ndarray]:

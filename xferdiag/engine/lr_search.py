@@ -35,10 +35,13 @@ def candidate_rates(lr: float) -> list[float]:
     return sorted({float(f"{min(max(lr * factor, low), high):.3g}") for factor in SEARCH_FACTORS})
 
 
-def search_lr(rates: list[float], epochs: int, train: Callable[[float], dict], task: Task) -> dict:
+def search_lr(rates: list[float], epochs: int, train: Callable[[float], dict], task: Task,
+              learned: Callable[[dict], bool | None] = lambda summary: None) -> dict:
     """Train once per rate with ``train(lr)`` (returning the best epoch's validation summary) and return
     the record run.json keeps: every candidate with its validation scores (``val_<metric>``; None where
-    it diverged) and the chosen rate.
+    it diverged), whether it ``learned`` (the task's judgement of its summary, :meth:`Task.learned`; None
+    where the task cannot tell or it diverged) and the chosen rate; ``learned`` at the top says whether any
+    candidate learned (False: none did, so the chosen rate is only the least bad; None: unknown).
 
     A rate whose training diverges is recorded as such; only when every rate diverges is that an error.
     """
@@ -53,5 +56,15 @@ def search_lr(rates: list[float], epochs: int, train: Callable[[float], dict], t
                                     f"({', '.join(f'{lr:g}' for lr in rates)}); give --scratch-lr a lower rate")
     chosen = min(scored, key=lambda lr: (*task.rank_key(scored[lr]), lr))
     metrics = list(next(iter(scored.values())))
-    candidates = [{"lr": lr, **{f"val_{m}": scored.get(lr, {}).get(m) for m in metrics}, "diverged": lr not in scored} for lr in rates]
-    return {"split": "val", "seed": 0, "epochs": epochs, "candidates": candidates, "chosen": chosen}
+    judged = {lr: learned(summary) for lr, summary in scored.items()}
+    candidates = [{"lr": lr, **{f"val_{m}": scored.get(lr, {}).get(m) for m in metrics}, "diverged": lr not in scored,
+                   "learned": judged.get(lr)} for lr in rates]
+    return {"split": "val", "seed": 0, "epochs": epochs, "candidates": candidates, "chosen": chosen,
+            "learned": any_learned(list(judged.values()))}
+
+
+def any_learned(judgements: list[bool | None]) -> bool | None:
+    """True when any candidate learned, False when every one was judged and none did, else None (unknown)."""
+    if any(j is True for j in judgements):
+        return True
+    return False if judgements and all(j is False for j in judgements) else None

@@ -97,9 +97,13 @@ class WithNormalization(nn.Module):
 def load_pretrained_classifier(source: ModelSource, checkpoint: str | None) -> nn.Module | None:
     """The source model with its pretrained weights, or None when the run starts from random weights.
 
+    Without a checkpoint the weights are those the spec names: a text model's directory, torchvision's
+    NAME:WEIGHTS, or a built-in's shipped file (``builtin:efficientnet-lite0``, the same in every command).
     The checkpoint's classifier layer says how many source classes to build; torchvision's
     auxiliary heads (GoogLeNet, Inception v3) are dropped from the file as from the model.
     """
+    if not checkpoint and source.ships_weights:
+        checkpoint = source.shipped_checkpoint()
     if not checkpoint:
         if source.is_text:
             return source.text_classifier(pretrained=True)

@@ -56,14 +56,20 @@ def efficientnet_lite0_imagenet_weights() -> str:
 
 
 BUILTINS = {"digits-cnn": DigitsCNN, tabular.NAME: tabular.TabularMLP, "efficientnet-lite0": efficientnet_lite0}
+#: Built-ins whose pretrained weights a package ships: ``builtin:NAME`` means the model with these weights in every
+#: command (rank, finetune, audit, analyze, the demo), ``builtin:NAME:random`` the same architecture with random ones.
+SHIPPED_WEIGHTS = {"efficientnet-lite0": efficientnet_lite0_imagenet_weights}
+RANDOM = "random"
 
 
 def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
-    """``builtin:NAME[:OPTIONS]``; only the tabular MLP takes options (its width and hidden sizes)."""
+    """``builtin:NAME[:OPTIONS]``; only the tabular MLP takes options (its width and hidden sizes), and a model
+    with shipped weights takes ``random`` (build it without them: a random-initialisation reference)."""
     if name == tabular.NAME:
         return tabular.TabularMLP(**tabular.parse_options(options), **kwargs)
-    if options:
-        raise ModelError(f"builtin:{name}: takes no options, got {options!r}")
+    if options and not (options == RANDOM and name in SHIPPED_WEIGHTS):
+        accepted = f"only '{RANDOM}' (its architecture with random weights)" if name in SHIPPED_WEIGHTS else "no options"
+        raise ModelError(f"builtin:{name}: takes {accepted}, got {options!r}")
     return BUILTINS[name](**kwargs)
 
 

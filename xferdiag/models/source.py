@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import ModelError
 from . import text
-from .builtin import BUILTINS, build_builtin
+from .builtin import BUILTINS, RANDOM, SHIPPED_WEIGHTS, build_builtin
 from .surgery import strip_auxiliary
 
 
@@ -108,6 +108,16 @@ class ModelSource:
     def is_text(self) -> bool:
         """Whether the model takes token ids (a Hugging Face directory or the built-in MiniLM)."""
         return self.kind == "hf" or (self.kind == "builtin" and self.arch in text.TEXT_BUILTINS)
+
+    @property
+    def ships_weights(self) -> bool:
+        """Whether the spec names a built-in whose pretrained weights a package ships (``builtin:efficientnet-lite0``;
+        not ``builtin:efficientnet-lite0:random``): every command then starts from those weights."""
+        return self.kind == "builtin" and self.arch in SHIPPED_WEIGHTS and self.options != RANDOM
+
+    def shipped_checkpoint(self) -> str:
+        """The file of those weights; the one-line error saying what to install when their package is missing."""
+        return SHIPPED_WEIGHTS[self.arch]()
 
     def text_dir(self) -> Path:
         """The Hugging Face directory of a text model (its config, weights and tokenizer)."""

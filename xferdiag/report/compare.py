@@ -26,6 +26,7 @@ from ..rundir import (
     write_csv,
     write_json,
 )
+from ..tasks.descriptor import describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
@@ -34,6 +35,9 @@ from .sections.common import config_value, metric_of, model_name, run_config
 
 SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
 MIN_RUNS_FOR_TAU = 3
+#: Kendall's tau's p-value is given from this many runs up: with fewer, even a perfect order has an exact two-sided
+#: p of at least 2/4! = 0.083, so it can never be significant at 0.05 and says nothing about how good the scores are.
+MIN_RUNS_FOR_P = 5
 COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds",
            "transfer_mean", "transfer_ci_low", "transfer_ci_high",
            "scratch_mean", "scratch_ci_low", "scratch_ci_high",
@@ -64,7 +68,7 @@ def _names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
-def _row(rd: RunDir, name: str) -> tuple[dict, list[float]]:
+def _row(rd: RunDir, name: str, predicted: dict | None = None) -> tuple[dict, list[float]]:
     run = rd.check()
     data = read_data(rd)
     config = run_config(run)
@@ -73,7 +77,7 @@ def _row(rd: RunDir, name: str) -> tuple[dict, list[float]]:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
     verdict = optional_object(rd.verdict_json) or {}
     shift = optional_object(rd.shift_json) or {}
-    scores = (optional_object(rd.transferability_json) or {}).get("scores") or {}
+    scores = predicted if predicted is not None else (optional_object(rd.transferability_json) or {}).get("scores") or {}
     ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
     t_mean, t_lo, t_hi = t_interval(transfer)
     s_mean, s_lo, s_hi = t_interval(scratch)
@@ -96,13 +100,18 @@ def _row(rd: RunDir, name: str) -> tuple[dict, list[float]]:
     return row, transfer
 
 
-def _collect(run_dirs) -> tuple[list[dict], list[list[float]]]:
+def _collect(run_dirs, scores: dict | None = None) -> tuple[list[dict], list[list[float]]]:
+    """The rows and per-seed transfer accuracies; ``scores`` (by resolved run path) stand in for the runs' own
+    transferability scores where given (``rank --then-finetune``: the scores rank predicted with)."""
     roots = [Path(p).resolve() for p in run_dirs]
     if not roots:
         raise InputError("run_dirs: give at least one run directory to compare")
     rows, per_seed = [], []
     for root, name in zip(roots, _names(roots)):
-        row, transfer = _row(RunDir(root), name)
+        task = config_value(run_config(RunDir(root).check()), "task")
+        if not describe_task(task).supports("compare"):
+            raise InputError(f"{root}: compare is {describe_task(task).not_yet(task)}; 'xferdiag report' renders each run")
+        row, transfer = _row(RunDir(root), name, None if scores is None else scores.get(str(root), {}))
         rows.append(row)
         per_seed.append(transfer)
     return rows, per_seed
@@ -147,9 +156,10 @@ def pairwise(rows: list[dict], per_seed: list[list[float]]) -> list[dict]:
     return pairs
 
 
-def kendall(rows: list[dict]) -> tuple[str, list[dict]]:
-    """Kendall's tau between each score and the measured gap (or transfer accuracy when a gap is missing)."""
-    measure = "gap" if all(r["gap"] is not None for r in rows) else "transfer_mean"
+def kendall(rows: list[dict], measure: str | None = None) -> tuple[str, list[dict]]:
+    """Kendall's tau between each score and ``measure``: by default the measured gap (or transfer accuracy when a
+    gap is missing); its p-value from :data:`MIN_RUNS_FOR_P` runs up."""
+    measure = measure or ("gap" if all(r["gap"] is not None for r in rows) else "transfer_mean")
     results = []
     for key, title in SCORES.items():
         points = [(r[key], r[measure], r["name"]) for r in rows if r[key] is not None and r[measure] is not None]
@@ -158,8 +168,10 @@ def kendall(rows: list[dict]) -> tuple[str, list[dict]]:
             note = f"needs ≥ {MIN_RUNS_FOR_TAU} runs with this score (has {len(points)})"
         else:
             result = stats.kendalltau([x for x, _, _ in points], [y for _, y, _ in points])
-            tau, p = fmt.as_number(result.statistic), fmt.as_number(result.pvalue)
-            note = None if tau is not None else "undefined: the score or the outcome is the same for every run"
+            tau, p = fmt.as_number(result.statistic), fmt.as_number(result.pvalue) if len(points) >= MIN_RUNS_FOR_P else None
+            note = (None if tau is not None and p is not None else
+                    "undefined: the score or the outcome is the same for every run" if tau is None else
+                    f"p-value from {MIN_RUNS_FOR_P} runs up: with {len(points)}, even a perfect order is not significant")
         results.append({"score": key, "title": title, "n": len(points), "tau": tau, "p_value": p, "note": note,
                         "x": [x for x, _, _ in points], "y": [y for _, y, _ in points], "names": [n for _, _, n in points]})
     return measure, results
@@ -203,14 +215,22 @@ def _charts(rows: list[dict], scatter: list[dict], measure: str) -> dict:
     return charts
 
 
-def render_compare(run_dirs, out: str | Path) -> Report:
-    """Render the comparison to ``out`` (HTML) with ``out``.csv and ``out``.json beside it."""
+def compare_runs(run_dirs, *, scores: dict | None = None, measure: str | None = None) -> dict:
+    """The comparison's numbers (what compare's JSON export holds, with the charts' points): rows, pairwise tests,
+    the measure the scores are checked against and Kendall's tau per score (see :func:`_collect`, :func:`kendall`)."""
+    rows, per_seed = _collect(run_dirs, scores)
+    measure, taus = kendall(rows, measure)
+    return {"runs": rows, "pairwise": pairwise(rows, per_seed), "measure": measure, "kendall": taus}
+
+
+def render_compare(run_dirs, out: str | Path, comparison: dict | None = None) -> Report:
+    """Render the comparison of ``run_dirs`` (or the one already computed, ``comparison``) to ``out`` (HTML) with
+    ``out``.csv and ``out``.json beside it."""
     out = Path(out)
     if out.suffix.lower() in (".csv", ".json"):
         raise InputError(f"out: {out} would clash with the CSV/JSON exports written beside it; give an .html file")
-    rows, per_seed = _collect(run_dirs)
-    pairs = pairwise(rows, per_seed)
-    measure, taus = kendall(rows)
+    comparison = comparison or compare_runs(run_dirs)
+    rows, pairs, measure, taus = (comparison[k] for k in ("runs", "pairwise", "measure", "kendall"))
     enough = len(rows) >= MIN_RUNS_FOR_TAU
     scatter = [{"title": t["title"], "x": t["x"], "y": t["y"], "names": t["names"], "tau": t["tau"]}
                for t in taus if t["tau"] is not None] if enough else []
@@ -226,4 +246,3 @@ def render_compare(run_dirs, out: str | Path) -> Report:
     report = Report(html, missing)
     report.save(out)
     return report
-

@@ -36,6 +36,7 @@ from .sections.shift import domain_shift
 from .sections.shots import shots_section
 from .sections.similarity import similarity
 from .sections.table_explanations import table_explanations
+from .sections.task import task_missing, task_sections
 from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
@@ -128,6 +129,8 @@ def collect(rd: RunDir, run: dict) -> dict:
     histories = {name: arm["history"] for name, arm in arms.items() if arm["history"]}
     terms = describe_task(config_value(run_config(run), "task"))
     env = run.get("environment") if isinstance(run.get("environment"), dict) else {}
+    task = task_sections(terms, rd, data, arms, files.verdict)
+    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data.get("kind"))
     return {
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd, terms),
@@ -137,13 +140,14 @@ def collect(rd: RunDir, run: dict) -> dict:
         "curves": plots.learning_curves(histories, terms.curves, terms.loss_panel) if histories else None,
         "seeds": seed_table(arms, terms),
         "classes": classes_section,
+        "task": task,
         "shift": shift_section,
         "transferability": transferability(files.transferability) if files.transferability else None,
         "similarity": similarity(files.similarity, strategy) if files.similarity else None,
         "explanations": _explanations(rd, files, classes),
         "shots": shots_section(files.shots) if files.shots else None,
         "environment": [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()],
-        "missing": _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data.get("kind")),
+        "missing": missing + task_missing(task, files.verdict, _run(rd, "report")),
         **stamp(),
     }
 

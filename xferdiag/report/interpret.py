@@ -231,3 +231,56 @@ def looks_sentence(looks: object) -> str | None:
     seen = ", then ".join(f"{look.get('seeds')} seeds" for look in looks)
     return (f"Look {len(looks)} at this run ({seen}): seeds were added after an earlier verdict, so this one is held to "
             f"α = {fmt.num(looks[-1].get('alpha'))} to keep the chance of a false verdict over all looks near {ALPHA:g}.")
+
+
+# --- detection ------------------------------------------------------------------------------------
+# Up to this many classes get a precision-recall panel each; more are pooled into one curve (their mean).
+PR_PANELS_MAX = 6
+# Gallery: the images where the arms' AP50 differs most, boxes scoring at least this drawn (at most so many
+# per arm, the highest first), on thumbnails this many pixels on the longer side (a few MB for the page).
+GALLERY_IMAGES = 6
+GALLERY_MIN_SCORE = 0.5
+GALLERY_MAX_BOXES = 15
+GALLERY_THUMB_PX = 288
+# Below this AP50 an arm has few correct detections for an oracle to make room for: its TIDE losses stay
+# small whatever its errors, so the breakdown says so rather than reading small losses as few errors.
+TIDE_LOW_AP50 = 0.10
+TIDE_NAMES = {  # what each TIDE error type is, as the breakdown's sentences name it
+    "classification": "classification errors (a box on an object of another class)",
+    "localisation": "localisation errors (the right class, IoU 0.1 to 0.5)",
+    "both": "errors of both class and place",
+    "duplicate": "duplicate detections",
+    "background": "background false positives",
+    "missed": "missed objects",
+}
+
+
+def tide_sentences(tide: dict, arms: list[str]) -> list[str]:
+    """One sentence per error type whose difference between the arms has an interval clear of zero, then
+    the unchanged types, then a caution for an arm too weak for its losses to show its errors."""
+    a, b = arms[:2]
+    out, unchanged, none = [], [], []
+    for kind, d in (tide.get("difference") or {}).items():
+        gap, ci = fmt.as_number(d.get("gap")), d.get("ci95") or [None, None]
+        lo, hi = (fmt.as_number(v) for v in ci)
+        lost = [fmt.as_number(((tide.get("arms") or {}).get(arm) or {}).get("lost", {}).get(kind)) for arm in (a, b)]
+        if gap is None:
+            continue
+        if lo is not None and hi is not None and (lo > 0 or hi < 0):
+            verb = "removed" if gap < 0 else "added"
+            out.append(f"{a} {verb} {abs(gap) * 100:.1f} points of AP50 lost to {TIDE_NAMES.get(kind, kind)} "
+                       f"compared with {b} (95% CI {fmt.ci_points(ci)}).")
+        elif all(v == 0 for v in lost):
+            none.append(kind)
+        else:
+            unchanged.append(kind)
+    if unchanged:
+        out.append(f"Unchanged within the interval: {', '.join(unchanged)}.")
+    if none:
+        out.append(f"Neither arm lost any AP50 to these types: {', '.join(none)}.")
+    for arm in (a, b):
+        ap50 = fmt.as_number(((tide.get("arms") or {}).get(arm) or {}).get("ap50"))
+        if ap50 is not None and ap50 < TIDE_LOW_AP50:
+            out.append(f"The {arm} arm's AP50 is only {fmt.pct(ap50)}: fixing one error type while the others remain "
+                       "recovers little, so its losses understate how many errors it makes (see the counts).")
+    return out

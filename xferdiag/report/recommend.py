@@ -31,12 +31,13 @@ class DeadArm:
     command: str | None = None
 
 
+DEAD_BASELINE = "A baseline that never learned makes any pretrained model look good, so the gap says nothing about transfer. "
+
 # verdict.json's warning codes for an arm that did not learn (xferdiag.health); the banner uses the same words.
 DID_NOT_LEARN = {
     "baseline-did-not-learn": DeadArm(
         who="the scratch baseline",
-        advice=("A baseline that never learned makes any pretrained model look good, so the gap says nothing about "
-                "transfer. Give it a learning rate that suits training from scratch ('--scratch-lr auto' tries a few "
+        advice=(DEAD_BASELINE + "Give it a learning rate that suits training from scratch ('--scratch-lr auto' tries a few "
                 "on the validation split) or a longer budget ('--scratch-epochs N'), then train again."),
         command="--scratch-lr auto   or   --scratch-epochs N"),
     "transfer-did-not-learn": DeadArm(
@@ -45,6 +46,24 @@ DID_NOT_LEARN = {
                 "ruled out: check its learning rate (--lr, --backbone-lr-mult), its strategy and the input "
                 "normalisation the weights expect (--mean, --std), then train again. If it still learns nothing, "
                 "the pretrained features carry nothing about these classes.")),
+}
+
+
+# A scratch baseline that did not learn although its rate was searched (the warning's "lr_search"): by whether any rate learned.
+SEARCHED_BASELINE = {
+    "searched": DeadArm(
+        who="the scratch baseline",
+        advice=(DEAD_BASELINE + "Its learning rate was already searched ('--scratch-lr auto'), so give it a longer budget "
+                "('--scratch-epochs N', e.g. 4x the transfer arm's: He et al. 2019 found that training from scratch "
+                "needs several times the usual schedule to catch up), then train again."),
+        command="--scratch-epochs N"),
+    "no-rate-learned": DeadArm(
+        who="the scratch baseline",
+        advice=(DEAD_BASELINE + "'--scratch-lr auto' found no learning rate at which it learns within its short trials, so "
+                "another rate alone is unlikely to help: give it a longer budget ('--scratch-epochs N', e.g. 4x the transfer "
+                "arm's), then train again. If it still learns nothing, the data may be too few for this "
+                "architecture to learn from random weights, and any pretrained start will look good."),
+        command="--scratch-epochs N"),
 }
 
 
@@ -172,6 +191,24 @@ def did_not_learn_warnings(verdict: dict | None) -> list[dict]:
     return [w for w in warnings or [] if isinstance(w, dict) and w.get("code") in DID_NOT_LEARN]
 
 
+def dead_arm(warning: dict) -> DeadArm:
+    """How to speak of a did-not-learn warning's arm: for a scratch arm whose rate was searched (the warning's
+    ``lr_search``), advice that does not send the user back to the search, and says when no rate learned."""
+    search = warning.get("lr_search")
+    if warning.get("code") == "baseline-did-not-learn" and isinstance(search, dict):
+        return SEARCHED_BASELINE["no-rate-learned" if search.get("learned") is False else "searched"]
+    return DID_NOT_LEARN[warning["code"]]
+
+
+def _search_evidence(warning: dict) -> list[str]:
+    search = warning.get("lr_search")
+    if not isinstance(search, dict):
+        return []
+    outcome = {False: "no rate tried learned", True: "a rate that learned was chosen",
+               None: "whether any rate learned is unknown"}.get(search.get("learned"), "?")
+    return [f"learning-rate search ({search.get('epochs')} epochs per rate): {outcome}; chosen {fmt.num(search.get('chosen'))}"]
+
+
 def _seed_evidence(check: dict) -> str:
     return (f"seed {check.get('seed')}: best validation accuracy {fmt.pct(check.get('best_val_accuracy'))} "
             f"(chance {fmt.pct(check.get('val_chance'))}), lowest training loss {fmt.num(check.get('min_train_loss'))} "
@@ -182,10 +219,10 @@ def _seed_evidence(check: dict) -> str:
 def arms_that_did_not_learn(f: Facts) -> list[Recommendation]:
     out = []
     for warning in did_not_learn_warnings(f.verdict):
-        arm = DID_NOT_LEARN[warning["code"]]
+        arm = dead_arm(warning)
         checks = (warning.get("evidence") or {}).get("per_seed") or []
-        out.append(Recommendation(f"{arm.who.capitalize()} did not learn", arm.advice,
-                                  [str(warning.get("message"))] + [_seed_evidence(c) for c in checks if isinstance(c, dict)],
+        evidence = [str(warning.get("message"))] + [_seed_evidence(c) for c in checks if isinstance(c, dict)]
+        out.append(Recommendation(f"{arm.who.capitalize()} did not learn", arm.advice, evidence + _search_evidence(warning),
                                   kind="warning", command=arm.command))
     return out
 

@@ -34,6 +34,8 @@ INDEX_JSON = "index.json"
 MAPS_NPZ = "maps.npz"
 RANKING_JSON = "ranking.json"  # what 'xferdiag rank' writes into its own folder (not a run directory)
 RANKING_CSV = "ranking.csv"
+RANK_RUNS = "finetuned"  # 'rank --then-finetune K': one run directory per fine-tuned candidate, in rank's folder
+RANK_COMPARE_HTML = "compare.html"  # and the comparison of those runs (+ .csv, .json beside it)
 
 SEED_PATTERN = "arms/<arm>/seed-<k>"
 """How messages name a seed folder in general."""

@@ -90,6 +90,11 @@ class Task(Protocol):
     def headline(self, summary: dict[str, float]) -> str:
         """A split's main score in words, for a line on the terminal ("accuracy 61.0%")."""
 
+    def learned(self, summary: dict[str, float], record: dict) -> bool | None:
+        """Whether a validation :meth:`TaskEvaluation.summary` shows that the model learned anything (the scratch
+        lr search asks it of every rate), given the training size's data record (data.json's content); None
+        where the task cannot tell from these (a split too small to judge, a baseline the summary lacks)."""
+
     def prepare(self, config, *, source_domain=None, resumed: bool = False, recorded_input=None, quiet: bool = False):
         """Everything a run of this task trains on, checked before any file is written (:class:`..prepared.Prepared`)."""
 

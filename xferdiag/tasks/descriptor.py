@@ -18,7 +18,8 @@ class TaskDescriptor:
     ``loss_panel``; ``evidence``: a did-not-learn warning's evidence keys (the arm's score, its baseline)
     and how the banner names them; ``per_class``: the per-class section made from per-example predictions, None
     where the task has none yet; ``stages``: the commands that work on its runs (a stage it lacks ends in
-    one line, and the report says its sections are not available)."""
+    one line, and the report says its sections are not available); ``sections``: the task's own report sections
+by name (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for)."""
 
     metric: str
     label: str
@@ -30,6 +31,7 @@ class TaskDescriptor:
     evidence: tuple[str, str, str, str]
     per_class: str | None
     stages: tuple[str, ...]
+    sections: tuple[str, ...] = ()
 
     def supports(self, stage: str) -> bool:
         return stage in self.stages

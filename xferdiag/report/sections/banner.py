@@ -8,7 +8,7 @@ from ...rundir import RunDir
 from ...tasks.descriptor import TaskDescriptor
 from .. import fmt
 from ..interpret import ALPHA, looks_sentence, plan_sentence
-from ..recommend import DID_NOT_LEARN, did_not_learn_warnings
+from ..recommend import DID_NOT_LEARN, dead_arm, did_not_learn_warnings
 from .common import Arm, mean, metric_of
 
 
@@ -30,7 +30,7 @@ def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDe
     if dead_arms:  # the gap is no evidence: the headline itself says so, the details say how to fix it
         headline = _not_evidence(kind, f"{gap} points of {metric} {stats}", dead_arms, terms)
         kind = "warning"
-        details = [DID_NOT_LEARN[w["code"]].advice for w in dead_arms] + [str(w.get("message")) for w in dead_arms]
+        details = [dead_arm(w).advice for w in dead_arms] + [str(w.get("message")) for w in dead_arms]
     else:
         headline = {
             "positive": f"Transfer helped: {gap} points of {metric} over training from scratch {stats}.",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ... import health
 from ...engine import distributed
 from .metrics import Evaluation, evaluate_logits
 from .prepare import prepare
@@ -44,6 +45,15 @@ class ClassificationTask:
 
     def headline(self, summary: dict[str, float]) -> str:
         return f"accuracy {summary['accuracy']:.1%}"
+
+    def learned(self, summary: dict[str, float], record: dict) -> bool | None:
+        """Validation accuracy significantly above the validation split's majority-class rate, by the binomial
+        test the verdict's health check uses (:func:`xferdiag.health.needed_above_chance`); None where the
+        record has no validation class counts or the split is too small for the test."""
+        counts = (record.get("class_counts") or {}).get("val")
+        chance = health.majority_share(counts) if counts else None
+        needed = health.needed_above_chance(int(sum(counts)), chance) if chance is not None else None
+        return None if needed is None else bool(summary["accuracy"] >= needed - 1e-9)  # accuracies are k/n
 
     def evaluate(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], num_classes: int) -> Evaluation:
         logits, labels = (distributed.gather_rows(torch.cat(list(parts))) for parts in (outputs, targets))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ... import health
 from ...errors import RunDirError
-from ...negative import _variance_components, paired_metric_verdict, paired_verdict
+from ...negative import paired_metric_verdict, paired_verdict, variance_components
 from ..base import Judged
 
 ROLES = ("transfer-did-not-learn", "baseline-did-not-learn")  # warning codes of arm A and arm B
@@ -107,7 +107,7 @@ def judge(a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[in
     per_seed = [{"seed": seed, arms[0]: float(np.mean(ca)), arms[1]: float(np.mean(cb)), "gap": gap}
                 for seed, ca, cb, gap in zip(seeds, correct[arms[0]], correct[arms[1]], acc.per_seed)]
     d = correct[arms[0]].astype(float) - correct[arms[1]].astype(float)
-    components = tuple(float(v) for v in _variance_components(d)) if min(d.shape) >= 2 else None
+    components = tuple(float(v) for v in variance_components(d)) if min(d.shape) >= 2 else None
     note = acc.note if len(seeds) > 1 else f"{acc.note}; macro-F1 has no interval with one seed"
     warnings = _learning_warnings(_chance(data, _predictions(a[0]).labels), seeds, dict(zip(arms, (a, b))))
     return Judged(acc, "accuracy", per_seed, {"macro_f1": _macro_f1(f1[arms[0]], f1[arms[1]], alpha)}, warnings, components, note)

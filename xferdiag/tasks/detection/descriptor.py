@@ -11,4 +11,5 @@ DESCRIPTOR = dict(
     evidence=("ap50_min", "test AP50", "box_prior_ap50", "box prior"),
     per_class=None,
     stages=("finetune", "verdict", "report"),
+    sections=("dataset_card", "per_class_ap", "precision_recall", "gallery", "error_breakdown"),
 )

@@ -119,6 +119,11 @@ class DetectionTask:
     def headline(self, summary: dict) -> str:
         return f"AP50 {(summary['ap50'] or 0.0):.3f}"
 
+    def learned(self, summary: dict, record: dict) -> None:
+        """Unknown: a detector has learned when its AP50 beats the box prior's (:mod:`.verdict`), and the prior's
+        AP50 on the validation split is not computed during the lr search (it needs the split's ground truth)."""
+        return None
+
     def evaluate(self, outputs: Sequence[list[dict]], targets: Sequence[list[dict]], num_classes: int) -> DetectionEvaluation:
         predictions = [p for part in distributed.gather_objects([p for batch in outputs for p in batch]) for p in part]
         truths = [t for part in distributed.gather_objects([t for batch in targets for t in batch]) for t in part]

@@ -3,9 +3,12 @@ test-set noise from a paired bootstrap over test images (images are the unit: bo
 correlated; matching never changes when images are resampled, so replicates reweight the match tables),
 combined over seeds by :func:`xferdiag.negative.bootstrap_components_verdict`; AP50 beside it; and did
 each arm learn: a seed whose AP50 is not above a box-prior baseline (per class, the mean training box
-at a constant score) is flagged and not counted as evidence. Pure, like classification's."""
+at a constant score) is flagged and not counted as evidence; and the TIDE error breakdown of both arms
+(:mod:`.tide`) with the difference per error type on the same image resamples. Pure, like classification's."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -15,6 +18,7 @@ from ..base import Judged
 from .average_precision import evaluate, metrics_from_table
 from .bootstrap import paired_map_bootstrap
 from .matching import match_tables
+from .tide import BACKGROUND, ERROR_TYPES, FOREGROUND, paired_tide_bootstrap, tide_breakdown, tide_table
 
 ROLES = ("transfer-did-not-learn", "baseline-did-not-learn")  # warning codes of arm A and arm B
 N_BOOT = 1000  # paired image resamples: the interval's edges move by well under a point between seeds of the draw
@@ -65,13 +69,47 @@ def _ap50(tables: dict, arms, alpha: float) -> dict:
     return out
 
 
+def _mean_breakdown(breakdowns: list) -> dict:
+    """An arm's AP50, AP50 lost and error counts per type, each the mean over its seeds; a loss is NaN (null in
+    the file) where it has no value: fixing every missed object of a model that found none leaves no ground truth."""
+    return {"ap50": float(np.mean([b.ap50 for b in breakdowns])),
+            "lost": {kind: float(np.mean([b.lost[kind] for b in breakdowns])) for kind in ERROR_TYPES},
+            "counts": {kind: float(np.mean([b.counts[kind] for b in breakdowns])) for kind in ERROR_TYPES},
+            "per_seed": [b.to_dict() for b in breakdowns]}
+
+
+def _difference(replicates: np.ndarray, observed: tuple, n_images: int, alpha: float) -> dict:
+    """One error type's difference: mean over seeds, interval and p by the mAP's seeds x images logic; no
+    interval where a seed's difference is undefined or fewer than two resamples have one."""
+    replicates = replicates[np.isfinite(replicates).all(axis=1)]
+    if not np.isfinite(observed).all() or len(replicates) < 2:
+        return {"gap": None, "per_seed": list(observed), "ci95": [None, None], "p_value": None}
+    verdict = bootstrap_components_verdict(observed, replicates, n_test=n_images, alpha=alpha).to_dict()
+    return {"gap": verdict["gap"], "per_seed": list(observed), "ci95": verdict["ci95"], "p_value": verdict["p_value"]}
+
+
+def _tide(ground_truth: dict, results: dict, tables: dict, arms, alpha: float) -> dict:
+    """verdict.json's ``tide``: each arm's breakdown and, per error type, the difference in AP50 lost (arm A
+    minus arm B, mean over seeds) with its interval by the verdict's seeds x images logic, on the same
+    image resamples as the mAP's bootstrap (a negative difference: arm A lost less to that type)."""
+    tides = {arm: [tide_table(ground_truth, r, t) for r, t in zip(results[arm], tables[arm])] for arm in arms}
+    with warnings.catch_warnings():  # a type without value (see _mean_breakdown) has only NaN replicates: numpy's empty-mean warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        paired = paired_tide_bootstrap(tides[arms[0]], tides[arms[1]], n_boot=N_BOOT, seed=0)
+    n_images = len(ground_truth["images"])
+    return {"foreground_iou": FOREGROUND, "background_iou": BACKGROUND, "types": list(ERROR_TYPES), "n_boot": N_BOOT,
+            "arms": {arm: _mean_breakdown([tide_breakdown(t) for t in tides[arm]]) for arm in arms},
+            "difference": {kind: _difference(replicates, boot.observed, n_images, alpha) for kind, (replicates, boot) in paired.items()}}
+
+
 def judge(a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[int], data: dict, run_records: dict,
           alpha: float) -> Judged:
     """mAP from the stored COCO results of both arms against the run's test ground truth."""
     ground_truth = run_records.get("test_ground_truth")
     if ground_truth is None:
         raise RunDirError("the run holds no test ground truth (COCO annotations); a detection verdict needs it")
-    tables = {arm: [match_tables(ground_truth, _detections(s)) for s in runs] for arm, runs in zip(arms, (a, b))}
+    results = {arm: [_detections(s) for s in runs] for arm, runs in zip(arms, (a, b))}
+    tables = {arm: [match_tables(ground_truth, r) for r in results[arm]] for arm in arms}
     replicates, boot = paired_map_bootstrap(tables[arms[0]], tables[arms[1]], n_boot=N_BOOT, seed=0)
     replicates = replicates[np.isfinite(replicates).all(axis=1)]
     n_images = len(ground_truth["images"])
@@ -83,5 +121,6 @@ def judge(a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[in
     components = bootstrap_components(boot.observed, replicates) if len(seeds) > 1 else None
     small = f"mAP@[.5:.95] over {n_images} test images; below about 100 images AP50 is the steadier number"
     note = verdict.note or (small if n_images < 100 else None)
-    return Judged(verdict, "map", per_seed, {"ap50": _ap50(tables, arms, alpha), "box_prior_ap50": prior_ap50},
+    extra = {"ap50": _ap50(tables, arms, alpha), "box_prior_ap50": prior_ap50, "tide": _tide(ground_truth, results, tables, arms, alpha)}
+    return Judged(verdict, "map", per_seed, extra,
                   _learning_warnings(arms, seeds, tables, prior_ap50), components, note)

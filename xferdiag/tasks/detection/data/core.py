@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ....data.folder import check_header
 from ....errors import DataError
+from ....imagefiles import check_header
 
 SPLITS = ("train", "val", "test")
 # A box at least this share of whose area lies inside the image is clipped to it (and counted); less is an error.

@@ -13,8 +13,8 @@ import math
 import re
 from pathlib import Path
 
-from ....data.folder import IMAGE_SUFFIXES
 from ....errors import DataError
+from ....imagefiles import IMAGE_SUFFIXES
 from .core import DetectionData, DetImage, box_arrays, checked_box, image_size, splits_from_names
 
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
