@@ -43,4 +43,4 @@ def test_a_source_detector_of_the_same_objects_helps_through_the_command_line(tm
     run = json.loads((out / "run.json").read_text())
     assert run["model"]["transfer"]["level"] == "detector"  # a whole source detector, its predictor re-initialised
     html = (out / "report.html").read_text()
-    assert "Data source" in html and "semi-synthetic" in html
+    assert "semi-synthetic 128 px scenes" in html and "test the machinery, not real-world detection" in html  # the dataset card

@@ -26,8 +26,6 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
         ("Seeds", "; ".join(f"{name} {', '.join(map(str, arm['seeds']))}" for name, arm in arms.items())),
         ("Budget", "; ".join(_budget(config, arms)) or fmt.DASH),
     ]
-    if data.get("provenance"):  # generated data (the demo's scenes) say what they are and what they can show
-        rows.insert(3, ("Data source", str(data["provenance"])))
     audit = run.get("audit")
     if isinstance(audit, dict):
         rows.insert(1, ("Fine-tuned elsewhere", (f"the {audit.get('arm', 'transfer')} arm is the checkpoint "
