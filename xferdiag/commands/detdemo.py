@@ -84,7 +84,7 @@ def pretrain_detector(scenes: Path, checkpoint: Path, *, quiet: bool) -> Path:
     config = RunConfig(data=str(scenes), **{**KNOWN_SETTINGS, **PRETRAIN, "seeds": 1})
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
-    point = prepared_point(config, data, splits, "all", 0)
+    point = prepared_point(config, data, splits, "all", 0)  # its data record (with the input size) is not kept
     model = point.new_model(False, 0)
     runtime, _ = runtime_for(config, quiet)
     plan = ArmPlan("source", [Phase("full", config.epochs)], lr=config.lr, batch_size=config.batch_size, task=DetectionTask())
