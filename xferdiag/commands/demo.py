@@ -28,7 +28,9 @@ from ..models.tabular import model_for_data
 from ..report import render_report
 from ..tasks.classification.prepare import split_data
 from ..tasks.classification.task import ClassificationTask
+from ..tasks.descriptor import describe_task
 from .analyze import analyze_run
+from .detdemo import DETECTION_SCENARIOS, detection_config
 from .explain import explain_run
 from .finetune import finetune, runtime_for
 from .textdemo import ANALYZE_TEXT, EXPLAIN_TEXT, TEXT_SCENARIOS, text_scenario_config
@@ -103,7 +105,7 @@ def imagenet_config() -> RunConfig:
 def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps", *, quiet: bool = False,
              command: list[str] | None = None) -> Path:
     """Pretrain (built-in scenarios), fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
-    names = (*SCENARIOS, IMAGENET_SCENARIO, *TEXT_SCENARIOS)
+    names = (*SCENARIOS, IMAGENET_SCENARIO, *TEXT_SCENARIOS, *DETECTION_SCENARIOS)
     if scenario not in names:
         raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join(names)}")
     out = Path(out)
@@ -115,6 +117,8 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
         config, explain = imagenet_config(), EXPLAIN_IMAGENET
     elif scenario in TEXT_SCENARIOS:
         config, explain = text_scenario_config(scenario, out / SOURCE, quiet), EXPLAIN_TEXT[scenario]
+    elif scenario in DETECTION_SCENARIOS:
+        config, explain = detection_config(scenario, out / SOURCE, quiet), None
     else:
         config_checkpoint = out / SOURCE / PRETRAINED
         if not config_checkpoint.is_file():
@@ -124,8 +128,10 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
         explain = EXPLAIN_TABLE if scenario in MODELS else EXPLAIN
     command = command or ["xferdiag", "demo", "--out", str(out), "--scenario", scenario]
     finetune(config, out, quiet=quiet, command=command, allow_existing=True)
-    analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
-    if can_explain_kind(rundir.read_data(rundir.RunDir(out)).get("kind")):
+    task = describe_task((rundir.RunDir(out).check().get("config") or {}).get("task"))  # the task the run recorded
+    if task.supports("analyze"):
+        analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
+    if task.supports("explain") and can_explain_kind(rundir.read_data(rundir.RunDir(out)).get("kind")):
         explain_run(out, quiet=quiet, **explain)
     render_report(out)
     return out

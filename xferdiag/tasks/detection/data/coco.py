@@ -144,9 +144,10 @@ def read_coco(path: Path, spec: str) -> DetectionData:
     if not files:
         raise DataError(f"{path}: no COCO annotation .json found (in the folder or its annotations/ folder)")
     splits, seen, categories = _split_of(files), {}, None
-    records, names, clipped = [], [], 0
+    records, names, clipped, described = [], [], 0, []
     for f, split in zip(files, splits):
         doc = _read_json(f)
+        described.append(_description(doc))
         cats = _categories(f, doc)
         if categories is not None and cats != categories:
             raise DataError(f"{f}: categories differ from those of {files[0]}; every split needs the same categories")
@@ -162,5 +163,13 @@ def read_coco(path: Path, spec: str) -> DetectionData:
     if not records:
         raise DataError(f"{path}: the COCO annotations list no images")
     classes = tuple(categories[cid] for cid in sorted(categories))
-    return DetectionData(spec, "coco", classes, tuple(records), splits_from_names(names), clipped)
+    provenance = next((d for d in described if d), "")
+    return DetectionData(spec, "coco", classes, tuple(records), splits_from_names(names), clipped, provenance=provenance)
+
+
+def _description(doc: dict) -> str:
+    """COCO's ``info.description`` (where the data come from), one line; empty where there is none."""
+    info = doc.get("info")
+    description = info.get("description") if isinstance(info, dict) else None
+    return " ".join(description.split()) if isinstance(description, str) else ""
 

@@ -39,6 +39,8 @@ def write_coco(data: DetectionData, root: str | Path) -> Path:
     root, stems = Path(root), _stems(data)
     for split, indices in _groups(data):
         doc = to_coco(data, indices)
+        if data.provenance:  # COCO's own place for where a dataset comes from; the reader takes it back
+            doc["info"] = {"description": data.provenance}
         for entry, k in zip(doc["images"], indices):
             entry["file_name"] = f"{stems[k]}.png"
             _save(data, int(k), root / "images" / entry["file_name"])

