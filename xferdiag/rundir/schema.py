@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import RunDirError
+from ..tasks.descriptor import describe_task
 from ._io import read_json
 from .layout import METRICS_JSON, SEED_PATTERN, RunDir
 from .readers import read_predictions
@@ -32,7 +33,7 @@ def validate(root: str | os.PathLike) -> dict:
 
     Required: run.json (integer ``schema``, ``config`` an object if present), data.json (non-empty
     ``classes``) and at least one ``arms/<arm>/seed-<k>/metrics.json`` with a numeric
-    ``test.accuracy`` (``test.map`` for a seed whose test predictions are COCO detections). Optional files
+    ``test.accuracy`` (the headline metric of the run's task: ``test.map`` for detection). Optional files
     are checked when present: predictions.npz and verdict.json.
     Every error names the file and the field that is missing or wrong.
     """
@@ -47,6 +48,7 @@ def validate(root: str | os.PathLike) -> dict:
     stray = run_dir.stray_seed_folders()
     if stray:
         raise RunDirError(f"{stray[0] / METRICS_JSON}: seed folders must be named seed-<k> with k an integer (e.g. arms/transfer/seed-0)")
+    headline = describe_task((run.get("config") or {}).get("task")).metric  # the run's task names its headline test metric
     finished = [(arm, seed) for arm in run_dir.arms() for seed in run_dir.seeds(arm)]
     if not finished:
         raise RunDirError(f"{run_dir.root}: no {SEED_PATTERN}/{METRICS_JSON}; a run directory needs at least one finished arm")
@@ -54,7 +56,6 @@ def validate(root: str | os.PathLike) -> dict:
         folder = run_dir.seed(arm, seed)
         metrics = _object(folder.metrics_json)
         test = metrics.get("test")
-        headline = "map" if folder.detections_json.is_file() else "accuracy"  # a detection seed's COCO results beside it
         if not isinstance(test, dict) or not _number(test.get(headline)) or not 0 <= test[headline] <= 1:
             raise RunDirError(f"{folder.metrics_json}: needs 'test': {{'{headline}': a number in [0, 1]}}")
         for key in ("macro_f1", "loss"):
