@@ -145,3 +145,30 @@ def test_run_directory_file_names_are_spelled_only_in_rundir():
         for node in _code_strings(ast.parse(path.read_text())):
             spelled += [f"{name}:{node.lineno} {file}" for file in RUN_DIR_NAMES if file in node.value]
     assert spelled == []
+
+
+TASK_NAMES = ("classification", "detection")  # xferdiag.tasks.registry's names, spelled here so the rule reads no code
+
+
+def _task_branches(tree: ast.AST) -> list[int]:
+    """Lines comparing something with a task's name (``task == "detection"``, ``name in ("classification", ...)``)."""
+    def names_a_task(node: ast.AST) -> bool:
+        elements = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+        return any(isinstance(e, ast.Constant) and e.value in TASK_NAMES for e in elements)
+
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Compare) and any(names_a_task(side) for side in [node.left, *node.comparators])]
+
+
+def test_only_the_task_plug_ins_branch_on_the_task():
+    """The commands, the run directory and the report ask the task (its plug-in or its descriptor), never test its name."""
+    branches = []
+    for name, path in MODULES.items():
+        if name == "xferdiag.tasks" or name.startswith("xferdiag.tasks."):
+            continue
+        branches += [f"{name}:{line}" for line in _task_branches(ast.parse(path.read_text()))]
+    assert branches == []
+
+
+def test_the_task_rule_sees_a_branch():
+    assert _task_branches(ast.parse('if config.task == "detection":\n    pass\nok = kind in ("detection", "x")')) == [1, 3]
