@@ -141,6 +141,18 @@ def test_compare_does_not_pair_runs_with_different_seeds(tmp_path, runs):
     assert (pair["test"], pair["unpaired_because"]) == ("welch", "different seeds ([0, 1, 2] vs [0, 1])")
 
 
+def test_compare_falls_back_when_the_task_cannot_judge_a_hand_made_run(tmp_path, runs):
+    bare = tmp_path / "bare"
+    shutil.copytree(runs[1], bare)
+    for s in RunDir(bare).seeds("transfer"):  # a run written by hand without the test macro-F1 the verdict reads
+        metrics = read_json(RunDir(bare).seed("transfer", s).metrics_json)
+        write_json(RunDir(bare).seed("transfer", s).metrics_json, {**metrics, "test": {"accuracy": metrics["test"]["accuracy"]}})
+    render_compare([runs[0], bare], tmp_path / "bare.html")
+    [pair] = read_json(tmp_path / "bare.json")["pairwise"]
+    assert pair["test"] == "welch" and pair["unpaired_because"].startswith("the task could not judge them (")
+    assert "macro_f1" in pair["unpaired_because"]
+
+
 SMALL = ["--data", "digits:rotated", "--model", "builtin:digits-cnn", "--shots", "5", "--epochs", "1", "--seeds", "2",
          "--test-fraction", "0.3", "--batch-size", "16", "--lr", "3e-3", "--threads", "1", "--quiet"]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import pairwise
+from ..errors import RunDirError
 from ..rundir import RunDir, read_data, read_metrics
 from ..rundir.evidence import run_records, seed_evidence, seed_records
 from .interpret import ALPHA
@@ -90,13 +91,17 @@ def unshared(x: Side, y: Side) -> str | None:
 
 
 def _pair(x: Side, y: Side) -> pairwise.Comparison:
+    """Paired where the runs share the test split and seeds and the task can judge them; else Welch, saying why."""
     reason = unshared(x, y)
-    if reason is not None:
-        return pairwise.welch(x.scores, y.scores, names=(x.name, y.name), unpaired_because=reason, alpha=ALPHA)
-    from ..tasks.registry import task_named  # loads torch: only when a pair can be judged by its task
+    if reason is None:
+        from ..tasks.registry import task_named  # loads torch: only when a pair can be judged by its task
 
-    return pairwise.paired(task_named(x.task), x.evidence, y.evidence, names=(x.name, y.name), seeds=x.seeds,
-                           data=x.data, run_records=x.records, alpha=ALPHA)
+        try:
+            return pairwise.paired(task_named(x.task), x.evidence, y.evidence, names=(x.name, y.name), seeds=x.seeds,
+                                   data=x.data, run_records=x.records, alpha=ALPHA)
+        except RunDirError as exc:  # a hand-made run the verdict could not judge either (e.g. no test macro-F1)
+            reason = f"the task could not judge them ({exc})"
+    return pairwise.welch(x.scores, y.scores, names=(x.name, y.name), unpaired_because=reason, alpha=ALPHA)
 
 
 def compare_pairs(sides: list[Side]) -> list[dict]:
