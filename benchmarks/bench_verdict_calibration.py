@@ -35,7 +35,8 @@ fallback, Welch's t over per-seed accuracy, side by side on the same simulated t
 under A/A and power at a 3-point difference with 3 seeds, in every regime, with the two arms' runs of
 a seed independent (link 0, as transfer against scratch) and correlated (two strategies sharing the
 seed's data order and head initialisation; ``--link RUN_A RUN_B`` measures that correlation on two
-real runs, beside simulated tables at known links).
+real runs, beside simulated tables at known links); and the family-wise A/A rate of three strategies
+compared pair by pair with Holm's correction.
 
     python -m benchmarks.bench_verdict_calibration [--quick] [--n-test N] [--paired-only] [--link RUN_A RUN_B]
 """
@@ -43,13 +44,14 @@ real runs, beside simulated tables at known links).
 from __future__ import annotations
 
 import argparse
+from itertools import combinations
 
 import numpy as np
 from scipy import optimize, stats
 
 from xferdiag import sequential
 from xferdiag.negative import paired_verdict, variance_components
-from xferdiag.pairwise import welch
+from xferdiag.pairwise import holm, welch
 
 ALPHA = 0.05
 N_TEST = 600
@@ -66,15 +68,21 @@ SCENARIOS = {
 }
 
 
-def simulate(rng, n_trials, n_seeds, n_test=N_TEST, gap=0.0, *, seed_sd, shared, arm, mean=0.8, link=0.0):
-    """Per-example correctness of arms A and B, each (n_trials, n_seeds, n_test) bool.
+def simulate(rng, n_trials, n_seeds, n_test=N_TEST, gap=0.0, *, mean=0.8, **regime):
+    """Per-example correctness of arms A and B, each (n_trials, n_seeds, n_test) bool, A's true accuracy ``gap``
+    above B's (see :func:`simulate_arms`)."""
+    return tuple(simulate_arms(rng, (mean + gap / 2, mean - gap / 2), n_trials, n_seeds, n_test, **regime))
 
-    Every trial draws a fresh test set. Example i has a difficulty shared by both arms and an
+
+def simulate_arms(rng, means, n_trials, n_seeds, n_test=N_TEST, *, seed_sd, shared, arm, link=0.0):
+    """Per-example correctness of one arm per true accuracy in ``means``, each (n_trials, n_seeds, n_test) bool.
+
+    Every trial draws a fresh test set. Example i has a difficulty shared by all arms and an
     affinity for each arm (some examples suit one arm better); each arm-seed run has its own true
-    accuracy p ~ N(mean +- gap/2, seed_sd) and gets an example right when its latent score clears
-    the threshold for p, so p is exactly that run's accuracy on the whole population. ``link`` is the
-    correlation between the two arms' runs of the same seed (their seed effect and their per-example
-    luck): 0 for transfer against scratch, more for two strategies that share the seed's data order
+    accuracy p ~ N(mean, seed_sd) and gets an example right when its latent score clears the
+    threshold for p, so p is exactly that run's accuracy on the whole population. ``link`` is the
+    correlation between the arms' runs of the same seed (their seed effect and their per-example
+    luck): 0 for transfer against scratch, more for strategies that share the seed's data order
     and head initialisation (see :func:`seed_link`).
     """
     noise = np.sqrt(max(0.0, 1.0 - shared**2 - arm**2))
@@ -82,12 +90,12 @@ def simulate(rng, n_trials, n_seeds, n_test=N_TEST, gap=0.0, *, seed_sd, shared,
     common = (rng.standard_normal((n_trials, n_seeds, 1)), rng.standard_normal((n_trials, n_seeds, n_test))) if link else (0.0, 0.0)
     own, linked = np.sqrt(1.0 - link), np.sqrt(link)
     arms = []
-    for arm_mean in (mean + gap / 2, mean - gap / 2):
+    for arm_mean in means:
         p = np.clip(arm_mean + seed_sd * (own * rng.standard_normal((n_trials, n_seeds, 1)) + linked * common[0]), 0.01, 0.99)
         score = (shared * difficulty + arm * rng.standard_normal((n_trials, 1, n_test))
                  + noise * (own * rng.standard_normal((n_trials, n_seeds, n_test)) + linked * common[1]))
         arms.append(score > stats.norm.ppf(1 - p))
-    return arms[0], arms[1]
+    return arms
 
 
 def xferdiag_interval(a, b, rng):
@@ -280,7 +288,8 @@ def sequential_rows(trials, rng, n_test=N_TEST) -> list[dict]:
 # --- paired comparisons between arms (issue 30): the verdict's paired statistic against Welch -----------------
 
 PAIRED_GAP = 0.03  # the issue's 3-point difference between two strategies
-LINK = 0.5  # same-seed correlation of two strategies' runs in the paired rows (see seed_link and the report)
+LINKS = (0.0, 0.5, 0.9)  # same-seed correlations of two strategies' runs in the paired rows (see seed_link and the report)
+LINK = 0.5  # the linked case of the family rows
 
 
 def welch_over_seeds(a, b, rng):
@@ -293,11 +302,11 @@ PAIR_METHODS = {"paired (xferdiag.pairwise)": xferdiag_interval, "Welch over see
 
 
 def paired_rows(trials, rng, n_test=N_TEST) -> list[dict]:
-    """Per regime, with independent seeds (link 0) and with seeds shared by the two arms (``LINK``): false verdicts
+    """Per regime, with independent seeds (link 0) and with seeds shared by the two arms (``LINKS``): false verdicts
     under A/A and power at a ``PAIRED_GAP`` difference, 3 seeds, each method on the same simulated tables."""
     rows = []
     for scenario in SCENARIOS:
-        for link in (0.0, LINK):
+        for link in LINKS:
             label = f"{scenario}, link {link:g}"
             null = simulate(rng, trials, 3, n_test, **SCENARIOS[scenario], link=link)
             real = simulate(rng, trials, 3, n_test, gap=PAIRED_GAP, **SCENARIOS[scenario], link=link)
@@ -307,6 +316,29 @@ def paired_rows(trials, rng, n_test=N_TEST) -> list[dict]:
                              "met": bool(rate <= ALPHA + _slack(trials, ALPHA)), "ceiling": None})
                 rows.append({"name": name, "scenario": f"power, gap {PAIRED_GAP:.2f}, {label}, 3 seeds", "rate": power,
                              "target": None, "met": None, "ceiling": None})
+    return rows
+
+
+def _p_values(a, b) -> tuple[float, float]:
+    """(paired, Welch) p-values of one pair of (n_seeds, n_test) tables; Welch without a test counts as p = 1."""
+    p = welch(a.mean(axis=1), b.mean(axis=1), names=("a", "b"), unpaired_because="benchmark").p_value
+    return paired_verdict(a, b, ALPHA).p_value, 1.0 if p is None else p
+
+
+def family_rows(trials, rng, n_test=N_TEST, n_arms=3) -> list[dict]:
+    """A/A with ``n_arms`` strategies (every pair compared, Holm over the pairs, as a sweep and ``compare`` do): the
+    share of trials with any pair called different, the family-wise error Holm holds at alpha."""
+    rows = []
+    for scenario in ("seeds disagree", "test noise dominates"):
+        for link in (0.0, LINK):
+            tables = simulate_arms(rng, (0.8,) * n_arms, trials, 3, n_test, **SCENARIOS[scenario], link=link)
+            pairs = list(combinations(range(n_arms), 2))
+            p = np.array([[_p_values(tables[i][t], tables[j][t]) for i, j in pairs] for t in range(trials)])
+            for k, name in enumerate(PAIR_METHODS):
+                rate = float(np.mean([min(holm(list(row[:, k]))) < ALPHA for row in p]))
+                rows.append({"name": f"{name} + Holm", "scenario": f"A/A, {n_arms} arms, {len(pairs)} pairs, {scenario}, "
+                             f"link {link:g}, 3 seeds", "rate": rate, "target": f"<= {ALPHA:.2f}",
+                             "met": bool(rate <= ALPHA + _slack(trials, ALPHA)), "ceiling": None})
     return rows
 
 
@@ -366,6 +398,7 @@ def main(quick: bool = False, n_test: int = N_TEST) -> list[dict]:
     rows += [power_row("xferdiag", scenario, 4, 0.05, trials, rng, n_test) for scenario in AGREEING]
     rows += sequential_rows(2000 if quick else 20000, rng, n_test)
     rows += paired_rows(trials, np.random.default_rng(30), n_test)  # its own stream: the rows above stay as published
+    rows += family_rows(trials, np.random.default_rng(32), n_test)
 
     agreeing = "; ".join(f"{s} (run accuracy sd {SCENARIOS[s]['seed_sd']:g})" for s in AGREEING)
     print(f"verdict calibration, alpha {ALPHA}, n_test {n_test}, {trials} trials per row")
@@ -385,6 +418,6 @@ if __name__ == "__main__":
     if args.link:
         _print(link_rows(tuple(args.link), trials, np.random.default_rng(31)))
     elif args.paired_only:
-        _print(paired_rows(trials, np.random.default_rng(30), args.n_test))
+        _print(paired_rows(trials, np.random.default_rng(30), args.n_test) + family_rows(trials, np.random.default_rng(32), args.n_test))
     else:
         main(quick=args.quick, n_test=args.n_test)
