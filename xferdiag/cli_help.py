@@ -43,7 +43,8 @@ FINETUNE_HELP = {
     "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
     "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out, counted",
     "freeze_embeddings": "text models: the transfer arm keeps its pretrained embeddings (words, positions) frozen whatever the strategy",
-    "image_size": "square input size (default: the weights' record; else --source-data's image size, else the data's own, at most 224)",
+    "image_size": "square input size (default: the weights' record; else --source-data's image size, else the data's own, at most "
+                  "224); for detection the shorter side each image is resized to (default 128)",
     "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
     "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
     "std": "per-channel normalisation std (default: the weights' own, else ImageNet's)",

@@ -21,14 +21,14 @@ from .checkpoints import load_pretrained
 from .data import BoxAugment, DetectionData, dataset_card, load_detection, split_images, take_shots, to_coco
 from .dataset import DetectionSet
 from .models import DetectionModel, build_detection_model
-from .settings import CPU_SCALE, settings_in_effect
+from .settings import settings_for, settings_in_effect
 
 
 def new_detector(config: RunConfig, num_classes: int, use_pretrained: bool, seed: int) -> DetectionModel:
     """A fresh detector for one seed: built with every random stream seeded, then (transfer arm) loaded from
     the pretrained checkpoint, so both arms share everything the weights do not decide."""
     seed_everything(seed)
-    model = build_detection_model(config.model, num_classes, backbone=config.backbone, settings=CPU_SCALE)
+    model = build_detection_model(config.model, num_classes, backbone=config.backbone, settings=settings_for(config.image_size))
     if use_pretrained:
         load_pretrained(model, config.pretrained_checkpoint)
     distributed.seed_this_rank(seed)
@@ -97,7 +97,8 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
                           "detector's)")
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
-    probe = build_detection_model(config.model, len(data.classes), backbone=config.backbone, settings=CPU_SCALE)
+    probe = build_detection_model(config.model, len(data.classes), backbone=config.backbone,
+                                  settings=settings_for(config.image_size))
     transfer = load_pretrained(probe, config.pretrained_checkpoint)  # a checkpoint that fits nothing ends here
     spec = recorded_input or input_spec(probe)
     config = config.replace(task=task.name).with_absolute_paths()

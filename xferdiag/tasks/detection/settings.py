@@ -7,7 +7,7 @@ step (``benchmarks/bench_detection_step.py``), so xferdiag trains at a CPU scale
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
@@ -39,6 +39,15 @@ TORCHVISION = DetectionSettings()
 CPU_SCALE = DetectionSettings(min_size=128, max_size=192, rpn_batch_size_per_image=128, rpn_pre_nms_top_n_train=300,
                               rpn_post_nms_top_n_train=150, rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=100,
                               box_batch_size_per_image=64, detections_per_img=100)
+
+
+def settings_for(image_size: int | None) -> DetectionSettings:
+    """The CPU scale, with images resized so their shorter side is ``image_size`` px when given (``--image-size``;
+    the longer side at most 1.5 times that, as at the CPU scale): a detector fine-tuned elsewhere at its own size
+    is audited, and its scratch arm trained, at that size."""
+    if image_size is None:
+        return CPU_SCALE
+    return replace(CPU_SCALE, min_size=image_size, max_size=image_size * CPU_SCALE.max_size // CPU_SCALE.min_size)
 
 
 def apply_settings(detector: nn.Module, settings: DetectionSettings) -> None:
