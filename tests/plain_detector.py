@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torchvision
 from PIL import Image
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 SIZE = 96
 """The scenes' side, and the shorter side the detector resizes to (``xferdiag audit --image-size 96``)."""
@@ -25,6 +26,19 @@ def build(num_classes: int) -> torch.nn.Module:
     """The user's detector: torchvision's builder, no weights downloaded, ``num_classes`` with the background."""
     return torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
         weights=None, weights_backbone=None, num_classes=num_classes, **SETTINGS)
+
+
+def freeze_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """What torchvision's builders do to the backbone body when given pretrained weights (``weights_backbone``,
+    which would download them): every BatchNorm2d becomes a FrozenBatchNorm2d with its statistics."""
+    body = model.backbone.body
+    for name, bn in [(n, m) for n, m in body.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]:
+        frozen = FrozenBatchNorm2d(bn.num_features)
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            getattr(frozen, key).copy_(getattr(bn, key).detach())
+        parent, _, child = name.rpartition(".")
+        setattr(body.get_submodule(parent) if parent else body, child, frozen)
+    return model
 
 
 def read_split(folder: Path, split: str) -> list[tuple[torch.Tensor, dict]]:
@@ -42,7 +56,8 @@ def read_split(folder: Path, split: str) -> list[tuple[torch.Tensor, dict]]:
 
 
 def fine_tune(folder: Path, pretrained: Path, steps: int, seed: int = 0) -> torch.nn.Module:
-    """The backbone body from ``pretrained`` (a MobileNetV3-Large classifier's state_dict), then ``steps`` SGD steps."""
+    """The backbone body from ``pretrained`` (a MobileNetV3-Large classifier's state_dict), then ``steps`` SGD steps
+    (BatchNorm trainable: the builder without ``weights_backbone`` has it so)."""
     torch.manual_seed(seed)
     classes = len(json.loads((folder / "annotations" / "instances_train.json").read_text())["categories"])
     model = build(classes + 1)

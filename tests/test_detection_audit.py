@@ -24,6 +24,7 @@ from tests.detection_report_fixtures import write_detection_run
 from xferdiag.errors import InputError
 from xferdiag.report.compare import compare_runs, render_compare
 from xferdiag.rundir import RunDir, read_json, write_json
+from xferdiag.tasks.detection.checkpoints import load_finetuned
 from xferdiag.tasks.detection.data import make_scenes, write_coco
 from xferdiag.tasks.detection.models import build_detection_model
 from xferdiag.tasks.detection.settings import CPU_SCALE, settings_for
@@ -190,3 +191,30 @@ def test_image_size_sets_the_shorter_side_with_the_longer_at_most_one_and_a_half
     square, wide = model.detector.transform([torch.rand(3, 64, 64), torch.rand(3, 64, 256)])[0].image_sizes
     assert square == (96, 96) and wide == (36, 144)  # 64 x 256: scale min(96 / 64, 144 / 256) = 0.5625
     assert settings_for(None) == CPU_SCALE
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_saved_torchvision_detector_predicts_after_loading_what_it_predicted(tmp_path, frozen):
+    """Trainable BatchNorm, and the frozen kind torchvision's recipe gives (no step counts in the file): the loaded
+    detector must compute what the saved one did."""
+    torch.manual_seed(1)
+    theirs = plain_detector.build(3)
+    if frozen:
+        plain_detector.freeze_batchnorm(theirs)
+    for name, buffer in theirs.named_buffers():  # statistics away from their initial values, as training leaves them
+        if name.endswith("running_var"):
+            buffer.uniform_(0.5, 1.5)
+    torch.save(theirs.state_dict(), tmp_path / "detector.pt")
+    ours = build_detection_model("fasterrcnn_mobilenet_v3_large_320_fpn", 2, settings=settings_for(plain_detector.SIZE))
+    form = load_finetuned(ours, tmp_path / "detector.pt")
+    assert form == "state_dict"
+    image = torch.rand(3, plain_detector.SIZE, plain_detector.SIZE, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        [expected], [got] = theirs.eval()([image]), ours.eval()([image])
+        batch = image[None].sub(0.5).div(0.25)  # the pyramid alone, on a normalised batch
+        maps = zip(theirs.backbone(batch).values(), ours.detector.backbone(batch).values())
+    for a, b in maps:  # a random body's maps are tiny (about 1e-7): compared relative to their largest value
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+    assert len(expected["boxes"]) > 0
+    torch.testing.assert_close(got["boxes"], expected["boxes"], atol=1e-3, rtol=0)
+    torch.testing.assert_close(got["scores"], expected["scores"], atol=1e-5, rtol=0)

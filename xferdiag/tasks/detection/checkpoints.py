@@ -162,8 +162,9 @@ def load_pretrained(model: DetectionModel, path: str | Path | None) -> dict:
 
 def load_finetuned(model: DetectionModel, path: str | Path) -> str:
     """Load a detector fine-tuned elsewhere into ``model``, every weight (its class predictor too), and say the
-    form the file had. Normalisation statistics the file lacks (torchvision's frozen BatchNorm keeps no step
-    count) stay as they are; anything else that does not fit ends in one line naming it."""
+    form the file had. Normalisation statistics the file lacks are not needed: torchvision's frozen BatchNorm
+    (its recipe on pretrained weights) keeps no step count and computes what BatchNorm does in eval mode, with
+    the same eps (torchvision builds both with 1e-5). Anything else that does not fit ends in one line naming it."""
     state, form = read_checkpoint_form(path)
     own = model.detector.state_dict()
     state = _without_absent_stats(state, own)
