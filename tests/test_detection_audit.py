@@ -147,10 +147,12 @@ def test_a_detector_for_other_classes_ends_in_one_line_and_writes_nothing(scenes
 
 
 def _detection_runs(tmp_path: Path, per_seed: dict[str, tuple[list[float], list[float]]]) -> list[Path]:
-    """Hand-made detection runs whose transfer seeds hold the given (mAP, AP50) values."""
+    """Hand-made detection runs whose transfer seeds hold the given (mAP, AP50) values, each on its own backbone."""
     runs = []
     for name, (maps, ap50s) in per_seed.items():
         run = write_detection_run(tmp_path / name)
+        meta = read_json(RunDir(run).run_json)
+        write_json(RunDir(run).run_json, {**meta, "config": {**meta["config"], "backbone": f"timm:{name}"}})
         for seed, (m, a) in enumerate(zip(maps, ap50s)):
             folder = RunDir(run).seed("transfer", seed)
             metrics = read_json(folder.metrics_json)
@@ -164,7 +166,7 @@ def test_compare_of_detection_runs_gives_map_and_ap50_with_t_intervals(tmp_path)
     comparison = compare_runs(runs)
     a, b = comparison["runs"]
     half = stats.t.ppf(0.975, 1) * 0.02  # two seeds 0.04 apart: sd 0.04 / sqrt(2), its standard error 0.02
-    assert (a["metric"], a["second_metric"]) == ("map", "ap50")
+    assert (a["metric"], a["second_metric"]) == ("map", "ap50") and a["model"] == "fasterrcnn on timm:a"
     assert a["transfer_mean"] == pytest.approx(0.32) and a["transfer_second_mean"] == pytest.approx(0.62)
     assert [a["transfer_ci_low"], a["transfer_ci_high"]] == pytest.approx([0.32 - half, 0.32 + half])
     assert [a["transfer_second_ci_low"], a["transfer_second_ci_high"]] == pytest.approx([0.62 - half, 0.62 + half])

@@ -82,6 +82,12 @@ def _names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
+def _model(config: dict) -> str | None:
+    """The model's name, with the backbone it was built on where the run names one (a detector on --backbone)."""
+    name, backbone = model_name(config), config_value(config, "backbone")
+    return f"{name} on {backbone}" if name and backbone else name
+
+
 def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = None) -> tuple[dict, list[float]]:
     run = rd.check()
     data = read_data(rd)
@@ -95,7 +101,7 @@ def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = 
     ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
     second = terms.columns[0][0]
     row = {
-        "name": name, "path": str(rd.root), "model": model_name(config),
+        "name": name, "path": str(rd.root), "model": _model(config),
         "strategy": None if config_value(config, "strategy") is None else str(config_value(config, "strategy")),
         "shots": data.get("shots") if data.get("shots") is not None else "all", "seeds": len(transfer),
         "metric": terms.metric, **_arm_columns(rd, terms.metric), "second_metric": second, **_arm_columns(rd, second, "second_"),
