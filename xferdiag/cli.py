@@ -88,15 +88,18 @@ def _print_verdict_warnings(out: Path, prefix: str = "") -> None:
 def cmd_audit(args: argparse.Namespace) -> None:
     from .commands.audit import audit
     from .models.tabular import resolve_config
-    from .rundir import RunDir, read_metrics
+    from .rundir import RunDir, read_json, read_metrics
+    from .tasks.descriptor import describe_task
 
     out = audit(resolve_config(_config_from_args(args), args.label_column, args.text_column), args.checkpoint, args.out, quiet=args.quiet,
                 command=_command_line())
     metrics = read_metrics(RunDir(out).seed("transfer", 0))
-    print(f"audited model: {100 * metrics['test']['accuracy']:.1f}% test accuracy")
+    terms = describe_task(read_json(RunDir(out).run_json)["config"].get("task"))
+    print(f"audited model: {100 * (metrics['test'].get(terms.metric) or 0.0):.1f}% {terms.label}")
     verdict = _verdict(out)
     if verdict is not None:
-        print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points over the scratch baseline)")
+        print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of {terms.label} over the "
+              "scratch baseline)")
     _print_verdict_warnings(out)
     print(f"run directory: {out}")
 
@@ -220,7 +223,9 @@ def _add_audit(sub) -> None:
     au = sub.add_parser("audit", help="make a run directory from a model fine-tuned elsewhere (no training)")
     au.add_argument("--checkpoint", required=True, metavar="FILE",
                     help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) "
-                         "or backbone.*/head.*; or a Hugging Face directory (Trainer, save_pretrained) with --model hf:BASE_DIR")
+                         "or backbone.*/head.*; or a Hugging Face directory (Trainer, save_pretrained) with --model hf:BASE_DIR; "
+                         "for detection data the whole detector's, plain, in a training checkpoint under 'model' "
+                         "(torchvision's references) or with DDP's 'module.' prefixes")
     au.add_argument("--out", required=True, help="run directory to create")
     au.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     au.add_argument("--label-column", help=LABEL_COLUMN_HELP)

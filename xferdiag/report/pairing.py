@@ -40,16 +40,17 @@ class Side:
     records: dict = field(default_factory=dict)
 
 
-def arm_scores(rd: RunDir, arm: str) -> list[float]:
-    """The headline test score of each finished seed of ``arm`` that records one."""
-    values = [metric_of(read_metrics(rd.seed(arm, s))) for s in rd.seeds(arm)]
+def arm_scores(rd: RunDir, arm: str, key: str) -> list[float]:
+    """The test ``key`` (the task's headline metric, or the one beside it) of each finished seed of ``arm`` that records one."""
+    values = [metric_of(read_metrics(rd.seed(arm, s)), key) for s in rd.seeds(arm)]
     return [v for v in values if v is not None]
 
 
-def read_side(rd: RunDir, name: str) -> Side:
-    """One run's transfer arm and the facts of its test split, read through the run directory's readers."""
+def read_side(rd: RunDir, name: str, metric: str) -> Side:
+    """One run's transfer arm (its headline ``metric`` per seed) and the facts of its test split, read through the
+    run directory's readers."""
     config, data = run_config(rd.check()), read_data(rd)
-    seeds, scores = rd.seeds(ARM), arm_scores(rd, ARM)
+    seeds, scores = rd.seeds(ARM), arm_scores(rd, ARM, metric)
     has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s)) for s in seeds)
     facts = {
         "task": config_value(config, "task") or "classification",

@@ -98,6 +98,11 @@ class Task(Protocol):
     def prepare(self, config, *, source_domain=None, resumed: bool = False, recorded_input=None, quiet: bool = False):
         """Everything a run of this task trains on, checked before any file is written (:class:`..prepared.Prepared`)."""
 
+    def prepare_audit(self, config, checkpoint, *, quiet: bool = False):
+        """A run of ``config`` (one training size, one seed) made ready for ``audit``, with the model fine-tuned
+        elsewhere read from ``checkpoint`` (:class:`..prepared.Audited`); only for a task whose descriptor lists
+        the stage "audit"."""
+
     def judge(self, a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[int], data: dict, run_records: dict,
               alpha: float) -> Judged:
         """Two arms' seeds (``{"name", "metrics", "history", "records"}`` each, paired by position) judged

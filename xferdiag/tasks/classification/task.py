@@ -10,6 +10,7 @@ from torch import nn
 
 from ... import health
 from ...engine import distributed
+from .audit import prepare_audit
 from .metrics import Evaluation, evaluate_logits
 from .prepare import prepare
 from .verdict import judge
@@ -26,6 +27,9 @@ class ClassificationTask:
 
     def prepare(self, config, **options):
         return prepare(self, config, **options)
+
+    def prepare_audit(self, config, checkpoint, **options):
+        return prepare_audit(self, config, checkpoint, **options)
 
     def judge(self, a, b, **context):
         return judge(a, b, **context)

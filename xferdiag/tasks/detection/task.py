@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...engine import distributed
+from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
 from .prepare import prepare
@@ -95,6 +96,9 @@ class DetectionTask:
 
     def prepare(self, config, **options):
         return prepare(self, config, **options)
+
+    def prepare_audit(self, config, checkpoint, **options):
+        return prepare_audit(self, config, checkpoint, **options)
 
     def judge(self, a, b, **context):
         return judge(a, b, **context)
