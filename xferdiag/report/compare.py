@@ -20,12 +20,13 @@ from scipy import stats
 from ..errors import InputError
 from ..rundir import (
     RunDir,
-    optional_object,
     read_data,
+    read_document,
     read_metrics,
     write_csv,
     write_json,
 )
+from ..rundir.documents import Shift, Transferability, Verdict
 from ..tasks.descriptor import describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
@@ -75,10 +76,10 @@ def _row(rd: RunDir, name: str, predicted: dict | None = None) -> tuple[dict, li
     transfer, scratch = _accuracies(rd, "transfer"), _accuracies(rd, "scratch")
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
-    verdict = optional_object(rd.verdict_json) or {}
-    shift = optional_object(rd.shift_json) or {}
-    scores = predicted if predicted is not None else (optional_object(rd.transferability_json) or {}).get("scores") or {}
-    ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
+    verdict = read_document(rd.verdict_json, Verdict) or {}
+    shift = read_document(rd.shift_json, Shift) or {}
+    scores = predicted if predicted is not None else (read_document(rd.transferability_json, Transferability) or {}).get("scores") or {}
+    ci = verdict["ci95"] if verdict and len(verdict["ci95"]) == 2 else [None, None]
     t_mean, t_lo, t_hi = t_interval(transfer)
     s_mean, s_lo, s_hi = t_interval(scratch)
     row = {
