@@ -105,6 +105,13 @@ def test_computation_never_imports_commands_or_the_run_directory():
     assert offending == []
 
 
+def test_the_command_line_calls_the_api_not_the_commands():
+    """cli.py parses and prints; what a command does is reached through api.py, as a notebook reaches it."""
+    graph = _import_graph()
+    assert sorted(t for t in graph["xferdiag.cli"] | graph["xferdiag.cli_help"] if t.startswith("xferdiag.commands")) == []
+    assert "xferdiag.api" in graph["xferdiag.cli"]
+
+
 def test_no_module_imports_another_package_s_private_module():
     """A private module (``rundir/_io.py``) is its package's own; what others share sits below both (``atomic.py``)."""
     offending = []
