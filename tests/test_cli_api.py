@@ -13,7 +13,7 @@ from xferdiag.cli import build_parser, main
 from xferdiag.cli_help import FINETUNE_HELP
 from xferdiag.commands import audit as audit_command
 from xferdiag.config import RunConfig
-from xferdiag.errors import ConfigError, InputError
+from xferdiag.errors import ConfigError, InputError, XferdiagError
 from xferdiag.testing import write_minimal_run
 
 
@@ -70,3 +70,12 @@ def test_library_errors_name_the_parameter_and_the_cli_the_flag(tmp_path, capsys
 def test_a_run_resumed_by_its_folder_keeps_its_settings(tmp_path):
     with pytest.raises(ConfigError, match="^resume: a run resumed by its folder keeps the settings it records; give only seeds=N$"):
         xferdiag.finetune(resume=tmp_path, epochs=3)
+
+
+def test_an_empty_validation_split_names_the_fraction_to_raise(tmp_path, capsys, digits_checkpoint):
+    with pytest.raises(XferdiagError, match="^val_fraction: the validation split is empty; raise it or add a val/ folder$"):
+        xferdiag.finetune(data="digits:rotated", pretrained_checkpoint=str(digits_checkpoint), val_fraction=0.0,
+                          out=tmp_path / "api", quiet=True)
+    assert main(["finetune", "--data", "digits:rotated", "--pretrained-checkpoint", str(digits_checkpoint),
+                 "--val-fraction", "0", "--out", str(tmp_path / "cli"), "--quiet"]) == 2
+    assert capsys.readouterr().err == "xferdiag: error: --val-fraction: the validation split is empty; raise it or add a val/ folder\n"
