@@ -36,7 +36,7 @@ def evaluate_arm(model: nn.Module, data: SplitData, runtime: Runtime, task: Task
     return metrics
 
 
-def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: bool = False,
+def audit(checkpoint: str | Path, config: RunConfig, out: str | Path, *, quiet: bool = False,
           command: list[str] | None = None) -> Path:
     """Evaluate the fine-tuned ``checkpoint`` (architecture, pretrained weights and data from ``config``)
     into the new run directory ``out``; train the scratch baseline too when ``config.baseline`` asks."""

@@ -23,11 +23,12 @@ from scipy import stats
 from ..errors import InputError
 from ..rundir import (
     RunDir,
-    optional_object,
     read_data,
+    read_document,
     write_csv,
     write_json,
 )
+from ..rundir.documents import Shift, Transferability, Verdict
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
@@ -91,10 +92,10 @@ def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = 
     transfer, scratch = side.scores, arm_scores(rd, "scratch", terms.metric)
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
-    verdict = optional_object(rd.verdict_json) or {}
-    shift = optional_object(rd.shift_json) or {}
-    scores = predicted if predicted is not None else (optional_object(rd.transferability_json) or {}).get("scores") or {}
-    ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
+    verdict = read_document(rd.verdict_json, Verdict) or {}
+    shift = read_document(rd.shift_json, Shift) or {}
+    scores = predicted if predicted is not None else (read_document(rd.transferability_json, Transferability) or {}).get("scores") or {}
+    ci = verdict["ci95"] if verdict and len(verdict["ci95"]) == 2 else [None, None]
     second = terms.columns[0][0]
     row = {
         "name": name, "path": str(rd.root), "model": _model(config),

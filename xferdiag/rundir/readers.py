@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import RunDirError
 from ._io import (
-    atomic_path,
     read_csv,
     read_json,
     read_npz,

@@ -86,7 +86,7 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
         spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes)
     domain.check_fits(spec)
     if config.freeze_embeddings and not spec.is_text:
-        raise ConfigError(f"--freeze-embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
+        raise ConfigError(f"freeze_embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
                           f"{'table rows' if spec.channels == 0 else 'images'}")
     try:
         build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
