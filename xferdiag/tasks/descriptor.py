@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from .classification.descriptor import DESCRIPTOR as CLASSIFICATION
 from .detection.descriptor import DESCRIPTOR as DETECTION
 
+STAGES = ("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank")
+"""The commands a task may support; every task supports finetune, verdict and report (its results, judged and shown)."""
+REQUIRED = ("finetune", "verdict", "report")
+
 
 @dataclass(frozen=True)
 class TaskDescriptor:
@@ -18,8 +22,10 @@ class TaskDescriptor:
     ``loss_panel``; ``evidence``: a did-not-learn warning's evidence keys (the arm's score, its baseline)
     and how the banner names them; ``per_class``: the per-class section made from per-example predictions, None
     where the task has none yet; ``stages``: the commands that work on its runs (a stage it lacks ends in
-    one line, and the report says its sections are not available); ``sections``: the task's own report sections
-by name (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for)."""
+    one line, and the report says its sections are not available); ``records``: the names of the test records a
+    finished seed keeps (what its evaluation's ``record()`` returns; :mod:`xferdiag.rundir` stores each by its
+    name); ``sections``: the task's own report sections by name (:mod:`xferdiag.report.sections.task` builds them;
+    the run page shows those a run has the files for)."""
 
     metric: str
     label: str
@@ -31,7 +37,13 @@ by name (:mod:`xferdiag.report.sections.task` builds them; the run page shows th
     evidence: tuple[str, str, str, str]
     per_class: str | None
     stages: tuple[str, ...]
+    records: tuple[str, ...] = ()
     sections: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        """A plug-in's stages are xferdiag's commands, the ones every run needs included (a typo fails on import)."""
+        if not set(REQUIRED) <= set(self.stages) <= set(STAGES):
+            raise ValueError(f"stages {self.stages}: a subset of {', '.join(STAGES)} with at least {', '.join(REQUIRED)}")
 
     def supports(self, stage: str) -> bool:
         return stage in self.stages
@@ -42,6 +54,7 @@ by name (:mod:`xferdiag.report.sections.task` builds them; the run page shows th
 
 
 DESCRIPTORS = {"classification": TaskDescriptor(**CLASSIFICATION), "detection": TaskDescriptor(**DETECTION)}
+"""Every known task's descriptor by name; :func:`xferdiag.tasks.registry.register_task` adds a plug-in's."""
 
 
 def describe_task(task: str | None) -> TaskDescriptor:

@@ -1,4 +1,5 @@
-"""The registered tasks (classification, detection) and which one a run is.
+"""The registered tasks (classification, detection, and any plug-in added by :func:`register_task`) and which
+one a run is.
 
 A run's task is named by ``--task`` or follows from its data: each plug-in says whether data are its
 own (:func:`task_for` asks them in order, classification last, as it takes anything else).
@@ -10,10 +11,22 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from .base import Task
 from .classification.task import ClassificationTask
+from .descriptor import DESCRIPTORS
 from .detection.task import DetectionTask
 
 TASKS: dict[str, Task] = {"detection": DetectionTask(), "classification": ClassificationTask()}
 """Every registered task by name, asked in this order whether data are theirs."""
+
+
+def register_task(task: Task) -> Task:
+    """Add a task plug-in: the commands then train, judge and report its runs, and the report reads its descriptor.
+    It is asked before the built-in tasks whether data are its own (classification takes anything, so it stays
+    last); registering a name again replaces that task."""
+    others = {name: known for name, known in TASKS.items() if name != task.name}
+    TASKS.clear()
+    TASKS.update({task.name: task, **others})
+    DESCRIPTORS[task.name] = task.descriptor
+    return task
 
 
 def task_for(config: RunConfig) -> Task:
@@ -32,4 +45,4 @@ def task_named(name: str | None) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "Task", "task_for", "task_named"]
+__all__ = ["TASKS", "Task", "register_task", "task_for", "task_named"]

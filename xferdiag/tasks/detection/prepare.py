@@ -100,7 +100,7 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
     probe = build_detection_model(config.model, len(data.classes), backbone=config.backbone, settings=CPU_SCALE)
     transfer = load_pretrained(probe, config.pretrained_checkpoint)  # a checkpoint that fits nothing ends here
     spec = recorded_input or input_spec(probe)
-    config = config.replace(task=task.name).with_absolute_paths()
+    config = config.with_absolute_paths()
     points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
 
     def announce() -> None:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...engine import distributed
+from ..descriptor import DESCRIPTORS
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
 from .prepare import prepare
@@ -86,6 +87,7 @@ def coco_results(predictions: Sequence[dict], image_ids: Sequence[int]) -> list[
 
 class DetectionTask:
     name = "detection"
+    descriptor = DESCRIPTORS[name]
     caches_features = False
 
     def claims(self, data: str) -> bool:
