@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from .classification.descriptor import DESCRIPTOR as CLASSIFICATION
 from .detection.descriptor import DESCRIPTOR as DETECTION
 
@@ -58,5 +59,12 @@ DESCRIPTORS = {"classification": TaskDescriptor(**CLASSIFICATION), "detection": 
 
 
 def describe_task(task: str | None) -> TaskDescriptor:
-    """The descriptor of the task a run records; an unknown name (a newer xferdiag's task) reads as classification."""
-    return DESCRIPTORS.get(task or "classification", DESCRIPTORS["classification"])
+    """The descriptor of the task a run records (None: a run made before tasks were recorded, a classification run).
+    An unknown name ends in one line rather than reading the run as classification: a plug-in's runs are known only
+    where :func:`xferdiag.tasks.registry.register_task` added it, and a newer xferdiag's tasks not at all."""
+    if task is None:
+        return DESCRIPTORS["classification"]
+    if task not in DESCRIPTORS:
+        raise ConfigError(f"task: the run's task {task!r} is not known here (known: {', '.join(DESCRIPTORS)}); a plug-in "
+                          "task is known where register_task added it, a newer xferdiag's task by that version")
+    return DESCRIPTORS[task]
