@@ -20,9 +20,10 @@ from sklearn.metrics import average_precision_score
 from tests.toy_tasks.multilabel import MultiLabelTask, write_label_sets
 from tests.toy_tasks.multilabel.metrics import mean_ap, resample_weights
 from xferdiag.cli import main
+from xferdiag.errors import ConfigError
 from xferdiag.models import ModelSource
 from xferdiag.rundir import RunDir
-from xferdiag.tasks.descriptor import REQUIRED, STAGES, TaskDescriptor
+from xferdiag.tasks.descriptor import REQUIRED, STAGES, TaskDescriptor, describe_task
 from xferdiag.tasks.detection.data import make_scenes, write_coco
 from xferdiag.tasks.registry import TASKS, register_task
 
@@ -112,11 +113,15 @@ def finished(request, tmp_path_factory, one_thread):
 def test_every_registered_task_has_a_tiny_case():
     assert set(TINY) == set(TASKS) and "toy-multilabel" in TASKS
     assert sorted({*REQUIRED, *ON_RUN, *ON_DATA}) == sorted(STAGES)  # every stage a descriptor may list is tried below
+    assert describe_task("toy-multilabel") is TASKS["toy-multilabel"].descriptor and describe_task(None).metric == "accuracy"
+    with pytest.raises(ConfigError, match="'segmentation' is not known here"):  # not read as classification
+        describe_task("segmentation")
     toy = TASKS["toy-multilabel"].descriptor
     for stages in (("finetune", "verdict", "reprot"), ("finetune", "report")):  # a typo, and the verdict left out
         with pytest.raises(ValueError, match=", ".join(REQUIRED)):
             TaskDescriptor(**{**toy.__dict__, "stages": stages})
-    assert next(iter(TASKS)) == "toy-multilabel" and list(TASKS)[-1] == "classification"  # a plug-in is asked first
+    order = list(TASKS)
+    assert order.index("toy-multilabel") < order.index("detection") and order[-1] == "classification"  # a plug-in is asked first
 
 
 @pytest.mark.slow
@@ -194,13 +199,21 @@ def test_the_toy_mean_average_precision_is_sklearns_also_under_resampling():
 
 @pytest.mark.slow
 def test_the_toy_runs_metrics_and_verdict_are_its_stored_label_scores_scored_by_sklearn(tmp_path, one_thread):
+    """Also through the scratch arm's learning-rate search (the task's rank_key picks the rate) and a resumed run
+    that adds a seed (the verdict's second look)."""
     tiny = _toy_multilabel(tmp_path)
-    code, _, err = cli("finetune", *tiny.finetune, "--epochs", "2", "--seeds", "2", "--threads", "1", "--quiet", "--out", tmp_path / "run")
+    code, _, err = cli("finetune", *tiny.finetune, "--epochs", "2", "--seeds", "2", "--threads", "1", "--scratch-lr", "auto",
+                       "--quiet", "--out", tmp_path / "run")
     assert code == 0, err
     rd = RunDir(tmp_path / "run")
+    search = json.loads(rd.run_json.read_text())["scratch_lr_search"]
+    assert search["chosen"] == max(search["candidates"], key=lambda c: c["val_map"])["lr"] and search["learned"] is None
+    code, _, err = cli("finetune", "--resume", rd.root, "--seeds", "3", "--quiet")
+    assert code == 0, err
     verdict = json.loads(rd.verdict_json.read_text())
+    assert verdict["seeds"] == [0, 1, 2] and [look["seeds"] for look in verdict["looks"]] == [2, 3]
     for arm in ("transfer", "scratch"):
-        for row, seed in zip(verdict["per_seed"], (0, 1)):
+        for row, seed in zip(verdict["per_seed"], (0, 1, 2)):
             stored = np.load(rd.seed(arm, seed).record_file("label_scores", arrays=True))
             truth, scores = stored["truth"], stored["scores"]
             present = truth.any(axis=0)
