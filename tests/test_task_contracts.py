@@ -23,6 +23,7 @@ from xferdiag.cli import main
 from xferdiag.errors import ConfigError
 from xferdiag.models import ModelSource
 from xferdiag.rundir import RunDir
+from xferdiag.tasks.base import Task
 from xferdiag.tasks.descriptor import REQUIRED, STAGES, TaskDescriptor, describe_task
 from xferdiag.tasks.detection.data import make_scenes, write_coco
 from xferdiag.tasks.registry import TASKS, register_task
@@ -122,6 +123,15 @@ def test_every_registered_task_has_a_tiny_case():
             TaskDescriptor(**{**toy.__dict__, "stages": stages})
     order = list(TASKS)
     assert order.index("toy-multilabel") < order.index("detection") and order[-1] == "classification"  # a plug-in is asked first
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_every_registered_task_has_every_member_of_the_protocol(name):
+    task = TASKS[name]
+    members = set(Task.__annotations__) | {member for member in vars(Task) if not member.startswith("_")}
+    assert not [member for member in sorted(members) if not hasattr(task, member)]
+    assert task.name == name and isinstance(task.descriptor, TaskDescriptor) and describe_task(name) is task.descriptor
+    assert not [m for m in ("claims", "prepare", "judge", "train_loss", "predict_batch", "evaluate") if not callable(getattr(task, m))]
 
 
 @pytest.mark.slow
