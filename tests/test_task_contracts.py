@@ -121,6 +121,9 @@ def test_every_registered_task_has_a_tiny_case():
     for stages in (("finetune", "verdict", "reprot"), ("finetune", "report")):  # a typo, and the verdict left out
         with pytest.raises(ValueError, match=", ".join(REQUIRED)):
             TaskDescriptor(**{**toy.__dict__, "stages": stages})
+    for records in ((), ("label scores",)):  # nothing for the verdict, and a name that is no file name
+        with pytest.raises(ValueError, match="plain identifiers"):
+            TaskDescriptor(**{**toy.__dict__, "records": records})
     order = list(TASKS)
     assert order.index("toy-multilabel") < order.index("detection") and order[-1] == "classification"  # a plug-in is asked first
 

@@ -120,6 +120,7 @@ def write_seed_record(seed: SeedDir, name: str, record) -> None:
     else:
         write_json(seed.record_file(name, False), record)
 
+
 RUN_RECORDS = {"test_ground_truth": lambda run, coco: write_json(run.test_annotations_json, coco)}
 """Run-level files a task keeps beside data.json: a detection run's test split in COCO annotations format."""
 

@@ -38,13 +38,16 @@ class TaskDescriptor:
     evidence: tuple[str, str, str, str]
     per_class: str | None
     stages: tuple[str, ...]
-    records: tuple[str, ...] = ()
+    records: tuple[str, ...]
     sections: tuple[str, ...] = ()
 
     def __post_init__(self):
-        """A plug-in's stages are xferdiag's commands, the ones every run needs included (a typo fails on import)."""
+        """A plug-in's stages are xferdiag's commands, the ones every run needs included, and its seeds keep a test
+        record for the verdict to judge (a mistake fails when the plug-in loads)."""
         if not set(REQUIRED) <= set(self.stages) <= set(STAGES):
             raise ValueError(f"stages {self.stages}: a subset of {', '.join(STAGES)} with at least {', '.join(REQUIRED)}")
+        if not self.records or not all(isinstance(name, str) and name.isidentifier() for name in self.records):
+            raise ValueError(f"records {self.records}: the names of the test records a seed keeps (plain identifiers)")
 
     def supports(self, stage: str) -> bool:
         return stage in self.stages
