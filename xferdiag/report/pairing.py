@@ -17,6 +17,7 @@ from .. import pairwise
 from ..errors import RunDirError
 from ..rundir import RunDir, read_data, read_metrics
 from ..rundir.evidence import run_records, seed_evidence, seed_records
+from ..tasks.descriptor import describe_task
 from .interpret import ALPHA
 from .sections.common import config_value, metric_of, run_config
 
@@ -50,7 +51,8 @@ def read_side(rd: RunDir, name: str) -> Side:
     """One run's transfer arm and the facts of its test split, read through the run directory's readers."""
     config, data = run_config(rd.check()), read_data(rd)
     seeds, scores = rd.seeds(ARM), arm_scores(rd, ARM)
-    has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s)) for s in seeds)
+    names = describe_task(config_value(config, "task")).records  # the test records the run's task keeps
+    has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s), names) for s in seeds)
     facts = {
         "task": config_value(config, "task") or "classification",
         "data": data.get("spec") if data.get("spec") is not None else config_value(config, "data"),
@@ -61,7 +63,7 @@ def read_side(rd: RunDir, name: str) -> Side:
         "test class counts": (data.get("class_counts") or {}).get("test"),
     }
     return Side(name=name, task=config_value(config, "task"), facts=facts, data=data, seeds=seeds, scores=scores,
-                evidence=[seed_evidence(rd.seed(ARM, s)) for s in seeds] if has_records else None,
+                evidence=[seed_evidence(rd.seed(ARM, s), names) for s in seeds] if has_records else None,
                 records=run_records(rd) if has_records else {})
 
 
