@@ -236,3 +236,23 @@ def test_the_toy_runs_metrics_and_verdict_are_its_stored_label_scores_scored_by_
     assert verdict["prior_map"] == pytest.approx(truth[:, present].mean(axis=0).mean())
     assert verdict["method"] == "seeds x test examples, test-set terms from a paired bootstrap over examples, Banerjee t-interval"
     assert verdict["gap"] == pytest.approx(np.mean([r["gap"] for r in verdict["per_seed"]]))
+
+
+@pytest.mark.slow
+def test_a_toy_arm_that_learned_nothing_is_flagged_in_the_toys_own_words(tmp_path, one_thread):
+    """Scratch seeds whose stored scores are constant (AP = each label's share: the label prior) did not learn: the
+    toy's verdict flags them and the report's banner names the descriptor's evidence."""
+    tiny = _toy_multilabel(tmp_path)
+    assert cli("finetune", *tiny.finetune, "--epochs", "1", "--seeds", "2", "--threads", "1", "--quiet", "--out", tmp_path / "run")[0] == 0
+    rd = RunDir(tmp_path / "run")
+    for seed in (0, 1):
+        path = rd.seed("scratch", seed).record_file("label_scores", arrays=True)
+        truth = np.load(path)["truth"]
+        np.savez(path, scores=np.full(truth.shape, 0.5, dtype=np.float32), truth=truth)
+    rd.verdict_json.unlink()
+    code, _, err = cli("report", rd.root, "--quiet")
+    assert code == 0, err
+    verdict = json.loads(rd.verdict_json.read_text())
+    assert [w["code"] for w in verdict["warnings"]] == ["baseline-did-not-learn"]
+    assert verdict["warnings"][0]["evidence"]["map_min"] == pytest.approx(verdict["prior_map"])
+    assert "test mAP, label prior" in rd.report_html.read_text()

@@ -39,11 +39,12 @@ def prior_map(truth: np.ndarray) -> float:
 def _warnings(arms, seeds, maps: dict, prior: float) -> list[dict]:
     out = []
     for arm, code in zip(arms, ROLES):
-        flagged = [s for s, v in zip(seeds, maps[arm]) if not v > prior]
+        flagged = [s for s, v in zip(seeds, maps[arm]) if not v > prior + 1e-9]  # a constant score's AP is the prior, up to rounding
         if flagged:
             out.append({"code": code, "arm": arm, "message": f"the {arm} arm did not learn: test mAP {min(maps[arm]):.3f} is not "
                         f"above the {prior:.3f} of scoring each label by its frequency",
-                        "evidence": {"seeds_flagged": flagged, "map_min": float(min(maps[arm])), "prior_map": prior}})
+                        "evidence": {"seeds_flagged": flagged, "seeds": len(seeds), "map_min": float(min(maps[arm])),
+                                     "prior_map": prior}})
     return out
 
 
