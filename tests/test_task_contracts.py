@@ -8,6 +8,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import torch
 import torchvision
 from sklearn.metrics import average_precision_score
 
+from tests.cli_helpers import ENV
 from tests.toy_tasks.multilabel import MultiLabelTask, write_label_sets
 from tests.toy_tasks.multilabel.metrics import mean_ap, resample_weights
 from xferdiag.cli import main
@@ -256,3 +260,37 @@ def test_a_toy_arm_that_learned_nothing_is_flagged_in_the_toys_own_words(tmp_pat
     assert [w["code"] for w in verdict["warnings"]] == ["baseline-did-not-learn"]
     assert verdict["warnings"][0]["evidence"]["map_min"] == pytest.approx(verdict["prior_map"])
     assert "test mAP, label prior" in rd.report_html.read_text()
+
+
+@pytest.mark.slow
+def test_a_task_an_installed_package_declares_works_in_a_fresh_process(tmp_path, one_thread):
+    """The toy declared by a package (a dist-info with an ``xferdiag.tasks`` entry point on the path) instead of
+    registered in the process: ``python -m xferdiag`` trains and judges it (the registry finds it) and refuses analyze
+    of its run in one line (the descriptor is found); the two processes run side by side."""
+    dist = tmp_path / "site" / "xferdiag_toy_tasks-0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xferdiag-toy-tasks\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text("[xferdiag.tasks]\ntoy-multilabel = tests.toy_tasks.multilabel:MultiLabelTask\n")
+    tiny = _toy_multilabel(tmp_path)
+    flags = [*tiny.finetune, "--epochs", "1", "--seeds", "2", "--threads", "1", "--quiet"]
+    assert cli("finetune", *flags, "--out", tmp_path / "here")[0] == 0
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(Path(__file__).resolve().parents[1])])}
+    jobs = [subprocess.Popen([sys.executable, "-m", "xferdiag", *map(str, argv)], cwd=tmp_path, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for argv in (["finetune", *flags, "--out", tmp_path / "there"], ["analyze", tmp_path / "here"])]
+    (_, trained), (_, refused) = (job.communicate(timeout=300) for job in jobs)
+    assert jobs[0].returncode == 0 and json.loads((tmp_path / "there" / "verdict.json").read_text())["metric"] == "map", trained
+    one_line(jobs[1].returncode, refused, "not available for toy-multilabel runs yet")
+
+
+def test_a_broken_plug_in_a_package_declares_ends_in_one_line_naming_it(tmp_path, monkeypatch):
+    from xferdiag.tasks import descriptor
+
+    dist = tmp_path / "broken_tasks-0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-tasks\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text("[xferdiag.tasks]\nbroken = tests.toy_tasks.nowhere:Nothing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(descriptor, "_looked", [])  # look again, with the package on the path
+    with pytest.raises(ConfigError, match=r"task plug-in 'broken' \(tests.toy_tasks.nowhere:Nothing\) does not load: No module"):
+        describe_task("broken")

@@ -5,6 +5,7 @@ The report, the run directory's status and the CLI read it without loading any m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 from ..errors import ConfigError
 from .classification.descriptor import DESCRIPTOR as CLASSIFICATION
@@ -60,14 +61,41 @@ class TaskDescriptor:
 DESCRIPTORS = {"classification": TaskDescriptor(**CLASSIFICATION), "detection": TaskDescriptor(**DETECTION)}
 """Every known task's descriptor by name; :func:`xferdiag.tasks.registry.register_task` adds a plug-in's."""
 
+ENTRY_POINTS = "xferdiag.tasks"
+"""The entry-point group in which an installed package declares a task plug-in: ``name = "package.module:TaskClass"``."""
+PLUGINS: dict = {}
+"""The task plug-ins installed packages declare, by name, once :func:`discover` has loaded them."""
+_looked: list[bool] = []
+
+
+def discover() -> dict:
+    """Load the task plug-ins of :data:`ENTRY_POINTS` (once per process), so that every xferdiag process, the command
+    line's included, knows them; their descriptors join :data:`DESCRIPTORS`. Only a name no built-in task has loads
+    them, so a built-in run's report still imports no torch."""
+    if not _looked:
+        _looked.append(True)
+        for point in entry_points(group=ENTRY_POINTS):
+            try:
+                loaded = point.load()
+                task = loaded() if isinstance(loaded, type) else loaded
+                PLUGINS[task.name] = task
+            except Exception as exc:  # an installed package's broken plug-in: one line that names it
+                raise ConfigError(f"task plug-in {point.name!r} ({point.value}) does not load: {exc}") from None
+            DESCRIPTORS.setdefault(task.name, task.descriptor)
+    return PLUGINS
+
 
 def describe_task(task: str | None) -> TaskDescriptor:
     """The descriptor of the task a run records (None: a run made before tasks were recorded, a classification run).
-    An unknown name ends in one line rather than reading the run as classification: a plug-in's runs are known only
-    where :func:`xferdiag.tasks.registry.register_task` added it, and a newer xferdiag's tasks not at all."""
+    An unknown name ends in one line rather than reading the run as classification: a plug-in's runs are known where
+    :func:`xferdiag.tasks.registry.register_task` added it or a package declares it (:func:`discover`), and a newer
+    xferdiag's tasks not at all."""
     if task is None:
         return DESCRIPTORS["classification"]
     if task not in DESCRIPTORS:
+        discover()
+    if task not in DESCRIPTORS:
         raise ConfigError(f"task: the run's task {task!r} is not known here (known: {', '.join(DESCRIPTORS)}); a plug-in "
-                          "task is known where register_task added it, a newer xferdiag's task by that version")
+                          f"task is known where register_task added it or a package declares it ({ENTRY_POINTS} entry "
+                          "points), a newer xferdiag's task by that version")
     return DESCRIPTORS[task]

@@ -1,5 +1,5 @@
-"""The registered tasks (classification, detection, and any plug-in added by :func:`register_task`) and which
-one a run is.
+"""The registered tasks (classification, detection, any plug-in added by :func:`register_task` and any an installed
+package declares in the ``xferdiag.tasks`` entry-point group) and which one a run is.
 
 A run's task is named by ``--task`` or follows from its data: each plug-in says whether data are its
 own (:func:`task_for` asks them in order, classification last, as it takes anything else).
@@ -11,7 +11,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from .base import Task
 from .classification.task import ClassificationTask
-from .descriptor import DESCRIPTORS
+from .descriptor import DESCRIPTORS, discover
 from .detection.task import DetectionTask
 
 TASKS: dict[str, Task] = {"detection": DetectionTask(), "classification": ClassificationTask()}
@@ -29,8 +29,17 @@ def register_task(task: Task) -> Task:
     return task
 
 
+def _with_plugins() -> None:
+    """The task plug-ins installed packages declare join the registry (:func:`.descriptor.discover`); a task
+    registered in this process under the same name stays."""
+    for name, task in discover().items():
+        if name not in TASKS:
+            register_task(task)
+
+
 def task_for(config: RunConfig) -> Task:
     """The task ``config`` names, else the first whose data ``config.data`` are."""
+    _with_plugins()
     if config.task is not None:
         return task_named(config.task)
     return next(task for task in TASKS.values() if task.claims(config.data))
@@ -40,6 +49,7 @@ def task_named(name: str | None) -> Task:
     """The task a run directory records (runs made before tasks were recorded are classification runs)."""
     if name is None:
         return TASKS["classification"]
+    _with_plugins()
     if name not in TASKS:
         raise ConfigError(f"task: unknown task {name!r}; choose one of {', '.join(sorted(TASKS))}")
     return TASKS[name]
