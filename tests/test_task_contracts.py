@@ -118,6 +118,11 @@ def finished(request, tmp_path_factory, one_thread):
 def test_every_registered_task_has_a_tiny_case():
     assert set(TINY) == set(TASKS) and "toy-multilabel" in TASKS
     assert sorted({*REQUIRED, *ON_RUN, *ON_DATA}) == sorted(STAGES)  # every stage a descriptor may list is tried below
+    order = list(TASKS)
+    assert order.index("toy-multilabel") < order.index("detection") and order[-1] == "classification"  # a plug-in is asked first
+
+
+def test_a_descriptor_is_found_by_its_name_and_checked_when_made():
     assert describe_task("toy-multilabel") is TASKS["toy-multilabel"].descriptor and describe_task(None).metric == "accuracy"
     with pytest.raises(ConfigError, match="'segmentation' is not known here"):  # not read as classification
         describe_task("segmentation")
@@ -128,8 +133,6 @@ def test_every_registered_task_has_a_tiny_case():
     for records in ((), ("label scores",)):  # nothing for the verdict, and a name that is no file name
         with pytest.raises(ValueError, match="plain identifiers"):
             TaskDescriptor(**{**toy.__dict__, "records": records})
-    order = list(TASKS)
-    assert order.index("toy-multilabel") < order.index("detection") and order[-1] == "classification"  # a plug-in is asked first
 
 
 @pytest.mark.parametrize("name", list(TASKS))
