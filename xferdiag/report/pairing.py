@@ -17,6 +17,7 @@ from .. import pairwise
 from ..errors import RunDirError
 from ..rundir import RunDir, read_data, read_metrics
 from ..rundir.evidence import run_records, seed_evidence, seed_records
+from ..tasks.descriptor import describe_task
 from .interpret import ALPHA
 from .sections.common import config_value, metric_of, run_config
 
@@ -51,7 +52,8 @@ def read_side(rd: RunDir, name: str, metric: str) -> Side:
     run directory's readers."""
     config, data = run_config(rd.check()), read_data(rd)
     seeds, scores = rd.seeds(ARM), arm_scores(rd, ARM, metric)
-    has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s)) for s in seeds)
+    names = describe_task(config_value(config, "task")).records  # the test records the run's task keeps
+    has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s), names) for s in seeds)
     facts = {
         "task": config_value(config, "task") or "classification",
         "data": data.get("spec") if data.get("spec") is not None else config_value(config, "data"),
@@ -62,7 +64,7 @@ def read_side(rd: RunDir, name: str, metric: str) -> Side:
         "test class counts": (data.get("class_counts") or {}).get("test"),
     }
     return Side(name=name, task=config_value(config, "task"), facts=facts, data=data, seeds=seeds, scores=scores,
-                evidence=[seed_evidence(rd.seed(ARM, s)) for s in seeds] if has_records else None,
+                evidence=[seed_evidence(rd.seed(ARM, s), names) for s in seeds] if has_records else None,
                 records=run_records(rd) if has_records else {})
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..negative import Verdict
+from .descriptor import TaskDescriptor
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Task(Protocol):
     """What is predicted: the training step's loss, batching of targets, and scoring of a split."""
 
     name: str
+    descriptor: TaskDescriptor
+    """What the task supports and how the report speaks of it (torch-free; :mod:`.descriptor`)."""
     caches_features: bool
     """Whether a frozen-backbone phase may train the head on cached backbone outputs (targets must be a tensor)."""
     collate: Callable[[list], Any] | None

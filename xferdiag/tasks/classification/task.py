@@ -11,6 +11,7 @@ from torch import nn
 from ... import health
 from ...engine import distributed
 from .audit import prepare_audit
+from ..descriptor import DESCRIPTORS
 from .metrics import Evaluation, evaluate_logits
 from .prepare import prepare
 from .verdict import judge
@@ -18,6 +19,7 @@ from .verdict import judge
 
 class ClassificationTask:
     name = "classification"
+    descriptor = DESCRIPTORS[name]
     caches_features = True
     collate = None
 

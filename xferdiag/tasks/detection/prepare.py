@@ -107,7 +107,7 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
                                   settings=settings_for(config.detector_scale, config.image_size))
     transfer = load_pretrained(probe, config.pretrained_checkpoint)  # a checkpoint that fits nothing ends here
     spec = recorded_input or input_spec(probe, config)
-    config = config.replace(task=task.name).with_absolute_paths()
+    config = config.with_absolute_paths()  # finetune records the task's name in run.json
     points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
 
     def announce() -> None:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...engine import distributed
+from ..descriptor import DESCRIPTORS
 from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
@@ -87,6 +88,7 @@ def coco_results(predictions: Sequence[dict], image_ids: Sequence[int]) -> list[
 
 class DetectionTask:
     name = "detection"
+    descriptor = DESCRIPTORS[name]
     caches_features = False
 
     def claims(self, data: str) -> bool:
