@@ -72,8 +72,8 @@ def main(quick: bool = False, cache: str | None = None) -> list[dict]:
                      "mAP (mean of seeds)": row["transfer_mean"], "AP50": row["transfer_second_mean"],
                      "train s per seed": round(train_seconds(run, size["seeds"]), 1)})
     print_table(rows, list(rows[0]))
-    print(f"mAP difference (CPU scale - torchvision): {pair['difference']:+.2f} points, 95% CI "
-          f"{pair['ci95'][0]:+.2f} to {pair['ci95'][1]:+.2f} ({pair['test']}, p {pair['p_value']:.3g}); "
+    print(f"mAP difference (CPU scale - torchvision): {100 * pair['difference']:+.2f} points, 95% CI "
+          f"{100 * pair['ci95'][0]:+.2f} to {100 * pair['ci95'][1]:+.2f} ({pair['test']}, p {pair['p_value']:.3g}); "
           f"training time ratio torchvision / CPU scale: {rows[1]['train s per seed'] / rows[0]['train s per seed']:.2f}x")
     return rows + [{"settings": "difference", **{k: pair[k] for k in ("difference", "ci95", "test", "p_value")}}]
 
