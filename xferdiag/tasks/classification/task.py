@@ -10,8 +10,8 @@ from torch import nn
 
 from ... import health
 from ...engine import distributed
-from .audit import prepare_audit
 from ..descriptor import DESCRIPTORS
+from .audit import prepare_audit
 from .metrics import Evaluation, evaluate_logits
 from .prepare import prepare
 from .verdict import judge
