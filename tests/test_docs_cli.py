@@ -37,6 +37,7 @@ def test_a_row_holds_pipes_choices_defaults_and_required_marks():
     sub.add_argument("--out", required=True, help="where")
     sub.add_argument("--epochs", type=int, help="a RunConfig field: its default comes from there")
     sub.add_argument("--quiet", action="store_true", help="hush")
+    sub.add_argument("--seed", type=int, default=0)
     lines = render(parser).splitlines()
     rows = lines[lines.index("## xferdiag go"):]
     assert rows[2] == "do it."
@@ -45,3 +46,4 @@ def test_a_row_holds_pipes_choices_defaults_and_required_marks():
     assert "| `--out` | OUT |  | where (required) |" in rows
     assert "| `--epochs` | EPOCHS | *`10`* | a RunConfig field: its default comes from there |" in rows
     assert "| `--quiet` |  |  | hush |" in rows
+    assert "| `--seed` | SEED | `0` |  |" in rows  # a default of 0 is a default, not 'none'

@@ -49,7 +49,7 @@ def _value(action: argparse.Action) -> str:
 
 
 def _default(action: argparse.Action, config_defaults: dict[str, object]) -> str:
-    if action.default not in (None, False, {}, argparse.SUPPRESS):
+    if not any(action.default is unset for unset in (None, False, argparse.SUPPRESS)) and action.default != {}:
         return f"`{action.default}`"
     if action.option_strings and action.dest in config_defaults:
         value = config_defaults[action.dest]
