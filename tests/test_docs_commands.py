@@ -8,7 +8,6 @@ line shown as their output must be printed (numbers may differ; ``...`` stands f
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -98,13 +97,12 @@ FIXTURES = {"README.md": readme_fixtures}
 """Per page, what its commands expect to find that no block of the page makes."""
 
 
-@contextlib.contextmanager
-def commands_env(folder: Path):
+@pytest.fixture(scope="module")
+def commands_env(tmp_path_factory):
     """The environment the blocks run in: ``xferdiag`` on PATH runs the command in a child of a server that
     imported torch once (tests/docs_server.py), ``python`` is this interpreter, this checkout is first on the
     import path, and numeric libraries use one thread (a 2-core CI box runs other tests beside this one)."""
-    bin_dir = folder / ".bin"
-    bin_dir.mkdir()
+    bin_dir = tmp_path_factory.mktemp("bin")
     address = str(bin_dir / "xferdiag.sock")
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": path,
@@ -139,21 +137,19 @@ def run_block(block: Block, folder: Path, env: dict[str, str]) -> None:
         assert not missing, f"{block.where}: {command!r} no longer prints {missing}; it printed:\n{printed[-3000:]}"
 
 
-def _page_ids() -> list[str]:
-    return [str(page.relative_to(ROOT)) for page in pages() if shell_blocks(page)]
+def _runnable(path: Path) -> list[Block]:
+    return [block for block in shell_blocks(path) if block.not_run is None]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", _page_ids())
-def test_every_shell_block_of_the_page_runs(page, tmp_path):
+@pytest.mark.parametrize("page", [str(page.relative_to(ROOT)) for page in pages() if _runnable(page)])
+def test_every_shell_block_of_the_page_runs(page, tmp_path, commands_env):
     path = ROOT / page
     for name, code in python_files(path).items():
         (tmp_path / name).write_text(code)
     FIXTURES.get(path.name, lambda folder: None)(tmp_path)
-    with commands_env(tmp_path) as env:
-        for block in shell_blocks(path):
-            if block.not_run is None:
-                run_block(block, tmp_path, env)
+    for block in _runnable(path):
+        run_block(block, tmp_path, commands_env)
 
 
 PAGE = """# A page
