@@ -19,8 +19,8 @@ INTRO = f"""# Command-line reference
 <!-- generated from xferdiag.cli.build_parser() by `{REGENERATE}`; do not edit by hand -->
 
 Every command and every flag, with the help text that `xferdiag COMMAND --help` prints. `python -m xferdiag` is the
-same program. A default in *italics* is `RunConfig`'s (`xferdiag/config.py`): the flag, a `--config FILE.json|FILE.toml`
-key of the same name (underscores for dashes) or the recorded setting of a resumed run gives the value, in that order.
+same program. A default in *italics* is `RunConfig`'s (`xferdiag/config.py`), used where neither the flag nor a key of
+the same name (underscores for dashes) in `--config FILE.json|FILE.toml` gives the value; flags win over the file.
 Exit codes: 0 ok, 2 a user error (one line on stderr saying what was wrong), 1 an internal failure.
 The README's [your own model and data](../README.md#your-own-model-and-data) shows the commands in use."""
 
