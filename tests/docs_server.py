@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import signal
 import socket
 import sys
 import traceback
@@ -34,6 +35,7 @@ sys.exit(int(s.recv(16) or b"1"))
 
 def _run_command(request: dict, fds: list[int]) -> None:
     """In the forked child: become the command, run it, exit with its status (never returns)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -73,6 +75,15 @@ def serve(address: str) -> None:
     import xferdiag.commands.explain  # noqa: F401
     import xferdiag.commands.finetune  # noqa: F401
 
+    running: list[int] = []
+
+    def stop(*_) -> None:
+        """Terminated (the test is over, or a command ran past its timeout): the running command ends too."""
+        for pid in running:
+            os.kill(pid, signal.SIGKILL)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(address)
     server.listen()
@@ -87,9 +98,11 @@ def serve(address: str) -> None:
             server.close()
             connection.close()
             _run_command(request, fds)
+        running.append(pid)
         for fd in fds:
             os.close(fd)
         _, status = os.waitpid(pid, 0)
+        running.remove(pid)
         connection.sendall(str(os.waitstatus_to_exitcode(status)).encode())
         connection.close()
 

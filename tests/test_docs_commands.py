@@ -117,8 +117,8 @@ def commands_env(tmp_path_factory):
         assert server.stdout.readline().strip() == "ready", "the command server did not start"
         yield env
     finally:
-        server.kill()
-        server.wait()
+        server.terminate()  # the server ends a command still running (one that ran past its timeout) with itself
+        server.wait(timeout=60)
 
 
 def _bash(script: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
