@@ -235,7 +235,7 @@ def test_tabular_demo_report_shows_feature_shift_and_attributions(tmp_path, caps
     # the demo's fine-tuned table model, audited as if it came from elsewhere, scores the same
     transfer = out / "arms" / "transfer" / "seed-0"
     config = RunConfig.from_dict(json.loads((out / "run.json").read_text())["config"]).replace(threads=1, baseline="none")
-    audited = audit(config, transfer / "model.pt", tmp_path / "audited", quiet=True)
+    audited = audit(transfer / "model.pt", config, tmp_path / "audited", quiet=True)
     np.testing.assert_array_equal(read_npz(audited / "arms" / "transfer" / "seed-0" / "predictions.npz")["predictions"],
                                   read_npz(transfer / "predictions.npz")["predictions"])
     assert json.loads((audited / "run.json").read_text())["audit"]["checkpoint_form"] == "transfer"

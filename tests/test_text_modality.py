@@ -61,5 +61,5 @@ def test_without_text_explainers_explain_says_so_in_one_line():
 def test_methods_text_cannot_use_are_refused_in_one_line():
     modality = TextModality()
     assert modality.can_explain() and can_explain_kind("text")
-    with pytest.raises(InputError, match="--methods: gradcam cannot explain texts; choose from ig, shap, lime"):
+    with pytest.raises(InputError, match="^methods: gradcam cannot explain texts; choose from ig, shap, lime"):
         modality.explain(None, methods=["gradcam"], seed=0, lime_samples=10, shap_samples=10, budget=None, progress=False)

@@ -98,7 +98,7 @@ def imagenet_config() -> RunConfig:
     except XferdiagError as exc:
         missing.append(str(exc))
     if missing:
-        raise ConfigError(f"--scenario {IMAGENET_SCENARIO} needs two real assets: {'; '.join(missing)}")
+        raise ConfigError(f"scenario {IMAGENET_SCENARIO}: needs two real assets: {'; '.join(missing)}")
     return RunConfig(pretrained_checkpoint=checkpoint, **IMAGENET_SETTINGS)
 
 
@@ -107,7 +107,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     """Pretrain (built-in scenarios), fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
     names = (*SCENARIOS, IMAGENET_SCENARIO, *TEXT_SCENARIOS, *DETECTION_SCENARIOS)
     if scenario not in names:
-        raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join(names)}")
+        raise ConfigError(f"scenario {scenario!r}: choose one of {', '.join(names)}")
     out = Path(out)
     if rundir.RunDir(out).run_json.exists():
         raise RunDirError(f"{out}: already holds a run; choose another --out or delete it")

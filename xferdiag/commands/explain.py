@@ -26,7 +26,7 @@ def parse_methods(methods) -> list[str]:
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
     unknown = [m for m in names if m not in METHODS]
     if unknown or not names:
-        raise InputError(f"--methods: unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
+        raise InputError(f"methods: unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     return names
 
 

@@ -264,7 +264,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     distributed.on_main(lambda: _prepare_out(out, resume, allow_existing, config.seeds))
     recorded = _recorded_input(out) if resume else None
     prepared = task_for(config).prepare(config, source_domain=source_domain, resumed=resume, recorded_input=recorded, quiet=quiet)
-    config = prepared.config
+    config = prepared.config.replace(task=prepared.task.name)  # run.json names the task that judges and reports the run
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]
     prepared.announce()

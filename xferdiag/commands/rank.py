@@ -157,14 +157,14 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     ranking.json's ``left_out``. Each candidate's input size and where it came from go to stderr, unless ``quiet``.
     """
     if not candidates:
-        raise ConfigError("--candidates: give at least one model")
+        raise ConfigError("candidates: give at least one model")
     sizes = parse_shots(shots)
     if len(sizes) != 1:
-        raise ConfigError(f"--shots: rank scores one training-set size at a time, got {shots!r}")
+        raise ConfigError(f"shots: rank scores one training-set size at a time, got {shots!r}")
     config = RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
     task = task_for(config).name
     if not describe_task(task).supports("rank"):
-        raise ConfigError(f"--data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
+        raise ConfigError(f"data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
     shots, request = sizes[0], InputRequest(image_size=image_size, max_length=max_length)
     domain = load_domain(data)
     keep = whole_texts(domain, candidates, request) if domain.texts is not None and not truncate else None

@@ -115,7 +115,7 @@ def bbc_config() -> RunConfig:
         except XferdiagError as exc:
             missing.append(str(exc))
     if missing:
-        raise ConfigError(f"--scenario text needs two installed assets: {'; '.join(missing)}")
+        raise ConfigError(f"scenario text: needs two installed assets: {'; '.join(missing)}")
     return RunConfig(**BBC_SETTINGS)
 
 

@@ -120,7 +120,7 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
     nominal = check_alpha(alpha)
     alpha = look_alpha(len(looks) + 1, nominal)
     task = task_named(config.get("task"))
-    seeds_of = {arm: [seed_evidence(run.seed(arm, seed)) for seed in seeds] for arm in (arm_a, arm_b)}
+    seeds_of = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in (arm_a, arm_b)}
     data = rundir.read_data(run) if run.data_json.is_file() else {}
     judged = task.judge(seeds_of[arm_a], seeds_of[arm_b], arms=(arm_a, arm_b), seeds=seeds, data=data,
                         run_records=run_records(run), alpha=alpha)

@@ -194,7 +194,7 @@ def split_target(domain: Domain, val_fraction: float, test_fraction: float, spli
         indices = stratified_split(domain.labels, val_fraction, test_fraction, split_seed)
     left_out = {} if keep is None else _leave_out(indices, keep)
     if len(indices["val"]) == 0:
-        raise DataError("validation split is empty; raise --val-fraction or add a val/ folder")
+        raise DataError("val_fraction: the validation split is empty; raise it or add a val/ folder")
     indices["train"] = take_shots(indices["train"], domain.labels, shots, split_seed)
     return TargetSplits(domain, indices, shots, split_seed, left_out)
 

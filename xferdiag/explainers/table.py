@@ -81,7 +81,7 @@ class TableKind(Kind):
     def choose(self, request: TableRequest) -> list[str]:
         usable = [m for m in request.methods if m in TABLE_EXPLAINERS]
         if not usable:
-            raise InputError(f"--methods: tables are explained with {' and '.join(METHODS)}; Grad-CAM needs images")
+            raise InputError(f"methods: tables are explained with {' and '.join(METHODS)}; Grad-CAM needs images")
         return check_request(usable, METHODS, request.target, self.targets)
 
     def check(self, request: TableRequest) -> np.ndarray:

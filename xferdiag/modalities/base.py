@@ -68,5 +68,5 @@ def own_methods(methods: list[str], available: tuple[str, ...], what: str) -> li
     """The requested methods a modality has (the others need another kind of data and are skipped); at least one."""
     chosen = [m for m in methods if m in available]
     if not chosen:
-        raise InputError(f"--methods: {', '.join(methods)} cannot explain {what}; choose from {', '.join(available)}")
+        raise InputError(f"methods: {', '.join(methods)} cannot explain {what}; choose from {', '.join(available)}")
     return chosen

@@ -69,7 +69,7 @@ def _per_channel(values: tuple[float, ...], channels: int, name: str) -> tuple[f
         return values
     if len(values) == 1:
         return values * channels
-    raise ModelError(f"--{name}: {len(values)} values for a model that takes {channels} channel(s); give {channels} or one")
+    raise ModelError(f"{name}: {len(values)} values for a model that takes {channels} channel(s); give {channels} or one")
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def resolve_input(source: ModelSource, classifier: nn.Module | None, request: In
         inferred, pre = model_channels(classifier), source.preprocessing()
         known = (pre.size, pre.mean, pre.std, pre.origin) if pre is not None else None
     if request.channels is not None and inferred is not None and request.channels != inferred:
-        raise ModelError(f"--channels {request.channels}: the model's first convolution takes {inferred} channel(s)")
+        raise ModelError(f"channels {request.channels}: the model's first convolution takes {inferred} channel(s)")
     channels = request.channels or inferred or 3
     mean, std = IMAGENET if channels == 3 else ((UNIT_RANGE[0],), (UNIT_RANGE[1],))
     origin = "channels from the first convolution, ImageNet defaults" if inferred else "ImageNet defaults"
@@ -226,7 +226,7 @@ def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
     length = int(max_length or min([DEFAULT_MAX_LENGTH, *filter(None, limits.values())]))
     for reason, most in limits.items():
         if most is not None and most < length:
-            raise ModelError(f"--max-length {length}: {reason.format(most)}; give --max-length {most} or less")
+            raise ModelError(f"max_length {length}: {reason.format(most)}; give {most} or less")
     capped = not max_length and length < DEFAULT_MAX_LENGTH
     origin = f"tokenizer of {source.canonical}, {length} tokens{' (the most the model takes)' if capped else ''}"
     return InputSpec(TOKENS, length, (), (), origin, tokenizer=tokenizer)
