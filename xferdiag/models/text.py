@@ -224,8 +224,6 @@ class TokenNet(nn.Module):
     """What every text classifier here shares: ``encoder``, ``pad_token_id``, the word embeddings, the
     blocks that ``partial`` fine-tuning counts, and the padding trim before the encoder runs."""
 
-    is_text = True
-
     def __init__(self, encoder: nn.Module, pad_token_id: int):
         super().__init__()
         self.encoder = encoder

@@ -21,7 +21,9 @@ import markupsafe
 
 from .._version import __version__
 from ..errors import RunDirError
+from ..modalities.descriptor import describe_modality
 from ..rundir import RunDir, layout, optional_object, read_data, validate, write_text
+from ..rundir.kinds import with_kind
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .recommend import Facts, recommend
@@ -41,8 +43,8 @@ from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
-TEXT = "text"
-"""The kind of data a text run records."""
+EXPLANATION_SECTIONS = {build.__name__: build for build in (image_explanations, table_explanations, text_explanations)}
+"""The explanation section of each modality, by the name its descriptor gives (``section``)."""
 
 
 @dataclass
@@ -114,7 +116,7 @@ class RunFiles:
         transfer, similar = optional_object(rd.transferability_json), optional_object(rd.similarity_json)
         index = optional_object(rd.index_json)  # a corrupt index raises even when the arrays are gone
         return cls(verdict=verdict, shift=shift, transferability=transfer, similarity=similar,
-                   index=index if rd.maps_npz.is_file() else None, shots=optional_object(rd.shots_json))
+                   index=with_kind(index) if rd.maps_npz.is_file() else None, shots=optional_object(rd.shots_json))
 
 
 def collect(rd: RunDir, run: dict) -> dict:
@@ -130,7 +132,7 @@ def collect(rd: RunDir, run: dict) -> dict:
     terms = describe_task(config_value(run_config(run), "task"))
     env = run.get("environment") if isinstance(run.get("environment"), dict) else {}
     task = task_sections(terms, rd, data, arms, files.verdict)
-    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data.get("kind"))
+    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data["kind"])
     return {
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd, terms),
@@ -156,9 +158,7 @@ def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | Non
     """The image, table or text explanation section, by the kind index.json records."""
     if not files.index:
         return None
-    kind = files.index.get("kind")
-    build = {"tabular": table_explanations, "text": text_explanations}.get(kind if isinstance(kind, str) else "",
-                                                                          image_explanations)
+    build = EXPLANATION_SECTIONS[describe_modality(files.index["kind"]).section]
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 
@@ -173,7 +173,7 @@ def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) 
 
 
 def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_predictions: bool,
-             shift_section: dict | None, terms: TaskDescriptor, kind: str | None = None) -> list[str]:
+             shift_section: dict | None, terms: TaskDescriptor, kind: str) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     task = config_value(run_config(run), "task")
@@ -200,10 +200,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"transferability scores ({analyze})")
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze})")
-    if files.index is None and kind == TEXT:
-        missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain})")
-    elif files.index is None:
-        missing.append(f"explanations: Grad-CAM, SHAP, LIME ({explain})")
+    if files.index is None:
+        missing.append(f"explanations: {describe_modality(kind).methods_words} ({explain})")
     if shift_section and shift_section["embedding"] is None:
         missing.append(f"source-vs-target embedding ({analyze})")
     return missing
