@@ -13,7 +13,7 @@ from xferdiag.cli import main
 from xferdiag.commands.textdemo import text_scenario_config, write_jsonl
 from xferdiag.data import load_domain, split_target
 from xferdiag.data.cues import cue_corpus
-from xferdiag.models.text import transformers_offline
+from xferdiag.modalities.text.network import transformers_offline
 from xferdiag.rundir import RunDir, read_json
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -104,17 +104,14 @@ def _whole_texts(context: RunContext, domains: dict) -> tuple[dict[str, np.ndarr
     them, how many texts of each domain were left out (None when nothing is left out by rule), said in one
     warning line. A domain with no text short enough ends in one line."""
     present = {name: domain for name, domain in domains.items() if domain is not None}
-    cut = context.config.truncate or not describe_modality(context.target.kind).cuts_long_inputs
-    spec = None if cut else context.input_spec
-    keep = {}
+    if context.config.truncate or not describe_modality(context.target.kind).cuts_long_inputs:
+        return {name: np.arange(len(domain)) for name, domain in present.items()}, None
+    spec, pools = context.input_spec, {}
     for name, domain in present.items():
         try:
-            keep[name] = keep_whole(domain, [spec], cut)
+            pools[name] = np.flatnonzero(keep_whole(domain, [spec], truncate=False))
         except DataError as exc:
             raise DataError(f"{name} data {domain.spec}: {exc}") from None
-    pools = {name: np.arange(len(present[name])) if mask is None else np.flatnonzero(mask) for name, mask in keep.items()}
-    if all(mask is None for mask in keep.values()):
-        return pools, None
     left_out = {name: len(present[name]) - len(pool) for name, pool in pools.items()}
     if any(left_out.values()):
         counts = " and ".join(f"{n} of {len(present[name])} {name} texts" for name, n in left_out.items())

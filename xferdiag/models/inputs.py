@@ -21,10 +21,10 @@ from ..data.spec import InputSpec
 from ..errors import ModelError
 from ..modalities.descriptor import describe_modality
 from ..modalities.kinds import TEXT
-from . import text
+from ..modalities.text import network as text
+from ..modalities.text.network import load_tokenizer
 from .builtin import builtin_input_spec
 from .source import ModelSource
-from .text import load_tokenizer
 
 DEFAULT_MAX_LENGTH = 128
 """Tokens per text when the user names no --max-length."""

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 MINILM = "minilm"
 TEXT_BUILTINS = (MINILM,)
