@@ -35,7 +35,7 @@ def test_a_coco_folder_trains_both_arms_into_a_standard_run_directory(detection_
     meta = json.loads((run / "run.json").read_text())
     assert meta["config"]["task"] == "detection" and meta["model"]["transfer"]["level"] == "backbone"
     data = json.loads((run / "data.json").read_text())
-    assert data["kind"] == "detection" and data["classes"] == ["face", "digit"] and set(data["card"]) == {"train", "val", "test"}
+    assert data["kind"] == "image" and data["classes"] == ["face", "digit"] and set(data["card"]) == {"train", "val", "test"}
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["metric"] == "map" and verdict["seeds"] == [0, 1] and verdict["verdict"] in ("positive", "negative", "inconclusive")
     assert verdict["method"].startswith("seeds x test images")

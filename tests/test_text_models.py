@@ -18,9 +18,9 @@ from xferdiag.data.text import token_stats, tokenize
 from xferdiag.engine.strategies import Phase, apply_freezing, parameter_groups, phases_for
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from xferdiag.errors import ModelError
+from xferdiag.modalities.text.network import TextNet
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest
-from xferdiag.models.text import TextNet
 from xferdiag.tasks.classification.prepare import split_data
 from xferdiag.tasks.classification.task import ClassificationTask
 
@@ -164,7 +164,7 @@ def test_layer_decay_gives_each_text_block_its_rate_and_lp_ft_probes_first(tiny_
 
 
 def test_token_stats_hand_computed():
-    from xferdiag.models.text import transformers_offline
+    from xferdiag.modalities.text.network import transformers_offline
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "play", "##ing", "apple", "the"]
     tokenizer = transformers_offline().BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})

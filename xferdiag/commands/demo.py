@@ -21,7 +21,7 @@ from ..data import SCENARIOS, load_domain, split_target
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, RunDirError, XferdiagError
-from ..modalities import can_explain_kind
+from ..modalities.descriptor import describe_modality
 from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..models.tabular import model_for_data
@@ -131,7 +131,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     task = describe_task((rundir.RunDir(out).check().get("config") or {}).get("task"))  # the task the run recorded
     if task.supports("analyze"):
         analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
-    if task.supports("explain") and can_explain_kind(rundir.read_data(rundir.RunDir(out)).get("kind")):
+    if task.supports("explain") and describe_modality(rundir.read_data(rundir.RunDir(out))["kind"]).can_explain():
         explain_run(out, quiet=quiet, **explain)
     render_report(out)
     return out

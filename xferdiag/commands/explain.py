@@ -18,7 +18,7 @@ from ..config import DEFAULT_BUDGET, Budget
 from ..errors import InputError
 from ..explainers import pick_examples
 from ..explainers.budget import as_budget
-from ..modalities import METHODS, ExplainJob, modality_of
+from ..modalities.registry import METHODS, ExplainJob, modality_of
 from .context import RunContext, require_stage
 
 

@@ -21,7 +21,7 @@ from .. import health, rundir
 from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain
-from ..data.images import InputSpec
+from ..data.spec import InputSpec
 from ..engine import distributed
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
 from ..engine.strategies import Phase, fused_optimizer, phases_for

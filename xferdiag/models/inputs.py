@@ -16,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ..data.images import IMAGENET, TOKENS, InputSpec
+from ..data.images import IMAGENET
+from ..data.spec import InputSpec
 from ..errors import ModelError
-from . import text
+from ..modalities.descriptor import describe_modality
+from ..modalities.kinds import TEXT
+from ..modalities.text import network as text
+from ..modalities.text.network import load_tokenizer
 from .builtin import builtin_input_spec
 from .source import ModelSource
-from .text import load_tokenizer
 
 DEFAULT_MAX_LENGTH = 128
 """Tokens per text when the user names no --max-length."""
@@ -35,6 +38,8 @@ UPSAMPLE_WARNING = 4
 
 UNIT_RANGE = (0.5, 0.5)
 """Mean and std for non-RGB inputs of a model that records none: maps [0, 1] to [-1, 1]."""
+IMAGE_SETTINGS = ("image_size", "channels", "mean", "std", "normalize")
+"""The run settings :func:`resolve_input` applies to a model's input (a modality whose options hold none has nothing to resolve)."""
 
 
 @dataclass(frozen=True)
@@ -164,11 +169,11 @@ def resolve_input(source: ModelSource, classifier: nn.Module | None, request: In
 
     ``classifier`` is the source model (its first convolution gives the channels); None builds one.
     """
-    if source.is_text:
+    if source.from_directory:  # its tokenizer says what it takes
         return text_input_spec(source, request.max_length), None
     if source.kind == "builtin":
         builtin = builtin_input_spec(source.arch, source.options, request.image_size)
-        if builtin.channels == 0:  # a table: no image preprocessing
+        if set(describe_modality(builtin.kind).options).isdisjoint(IMAGE_SETTINGS):  # a table's spec: nothing to resolve
             return builtin, None
         inferred, known = builtin.channels, (builtin.size, builtin.mean, builtin.std, f"built-in {source.arch}")
     else:
@@ -229,4 +234,4 @@ def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
             raise ModelError(f"max_length {length}: {reason.format(most)}; give {most} or less")
     capped = not max_length and length < DEFAULT_MAX_LENGTH
     origin = f"tokenizer of {source.canonical}, {length} tokens{' (the most the model takes)' if capped else ''}"
-    return InputSpec(TOKENS, length, (), (), origin, tokenizer=tokenizer)
+    return InputSpec(0, length, (), (), origin, tokenizer=tokenizer, kind=TEXT)

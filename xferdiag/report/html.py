@@ -21,6 +21,7 @@ import markupsafe
 
 from .._version import __version__
 from ..errors import RunDirError
+from ..modalities.descriptor import describe_modality
 from ..rundir import RunDir, RunDocuments, layout, read_data, validate, write_text
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
@@ -41,8 +42,8 @@ from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
-TEXT = "text"
-"""The kind of data a text run records."""
+EXPLANATION_SECTIONS = {build.__name__: build for build in (image_explanations, table_explanations, text_explanations)}
+"""The explanation section of each modality, by the name its descriptor gives (``section``)."""
 
 
 @dataclass
@@ -109,7 +110,7 @@ def collect(rd: RunDir, run: dict) -> dict:
     terms = describe_task(config_value(run_config(run), "task"))
     env = run.get("environment") or {}
     task = task_sections(terms, rd, data, arms, files.verdict)
-    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data.get("kind"))
+    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data["kind"])
     return {
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd, terms),
@@ -135,7 +136,7 @@ def _explanations(rd: RunDir, files: RunDocuments, classes: list[str]) -> dict |
     """The image, table or text explanation section, by the kind index.json records."""
     if not files.index:
         return None
-    build = {"tabular": table_explanations, "text": text_explanations}.get(files.index.get("kind", ""), image_explanations)
+    build = EXPLANATION_SECTIONS[describe_modality(files.index["kind"]).section]
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 
@@ -150,7 +151,7 @@ def _facts(data: dict, arms: dict[str, Arm], files: RunDocuments, strategy: obje
 
 
 def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, no_predictions: bool,
-             shift_section: dict | None, terms: TaskDescriptor, kind: str | None = None) -> list[str]:
+             shift_section: dict | None, terms: TaskDescriptor, kind: str) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     task = config_value(run_config(run), "task")
@@ -177,10 +178,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, n
         missing.append(f"transferability scores ({analyze})")
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze})")
-    if files.index is None and kind == TEXT:
-        missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain})")
-    elif files.index is None:
-        missing.append(f"explanations: Grad-CAM, SHAP, LIME ({explain})")
+    if files.index is None:
+        missing.append(f"explanations: {describe_modality(kind).methods_words} ({explain})")
     if shift_section and shift_section["embedding"] is None:
         missing.append(f"source-vs-target embedding ({analyze})")
     return missing

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Required, TypedDict, TypeVar
 
 from .conform import conform
+from .kinds import with_kind
 from .layout import RunDir
 from .readers import optional_object
 
@@ -294,4 +295,4 @@ class RunDocuments:
         return cls(verdict=read_document(rd.verdict_json, Verdict), shift=read_document(rd.shift_json, Shift),
                    transferability=read_document(rd.transferability_json, Transferability),
                    similarity=read_document(rd.similarity_json, Similarity),
-                   index=index if rd.maps_npz.is_file() else None, shots=read_document(rd.shots_json, Shots))
+                   index=with_kind(index) if rd.maps_npz.is_file() else None, shots=read_document(rd.shots_json, Shots))

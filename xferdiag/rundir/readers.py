@@ -22,6 +22,7 @@ from ._io import (
     write_json,
     write_npz,
 )
+from .kinds import with_kind
 from .layout import DATA_JSON, RunDir, SeedDir
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def read_data(run: RunDir) -> dict:
     if not isinstance(data.get("classes"), list) or not data["classes"]:
         raise RunDirError(f"{run.data_json}: 'classes' must be a non-empty list of class names")
     data["classes"] = [str(c) for c in data["classes"]]
-    return data
+    return with_kind(data)
 
 
 def read_metrics(seed: SeedDir) -> dict:
