@@ -89,7 +89,7 @@ def test_long_inputs_are_a_rule_of_the_modality_that_cuts_them():
 
 def test_an_option_of_another_kind_of_data_ends_in_one_line():
     config = RunConfig(data="digits:plain", model="builtin:digits-cnn", freeze_embeddings=True)
-    with pytest.raises(ConfigError, match=r"^--freeze-embeddings: only a text model has embeddings to freeze; "
+    with pytest.raises(ConfigError, match=r"^freeze_embeddings: only a text model has embeddings to freeze; "
                                           r"'builtin:digits-cnn' takes table rows$"):
         check_options(config, TABLE_SPEC)
     check_options(RunConfig(data="digits:plain"), TABLE_SPEC)
