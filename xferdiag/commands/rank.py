@@ -82,7 +82,7 @@ def score_candidate(candidate: str, splits, request: InputRequest, device, quiet
     start = time.perf_counter()
     seed_everything(0)
     classifier = load_pretrained_classifier(source, checkpoint)
-    spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes())
+    spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes(), plain=splits.domain.plain_input())
     splits.domain.check_fits(spec)
     try:
         model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec)

@@ -49,6 +49,11 @@ class Payload(Protocol):
 
     def native_side(self) -> int | None: ...
 
+    def plain_input(self) -> InputSpec | None:
+        """The input a model without convolutions takes from these examples (a table's rows); None where such a
+        model needs a spec of its own (images, texts)."""
+        ...
+
     def describe(self, n: int) -> str: ...
 
     def check_fits(self, name: str, spec: InputSpec, n: int) -> None: ...
@@ -88,6 +93,10 @@ class Domain:
         """(N, 2) heights and widths of the images as stored (None for texts and tables): the size a model
         that records none is best fed at (:func:`xferdiag.models.inputs.choose_size`)."""
         return self.payload.image_sizes(len(self))
+
+    def plain_input(self) -> InputSpec | None:
+        """See :meth:`Payload.plain_input`."""
+        return self.payload.plain_input()
 
     def native_side(self) -> int | None:
         """The side of square images held in memory: a size a model may run at (None otherwise)."""

@@ -138,6 +138,9 @@ class ImageTensors:
     def image_sizes(self, n: int) -> np.ndarray:
         return np.broadcast_to(np.array(self.images.shape[-2:], dtype=np.int64), (n, 2))
 
+    def plain_input(self) -> None:
+        return None
+
     def native_side(self) -> int | None:
         """The images' side where they are square (a size a model may run at)."""
         return int(self.images.shape[-1]) if self.images.shape[-1] == self.images.shape[-2] else None
@@ -168,6 +171,9 @@ class ImageFiles:
         return self.sizes
 
     def native_side(self) -> None:
+        return None
+
+    def plain_input(self) -> None:
         return None
 
     def describe(self, n: int) -> str:

@@ -68,6 +68,10 @@ class TableRows:
     def native_side(self) -> None:
         return None
 
+    def plain_input(self) -> InputSpec:
+        return InputSpec(0, int(self.rows.shape[1]), (), (), origin="a model without convolutions on a table: one row of "
+                         f"{self.rows.shape[1]} features", kind=TABLE)
+
     def describe(self, n: int) -> str:
         return f"a table of {n} rows x {self.rows.shape[1]} features"
 

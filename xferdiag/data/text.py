@@ -238,6 +238,9 @@ class Texts:
     def native_side(self) -> None:
         return None
 
+    def plain_input(self) -> None:
+        return None
+
     def describe(self, n: int) -> str:
         return f"{n} texts"
 

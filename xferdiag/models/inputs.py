@@ -161,13 +161,15 @@ def input_lines(choice: SizeChoice | None, checkpoint: bool, model: str | None =
 
 
 def resolve_input(source: ModelSource, classifier: nn.Module | None, request: InputRequest = InputRequest(), target_sizes=None,
-                  source_sizes=None) -> tuple[InputSpec, SizeChoice | None]:
+                  source_sizes=None, plain: InputSpec | None = None) -> tuple[InputSpec, SizeChoice | None]:
     """The spec examples are prepared to, and how its size was chosen (None for texts and tables);
     ``origin`` says where its size and normalisation came from. ``target_sizes``/``source_sizes``: the
     data's image sizes ((height, width) rows, :meth:`~xferdiag.data.Domain.image_sizes`), for a model that
     records no size; without them such a model takes :data:`DEFAULT_SIZE`, as runs made before recorded.
 
-    ``classifier`` is the source model (its first convolution gives the channels); None builds one.
+    ``classifier`` is the source model (its first convolution gives the channels); None builds one. ``plain``: the
+    input the data give a model without convolutions (:meth:`~xferdiag.data.Domain.plain_input`, a table's rows),
+    taken when the model has none.
     """
     if source.from_directory:  # its tokenizer says what it takes
         return text_input_spec(source, request.max_length), None
@@ -179,6 +181,8 @@ def resolve_input(source: ModelSource, classifier: nn.Module | None, request: In
     else:
         classifier = classifier if classifier is not None else source.build_classifier()
         inferred, pre = model_channels(classifier), source.preprocessing()
+        if inferred is None and plain is not None:
+            return plain, None
         known = (pre.size, pre.mean, pre.std, pre.origin) if pre is not None else None
     if request.channels is not None and inferred is not None and request.channels != inferred:
         raise ModelError(f"channels {request.channels}: the model's first convolution takes {inferred} channel(s)")

@@ -80,7 +80,7 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
         spec, choice = recorded, recorded_choice(recorded)
     else:
         sizes = (None, None) if resumed else (domain.image_sizes(), source_domain and source_domain.image_sizes())
-        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes)
+        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes, plain=domain.plain_input())
     domain.check_fits(spec)
     check_options(config, spec)
     try:
