@@ -31,7 +31,12 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        return f"{page_name(self.page)}:{self.line}"
+
+
+def page_name(page: Path) -> str:
+    """A page as messages name it: relative to the repository when it is in it."""
+    return str(page.relative_to(ROOT) if page.is_relative_to(ROOT) else page)
 
 
 def pages() -> list[Path]:
@@ -85,12 +90,43 @@ def console_steps(block: Block) -> list[tuple[str, list[str]]]:
 
 
 def shown_line_pattern(line: str) -> re.Pattern:
-    """A shown output line as a pattern: any number where it shows one, any text where it shows '...'."""
+    """A shown output line as a pattern: any number where it shows one (a group each, in order), any text where it
+    shows '...' (the shortest, so that a number after it is caught whole)."""
     parts = [NUMBER.sub("\0", piece) for piece in line.strip().split("...")]
-    return re.compile(".*".join(re.escape(part).replace("\0", NUMBER.pattern) for part in parts))
+    return re.compile(".*?".join(re.escape(part).replace("\0", f"({NUMBER.pattern})") for part in parts))
+
+
+def printed_lines(printed: str) -> list[str]:
+    """What a command printed, line by line, each step of a progress bar (``\\r``) a line of its own."""
+    return [piece.strip() for line in printed.splitlines() for piece in line.split("\r")]
 
 
 def missing_output(shown: list[str], printed: str) -> list[str]:
     """The shown lines that no printed line matches (numbers may differ; progress bars are ignored)."""
-    actual = [piece.strip() for line in printed.splitlines() for piece in line.split("\r")]
+    actual = printed_lines(printed)
     return [line for line in shown if line.strip() and not any(shown_line_pattern(line).fullmatch(a) for a in actual)]
+
+
+def refreshed_output(shown: list[str], printed: str) -> tuple[list[str], list[str]]:
+    """The shown lines with their numbers as printed, and the shown lines that no printed line matches (kept as
+    they are). Each line takes the first match after the one the line before it took (else the first match), its
+    words and its '...' staying as the author wrote them."""
+    actual, lines, missing, after = printed_lines(printed), [], [], 0
+    for line in shown:
+        pattern = shown_line_pattern(line)
+        found = [i for i, a in enumerate(actual) if line.strip() and pattern.fullmatch(a)]
+        if not found:
+            lines.append(line)
+            missing += [line] if line.strip() else []
+            continue
+        index = next((i for i in found if i >= after), found[0])
+        lines.append(_with_numbers(line, pattern.fullmatch(actual[index]).groups()))
+        after = index + 1
+    return lines, missing
+
+
+def _with_numbers(line: str, numbers: tuple[str, ...]) -> str:
+    """The shown line with its numbers, in order, replaced by ``numbers``; its indent, words and '...' kept."""
+    replacing = iter(numbers)
+    indent = line[:len(line) - len(line.lstrip())]
+    return indent + "...".join(NUMBER.sub(lambda _: next(replacing), piece) for piece in line.strip().split("..."))

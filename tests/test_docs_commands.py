@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -97,12 +99,11 @@ FIXTURES = {"README.md": readme_fixtures}
 """Per page, what its commands expect to find that no block of the page makes."""
 
 
-@pytest.fixture(scope="module")
-def commands_env(tmp_path_factory):
+@contextmanager
+def command_environment(bin_dir: Path) -> Iterator[dict[str, str]]:
     """The environment the blocks run in: ``xferdiag`` on PATH runs the command in a child of a server that
     imported torch once (tests/docs_server.py), ``python`` is this interpreter, this checkout is first on the
     import path, and numeric libraries use one thread (a 2-core CI box runs other tests beside this one)."""
-    bin_dir = tmp_path_factory.mktemp("bin")
     address = str(bin_dir / "xferdiag.sock")
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": path,
@@ -121,34 +122,55 @@ def commands_env(tmp_path_factory):
         server.wait(timeout=60)
 
 
+@pytest.fixture(scope="module")
+def commands_env(tmp_path_factory):
+    with command_environment(tmp_path_factory.mktemp("bin")) as env:
+        yield env
+
+
 def _bash(script: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=folder, env=env, capture_output=True,
                           text=True, timeout=TIMEOUT_S)
 
 
+def prepare_page(path: Path, folder: Path) -> None:
+    """Write into ``folder`` the page's named python files and what its commands expect that no block makes."""
+    for name, code in python_files(path).items():
+        (folder / name).write_text(code)
+    FIXTURES.get(path.name, lambda folder: None)(folder)
+
+
+def run_step(block: Block, command: str, folder: Path, env: dict[str, str]) -> str:
+    """Run one command of a block in ``folder`` and return what it printed; fail naming the block if it fails."""
+    done = _bash(command, folder, env)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 0, f"{block.where}: exit {done.returncode} from\n{command}\n{printed[-3000:]}"
+    return printed
+
+
+def block_steps(block: Block) -> list[tuple[str, list[str]]]:
+    """(command, shown output) pairs: a console block's ``$`` lines, or a bash block as one command showing nothing."""
+    return console_steps(block) if block.lang == "console" else [(block.text, [])]
+
+
 def run_block(block: Block, folder: Path, env: dict[str, str]) -> None:
     """Run one block in ``folder``; fail naming the block, the command and what it printed."""
-    steps = console_steps(block) if block.lang == "console" else [(block.text, [])]
-    for command, shown in steps:
-        done = _bash(command, folder, env)
-        printed = done.stdout + done.stderr
-        assert done.returncode == 0, f"{block.where}: exit {done.returncode} from\n{command}\n{printed[-3000:]}"
+    for command, shown in block_steps(block):
+        printed = run_step(block, command, folder, env)
         missing = missing_output(shown, printed)
         assert not missing, f"{block.where}: {command!r} no longer prints {missing}; it printed:\n{printed[-3000:]}"
 
 
-def _runnable(path: Path) -> list[Block]:
+def runnable(path: Path) -> list[Block]:
     return [block for block in shell_blocks(path) if block.not_run is None]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", [str(page.relative_to(ROOT)) for page in pages() if _runnable(page)])
+@pytest.mark.parametrize("page", [str(page.relative_to(ROOT)) for page in pages() if runnable(page)])
 def test_every_shell_block_of_the_page_runs(page, tmp_path, commands_env):
     path = ROOT / page
-    for name, code in python_files(path).items():
-        (tmp_path / name).write_text(code)
-    FIXTURES.get(path.name, lambda folder: None)(tmp_path)
-    for block in _runnable(path):
+    prepare_page(path, tmp_path)
+    for block in runnable(path):
         run_block(block, tmp_path, commands_env)
 
 
