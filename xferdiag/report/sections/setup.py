@@ -29,12 +29,12 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
         ("Budget", "; ".join(_budget(config, arms)) or fmt.DASH),
     ]
     audit = run.get("audit")
-    if isinstance(audit, dict):
+    if audit:  # run.json is read typed (rundir.documents.RunRecord): an audit block is an object or absent
         rows.insert(1, ("Fine-tuned elsewhere", (f"the {audit.get('arm', 'transfer')} arm is the checkpoint "
                         f"{audit.get('checkpoint', '?')}, evaluated as is by 'xferdiag audit' (no training history)")))
     command = run.get("command")
     return {"rows": rows, "config": _flatten(config) if config else [],
-            "command": shlex.join(map(str, command)) if isinstance(command, list) and command else None}
+            "command": shlex.join(map(str, command)) if command else None}
 
 
 def _budget(config: dict, arms: dict[str, Arm]) -> list[str]:
@@ -65,7 +65,7 @@ def _splits(splits: object) -> str:
 def _model(run: dict, config: dict) -> str:
     """The model's name; where run.json describes it further (a detector), its architecture and what its
     transfer arm started from."""
-    described = run.get("model") if isinstance(run.get("model"), dict) else {}
+    described = run.get("model") or {}
     name = str(described.get("model") or model_name(config) or fmt.DASH)
     transfer = described.get("transfer") if isinstance(described.get("transfer"), dict) else {}
     return f"{name}; the transfer arm starts from {transfer['description']}" if transfer.get("description") else name
