@@ -28,6 +28,12 @@ def _number_or_word(text: str) -> float | str:
         return text
 
 
+def _numbers(text: str) -> float | list[float]:
+    """A swept number (``--lr 0.01`` or ``--lr 0.01,0.001``: one transfer arm each); RunConfig checks the values."""
+    values = [float(v) for v in text.split(",") if v.strip()]
+    return values[0] if len(values) == 1 else values
+
+
 def _add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
     """One flag per RunConfig field (or per field in ``only``), all defaulting to 'not given' so a --config file can fill them."""
     for f in (f for f in dataclasses.fields(RunConfig) if only is None or f.name in only):
@@ -44,7 +50,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | N
             parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text)
         else:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float,
-                    "float | str | None": _number_or_word}.get(str(f.type), str)
+                    "float | str | None": _number_or_word,
+                    "float | list[float]": _numbers}.get(str(f.type), str)
             parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text, metavar=f.name.upper())
 
 
@@ -80,7 +87,10 @@ def _verdict(out: Path) -> dict | None:
 
 def _print_verdict_warnings(out: Path, prefix: str = "") -> None:
     """An arm that did not learn is said on the terminal too, not only in verdict.json and the report."""
-    for warning in (_verdict(out) or {}).get("warnings", []):
+    verdict = _verdict(out) or {}
+    arms = verdict.get("verdicts").values() if isinstance(verdict.get("verdicts"), dict) else [verdict]  # a sweep: every arm's
+    warnings = {(w.get("code"), w.get("arm")): w for v in arms for w in v.get("warnings", [])}
+    for warning in warnings.values():
         remedy = f"; what would help: {warning['remedy']}" if warning.get("remedy") else ""
         print(f"xferdiag: warning: {prefix}{warning['message']}{remedy}", file=sys.stderr)
 

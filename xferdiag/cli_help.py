@@ -16,7 +16,8 @@ FINETUNE_HELP = {
     "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS); for detection "
                              "the backbone classifier's state_dict or a whole detector's",
     "source_data": "the data the model was pretrained on, for the shift analysis",
-    "strategy": f"one of {', '.join(STRATEGIES)}",
+    "strategy": f"one of {', '.join(STRATEGIES)}; several (linear-probe,lp-ft,full) train one transfer arm each beside "
+                "one shared scratch arm, in one run directory",
     "partial_blocks": "with --strategy partial: how many of the last backbone blocks train",
     "head_hidden": "new layers: hidden sizes of an MLP head, e.g. 256,128 (default: one linear layer)",
     "head_dropout": "dropout between the MLP head's layers",
@@ -30,9 +31,10 @@ FINETUNE_HELP = {
                   "or auto: pick it by a short search on the validation split",
     "scratch_epochs": "training budget of the scratch arm (default: --epochs)",
     "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
-    "lr": "learning rate of new layers",
-    "backbone_lr_mult": "pretrained layers train at lr times this",
-    "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off)",
+    "lr": "learning rate of new layers; several (0.01,0.001) train one transfer arm each beside one scratch arm, whose rate "
+          "is pinned once (--scratch-lr, searched once with auto, else the first of the list)",
+    "backbone_lr_mult": "pretrained layers train at lr times this; several (0.1,1) train one transfer arm each",
+    "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off); several (0.65,1) train one transfer arm each",
     "l2sp": "L2-SP strength: penalty toward the pretrained weights (0 = off)",
     "patience": "early stopping: epochs without a better validation loss",
     "augment": "training augmentation",

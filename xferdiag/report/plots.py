@@ -232,8 +232,8 @@ def shots_curve(points: list[dict]) -> str:
 
 
 def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence[tuple | None],
-               verdicts: Sequence[str | None]) -> str:
-    """Forest plot: one row per run, gap and its 95% CI in points, zero line for 'no effect'."""
+               verdicts: Sequence[str | None], xlabel: str = "transfer − scratch test accuracy (points, 95% CI)") -> str:
+    """Forest plot: one row per run (or per arm of a sweep), gap and its 95% CI in points, zero line for 'no effect'."""
     y = np.arange(len(names))[::-1]
     with figure(8, 0.9 + 0.42 * len(names)) as (fig, axes):
         ax = axes[0, 0]
@@ -246,7 +246,7 @@ def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence
                 ax.plot([ci[0] * 100, ci[1] * 100], [yi, yi], color=colour, lw=2.5, solid_capstyle="round")
             ax.plot(gap * 100, yi, "D", color=colour, ms=7)
         ax.set_yticks(y, [label(n, 28) for n in names])
-        ax.set_xlabel("transfer − scratch test accuracy (points, 95% CI)")
+        ax.set_xlabel(xlabel)
         ax.grid(axis="y", visible=False)
         return png_uri(fig)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..sweeps import SCRATCH, sweep_of, transfer_arms
 from ..tasks.descriptor import describe_task
 from .layout import (
     DETECTIONS_JSON,
     MODEL_PT,
     PREDICTIONS_NPZ,
     SIMILARITY_JSON,
-    STANDARD_ARMS,
     TRANSFERABILITY_JSON,
     RunDir,
 )
@@ -35,8 +35,9 @@ class RunStatus:
     def of(cls, run: RunDir, config: Mapping, has_pretrained: Callable[[], bool]) -> RunStatus:
         """The status of ``run`` whose run.json holds ``config``.
 
-        The verdict needs finished seeds of both standard arms, each with predictions; analysis and
-        explanations need the config's data and model and the transfer arm's weights; the analysis
+        The verdict needs finished seeds of the scratch arm and every transfer arm (one, or one per value of a
+        sweep), each with predictions; analysis and explanations need the config's data and model and the
+        transfer arm's weights (a sweep's several arms are not analysed yet); the analysis
         needs the pretrained weights too, which only the caller can tell from the model's name
         (``has_pretrained``, asked only while the analysis is missing and the rest is there: parsing a
         model's name can load torchvision, which a computed run's report does without).
@@ -47,15 +48,18 @@ class RunStatus:
             ("explanations", run.index_json.is_file()),
         ) if there}
         blocked = {}
-        finished = [run.seed(arm, s) for arm in STANDARD_ARMS for s in run.seeds(arm)]
-        if not all(run.seeds(arm) for arm in STANDARD_ARMS) or not all(
+        arms = [*transfer_arms(config), SCRATCH]
+        finished = [run.seed(arm, s) for arm in arms for s in run.seeds(arm)]
+        if not all(run.seeds(arm) for arm in arms) or not all(
                 seed.predictions_npz.is_file() or seed.detections_json.is_file() for seed in finished):
-            blocked["verdict"] = (f"needs finished seeds of both arms ({', '.join(STANDARD_ARMS)}), each with {PREDICTIONS_NPZ} "
-                                  f"(or {DETECTIONS_JSON})")
+            blocked["verdict"] = (f"needs finished seeds of {'both arms' if len(arms) == 2 else 'every arm'} ({', '.join(arms)}), "
+                                  f"each with {PREDICTIONS_NPZ} (or {DETECTIONS_JSON})")
         seeds = run.seeds("transfer")
         task = describe_task(config.get("task"))
         if not task.supports("analyze"):
             blocked["analysis"] = blocked["explanations"] = task.not_yet(config.get("task"))
+        elif sweep_of(config):
+            blocked["analysis"] = blocked["explanations"] = f"not available for a {sweep_of(config).setting} sweep yet"
         elif not (config.get("data") and config.get("model")):
             blocked["analysis"] = blocked["explanations"] = "run.json's config names no data and model to load"
         elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):

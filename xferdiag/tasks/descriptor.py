@@ -17,9 +17,10 @@ class TaskDescriptor:
     learning-curve panels as (history column, title, scale), the training loss dashed on the panel of
     ``loss_panel``; ``evidence``: a did-not-learn warning's evidence keys (the arm's score, its baseline)
     and how the banner names them; ``per_class``: the per-class section made from per-example predictions, None
-    where the task has none yet; ``stages``: the commands that work on its runs (a stage it lacks ends in
-    one line, and the report says its sections are not available); ``sections``: the task's own report sections
-by name (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for)."""
+    where the task has none yet; ``stages``: the commands that work on its runs ("sweep": several transfer arms
+    in one run; a stage it lacks ends in one line, and the report says its sections are not available);
+    ``sections``: the task's own report sections by name (:mod:`xferdiag.report.sections.task` builds them; the
+    run page shows those a run has the files for)."""
 
     metric: str
     label: str
