@@ -2,8 +2,9 @@
 scratch arm trained once, a verdict per transfer arm, resume of any arm, and the report's ranking.
 
 The known answers: every arm of a sweep starts from the same seeded streams as a single run, so the sweep's scratch
-arm and its ``full`` arm are bit for bit the single ``--strategy full`` run's scratch and transfer arms, and the
-sweep's verdict for ``transfer-full`` is that run's verdict."""
+arm and its ``lp-ft`` arm are bit for bit the single ``--strategy lp-ft`` run's scratch and transfer arms (though the
+lp-ft arm finds its linear-probe phase's features cached by the linear-probe arm), and the sweep's verdict for
+``transfer-lp-ft`` is that run's verdict."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ SMALL = dict(data="digits:rotated", model="builtin:digits-cnn", seeds=2, shots=[
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, digits_checkpoint, one_thread):
-    """A two-strategy sweep and the single ``full`` run with the same seeds."""
+    """A two-strategy sweep and the single ``lp-ft`` run with the same seeds."""
     root = tmp_path_factory.mktemp("sweep")
     base = dict(SMALL, pretrained_checkpoint=str(digits_checkpoint))
-    finetune(RunConfig(strategy="linear-probe,full", **base), root / "sweep", quiet=True)
-    finetune(RunConfig(strategy="full", **base), root / "single", quiet=True)
+    finetune(RunConfig(strategy="linear-probe,lp-ft", **base), root / "sweep", quiet=True)
+    finetune(RunConfig(strategy="lp-ft", **base), root / "single", quiet=True)
     return root, base
 
 
@@ -73,26 +74,26 @@ def test_a_detection_sweep_is_refused_in_one_line():
 def test_the_scratch_arm_is_trained_once_and_is_the_single_runs(runs):
     root, _ = runs
     sweep, single = RunDir(root / "sweep"), RunDir(root / "single")
-    assert sorted(p.name for p in sweep.arms_dir.iterdir()) == ["scratch", "transfer-full", "transfer-linear-probe"]
+    assert sorted(p.name for p in sweep.arms_dir.iterdir()) == ["scratch", "transfer-linear-probe", "transfer-lp-ft"]
     for seed in (0, 1):
-        for mine, theirs in (("scratch", "scratch"), ("transfer-full", "transfer")):
+        for mine, theirs in (("scratch", "scratch"), ("transfer-lp-ft", "transfer")):
             a, b = _arrays(sweep, mine, seed), _arrays(single, theirs, seed)
             assert all(np.array_equal(a[key], b[key]) for key in b), (mine, seed)
     lp = _arrays(sweep, "transfer-linear-probe", 0)["probabilities"]
-    assert not np.array_equal(lp, _arrays(sweep, "transfer-full", 0)["probabilities"])  # the arms do differ
+    assert not np.array_equal(lp, _arrays(sweep, "transfer-lp-ft", 0)["probabilities"])  # the arms do differ
 
 
 def test_one_verdict_per_transfer_arm_against_the_shared_scratch_arm(runs):
     root, _ = runs
     verdict, single = read_json(RunDir(root / "sweep").verdict_json), read_json(RunDir(root / "single").verdict_json)
-    assert list(verdict["verdicts"]) == ["transfer-linear-probe", "transfer-full"]
-    assert verdict["sweep"] == {"setting": "strategy", "values": ["linear-probe", "full"], "baseline": "scratch",
-                                "arms": ["transfer-linear-probe", "transfer-full"], "scratch_lr": 3e-3}
-    full = verdict["verdicts"]["transfer-full"]
-    assert full["arms"] == ["transfer-full", "scratch"]
+    assert list(verdict["verdicts"]) == ["transfer-linear-probe", "transfer-lp-ft"]
+    assert verdict["sweep"] == {"setting": "strategy", "values": ["linear-probe", "lp-ft"], "baseline": "scratch",
+                                "arms": ["transfer-linear-probe", "transfer-lp-ft"], "scratch_lr": 3e-3}
+    own = verdict["verdicts"]["transfer-lp-ft"]
+    assert own["arms"] == ["transfer-lp-ft", "scratch"]
     for key in ("gap", "ci95", "p_value", "verdict", "per_seed"):
-        assert full[key] == (single[key] if key != "per_seed" else [
-            {("transfer-full" if k == "transfer" else k): v for k, v in row.items()} for row in single["per_seed"]]), key
+        assert own[key] == (single[key] if key != "per_seed" else [
+            {("transfer-lp-ft" if k == "transfer" else k): v for k, v in row.items()} for row in single["per_seed"]]), key
     top = {k: v for k, v in verdict.items() if k not in ("sweep", "verdicts", "ranking")}
     assert top == verdict["verdicts"]["transfer-linear-probe"]  # a reader of one verdict reads the first arm's
     gaps = [verdict["verdicts"][r["arm"]]["gap"] for r in verdict["ranking"]]
@@ -105,7 +106,7 @@ def test_resume_finishes_any_arm_and_leaves_the_others_alone(runs, tmp_path):
     shutil.copytree(root / "sweep", copy)
     run = RunDir(copy)
     shutil.rmtree(run.seed("transfer-linear-probe", 1).path)
-    kept = {arm: run.seed(arm, 1).metrics_json.stat().st_mtime_ns for arm in ("scratch", "transfer-full")}
+    kept = {arm: run.seed(arm, 1).metrics_json.stat().st_mtime_ns for arm in ("scratch", "transfer-lp-ft")}
     finetune(resume_config(copy), copy, resume=True, quiet=True)
     assert {arm: run.seed(arm, 1).metrics_json.stat().st_mtime_ns for arm in kept} == kept
     again, before = _arrays(run, "transfer-linear-probe", 1), _arrays(RunDir(root / "sweep"), "transfer-linear-probe", 1)
@@ -123,7 +124,7 @@ def test_the_report_ranks_every_arm_and_says_what_it_cannot_analyse(runs, tmp_pa
     best = verdict["ranking"][0]
     assert "Sweep over the strategy: transfer helped in" in report.html
     assert f"the best, {best['arm']}," in report.html and 'id="sweep"' in report.html
-    for arm in ("transfer-linear-probe", "transfer-full", "scratch"):
+    for arm in ("transfer-linear-probe", "transfer-lp-ft", "scratch"):
         assert f"<td>{arm}</td>" in report.html  # a row of the sweep's table each
     assert any("not available for a strategy sweep yet" in line for line in report.missing)
 
