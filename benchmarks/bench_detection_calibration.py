@@ -54,7 +54,9 @@ from xferdiag.tasks.detection.matching import IOU_THRESHOLDS, MatchTable, match_
 from xferdiag.tasks.detection.verdict import N_BOOT, box_prior, map_verdict
 
 ALPHA = 0.05
-SEEDS, PER_ARM = 8, 3
+SEEDS, PER_ARM = 8, 3  # seeds a fresh calibration run trains per arm; a run with more is read whole
+MAX_SPLITS = 20_000
+"""Above this many distinct A/A splits (1,680 for 8 seeds, 480,480 for 16) a seeded uniform sample of them is scored."""
 CACHE = Path(os.environ.get("XFERDIAG_CALIBRATION_RUN", Path(tempfile.gettempdir()) / "xferdiag-detection-calibration"))
 
 # Latent quality weights of the simulation (see the module docstring); noise takes the rest of unit variance.
@@ -82,31 +84,37 @@ def decide(maps_a: np.ndarray, maps_b: np.ndarray, n_images: int, alpha: float =
     return map_verdict(boot, replicates, alpha)
 
 
-def aa_splits(seeds: list[int], per_arm: int = PER_ARM) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+def aa_splits(seeds: list[int], per_arm: int = PER_ARM, limit: int = MAX_SPLITS) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """Every distinct A/A split of ``seeds``: ``per_arm`` seeds against ``per_arm`` others, in every pairing
-    order; a split and its mirror (the arms swapped, the same verdict with the sign turned) count once."""
+    order; a split and its mirror (the arms swapped, the same verdict with the sign turned) count once.
+    Beyond ``limit`` splits, a uniform sample of ``limit`` of them (seeded: the same every time)."""
     splits = []
     for a in itertools.combinations(seeds, per_arm):
         rest = [s for s in seeds if s not in a]
         splits += [(a, b) for b in itertools.permutations(rest, per_arm) if a[0] < min(b)]
+    if len(splits) > limit:
+        keep = np.sort(np.random.default_rng(0).choice(len(splits), limit, replace=False))
+        splits = [splits[i] for i in keep]
     return splits
 
 
-def t_split_rates(values: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """Share of the A/A splits of 8 seeds that the paired t over per-seed values calls, per row of ``values``
-    (..., 8): the verdict without its test-set terms, and the yardstick for a rate over splits of 8 seeds."""
-    splits = aa_splits(list(range(values.shape[-1])))
+def t_split_rates(values: np.ndarray, alpha: float = ALPHA, limit: int = MAX_SPLITS) -> np.ndarray:
+    """Share of the A/A splits of n seeds that the paired t over per-seed values calls, per row of ``values``
+    (..., n): the verdict without its test-set terms, and the yardstick for a rate over splits of n seeds."""
+    splits = aa_splits(list(range(values.shape[-1])), limit=limit)
     a, b = (np.array([split[i] for split in splits]) for i in (0, 1))
     d = values[..., a] - values[..., b]
     half = stats.t.isf(alpha / 2, PER_ARM - 1) * d.std(axis=-1, ddof=1) / math.sqrt(PER_ARM)
     return (np.abs(d.mean(axis=-1)) > half).mean(axis=-1)
 
 
-def reference_row(rng, draws: int = 4000) -> dict:
-    """How far the split rate of one set of 8 seeds strays from alpha when the test is exact: per-seed values
-    drawn normal (the t over seeds is then exactly calibrated over fresh seeds), the rate over each draw's splits."""
-    rates = t_split_rates(rng.standard_normal((draws, SEEDS)))
-    return {"name": "t over seeds (yardstick)", "scenario": "A/A, 3 vs 3 of 8 normal seeds: the split rate of one 8-seed draw",
+def reference_row(rng, n_seeds: int = SEEDS, draws: int = 4000) -> dict:
+    """How far the split rate of one set of ``n_seeds`` seeds strays from alpha when the test is exact: per-seed
+    values drawn normal (the t over seeds is then exactly calibrated over fresh seeds), the rate over each draw's
+    splits (at most 2,000 of them per draw, to bound memory)."""
+    rates = t_split_rates(rng.standard_normal((draws, n_seeds)), limit=2000)
+    return {"name": "t over seeds (yardstick)",
+            "scenario": f"A/A, 3 vs 3 of {n_seeds} normal seeds: the split rate of one {n_seeds}-seed draw",
             "rate": float(rates.mean()), "target": None, "met": None, "draws": draws, "sd_over_draws": round(float(rates.std()), 4),
             "q95_over_draws": round(float(np.quantile(rates, 0.95)), 4)}
 
@@ -123,8 +131,12 @@ def jackknife_rate(seeds: list[int], false: dict) -> tuple[float, float]:
 # --- real detector runs -----------------------------------------------------------------------------------
 
 
-def trained(run_dir: Path) -> bool:
-    return all(rundir.RunDir(run_dir).seed(arm, k).finished for arm in ("transfer", "scratch") for k in range(SEEDS))
+def seeds_trained(run_dir: Path) -> int:
+    """How many seeds 0..n-1 both arms of ``run_dir`` finished (0 when there is no run)."""
+    run, n = rundir.RunDir(run_dir), 0
+    while all(run.seed(arm, n).finished for arm in ("transfer", "scratch")):
+        n += 1
+    return n
 
 
 def train(out: Path) -> None:
@@ -145,16 +157,17 @@ def train(out: Path) -> None:
 
 
 def stored_tables(run_dir: Path) -> tuple[dict[str, list[MatchTable]], int, float]:
-    """({arm: match table per seed 0..7}, test images, the box prior's test AP50) of a finished run."""
+    """({arm: match table per seed 0..n-1}, test images, the box prior's test AP50) of a finished run."""
     run = rundir.RunDir(run_dir)
     truth = run_records(run)["test_ground_truth"]
-    tables = {arm: [match_tables(truth, seed_evidence(run.seed(arm, k))["records"]["detections"]) for k in range(SEEDS)]
+    n = seeds_trained(run_dir)
+    tables = {arm: [match_tables(truth, seed_evidence(run.seed(arm, k))["records"]["detections"]) for k in range(n)]
               for arm in ("transfer", "scratch")}
     return tables, len(truth["images"]), float(evaluate(truth, box_prior(rundir.read_data(run), truth)).ap50)
 
 
 def real_aa_row(arm: str, tables: list[MatchTable], maps: np.ndarray, n_images: int, prior_ap50: float) -> dict:
-    """A/A false-verdict rate over every distinct split of one arm's 8 seeds, with its jackknife error; and
+    """A/A false-verdict rate over the distinct splits of one arm's seeds, with its jackknife error; and
     the rate among splits whose 6 seeds all pass the health check (AP50 above the box prior's), the only
     verdicts that come without a did-not-learn warning."""
     seeds = list(range(len(tables)))
@@ -166,7 +179,7 @@ def real_aa_row(arm: str, tables: list[MatchTable], maps: np.ndarray, n_images: 
             clean.append(false[(a, b)])
     rate, se = jackknife_rate(seeds, false)
     observed = maps[0]
-    return {"name": "xferdiag mAP verdict", "scenario": f"A/A real runs: {arm} seeds, 3 vs 3 of 8, {n_images} test images",
+    return {"name": "xferdiag mAP verdict", "scenario": f"A/A real runs: {arm} seeds, 3 vs 3 of {len(seeds)}, {n_images} test images",
             "rate": rate, "target": f"<= {ALPHA:.2f}", "met": bool(rate <= ALPHA + 2 * se), "mc_se": round(se, 4),
             "n_splits": len(false), "n_effective": round(rate * (1 - rate) / se**2, 1) if se > 0 else None,
             "binomial_se_if_independent": round(math.sqrt(rate * (1 - rate) / len(false)), 4),
@@ -181,7 +194,8 @@ def real_power_row(maps_t: np.ndarray, maps_s: np.ndarray, n_images: int) -> dic
     triples = [list(t) for t in itertools.combinations(range(maps_t.shape[1]), PER_ARM)]
     verdicts = [decide(maps_t[:, t], maps_s[:, t], n_images) for t in triples]
     positive = float(np.mean([v.verdict == "positive" for v in verdicts]))
-    return {"name": "xferdiag mAP verdict", "scenario": f"power real runs: transfer vs scratch, 3 paired seeds of 8, {n_images} images",
+    return {"name": "xferdiag mAP verdict", "scenario": f"power real runs: transfer vs scratch, 3 paired seeds of {maps_t.shape[1]}, "
+                                                      f"{n_images} images",
             "rate": positive, "target": None, "met": None, "n_splits": len(triples),
             "gap_mean": round(float(np.mean([v.gap for v in verdicts])), 4),
             "half_width_mean": round(float(np.mean([(v.ci95[1] - v.ci95[0]) / 2 for v in verdicts])), 4)}
@@ -191,7 +205,8 @@ def real_rows(run_dir: Path) -> list[dict]:
     tables, n_images, prior_ap50 = stored_tables(run_dir)
     maps = {arm: seed_maps(t) for arm, t in tables.items()}
     rows = [real_aa_row(arm, tables[arm], maps[arm], n_images, prior_ap50) for arm in ("scratch", "transfer")]
-    return rows + [reference_row(np.random.default_rng(0)), real_power_row(maps["transfer"], maps["scratch"], n_images)]
+    n_seeds = len(tables["transfer"])
+    return rows + [reference_row(np.random.default_rng(0), n_seeds), real_power_row(maps["transfer"], maps["scratch"], n_images)]
 
 
 # --- parametric simulation --------------------------------------------------------------------------------
@@ -267,7 +282,7 @@ def main(quick: bool = False, run_dir: str | os.PathLike | None = None) -> list[
     rows = []
     if run_dir is not None or not quick:
         run_dir = Path(run_dir) if run_dir is not None else CACHE / "run"
-        if not trained(run_dir):
+        if seeds_trained(run_dir) < SEEDS:
             train(run_dir)
         rows += real_rows(run_dir)
     trials, n_boot = (12, 100) if quick else (200, 200)
@@ -284,6 +299,6 @@ def main(quick: bool = False, run_dir: str | os.PathLike | None = None) -> list[
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the simulation only, 12 trials per row (and --run-dir if given)")
-    parser.add_argument("--run-dir", help="a finished detection run with 8 seeds per arm (default: train one into the cache)")
+    parser.add_argument("--run-dir", help="a finished detection run with 8 or more seeds per arm (default: train one into the cache)")
     args = parser.parse_args()
     main(quick=args.quick, run_dir=args.run_dir)

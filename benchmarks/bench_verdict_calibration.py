@@ -29,18 +29,29 @@ with a true gap of ``min_effect`` the row gives the share decided (positive) aft
 suggestion, beside the promised 80% among the runs whose suggestion was feasible. Each row says its
 Monte Carlo standard error.
 
-    python -m benchmarks.bench_verdict_calibration [--quick] [--n-test N]
+Then paired comparisons between two arms (issue 30: two strategies, or two runs given to ``compare``):
+the verdict's paired statistic (:func:`xferdiag.pairwise.paired`) against ``compare``'s unpaired
+fallback, Welch's t over per-seed accuracy, side by side on the same simulated tables: false verdicts
+under A/A and power at a 3-point difference with 3 seeds, in every regime, with the two arms' runs of
+a seed independent (link 0, as transfer against scratch) and correlated (two strategies sharing the
+seed's data order and head initialisation; ``--link RUN_A RUN_B`` measures that correlation on two
+real runs, beside simulated tables at known links); and the family-wise A/A rate of three strategies
+compared pair by pair with Holm's correction.
+
+    python -m benchmarks.bench_verdict_calibration [--quick] [--n-test N] [--paired-only] [--link RUN_A RUN_B]
 """
 
 from __future__ import annotations
 
 import argparse
+from itertools import combinations
 
 import numpy as np
 from scipy import optimize, stats
 
 from xferdiag import sequential
 from xferdiag.negative import paired_verdict, variance_components
+from xferdiag.pairwise import holm, welch
 
 ALPHA = 0.05
 N_TEST = 600
@@ -57,23 +68,34 @@ SCENARIOS = {
 }
 
 
-def simulate(rng, n_trials, n_seeds, n_test=N_TEST, gap=0.0, *, seed_sd, shared, arm, mean=0.8):
-    """Per-example correctness of arms A and B, each (n_trials, n_seeds, n_test) bool.
+def simulate(rng, n_trials, n_seeds, n_test=N_TEST, gap=0.0, *, mean=0.8, **regime):
+    """Per-example correctness of arms A and B, each (n_trials, n_seeds, n_test) bool, A's true accuracy ``gap``
+    above B's (see :func:`simulate_arms`)."""
+    return tuple(simulate_arms(rng, (mean + gap / 2, mean - gap / 2), n_trials, n_seeds, n_test, **regime))
 
-    Every trial draws a fresh test set. Example i has a difficulty shared by both arms and an
+
+def simulate_arms(rng, means, n_trials, n_seeds, n_test=N_TEST, *, seed_sd, shared, arm, link=0.0):
+    """Per-example correctness of one arm per true accuracy in ``means``, each (n_trials, n_seeds, n_test) bool.
+
+    Every trial draws a fresh test set. Example i has a difficulty shared by all arms and an
     affinity for each arm (some examples suit one arm better); each arm-seed run has its own true
-    accuracy p ~ N(mean +- gap/2, seed_sd) and gets an example right when its latent score clears
-    the threshold for p, so p is exactly that run's accuracy on the whole population.
+    accuracy p ~ N(mean, seed_sd) and gets an example right when its latent score clears the
+    threshold for p, so p is exactly that run's accuracy on the whole population. ``link`` is the
+    correlation between the arms' runs of the same seed (their seed effect and their per-example
+    luck): 0 for transfer against scratch, more for strategies that share the seed's data order
+    and head initialisation (see :func:`seed_link`).
     """
     noise = np.sqrt(max(0.0, 1.0 - shared**2 - arm**2))
     difficulty = rng.standard_normal((n_trials, 1, n_test))
+    common = (rng.standard_normal((n_trials, n_seeds, 1)), rng.standard_normal((n_trials, n_seeds, n_test))) if link else (0.0, 0.0)
+    own, linked = np.sqrt(1.0 - link), np.sqrt(link)
     arms = []
-    for arm_mean in (mean + gap / 2, mean - gap / 2):
-        p = np.clip(arm_mean + seed_sd * rng.standard_normal((n_trials, n_seeds, 1)), 0.01, 0.99)
+    for arm_mean in means:
+        p = np.clip(arm_mean + seed_sd * (own * rng.standard_normal((n_trials, n_seeds, 1)) + linked * common[0]), 0.01, 0.99)
         score = (shared * difficulty + arm * rng.standard_normal((n_trials, 1, n_test))
-                 + noise * rng.standard_normal((n_trials, n_seeds, n_test)))
+                 + noise * (own * rng.standard_normal((n_trials, n_seeds, n_test)) + linked * common[1]))
         arms.append(score > stats.norm.ppf(1 - p))
-    return arms[0], arms[1]
+    return arms
 
 
 def xferdiag_interval(a, b, rng):
@@ -263,6 +285,106 @@ def sequential_rows(trials, rng, n_test=N_TEST) -> list[dict]:
     return rows
 
 
+# --- paired comparisons between arms (issue 30): the verdict's paired statistic against Welch -----------------
+
+PAIRED_GAP = 0.03  # the issue's 3-point difference between two strategies
+LINKS = (0.0, 0.5, 0.9)  # same-seed correlations of two strategies' runs in the paired rows (see seed_link and the report)
+LINK = 0.5  # the linked case of the family rows
+
+
+def welch_over_seeds(a, b, rng):
+    """``compare``'s unpaired fallback (:func:`xferdiag.pairwise.welch`): Welch's t over the arms' per-seed accuracy."""
+    ci = welch(a.mean(axis=1), b.mean(axis=1), names=("a", "b"), unpaired_because="benchmark").ci95
+    return (-np.inf, np.inf) if ci[0] is None else ci
+
+
+PAIR_METHODS = {"paired (xferdiag.pairwise)": xferdiag_interval, "Welch over seeds": welch_over_seeds}
+
+
+def paired_rows(trials, rng, n_test=N_TEST) -> list[dict]:
+    """Per regime, with independent seeds (link 0) and with seeds shared by the two arms (``LINKS``): false verdicts
+    under A/A and power at a ``PAIRED_GAP`` difference, 3 seeds, each method on the same simulated tables."""
+    rows = []
+    for scenario in SCENARIOS:
+        for link in LINKS:
+            label = f"{scenario}, link {link:g}"
+            null = simulate(rng, trials, 3, n_test, **SCENARIOS[scenario], link=link)
+            real = simulate(rng, trials, 3, n_test, gap=PAIRED_GAP, **SCENARIOS[scenario], link=link)
+            for name, method in PAIR_METHODS.items():
+                rate, power = sum(rates(method, *null, rng)), rates(method, *real, rng)[0]
+                rows.append({"name": name, "scenario": f"A/A, {label}, 3 seeds", "rate": rate, "target": f"<= {ALPHA:.2f}",
+                             "met": bool(rate <= ALPHA + _slack(trials, ALPHA)), "ceiling": None})
+                rows.append({"name": name, "scenario": f"power, gap {PAIRED_GAP:.2f}, {label}, 3 seeds", "rate": power,
+                             "target": None, "met": None, "ceiling": None})
+    return rows
+
+
+def _p_values(a, b) -> tuple[float, float]:
+    """(paired, Welch) p-values of one pair of (n_seeds, n_test) tables; Welch without a test counts as p = 1."""
+    p = welch(a.mean(axis=1), b.mean(axis=1), names=("a", "b"), unpaired_because="benchmark").p_value
+    return paired_verdict(a, b, ALPHA).p_value, 1.0 if p is None else p
+
+
+def family_rows(trials, rng, n_test=N_TEST, n_arms=3) -> list[dict]:
+    """A/A with ``n_arms`` strategies (every pair compared, Holm over the pairs, as a sweep and ``compare`` do): the
+    share of trials with any pair called different, the family-wise error Holm holds at alpha."""
+    rows = []
+    for scenario in ("seeds disagree", "test noise dominates"):
+        for link in (0.0, LINK):
+            tables = simulate_arms(rng, (0.8,) * n_arms, trials, 3, n_test, **SCENARIOS[scenario], link=link)
+            pairs = list(combinations(range(n_arms), 2))
+            p = np.array([[_p_values(tables[i][t], tables[j][t]) for i, j in pairs] for t in range(trials)])
+            for k, name in enumerate(PAIR_METHODS):
+                rate = float(np.mean([min(holm(list(row[:, k]))) < ALPHA for row in p]))
+                rows.append({"name": f"{name} + Holm", "scenario": f"A/A, {n_arms} arms, {len(pairs)} pairs, {scenario}, "
+                             f"link {link:g}, 3 seeds", "rate": rate, "target": f"<= {ALPHA:.2f}",
+                             "met": bool(rate <= ALPHA + _slack(trials, ALPHA)), "ceiling": None})
+    return rows
+
+
+def _residuals(correct: np.ndarray) -> np.ndarray:
+    """A seeds x examples table less its seed and example means (the two-way ANOVA's residual)."""
+    c = correct.astype(np.float64)
+    return c - c.mean(axis=1, keepdims=True) - c.mean(axis=0, keepdims=True) + c.mean()
+
+
+def seed_link(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """How much more two arms' per-example luck agrees within a seed than across seeds: the mean correlation of
+    their residuals at the same seed less that at different seeds ((n_seeds, n_test) correctness tables, n_seeds >= 2)."""
+    ra, rb = _residuals(correct_a), _residuals(correct_b)
+    corr = np.corrcoef(ra, rb)[: len(ra), len(ra):]
+    same = np.nanmean(np.diag(corr))
+    return float(same - np.nanmean(corr[~np.eye(len(ra), dtype=bool)]))
+
+
+def link_rows(runs: tuple[str, str], trials: int, rng, n_test=N_TEST) -> list[dict]:
+    """:func:`seed_link` of the transfer arms of two real run directories (same split and seeds), beside the same
+    statistic of simulated tables ("seed ~ test noise" regime) at several links, to read off the link they match."""
+    from xferdiag.rundir import RunDir, read_predictions
+
+    tables = []
+    for root in runs:
+        rd = RunDir(root)
+        seeds = [read_predictions(rd.seed("transfer", s)) for s in rd.seeds("transfer")]
+        tables.append(np.array([p.predictions == p.labels for p in seeds]))
+    n_seeds, n = tables[0].shape
+    rows = [{"name": "seed link, real runs", "scenario": f"{runs[0]} vs {runs[1]}, {n_seeds} seeds x {n} examples",
+             "rate": seed_link(*tables), "target": None, "met": None, "ceiling": None}]
+    for link in (0.0, 0.25, 0.5, 0.75):
+        a, b = simulate(rng, min(trials, 200), n_seeds, n, **SCENARIOS["seed ~ test noise"], link=link)
+        rows.append({"name": "seed link, simulated", "scenario": f"link {link:g}, {n_seeds} seeds x {n} examples",
+                     "rate": float(np.mean([seed_link(x, y) for x, y in zip(a, b)])), "target": None, "met": None, "ceiling": None})
+    return rows
+
+
+def _print(rows: list[dict]) -> None:
+    print(f"{'method':<28} {'scenario':<56} {'rate':>6} {'target':>8}  {'met':<4} ceiling")
+    for row in rows:
+        met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
+        ceiling = "" if row["ceiling"] is None else f"{row['ceiling']:.3f}"
+        print(f"{row['name']:<28} {row['scenario']:<56} {row['rate']:>6.3f} {row['target'] or '':>8}  {met:<4} {ceiling}")
+
+
 def main(quick: bool = False, n_test: int = N_TEST) -> list[dict]:
     trials = 200 if quick else 1000
     rng = np.random.default_rng(0)
@@ -275,15 +397,13 @@ def main(quick: bool = False, n_test: int = N_TEST) -> list[dict]:
              for scenario in AGREEING for name in ("xferdiag", "Welch-Satterthwaite")]
     rows += [power_row("xferdiag", scenario, 4, 0.05, trials, rng, n_test) for scenario in AGREEING]
     rows += sequential_rows(2000 if quick else 20000, rng, n_test)
+    rows += paired_rows(trials, np.random.default_rng(30), n_test)  # its own stream: the rows above stay as published
+    rows += family_rows(trials, np.random.default_rng(32), n_test)
 
     agreeing = "; ".join(f"{s} (run accuracy sd {SCENARIOS[s]['seed_sd']:g})" for s in AGREEING)
     print(f"verdict calibration, alpha {ALPHA}, n_test {n_test}, {trials} trials per row")
     print(f"power target >= {POWER_TARGET:.2f}: gap 0.05, 3 seeds, where seeds agree: {agreeing}")
-    print(f"{'method':<24} {'scenario':<52} {'rate':>6} {'target':>8}  {'met':<4} ceiling")
-    for row in rows:
-        met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
-        ceiling = "" if row["ceiling"] is None else f"{row['ceiling']:.3f}"
-        print(f"{row['name']:<24} {row['scenario']:<52} {row['rate']:>6.3f} {row['target'] or '':>8}  {met:<4} {ceiling}")
+    _print(rows)
     return rows
 
 
@@ -291,5 +411,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 trials per row instead of 1000")
     parser.add_argument("--n-test", type=int, default=N_TEST, help=f"test examples per trial (default {N_TEST})")
+    parser.add_argument("--paired-only", action="store_true", help="only the rows of paired comparisons between arms")
+    parser.add_argument("--link", nargs=2, metavar="RUN", help="the seed link of two run directories' transfer arms")
     args = parser.parse_args()
-    main(quick=args.quick, n_test=args.n_test)
+    trials = 200 if args.quick else 1000
+    if args.link:
+        _print(link_rows(tuple(args.link), trials, np.random.default_rng(31)))
+    elif args.paired_only:
+        _print(paired_rows(trials, np.random.default_rng(30), args.n_test) + family_rows(trials, np.random.default_rng(32), args.n_test))
+    else:
+        main(quick=args.quick, n_test=args.n_test)

@@ -37,6 +37,15 @@ def test_every_split_of_eight_seeds_once_without_its_mirror():
     assert len(aa_splits(list(range(6)))) == 20 * 6 // 2
 
 
+def test_sixteen_seeds_give_a_fixed_uniform_sample_of_their_480480_splits():
+    splits = aa_splits(list(range(16)), limit=5000)
+    assert len(splits) == len(set(splits)) == 5000 and splits == aa_splits(list(range(16)), limit=5000)
+    assert all(a[0] < min(b) and not set(a) & set(b) for a, b in splits)
+    # uniform over 560 * 858 / 2 = 480,480 splits: each seed takes part in 6/16 of them
+    shares = np.bincount([s for a, b in splits for s in (*a, *b)], minlength=16) / len(splits)
+    assert np.allclose(shares, 6 / 16, atol=0.03)
+
+
 def test_jackknife_of_a_rate_that_only_one_seed_drives():
     """False exactly when seed 0 takes part: 1260 of 1680 splits; deleting seed 0 leaves none false, deleting
     another leaves 360 of 420 (6/7); the jackknife standard error is sqrt(7/8 * (0.75^2 + 7 (6/7 - 0.75)^2)) = 0.75."""

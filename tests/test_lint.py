@@ -14,6 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is not installed (pip install 'xferdiag[test]')")
 def test_ruff_finds_nothing():
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "xferdiag", "tests", "benchmarks"],
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "xferdiag", "tests", "benchmarks", "examples"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -16,8 +16,9 @@ from report_fixtures import write_full_run, write_minimal_run
 from scipy import stats
 
 from xferdiag.errors import InputError, RunDirError
+from xferdiag.pairwise import holm, welch
 from xferdiag.report import Report, compare_table, render_compare, render_report
-from xferdiag.report.compare import holm, pairwise, t_interval
+from xferdiag.report.compare import t_interval
 from xferdiag.report.plots import layer_label
 from xferdiag.report.recommend import Facts, recommend
 from xferdiag.rundir import RunDir, read_json, write_json, write_npz
@@ -313,10 +314,10 @@ def test_pairwise_welch_with_a_run_whose_seeds_all_scored_the_same():
     same, varied = [0.8208955223880597] * 3, [0.70, 0.75, 0.80]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a user would see scipy's precision-loss warning
-        [pair] = pairwise([{"name": "a"}, {"name": "b"}], [same, varied])
+        pair = welch(same, varied, names=("a", "b"), unpaired_because="different split seed (0 vs 1)")
     # one variance 0: Welch's t is the difference over the other run's standard error, with n_b - 1 degrees of freedom
     t = (same[0] - np.mean(varied)) / (np.std(varied, ddof=1) / np.sqrt(3))
-    assert pair["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), df=2), rel=1e-6)
+    assert pair.p_value == pytest.approx(2 * stats.t.sf(abs(t), df=2), rel=1e-6) and pair.test == "welch"
 
 
 def test_compare_table_intervals(three_runs):

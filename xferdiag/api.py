@@ -4,7 +4,8 @@ Each mirrors its CLI subcommand and returns something useful in memory (a path, 
 results, a :class:`~xferdiag.report.Report` that displays itself in Jupyter). Configuration
 arguments take a :class:`~xferdiag.config.RunConfig`, a dict of its fields, or the fields as
 keyword arguments. The commands that train or compute load torch; they are imported when first
-used, so that ``build_report`` on a computed run and ``compare`` never load it.
+used, so that ``build_report`` on a computed run never loads it, and ``compare`` only to judge a pair
+of runs that share their test split with the runs' task (the paired test).
 """
 
 from __future__ import annotations

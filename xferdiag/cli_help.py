@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import STRATEGIES
+from .config import DETECTOR_NORMS, DETECTOR_SCALES, STRATEGIES
 
 FINETUNE_HELP = {
     "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, "
@@ -10,6 +10,13 @@ FINETUNE_HELP = {
     "task": "what is predicted: classification or detection (default: what the data say; a COCO/VOC/YOLO folder means detection)",
     "backbone": "detection: the classifier a detector is built on, in any spelling --model takes (mobilenet_v2, timm:NAME, "
                 "builtin:efficientnet-lite0, module:function); --model then names the detector family (fasterrcnn, retinanet, fcos)",
+    "detector_norm": f"detection: the normalisation layers of both arms, one of {', '.join(DETECTOR_NORMS)}: batch (trainable "
+                     "BatchNorm, the fair default), group (GroupNorm everywhere: He et al. 2019's way to train a detector from "
+                     "scratch), frozen (torchvision's fine-tuning recipe: the backbone's BatchNorm frozen at its loaded statistics; "
+                     "a scratch arm then keeps its initial statistics, which handicaps it)",
+    "detector_scale": f"detection: what a step samples and keeps per image, one of {', '.join(DETECTOR_SCALES)}: cpu (128 px, "
+                      "fewer sampled regions and proposals; trains on a laptop CPU) or torchvision (the builder's own defaults, "
+                      "sized for a GPU); --image-size sets the shorter side under either",
     "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), timm:NAME, module:function, "
              "path/to/file.py:function, builtin:digits-cnn or builtin:tabular-mlp[:hidden=64-64]; for detection a torchvision "
              "detector (fasterrcnn_mobilenet_v3_large_320_fpn, ...) or a family on --backbone",
@@ -45,7 +52,8 @@ FINETUNE_HELP = {
     "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
     "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out, counted",
     "freeze_embeddings": "text models: the transfer arm keeps its pretrained embeddings (words, positions) frozen whatever the strategy",
-    "image_size": "square input size (default: the weights' record; else --source-data's image size, else the data's own, at most 224)",
+    "image_size": "square input size (default: the weights' record; else --source-data's image size, else the data's own, at most 224); "
+                  "for detection the shorter side each image is resized to (default: --detector-scale's)",
     "channels": "input channels the model takes (default: those of its first convolution); gray and RGB data are converted",
     "mean": "per-channel normalisation mean, e.g. 0.5,0.5,0.5 (default: the weights' own, else ImageNet's)",
     "std": "per-channel normalisation std (default: the weights' own, else ImageNet's)",

@@ -24,6 +24,10 @@ SCHEDULES = ("cosine", "step", "none")
 BASELINES = ("scratch", "none")
 PATH_FIELDS = ("data", "source_data", "pretrained_checkpoint")  # recorded as absolute paths in run.json
 RANK_FIELDS = ("image_size", "max_length", "truncate", "device")  # the settings `rank` takes too, with the same flags
+DETECTOR_NORMS = ("batch", "group", "frozen")
+"""Detection: the normalisation layers of both arms (see :mod:`xferdiag.tasks.detection.settings`)."""
+DETECTOR_SCALES = ("cpu", "torchvision")
+"""Detection: how much a step samples and keeps per image: xferdiag's CPU scale or torchvision's own defaults."""
 NORMALIZE = ("auto", "none")  # auto: the weights' own mean/std (or --mean/--std); none: feed [0, 1] pixels
 
 #: Seconds of training between mid-run checkpoints. Each checkpoint holds the model and the
@@ -57,6 +61,8 @@ class RunConfig:
     model: str = "builtin:digits-cnn"
     task: str | None = None  # what is predicted; None: what the data say (a COCO/VOC/YOLO folder means detection)
     backbone: str | None = None  # detection: the classification backbone a detector is built on (any --model spelling)
+    detector_norm: str = "batch"
+    detector_scale: str = "cpu"
     pretrained_checkpoint: str | None = None
     source_data: str | None = None
     strategy: str | list[str] = "full"  # several (a list, or "a,b" on the command line): one transfer arm each
@@ -170,6 +176,8 @@ class RunConfig:
         self._choice("baseline", BASELINES)
         self._choice("amp", ("auto", "on", "off"))
         self._choice("normalize", NORMALIZE)
+        self._choice("detector_norm", DETECTOR_NORMS)
+        self._choice("detector_scale", DETECTOR_SCALES)
         for name in ("augment", "truncate", "freeze_embeddings", "group_by_length", "channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}: must be true or false, got {getattr(self, name)!r}")

@@ -2,16 +2,17 @@
 the transferability scores predicted what was measured.
 
 One row per run directory, computed from the files each run already holds (nothing is trained or
-analysed here). Between runs, transfer-arm accuracies are compared with Welch t-tests over seeds,
-Holm-corrected for the number of pairs; each transferability score is checked against the measured
-outcome with Kendall's tau, which needs only the ranking and so suits scores on arbitrary scales.
+analysed here). Between runs, the transfer arms are compared pair by pair (:mod:`.pairing`): with the
+verdict's paired seeds x examples statistic where two runs share the test split and seeds, else with
+Welch's t-test over per-seed accuracies, which each such pair says; Holm-corrected over all pairs. Each
+transferability score is checked against the measured outcome with Kendall's tau, which needs only the
+ranking and so suits scores on arbitrary scales.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,6 @@ from ..rundir import (
     RunDir,
     optional_object,
     read_data,
-    read_metrics,
     write_csv,
     write_json,
 )
@@ -30,8 +30,9 @@ from ..tasks.descriptor import describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
+from .pairing import Side, arm_scores, compare_pairs, read_side
 from .recommend import DID_NOT_LEARN, did_not_learn_warnings
-from .sections.common import config_value, metric_of, model_name, run_config
+from .sections.common import config_value, model_name, run_config
 
 SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
 MIN_RUNS_FOR_TAU = 3
@@ -56,11 +57,6 @@ def t_interval(values: list[float]) -> tuple[float | None, float | None, float |
     return mean, float(mean - half), float(mean + half)
 
 
-def _accuracies(rd: RunDir, arm: str) -> list[float]:
-    values = [metric_of(read_metrics(rd.seed(arm, s))) for s in rd.seeds(arm)]
-    return [v for v in values if v is not None]
-
-
 def _names(roots: list[Path]) -> list[str]:
     """Folder names, with the parent folder added where two runs share a name."""
     names = [r.name for r in roots]
@@ -68,11 +64,12 @@ def _names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
-def _row(rd: RunDir, name: str, predicted: dict | None = None) -> tuple[dict, list[float]]:
+def _row(rd: RunDir, name: str, predicted: dict | None = None) -> tuple[dict, Side]:
     run = rd.check()
     data = read_data(rd)
     config = run_config(run)
-    transfer, scratch = _accuracies(rd, "transfer"), _accuracies(rd, "scratch")
+    side = read_side(rd, name)
+    transfer, scratch = side.scores, arm_scores(rd, "scratch")
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
     verdict = optional_object(rd.verdict_json) or {}
@@ -97,63 +94,29 @@ def _row(rd: RunDir, name: str, predicted: dict | None = None) -> tuple[dict, li
         "proxy_a_distance": fmt.as_number((shift.get("proxy_a_distance") or {}).get("value")),
         **{k: fmt.as_number(scores.get(k)) for k in SCORES},
     }
-    return row, transfer
+    return row, side
 
 
-def _collect(run_dirs, scores: dict | None = None) -> tuple[list[dict], list[list[float]]]:
-    """The rows and per-seed transfer accuracies; ``scores`` (by resolved run path) stand in for the runs' own
-    transferability scores where given (``rank --then-finetune``: the scores rank predicted with)."""
+def _collect(run_dirs, scores: dict | None = None) -> tuple[list[dict], list[Side]]:
+    """The rows and each run's transfer arm for the pairwise tests; ``scores`` (by resolved run path) stand in for
+    the runs' own transferability scores where given (``rank --then-finetune``: the scores rank predicted with)."""
     roots = [Path(p).resolve() for p in run_dirs]
     if not roots:
         raise InputError("run_dirs: give at least one run directory to compare")
-    rows, per_seed = [], []
+    rows, sides = [], []
     for root, name in zip(roots, _names(roots)):
         task = config_value(run_config(RunDir(root).check()), "task")
         if not describe_task(task).supports("compare"):
             raise InputError(f"{root}: compare is {describe_task(task).not_yet(task)}; 'xferdiag report' renders each run")
-        row, transfer = _row(RunDir(root), name, None if scores is None else scores.get(str(root), {}))
+        row, side = _row(RunDir(root), name, None if scores is None else scores.get(str(root), {}))
         rows.append(row)
-        per_seed.append(transfer)
-    return rows, per_seed
+        sides.append(side)
+    return rows, sides
 
 
 def compare_table(run_dirs) -> list[dict]:
     """One row per run: setup, transfer/scratch accuracy with 95% t-intervals, gap, verdict, shift, scores."""
     return _collect(run_dirs)[0]
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm step-down adjusted p-values: control the chance of any false 'significant' among all pairs."""
-    m = len(p_values)
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(np.argsort(p_values)):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def pairwise(rows: list[dict], per_seed: list[list[float]]) -> list[dict]:
-    """Welch t-test on the transfer arm's per-seed accuracy for every pair of runs, Holm-corrected."""
-    pairs = []
-    for i in range(len(rows)):
-        for j in range(i + 1, len(rows)):
-            a, b = per_seed[i], per_seed[j]
-            p = None
-            if len(a) >= 2 and len(b) >= 2:
-                with warnings.catch_warnings():  # equal accuracies in every seed: scipy's "precision loss" about a variance of 0
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    p = fmt.as_number(stats.ttest_ind(a, b, equal_var=False).pvalue)
-            note = None if p is not None else ("needs ≥ 2 seeds in each run" if min(len(a), len(b)) < 2
-                                               else "no seed-to-seed variation")
-            pairs.append({"a": rows[i]["name"], "b": rows[j]["name"],
-                          "difference": float(np.mean(a) - np.mean(b)) if a and b else None,
-                          "p_value": p, "p_holm": None, "significant": None, "note": note})
-    tested = [pair for pair in pairs if pair["p_value"] is not None]
-    for pair, adjusted in zip(tested, holm([pair["p_value"] for pair in tested])):
-        pair["p_holm"] = adjusted
-        pair["significant"] = adjusted < ALPHA
-    return pairs
 
 
 def kendall(rows: list[dict], measure: str | None = None) -> tuple[str, list[dict]]:
@@ -218,9 +181,9 @@ def _charts(rows: list[dict], scatter: list[dict], measure: str) -> dict:
 def compare_runs(run_dirs, *, scores: dict | None = None, measure: str | None = None) -> dict:
     """The comparison's numbers (what compare's JSON export holds, with the charts' points): rows, pairwise tests,
     the measure the scores are checked against and Kendall's tau per score (see :func:`_collect`, :func:`kendall`)."""
-    rows, per_seed = _collect(run_dirs, scores)
+    rows, sides = _collect(run_dirs, scores)
     measure, taus = kendall(rows, measure)
-    return {"runs": rows, "pairwise": pairwise(rows, per_seed), "measure": measure, "kendall": taus}
+    return {"runs": rows, "pairwise": compare_pairs(sides), "measure": measure, "kendall": taus}
 
 
 def render_compare(run_dirs, out: str | Path, comparison: dict | None = None) -> Report:

@@ -144,9 +144,19 @@ def pretrained_classifier(config: RunConfig, source: ModelSource):
     return pretrained
 
 
+def refuse_detector_settings(config: RunConfig) -> None:
+    """A detector's settings given to a classifier run would be silently ignored: say so instead."""
+    default = RunConfig.__dataclass_fields__
+    for name in ("detector_norm", "detector_scale", "backbone"):
+        if getattr(config, name) != default[name].default:
+            raise ConfigError(f"{name}: applies to detection runs only (a COCO/VOC/YOLO folder, or task detection); "
+                              f"this run is classification")
+
+
 def prepare(task: Task, config: RunConfig, *, source_domain: Domain | None = None, resumed: bool = False,
             recorded_input: InputSpec | None = None, quiet: bool = False) -> Prepared:
     """Everything a classification run trains on, checked: bad data, splits and inputs end here, before any file."""
+    refuse_detector_settings(config)
     source = ModelSource.parse(config.model)
     pretrained = pretrained_classifier(config, source)
     domain = load_domain(config.data)

@@ -21,27 +21,33 @@ from .checkpoints import load_pretrained
 from .data import BoxAugment, DetectionData, dataset_card, load_detection, split_images, take_shots, to_coco
 from .dataset import DetectionSet
 from .models import DetectionModel, build_detection_model
-from .settings import CPU_SCALE, settings_in_effect
+from .settings import settings_for, settings_in_effect
 
 
 def new_detector(config: RunConfig, num_classes: int, use_pretrained: bool, seed: int) -> DetectionModel:
     """A fresh detector for one seed: built with every random stream seeded, then (transfer arm) loaded from
     the pretrained checkpoint, so both arms share everything the weights do not decide."""
     seed_everything(seed)
-    model = build_detection_model(config.model, num_classes, backbone=config.backbone, settings=CPU_SCALE)
+    model = build_detection_model(config.model, num_classes, backbone=config.backbone, norm=config.detector_norm,
+                                  settings=settings_for(config.detector_scale, config.image_size))
     if use_pretrained:
         load_pretrained(model, config.pretrained_checkpoint)
     distributed.seed_this_rank(seed)
     return model
 
 
-def input_spec(model: DetectionModel) -> InputSpec:
+SCALE_WORDS = {"cpu": "xferdiag's CPU-scale sampling (--detector-scale cpu)",
+               "torchvision": "torchvision's default sampling (--detector-scale torchvision)"}
+
+
+def input_spec(model: DetectionModel, config: RunConfig) -> InputSpec:
     """What the detector does to an image before its backbone sees it (run.json's ``input``)."""
     settings = settings_in_effect(model.detector)
     transform = model.detector.transform
     size = settings.get("min_size") or min(transform.min_size)
-    origin = (f"the detector's own transform: each image resized so its shorter side is {size} px (longer side at most "
-              f"{settings.get('max_size')} px), CPU-scale settings")
+    chosen = "--image-size" if config.image_size else "the scale's default"
+    origin = (f"the detector's own transform: each image resized so its shorter side is {size} px ({chosen}; longer side at "
+              f"most {settings.get('max_size')} px), {SCALE_WORDS[config.detector_scale]}")
     return InputSpec(3, int(size), tuple(float(v) for v in transform.image_mean), tuple(float(v) for v in transform.image_std), origin)
 
 
@@ -97,9 +103,10 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
                           "detector's)")
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
-    probe = build_detection_model(config.model, len(data.classes), backbone=config.backbone, settings=CPU_SCALE)
+    probe = build_detection_model(config.model, len(data.classes), backbone=config.backbone, norm=config.detector_norm,
+                                  settings=settings_for(config.detector_scale, config.image_size))
     transfer = load_pretrained(probe, config.pretrained_checkpoint)  # a checkpoint that fits nothing ends here
-    spec = recorded_input or input_spec(probe)
+    spec = recorded_input or input_spec(probe, config)
     config = config.replace(task=task.name).with_absolute_paths()
     points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
 
@@ -108,6 +115,10 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
             print(f"input: {spec.origin}", file=sys.stderr)
             if data.provenance:
                 print(f"data: {data.provenance}", file=sys.stderr)
+            if config.detector_norm == "frozen" and config.baseline == "scratch":
+                print("warning: --detector-norm frozen keeps every arm's backbone BatchNorm at its initial statistics: the "
+                      "scratch arm's are those of random weights, which handicaps it (--detector-norm batch or group is fair)",
+                      file=sys.stderr)
 
     return Prepared(task, config, spec, [prepared_point(config, data, splits, s, spec.size) for s in points], announce,
                     model_record={**probe.describe(), "transfer": transfer})

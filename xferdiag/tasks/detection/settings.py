@@ -7,14 +7,15 @@ step (``benchmarks/bench_detection_step.py``), so xferdiag trains at a CPU scale
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from ...config import DETECTOR_NORMS
 from ...errors import ModelError
 
-NORMS = ("batch", "group", "frozen")
+NORMS = DETECTOR_NORMS
 """``batch``: trainable BatchNorm in both arms (the fair default); ``group``: GroupNorm everywhere (He et al.
 2019, trainable normalisation for detectors from scratch); ``frozen``: torchvision's fine-tuning recipe,
 the backbone's BatchNorm frozen at its loaded statistics (unfair to a scratch arm: only on request)."""
@@ -39,6 +40,18 @@ TORCHVISION = DetectionSettings()
 CPU_SCALE = DetectionSettings(min_size=128, max_size=192, rpn_batch_size_per_image=128, rpn_pre_nms_top_n_train=300,
                               rpn_post_nms_top_n_train=150, rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=100,
                               box_batch_size_per_image=64, detections_per_img=100)
+SCALES = {"cpu": CPU_SCALE, "torchvision": TORCHVISION}
+"""``--detector-scale``'s names (:data:`xferdiag.config.DETECTOR_SCALES`)."""
+
+
+def settings_for(scale: str, image_size: int | None = None) -> DetectionSettings:
+    """The settings ``--detector-scale`` names, with ``--image-size`` (if given) as the shorter side; the longer
+    side's cap keeps the scale's proportion (the builder's own where the scale leaves it)."""
+    settings = SCALES[scale]
+    if image_size is None:
+        return settings
+    cap = None if settings.max_size is None else round(image_size * settings.max_size / settings.min_size)
+    return replace(settings, min_size=image_size, max_size=cap)
 
 
 def apply_settings(detector: nn.Module, settings: DetectionSettings) -> None:
@@ -46,8 +59,9 @@ def apply_settings(detector: nn.Module, settings: DetectionSettings) -> None:
     s = settings
     transform = getattr(detector, "transform", None)
     if transform is not None and s.min_size is not None:
+        ratio = transform.max_size / min(transform.min_size)  # the builder's own cap, kept in proportion when not given
         transform.min_size = (s.min_size,)
-        transform.max_size = s.max_size if s.max_size is not None else transform.max_size
+        transform.max_size = s.max_size if s.max_size is not None else round(s.min_size * ratio)
         if getattr(transform, "fixed_size", None) is not None:  # SSD resizes to a fixed square
             transform.fixed_size = (s.min_size, s.min_size)
     rpn = getattr(detector, "rpn", None)
