@@ -94,7 +94,7 @@ def test_one_verdict_per_transfer_arm_against_the_shared_scratch_arm(runs):
     for key in ("gap", "ci95", "p_value", "verdict", "per_seed"):
         assert own[key] == (single[key] if key != "per_seed" else [
             {("transfer-lp-ft" if k == "transfer" else k): v for k, v in row.items()} for row in single["per_seed"]]), key
-    top = {k: v for k, v in verdict.items() if k not in ("sweep", "verdicts", "ranking")}
+    top = {k: v for k, v in verdict.items() if k not in ("sweep", "verdicts", "ranking", "pairs")}
     assert top == verdict["verdicts"]["transfer-linear-probe"]  # a reader of one verdict reads the first arm's
     gaps = [verdict["verdicts"][r["arm"]]["gap"] for r in verdict["ranking"]]
     assert gaps == sorted(gaps, reverse=True) and [r["rank"] for r in verdict["ranking"]] == [1, 2]
@@ -146,3 +146,21 @@ def test_the_command_line_takes_lists_and_refuses_bad_ones_in_one_line(tmp_path)
                              ([*common, "--strategy", "linear-probe,fancy"], tmp_path)])
     assert one_line_error(results[0], "one setting at a time") is None, results[0].stderr
     assert one_line_error(results[1], "strategy: unknown value 'fancy'") is None, results[1].stderr
+
+
+def test_every_two_transfer_arms_are_compared_paired_and_compare_splits_a_sweep_into_its_arms(runs, tmp_path):
+    from xferdiag.report.compare import compare_runs
+
+    root, _ = runs
+    run = RunDir(root / "sweep")
+    (pair,) = read_json(run.verdict_json)["pairs"]
+    accuracy = {arm: [float(np.mean(_arrays(run, arm, s)["predictions"] == _arrays(run, arm, s)["labels"])) for s in (0, 1)]
+                for arm in ("transfer-linear-probe", "transfer-lp-ft")}
+    assert (pair["a"], pair["b"], pair["test"]) == ("transfer-linear-probe", "transfer-lp-ft", "paired")
+    assert pair["difference"] == pytest.approx(np.mean(accuracy["transfer-linear-probe"]) - np.mean(accuracy["transfer-lp-ft"]))
+    assert pair["p_holm"] == pair["p_value"]  # one pair: Holm changes nothing
+    comparison = compare_runs([root / "sweep", root / "single"])
+    assert [r["name"] for r in comparison["runs"]] == ["sweep:transfer-linear-probe", "sweep:transfer-lp-ft", "single"]
+    assert [r["strategy"] for r in comparison["runs"]] == ["linear-probe", "lp-ft", "lp-ft"]
+    same = next(p for p in comparison["pairwise"] if (p["a"], p["b"]) == ("sweep:transfer-lp-ft", "single"))
+    assert same["test"] == "paired" and same["difference"] == 0.0  # the sweep's lp-ft arm is the single run's

@@ -16,6 +16,7 @@ import numpy as np
 from .. import health, rundir, sweeps
 from ..errors import RunDirError
 from ..negative import ALPHA, check_alpha
+from ..pairwise import compare_arms
 from ..rundir.evidence import run_records, seed_evidence
 from ..rundir.layout import finished_seeds_glob
 from ..sequential import MIN_EFFECT, check_min_effect, look_alpha, plan
@@ -173,12 +174,17 @@ def _sweep_verdict(run: rundir.RunDir, meta: dict, arms: list[str], arm_b: str, 
     """A sweep's verdict.json: the first transfer arm's verdict at the top (what a reader of one verdict reads),
     ``verdicts`` with every transfer arm's own against the shared ``arm_b``, ``sweep`` (the swept setting, its
     values, the arms) and ``ranking`` (the arms by their gap, best first). Each verdict answers its own question
-    (did this way of transferring help?) at the nominal level; which arm beats which is the business of paired
-    comparisons between the transfer arms (verdict.json's ``pairs``, docs/rundir.md)."""
+    (did this way of transferring help?) at the nominal level; which arm beats which is answered by ``pairs``:
+    every pair of transfer arms on the same seeds and test examples, by the verdict's paired statistic,
+    Holm-adjusted over the pairs (:func:`xferdiag.pairwise.compare_arms`)."""
     earlier = previous.get("verdicts") if isinstance(previous.get("verdicts"), dict) else {}
     verdicts = {arm: _judge_pair(run, meta, arm, arm_b, nominal, min_effect, earlier.get(arm) or {}) for arm in arms}
     ranking = sorted(arms, key=lambda arm: -verdicts[arm]["gap"])
-    sweep = sweeps.sweep_of(meta.get("config") or {})
+    sweep, config = sweeps.sweep_of(meta.get("config") or {}), meta.get("config") or {}
+    seeds = verdicts[arms[0]]["seeds"]  # every arm's seeds are the scratch arm's: _judge_pair checked each
+    evidence = {arm: [seed_evidence(run.seed(arm, seed)) for seed in seeds] for arm in arms}
+    data = rundir.read_data(run) if run.data_json.is_file() else {}
+    pairs = compare_arms(task_named(config.get("task")), evidence, seeds=seeds, data=data, run_records=run_records(run), alpha=nominal)
     return {
         **verdicts[arms[0]],
         "sweep": {**sweep.to_dict(), "baseline": arm_b, "scratch_lr": (verdicts[arms[0]]["budgets"].get(arm_b) or {}).get("lr")},
@@ -186,4 +192,5 @@ def _sweep_verdict(run: rundir.RunDir, meta: dict, arms: list[str], arm_b: str, 
         "ranking": [{"rank": i + 1, "arm": arm, "gap": verdicts[arm]["gap"], "ci95": verdicts[arm]["ci95"],
                      "verdict": verdicts[arm]["verdict"], "warnings": [w.get("code") for w in verdicts[arm]["warnings"]]}
                     for i, arm in enumerate(ranking)],
+        "pairs": [pair.to_dict() for pair in pairs],
     }

@@ -26,11 +26,12 @@ from ..rundir import (
     write_csv,
     write_json,
 )
+from ..sweeps import arm_settings, transfer_arms
 from ..tasks.descriptor import describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
-from .pairing import Side, arm_scores, compare_pairs, read_side
+from .pairing import ARM, Side, arm_scores, compare_pairs, read_side
 from .recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .sections.common import config_value, model_name, run_config
 
@@ -64,15 +65,19 @@ def _names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
-def _row(rd: RunDir, name: str, predicted: dict | None = None) -> tuple[dict, Side]:
+def _row(rd: RunDir, name: str, predicted: dict | None = None, arm: str = ARM) -> tuple[dict, Side]:
+    """One run's row, or one transfer ``arm``'s of a sweep (its own verdict against the shared scratch arm)."""
     run = rd.check()
     data = read_data(rd)
     config = run_config(run)
-    side = read_side(rd, name)
+    side = read_side(rd, name, arm)
     transfer, scratch = side.scores, arm_scores(rd, "scratch")
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
     verdict = optional_object(rd.verdict_json) or {}
+    if arm != ARM:
+        verdict = (verdict.get("verdicts") or {}).get(arm) or {}
+        config = {**config, **arm_settings(config)[arm]}
     shift = optional_object(rd.shift_json) or {}
     scores = predicted if predicted is not None else (optional_object(rd.transferability_json) or {}).get("scores") or {}
     ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
@@ -108,9 +113,12 @@ def _collect(run_dirs, scores: dict | None = None) -> tuple[list[dict], list[Sid
         task = config_value(run_config(RunDir(root).check()), "task")
         if not describe_task(task).supports("compare"):
             raise InputError(f"{root}: compare is {describe_task(task).not_yet(task)}; 'xferdiag report' renders each run")
-        row, side = _row(RunDir(root), name, None if scores is None else scores.get(str(root), {}))
-        rows.append(row)
-        sides.append(side)
+        arms = transfer_arms(run_config(RunDir(root).check()))  # a sweep: one row per transfer arm
+        for arm in arms:
+            label = name if len(arms) == 1 else f"{name}:{arm}"
+            row, side = _row(RunDir(root), label, None if scores is None else scores.get(str(root), {}), arm)
+            rows.append(row)
+            sides.append(side)
     return rows, sides
 
 

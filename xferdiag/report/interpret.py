@@ -298,9 +298,10 @@ def sweep_lede(sweep: dict, seeds: int) -> str:
     pinned = (f" An --lr sweep would change the scratch arm too, so its learning rate was pinned once for every arm: "
               f"{fmt.num(sweep.get('scratch_lr'))}." if sweep.get("setting") == "lr" else "")
     return (f"A sweep over the {name}: {len(arms)} transfer arms, each judged against one scratch arm trained once for all of "
-            f"them (the same {seeds} seed{'s' if seeds != 1 else ''}, splits, data order and budget).{pinned} Arms are ranked by their gap "
-            f"to scratch; each verdict is made at its own {ALPHA:g} level, without correction across the {len(arms)} arms, "
-            "and a ranking by point estimates alone does not show that one arm beats another.")
+            f"them (the same {seeds} seed{'s' if seeds != 1 else ''}, splits, data order and budget).{pinned} Arms are ranked "
+            f"by their gap to scratch; each verdict is made at its own {ALPHA:g} level, without correction across the "
+            f"{len(arms)} arms. Whether one arm beats another is the paired comparison below (the same seeds and test "
+            "examples, the verdict's statistic, Holm-adjusted over the pairs), not the order of the ranking.")
 
 
 def sweep_headline(best: dict, helped: int, arms: int, setting: str, gap: str) -> str:

@@ -46,11 +46,12 @@ def arm_scores(rd: RunDir, arm: str) -> list[float]:
     return [v for v in values if v is not None]
 
 
-def read_side(rd: RunDir, name: str) -> Side:
-    """One run's transfer arm and the facts of its test split, read through the run directory's readers."""
+def read_side(rd: RunDir, name: str, arm: str = ARM) -> Side:
+    """One run's transfer arm (``arm``: one of a sweep's) and the facts of its test split, read through the run
+    directory's readers."""
     config, data = run_config(rd.check()), read_data(rd)
-    seeds, scores = rd.seeds(ARM), arm_scores(rd, ARM)
-    has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s)) for s in seeds)
+    seeds, scores = rd.seeds(arm), arm_scores(rd, arm)
+    has_records = bool(seeds) and all(seed_records(rd.seed(arm, s)) for s in seeds)
     facts = {
         "task": config_value(config, "task") or "classification",
         "data": data.get("spec") if data.get("spec") is not None else config_value(config, "data"),
@@ -61,7 +62,7 @@ def read_side(rd: RunDir, name: str) -> Side:
         "test class counts": (data.get("class_counts") or {}).get("test"),
     }
     return Side(name=name, task=config_value(config, "task"), facts=facts, data=data, seeds=seeds, scores=scores,
-                evidence=[seed_evidence(rd.seed(ARM, s)) for s in seeds] if has_records else None,
+                evidence=[seed_evidence(rd.seed(arm, s)) for s in seeds] if has_records else None,
                 records=run_records(rd) if has_records else {})
 
 

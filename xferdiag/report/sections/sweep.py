@@ -1,5 +1,6 @@
-"""A sweep's arms side by side (verdict.json's ``sweep``, ``verdicts`` and ``ranking``): every transfer arm's
-gap to the one shared scratch arm, with its interval and verdict, ranked, and the forest plot of the gaps."""
+"""A sweep's arms side by side (verdict.json's ``sweep``, ``verdicts``, ``ranking`` and ``pairs``): every transfer
+arm's gap to the one shared scratch arm, with its interval and verdict, ranked, the forest plot of the gaps, and the
+paired comparison of every two transfer arms."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def sweep_section(verdict: dict | None, arms: dict[str, Arm], terms: TaskDescrip
                      "warnings": [str(w.get("message")) for w in own.get("warnings") or [] if isinstance(w, dict)]})
     scratch = sweep.get("baseline", "scratch")
     return {
+        "pairs": [p for p in verdict.get("pairs") or [] if isinstance(p, dict)],
         "setting": sweep.get("setting"), "scratch": scratch, "rows": rows,
         "scratch_mean": mean([metric_of(m, terms.metric) for m in arms.get(scratch, {}).get("metrics", {}).values()]),
         "lede": sweep_lede(sweep, len(verdict.get("seeds") or [])),
