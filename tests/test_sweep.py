@@ -139,13 +139,21 @@ def test_an_lr_sweep_pins_the_scratch_rate_once_and_says_so(digits_checkpoint, t
     assert budgets["transfer-lr-0.001"] == {"transfer-lr-0.001": {"epochs": 1, "lr": 1e-3}, "scratch": {"epochs": 1, "lr": 3e-3}}
 
 
-@pytest.mark.slow  # two processes that import the command line
-def test_the_command_line_takes_lists_and_refuses_bad_ones_in_one_line(tmp_path):
-    common = ["finetune", "--data", "digits:rotated", "--model", "builtin:digits-cnn", "--out", "x"]
-    results = run_cli_batch([([*common, "--lr", "0.01,0.001", "--strategy", "full,lp-ft"], tmp_path),
-                             ([*common, "--strategy", "linear-probe,fancy"], tmp_path)])
+@pytest.mark.slow  # four processes that import the command line, one of which trains
+def test_the_command_line_takes_lists_and_refuses_bad_ones_in_one_line(tmp_path, digits_checkpoint):
+    common = ["--data", "digits:rotated", "--model", "builtin:digits-cnn"]
+    sweep = [*common, "--pretrained-checkpoint", str(digits_checkpoint), "--seeds", "1", "--epochs", "1", "--shots", "5",
+             "--threads", "1", "--quiet", "--strategy", "linear-probe,full", "--out", "sweep"]
+    results = run_cli_batch([(["finetune", *common, "--lr", "0.01,0.001", "--strategy", "full,lp-ft", "--out", "x"], tmp_path),
+                             (["finetune", *common, "--strategy", "linear-probe,fancy", "--out", "x"], tmp_path),
+                             (["audit", *common, "--strategy", "full,lp-ft", "--checkpoint", "model.pt", "--out", "a"], tmp_path),
+                             (["finetune", *sweep], tmp_path)])
     assert one_line_error(results[0], "one setting at a time") is None, results[0].stderr
     assert one_line_error(results[1], "strategy: unknown value 'fancy'") is None, results[1].stderr
+    assert one_line_error(results[2], "audit: one fine-tuned model has one strategy; give one value") is None, results[2].stderr
+    ranking = read_json(RunDir(tmp_path / "sweep").verdict_json)["ranking"]
+    lines = [line for line in results[3].stdout.splitlines() if line[:2] in ("1.", "2.")]
+    assert results[3].returncode == 0 and [line.split(":")[0] for line in lines] == [f"{r['rank']}. {r['arm']}" for r in ranking]
 
 
 def test_every_two_transfer_arms_are_compared_paired_and_compare_splits_a_sweep_into_its_arms(runs, tmp_path):

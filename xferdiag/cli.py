@@ -74,6 +74,10 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         config = resolve_config(_config_from_args(args), args.label_column, args.text_column)
         out = finetune(config, args.out, quiet=args.quiet, command=_command_line())
     _print_verdict_warnings(out)
+    for row in (_verdict(out) or {}).get("ranking") or []:  # a sweep: every transfer arm against the shared scratch arm
+        low, high = row["ci95"]
+        interval = f"95% CI {100 * low:+.1f} to {100 * high:+.1f}" if None not in (low, high) else "no interval"
+        print(f"{row['rank']}. {row['arm']}: {row['verdict']} (gap {100 * row['gap']:+.1f} points, {interval})")
     print(f"run directory: {out}")
 
 

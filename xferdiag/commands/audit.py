@@ -27,6 +27,7 @@ from ..models import (
     own_head_source,
 )
 from ..models.tabular import model_for_data
+from ..sweeps import sweep_of
 from ..tasks.classification.metrics import evaluate_logits
 from ..tasks.classification.prepare import model_input, prepared_point, say_input, target_splits, warn_left_out
 from ..tasks.classification.task import ClassificationTask
@@ -63,6 +64,8 @@ def audit(config: RunConfig, checkpoint: str | Path, out: str | Path, *, quiet: 
         raise ConfigError(f"audit: {describe_task(task.name).not_yet(task.name)}; 'xferdiag finetune' trains and judges both arms")
     if len(config.shots) != 1:
         raise ConfigError("audit: give one --shots value (the training size of the scratch baseline), not several")
+    if sweep_of(config.to_dict()):
+        raise ConfigError(f"audit: one fine-tuned model has one {sweep_of(config.to_dict()).setting}; give one value, not a sweep")
     config = config.replace(seeds=1, model=model_for_data(config.model, config.data))
     source = ModelSource.parse(config.model)
     hf_directory = Path(checkpoint).is_dir()
