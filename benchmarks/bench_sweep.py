@@ -3,8 +3,9 @@
 ``--strategy linear-probe,lp-ft,full`` trains one transfer arm per strategy and ONE scratch arm; three
 ``finetune`` runs train the same three transfer arms and the same scratch arm three times. The sweep's arms are
 the separate runs' arms bit for bit (same seeds), which the benchmark checks, so the ratio is the price of the
-same results. Target: at most 0.6x. Times are wall seconds and this process's CPU seconds (all threads): on a
-machine shared with other work the CPU seconds are the steadier measure.
+same results. Target: at most 0.6x. Both sides train on one thread (``threads=1``), so this process's CPU seconds
+are the work done, without threads spinning while they wait: on a machine shared with other work they are the
+steadier measure; wall seconds are printed beside them.
 
 Two cases: the digits demo's (the built-in CNN pretrained here on upright digits, 5 rotated digits per class;
 the default, what ``run_all`` measures) and issue #30's (``--mobilenet``: ImageNet MobileNetV2, torchvision's
@@ -35,14 +36,14 @@ def mobilenet_settings(quick: bool) -> dict:
     """Issue #30's case: 10 shots per class at 96 px, 3 seeds; small validation and test splits, as there."""
     return dict(data="fashion-mnist", model="mobilenet_v2", pretrained_checkpoint=mobilenet_v2_imagenet_weights(),
                 shots=[10], val_fraction=0.003, test_fraction=0.005, image_size=32 if quick else 96,
-                epochs=2 if quick else 6, batch_size=32, seeds=1 if quick else 3, lr=3e-3)
+                epochs=2 if quick else 6, batch_size=32, seeds=1 if quick else 3, lr=3e-3, threads=1)
 
 
 def digits_settings(quick: bool, folder: Path) -> dict:
     """The digits demo's transfer-helps run (xferdiag.commands.demo), its source model pretrained here."""
     checkpoint = pretrain_source("digits:upright", folder, epochs=2 if quick else 8, quiet=True)
     config = demo_config("transfer-helps", checkpoint).to_dict()
-    return {**config, "epochs": 3 if quick else config["epochs"], "seeds": 1 if quick else config["seeds"]}
+    return {**config, "epochs": 3 if quick else config["epochs"], "seeds": 1 if quick else config["seeds"], "threads": 1}
 
 
 def _same_arms(sweep: Path, runs: dict[str, Path], seeds: int) -> bool:
