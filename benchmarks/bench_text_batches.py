@@ -31,7 +31,7 @@ def mixed_length_corpus(folder: Path, n: int, longest: int, seed: int = 0) -> Pa
     rng = np.random.default_rng(seed)
     rows = []
     for i in rng.choice(len(domain), n, replace=False):
-        words = str(domain.texts[i]).split()
+        words = str(domain.payload.texts[i]).split()
         rows.append({"text": " ".join(words[: int(rng.integers(4, longest + 1))]), "label": domain.classes[domain.labels[i]]})
     return write_jsonl(folder / "mixed.jsonl", rows)
 

@@ -17,6 +17,7 @@ from conftest import make_image_folder
 from PIL import Image
 from torch import nn
 
+from tests.docs_helpers import python_files
 from xferdiag.cli import main
 from xferdiag.errors import CheckpointError, RunDirError
 from xferdiag.rundir import validate
@@ -177,11 +178,10 @@ def test_audit_rejects_another_architecture_naming_the_keys(resnet_case, tmp_pat
 # --- hand-written run directories ------------------------------------------------------------------
 
 def documented_example(out: Path) -> Path:
-    """Run the example script of docs/rundir.md ("Writing one yourself") exactly as printed."""
-    text = (DOCS / "rundir.md").read_text()
-    code = re.search(r"### Example: two arms.*?```python\n(.*?)```", text, re.S).group(1)
+    """Run the example script of docs/rundir.md ("Writing one yourself") exactly as printed; the page's own
+    commands around it run in tests/test_docs_commands.py."""
     script = out.parent / "write_run.py"
-    script.write_text(code)
+    script.write_text(python_files(DOCS / "rundir.md")["write_run.py"])
     subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
     return out
 

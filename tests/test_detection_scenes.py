@@ -102,7 +102,7 @@ def test_k_shots_keep_k_images_per_class_and_negatives_at_their_rate(scenes):
     assert selection.negatives == round(annotated * negatives_all / (60 - negatives_all)) == int((~present.any(axis=1)).sum())
     assert "without boxes (negatives)" in selection.describe()
     assert np.array_equal(take_shots(scenes, train, 4, seed=3).indices, selection.indices)
-    with pytest.raises(DataError, match="--shots 99"):
+    with pytest.raises(DataError, match="^shots 99: "):
         take_shots(scenes, train, 99, seed=0)
     three = dataclasses.replace(scenes, classes=scenes.classes + ("unused",))
     assert take_shots(three, train, 4, seed=3).per_class == {**selection.per_class, "unused": 0}

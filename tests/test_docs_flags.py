@@ -11,7 +11,7 @@ from xferdiag.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9]")
-OTHER_PROGRAMS = ("torchrun", "pip ", "benchmarks", "chromium", "apt-get")  # lines running these name their own flags
+OTHER_PROGRAMS = ("torchrun", "pip ", "benchmarks", "chromium", "apt-get", "tests.docs_regen")  # lines running these name their own flags
 OTHER_FLAGS = {"--standalone": "torchrun", "--quick": "the benchmarks"}  # named in prose, away from their program
 
 

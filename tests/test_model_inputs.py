@@ -136,3 +136,24 @@ def test_googlenet_loses_its_auxiliary_heads_and_returns_one_tensor_in_training(
 def test_the_zoo_helpers_run_at_their_size():
     for build in (zoo_models.vit, zoo_models.maxvit, zoo_models.swin):
         assert build(3).eval()(torch.zeros(1, 3, zoo_models.SIZE, zoo_models.SIZE)).shape == (1, 3)
+
+
+def test_a_users_model_without_convolutions_takes_a_tables_rows(tmp_path, monkeypatch):
+    """A module:function MLP on a CSV table: the table gives the input (it was taken for an image model before)."""
+    import numpy as np
+
+    from xferdiag.data import Domain
+    from xferdiag.data.tables import TableRows
+    from xferdiag.models.inputs import resolve_input
+
+    (tmp_path / "mlpnets.py").write_text("from torch import nn\n\ndef mlp(num_classes=2):\n"
+                                         "    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, num_classes))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = ModelSource.parse("mlpnets:mlp")
+    table = Domain("t.csv", ["a", "b"], np.array([0, 1, 0]), TableRows(np.zeros((3, 5), np.float32), list("vwxyz")))
+    spec, choice = resolve_input(source, None, plain=table.plain_input())
+    assert (spec.kind, spec.size, spec.channels, choice) == ("table", 5, 0, None)
+    model = build_transfer_model(source, 3, pretrained=source.build_classifier(), input_spec=spec)
+    assert model(torch.zeros(4, 5)).shape == (4, 3)
+    # a model with a convolution keeps its own input even on a table's data (the fit check then says why not)
+    assert resolve_input(ModelSource.parse("resnet18"), None, InputRequest(image_size=16), plain=table.plain_input())[0].kind == "image"

@@ -114,7 +114,7 @@ def test_console_script_imports_a_top_level_module_from_the_working_directory(wo
     assert result.returncode == 0, result.stderr
     run = json.loads((workspace / "console" / "run.json").read_text())
     assert run["config"]["model"] == "mynets:fixed"
-    assert run["input"] == {"channels": 1, "size": 16, "mean": [0.5], "std": [0.5],
+    assert run["input"] == {"kind": "image", "channels": 1, "size": 16, "mean": [0.5], "std": [0.5],
                             "origin": "channels from the first convolution, ImageNet defaults; size from --image-size"}
 
 

@@ -59,8 +59,8 @@ def test_csv_table_loads_features_labels_and_split(tmp_path):
     split = {"split": ["train"] * 6 + ["val"] * 2 + ["test"] * 4}
     path = write_csv(tmp_path / "t.csv", x, y, label="outcome", labels=["no", "yes"], extra=split)
     domain = load_domain(f"{path}:outcome")
-    assert domain.kind == "table" and domain.feature_names == NAMES and domain.classes == ["no", "yes"]
-    np.testing.assert_allclose(domain.table, x, atol=1e-4)
+    assert domain.kind == "table" and domain.payload.feature_names == NAMES and domain.classes == ["no", "yes"]
+    np.testing.assert_allclose(domain.payload.rows, x, atol=1e-4)
     np.testing.assert_array_equal(domain.labels, y)
     splits = split_target(domain, 0.15, 0.25, 0, "all")
     assert splits.sizes() == {"train": 6, "val": 2, "test": 4}
@@ -88,7 +88,7 @@ def test_npz_table_with_split_and_feature_names(tmp_path):
     split = np.array([0] * 12 + [1] * 3 + [2] * 5)
     np.savez(tmp_path / "t.npz", x=x, y=y, split=split, feature_names=np.array(NAMES))
     domain = load_domain(str(tmp_path / "t.npz"))
-    assert domain.kind == "table" and domain.feature_names == NAMES and domain.table.shape == (20, 4)
+    assert domain.kind == "table" and domain.payload.feature_names == NAMES and domain.payload.rows.shape == (20, 4)
     assert split_target(domain, 0.15, 0.25, 0, "all").sizes() == {"train": 12, "val": 3, "test": 5}
     np.savez(tmp_path / "names.npz", x=x, y=y, feature_names=np.array(NAMES[:3]))
     with pytest.raises(DataError, match=r"'feature_names' has 3 names for 4 columns of 'x'"):
@@ -145,7 +145,7 @@ def test_tabular_shap_and_lime_name_the_features_the_model_uses():
     index, maps = explain_arms(TableRequest(models={"transfer": net.eval(), "scratch": net.eval()}, rows=rows, labels=y[:4],
                                             training=training, feature_names=NAMES, methods=("gradcam", "shap", "lime"),
                                             lime_samples=300, shap_samples=100, example_ids=[3, 5, 8, 9]), progress=False)
-    assert index["kind"] == "tabular" and index["methods"] == ["shap", "lime"] and index["feature_names"] == NAMES
+    assert index["kind"] == "table" and index["methods"] == ["shap", "lime"] and index["feature_names"] == NAMES
     assert index["params"]["skipped"] == {"gradcam": "needs images"}
     assert [e["index"] for e in index["examples"]] == [3, 5, 8, 9]
     assert maps["rows"].shape == (4, 4) and maps["shap__transfer"].shape == (4, 4)
@@ -227,7 +227,7 @@ def test_tabular_demo_report_shows_feature_shift_and_attributions(tmp_path, caps
     assert most["name"] == "mean texture" and most["ks_statistic"] == 1.0 and most["shifted"]  # the split feature
     assert len(shift["per_feature"]) == 30 and any("mean texture (SMD +" in s for s in shift["interpretation"])
     index = json.loads((out / "explanations" / "index.json").read_text())
-    assert index["kind"] == "tabular" and "mean texture" in index["feature_names"] and len(index["examples"]) == 8
+    assert index["kind"] == "table" and "mean texture" in index["feature_names"] and len(index["examples"]) == 8
     html = (out / "report.html").read_text()
     assert 'id="feature-shift"' in html and "mean texture" in html
     assert "feature attributions" in html and "SHAP summary" in html and html.count("Feature attributions for test example") == 8
@@ -235,7 +235,7 @@ def test_tabular_demo_report_shows_feature_shift_and_attributions(tmp_path, caps
     # the demo's fine-tuned table model, audited as if it came from elsewhere, scores the same
     transfer = out / "arms" / "transfer" / "seed-0"
     config = RunConfig.from_dict(json.loads((out / "run.json").read_text())["config"]).replace(threads=1, baseline="none")
-    audited = audit(config, transfer / "model.pt", tmp_path / "audited", quiet=True)
+    audited = audit(transfer / "model.pt", config, tmp_path / "audited", quiet=True)
     np.testing.assert_array_equal(read_npz(audited / "arms" / "transfer" / "seed-0" / "predictions.npz")["predictions"],
                                   read_npz(transfer / "predictions.npz")["predictions"])
     assert json.loads((audited / "run.json").read_text())["audit"]["checkpoint_form"] == "transfer"

@@ -1,5 +1,5 @@
 """The training loop is written once over the task protocol (xferdiag/tasks/base.py): every task,
-classification and a toy multi-label task shaped like detection, trains, scores and picks its best
+classification and the toy multi-label task shaped like detection (tests/toy_tasks/multilabel), trains, scores and picks its best
 epoch through it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from tests.task_helpers import MultiLabelNet, MultiLabelTask, label_sets
+from tests.toy_tasks.multilabel import MultiLabelNet, MultiLabelTask, label_sets
 from xferdiag.engine.strategies import Phase
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData
 from xferdiag.models import ModelSource, build_transfer_model
@@ -28,7 +28,8 @@ def _classification_case():
 def _multilabel_case():
     train, val, test = (label_sets(n, 4, seed) for n, seed in ((96, 0), (32, 1), (64, 2)))
     torch.manual_seed(0)
-    return MultiLabelTask(), MultiLabelNet(4), SplitData(train, train, val, test, num_classes=4), "map", 0.5
+    net = build_transfer_model(ModelSource.parse("builtin:tabular-mlp:features=8"), 4, pretrained=None)
+    return MultiLabelTask(), MultiLabelNet(net, 4), SplitData(train, train, val, test, num_classes=4), "map", 0.5
 
 
 CASES = {"classification": _classification_case, "toy-multilabel": _multilabel_case}

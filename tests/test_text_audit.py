@@ -13,7 +13,7 @@ from xferdiag.cli import main
 from xferdiag.commands.textdemo import text_scenario_config, write_jsonl
 from xferdiag.data import load_domain, split_target
 from xferdiag.data.cues import cue_corpus
-from xferdiag.models.text import transformers_offline
+from xferdiag.modalities.text.network import transformers_offline
 from xferdiag.rundir import RunDir, read_json
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -40,7 +40,7 @@ def case(tmp_path_factory):
     torch.manual_seed(0)
     model = tf.BertForSequenceClassification.from_pretrained(
         str(base), num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    texts = [str(t) for t in domain.texts]
+    texts = [str(t) for t in domain.payload.texts]
     labels = torch.tensor([names.index(domain.classes[y]) for y in domain.labels])
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -73,7 +73,7 @@ def test_audited_arm_predicts_what_the_saved_model_predicts(case, tmp_path, caps
                          config["config"]["split_seed"], "all")
     test = split.indices["test"]
     with torch.no_grad():
-        batch = case["tokenizer"]([str(case["domain"].texts[i]) for i in test], padding=True, return_tensors="pt")
+        batch = case["tokenizer"]([str(case["domain"].payload.texts[i]) for i in test], padding=True, return_tensors="pt")
         probs = case["model"](**batch).logits.softmax(1).numpy()
     order = [case["names"].index(c) for c in case["domain"].classes]  # the saved head's rows in the data's class order
     np.testing.assert_array_equal(saved["labels"], case["domain"].labels[test])

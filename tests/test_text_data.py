@@ -32,9 +32,9 @@ def test_csv_with_text_column_is_a_text_domain_with_sorted_classes(tmp_path):
     domain = load_domain(str(path))
     assert domain.kind == "text"
     assert domain.classes == ["neg", "pos"]
-    assert domain.texts == ["good film", "bad, long film", "fine"]
+    assert domain.kind == "text" and domain.payload.texts == ["good film", "bad, long film", "fine"]
     assert domain.labels.tolist() == [1, 0, 1]
-    assert domain.split is None and domain.table is None
+    assert domain.split is None
 
 
 def test_csv_without_text_column_is_still_a_table(tmp_path):
@@ -50,7 +50,7 @@ def test_jsonl_with_named_columns_and_split(tmp_path):
     assert spec == f"{path}:topic:body"
     domain = load_domain(spec)
     assert domain.classes == ["a", "b"]
-    assert domain.texts[5] == "doc 5"
+    assert domain.payload.texts[5] == "doc 5"
     assert (domain.split == "test").sum() == 4
     splits = split_target(domain, 0.25, 0.25, 0, "all")
     assert set(splits.indices["test"]) == {0, 1, 2, 3}  # the given split is kept
@@ -72,7 +72,7 @@ def test_text_folder_and_presplit_folder(tmp_path):
             (tmp_path / "split" / split / cls / "a.txt").write_text(f"{split} {cls}", encoding="utf-8")
     flat = load_domain(str(tmp_path / "flat"))
     assert flat.kind == "text" and flat.classes == ["sport", "tech"] and len(flat) == 6
-    assert flat.texts[3] == "tech story 0"
+    assert flat.payload.texts[3] == "tech story 0"
     presplit = load_domain(str(tmp_path / "split"))
     assert presplit.split.tolist() == ["train", "train", "test", "test"]
 
@@ -141,7 +141,7 @@ def test_cli_bad_text_data_exits_2_and_writes_nothing(tmp_path, digits_checkpoin
     cases = [
         (["--data", str(tmp_path / "reviews.jsonl")], "file not found"),
         (["--data", str(csv_path), "--text-column", "content"], "no column 'content'"),
-        (["--data", str(csv_path), "--text-column", "body"], "takes images or table rows, not texts"),
+        (["--data", str(csv_path), "--text-column", "body"], "20 texts, but the model takes images"),
     ]
     for k, (args, needle) in enumerate(cases):
         out = tmp_path / f"out{k}"

@@ -10,23 +10,26 @@ import pytest
 
 from xferdiag.analyzers.text_shift import separating_words
 from xferdiag.data import Domain
+from xferdiag.data.images import ImageTensors
+from xferdiag.data.text import Texts
 from xferdiag.errors import InputError
-from xferdiag.modalities import can_explain_kind, modality_of
-from xferdiag.modalities.text import TextModality
+from xferdiag.modalities.descriptor import describe_modality
+from xferdiag.modalities.registry import modality_of
+from xferdiag.modalities.text.plugin import TextModality
 
 SOURCE = [f"the cat sat on mat {i} today" for i in range(20)]
 TARGET = [f"the dog ran to park {i} today" for i in range(20)]
 
 
 def text_domain(texts):
-    return Domain("texts", "text", ["a", "b"], np.arange(len(texts)) % 2, texts=texts)
+    return Domain("texts", ["a", "b"], np.arange(len(texts)) % 2, Texts(texts))
 
 
 def test_text_domains_go_to_the_text_modality_and_images_do_not():
     assert modality_of(text_domain(SOURCE)).name == "text"
-    images = Domain("imgs", "npz", ["a", "b"], np.zeros(2, dtype=int), images=np.zeros((2, 1, 4, 4)))
+    images = Domain("imgs", ["a", "b"], np.zeros(2, dtype=int), ImageTensors(np.zeros((2, 1, 4, 4))))
     assert modality_of(images).name == "image"
-    assert can_explain_kind("digits") and can_explain_kind("table")
+    assert describe_modality("image").can_explain() and describe_modality("table").can_explain()
 
 
 def test_separating_words_name_each_corpus_own_words():
@@ -52,7 +55,7 @@ def test_input_shift_of_the_plug_in_uses_the_given_rows():
                     reason="the text explainers are installed in this tree")
 def test_without_text_explainers_explain_says_so_in_one_line():
     modality = TextModality()
-    assert not modality.can_explain() and not can_explain_kind("text")
+    assert not modality.descriptor.can_explain() and not describe_modality("text").can_explain()
     with pytest.raises(InputError, match="xferdiag.explainers.text"):
         modality.explain(None, methods=["ig"], seed=0, lime_samples=10, shap_samples=10, budget=None, progress=False)
 
@@ -60,6 +63,6 @@ def test_without_text_explainers_explain_says_so_in_one_line():
 @pytest.mark.skipif(importlib.util.find_spec("xferdiag.explainers.text") is None, reason="needs xferdiag.explainers.text")
 def test_methods_text_cannot_use_are_refused_in_one_line():
     modality = TextModality()
-    assert modality.can_explain() and can_explain_kind("text")
-    with pytest.raises(InputError, match="--methods: gradcam cannot explain texts; choose from ig, shap, lime"):
+    assert modality.descriptor.can_explain() and describe_modality("text").can_explain()
+    with pytest.raises(InputError, match="^methods: gradcam cannot explain texts; choose from ig, shap, lime"):
         modality.explain(None, methods=["gradcam"], seed=0, lime_samples=10, shap_samples=10, budget=None, progress=False)

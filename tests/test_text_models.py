@@ -18,9 +18,9 @@ from xferdiag.data.text import token_stats, tokenize
 from xferdiag.engine.strategies import Phase, apply_freezing, parameter_groups, phases_for
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from xferdiag.errors import ModelError
+from xferdiag.modalities.text.network import TextNet
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest
-from xferdiag.models.text import TextNet
 from xferdiag.tasks.classification.prepare import split_data
 from xferdiag.tasks.classification.task import ClassificationTask
 
@@ -100,7 +100,7 @@ def test_loading_refuses_pickles_remote_code_and_missing_weights(tiny_bert, tmp_
 
 
 def test_max_length_beyond_the_position_embeddings_is_refused_not_crashed(tiny_bert):
-    with pytest.raises(ModelError, match="position embeddings for 32 tokens; give --max-length 32 or less"):
+    with pytest.raises(ModelError, match="^max_length 33: the model has position embeddings for 32 tokens; give 32 or less$"):
         transfer_model(f"hf:{tiny_bert}", max_length=33)
     assert transfer_model(f"hf:{tiny_bert}", max_length=None)[1].size == 32  # not asked: the most it takes, not 128
     model, spec = transfer_model(f"hf:{tiny_bert}:encoder=gru", max_length=64)  # an RNN reads no positions
@@ -164,7 +164,7 @@ def test_layer_decay_gives_each_text_block_its_rate_and_lp_ft_probes_first(tiny_
 
 
 def test_token_stats_hand_computed():
-    from xferdiag.models.text import transformers_offline
+    from xferdiag.modalities.text.network import transformers_offline
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "play", "##ing", "apple", "the"]
     tokenizer = transformers_offline().BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})

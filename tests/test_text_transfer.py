@@ -13,8 +13,8 @@ from xferdiag.commands.finetune import finetune
 from xferdiag.commands.textdemo import TINY_BERT
 from xferdiag.config import RunConfig
 from xferdiag.data.cues import CUES
+from xferdiag.modalities.text.network import load_tokenizer
 from xferdiag.models import ModelSource, load_pretrained_classifier
-from xferdiag.models.text import load_tokenizer
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 

@@ -8,6 +8,7 @@ import torch
 
 from xferdiag._validate import check_array, check_labels, check_scalar, check_seed, to_numpy
 from xferdiag.data import Domain, split_target
+from xferdiag.data.tables import TableRows
 from xferdiag.errors import InputError
 
 
@@ -52,7 +53,7 @@ def test_label_rules_are_options_of_one_check():
 @pytest.mark.parametrize("change, name", [({"val_fraction": 1.5}, "val_fraction"), ({"test_fraction": -0.1}, "test_fraction"),
                                           ({"split_seed": -2}, "split_seed"), ({"shots": 0}, "shots")])
 def test_split_target_names_a_bad_parameter(change, name):
-    domain = Domain("toy", "table", ["a", "b"], np.arange(40) % 2, table=np.zeros((40, 1), np.float32))
+    domain = Domain("toy", ["a", "b"], np.arange(40) % 2, TableRows(np.zeros((40, 1), np.float32), ["x"]))
     args = {"val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0, "shots": "all", **change}
     with pytest.raises(InputError, match=f"^{name}:"):
         split_target(domain, **args)

@@ -22,13 +22,13 @@ if TYPE_CHECKING:  # the names as readers and type checkers see them; at run tim
     from .commands.analyze import analyze_run as analyze
     from .commands.demo import run_demo as demo
     from .commands.explain import explain_run as explain
-    from .commands.rank import rank_models as rank
+    from .commands.rank_finetune import Ranking
 
 __all__ = ["RunConfig", "analyze", "audit", "build_report", "compare", "demo", "explain", "finetune", "rank"]
 
 
 def __getattr__(name: str):
-    """``analyze``, ``demo``, ``explain`` and ``rank`` are their commands' own functions, imported on first use."""
+    """``analyze``, ``demo`` and ``explain`` are their commands' own functions, imported on first use."""
     if name == "analyze":
         from .commands.analyze import analyze_run
 
@@ -41,36 +41,50 @@ def __getattr__(name: str):
         from .commands.explain import explain_run
 
         return explain_run
-    if name == "rank":
-        from .commands.rank import rank_models
-
-        return rank_models
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def finetune(config: RunConfig | dict | None = None, out: str | Path = "xferdiag-run", *, resume: bool | str | Path = False,
-             quiet: bool = False, **settings) -> Path:
+             quiet: bool = False, label_column: str | None = None, text_column: str | None = None,
+             command: list[str] | None = None, **settings) -> Path:
     """Train the transfer arm and its scratch baseline; ``settings`` are RunConfig fields.
 
     ``resume=RUN_DIR`` continues that run with the settings it records, ``seeds=N`` (only) adding seeds
-    to it, as ``xferdiag finetune --resume RUN_DIR --seeds N`` does.
+    to it, as ``xferdiag finetune --resume RUN_DIR --seeds N`` does. ``label_column`` and ``text_column``
+    name the columns of CSV/JSONL data; ``command`` is what run.json records as the command line.
     """
     from .commands.finetune import finetune as run_finetune, resume_config
 
     if resume is not False and resume is not True:
         if config is not None or set(settings) - {"seeds"}:
             raise ConfigError("resume: a run resumed by its folder keeps the settings it records; give only seeds=N")
-        return run_finetune(resume_config(resume, settings.get("seeds")), resume, resume=True, quiet=quiet)
-    return run_finetune(_config(config, settings), out, resume=resume, quiet=quiet)
+        return run_finetune(resume_config(resume, settings.get("seeds")), resume, resume=True, quiet=quiet, command=command)
+    config = _config(config, settings, label_column, text_column)
+    return run_finetune(config, out, resume=resume, quiet=quiet, command=command)
 
 
 def audit(checkpoint: str | Path, config: RunConfig | dict | None = None, out: str | Path = "xferdiag-audit", *,
-          quiet: bool = False, **settings) -> Path:
+          quiet: bool = False, label_column: str | None = None, text_column: str | None = None,
+          command: list[str] | None = None, **settings) -> Path:
     """A run directory for a model fine-tuned elsewhere (``checkpoint``); ``settings`` are RunConfig fields
     (data, model, pretrained_checkpoint, head settings, and the scratch baseline's training budget)."""
     from .commands.audit import audit as run_audit
 
-    return run_audit(_config(config, settings), checkpoint, out, quiet=quiet)
+    return run_audit(checkpoint, _config(config, settings, label_column, text_column), out, quiet=quiet, command=command)
+
+
+def rank(data: str, candidates: list[str], out: str | Path = "xferdiag-rank", *, config: RunConfig | dict | None = None,
+         then_finetune: int | None = None, include_random: bool = False, quiet: bool = False,
+         command: list[str] | None = None, **settings) -> Ranking:
+    """Score ``candidates`` on ``data`` before training (ranking.json and ranking.csv in ``out``); ``settings``
+    are RunConfig fields (``shots``, the split fractions and seed, ``image_size``, ``max_length``, ``truncate``,
+    ``device``) over ``config``. With ``then_finetune=K``, fine-tune the top K pretrained candidates with that
+    config, each beside its own scratch arm, and compare the predicted order with the measured one."""
+    from .commands.rank_finetune import rank_and_finetune
+
+    config = _settings(config, {**settings, "data": data})
+    return rank_and_finetune(config, candidates, out, then_finetune=then_finetune, include_random=include_random,
+                             quiet=quiet, command=command)
 
 
 def compare(run_dirs: list[str | Path], out: str | Path) -> Report:
@@ -80,10 +94,15 @@ def compare(run_dirs: list[str | Path], out: str | Path) -> Report:
     return render_compare(run_dirs, out)
 
 
-def _config(config: RunConfig | dict | None, settings: dict) -> RunConfig:
-    from .models.tabular import resolve_config
-
+def _settings(config: RunConfig | dict | None, settings: dict) -> RunConfig:
+    """``config`` (a RunConfig, a dict of its fields or None for the defaults) with ``settings`` over it."""
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
-    config = (config or RunConfig()).replace(**settings) if settings else (config or RunConfig())
-    return resolve_config(config)
+    return (config or RunConfig()).replace(**settings) if settings else (config or RunConfig())
+
+
+def _config(config: RunConfig | dict | None, settings: dict, label_column: str | None = None,
+            text_column: str | None = None) -> RunConfig:
+    from .models.tabular import resolve_config
+
+    return resolve_config(_settings(config, settings), label_column, text_column)

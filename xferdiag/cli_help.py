@@ -1,8 +1,9 @@
-"""The command line's help texts, one per setting (the flags themselves are generated from RunConfig)."""
+"""The command line's help texts: one per RunConfig field (the flags themselves are generated from its types;
+a field without help text stops the parser from being built) and the other options' shared words."""
 
 from __future__ import annotations
 
-from .config import DETECTOR_NORMS, DETECTOR_SCALES, STRATEGIES
+from .config import DETECTOR_NORMS, DETECTOR_SCALES, OPTIMIZERS, SCHEDULES, STRATEGIES
 
 FINETUNE_HELP = {
     "data": "target data: a folder of class folders (optionally train/val/test), a .npz (images or a 2-D table), a CSV table, "
@@ -40,6 +41,17 @@ FINETUNE_HELP = {
     "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
     "lr": "learning rate of new layers; several (0.01,0.001) train one transfer arm each beside one scratch arm, whose rate "
           "is pinned once (--scratch-lr, searched once with auto, else the first of the list)",
+    "batch_size": "examples per training step (the global batch under torchrun)",
+    "optimizer": f"one of {', '.join(OPTIMIZERS)}",
+    "weight_decay": "weight decay of every trained layer (none on the backbone with --l2sp)",
+    "momentum": "with --optimizer sgd: momentum (Nesterov when above 0)",
+    "schedule": f"learning-rate schedule over the epochs: one of {', '.join(SCHEDULES)}",
+    "warmup_epochs": "epochs of linear learning-rate warm-up before the schedule",
+    "step_size": "with --schedule step: epochs between learning-rate drops",
+    "gamma": "with --schedule step: factor of each learning-rate drop",
+    "val_fraction": "share of the target data held out for validation (early stopping, --scratch-lr auto)",
+    "test_fraction": "share of the target data held out for the test split the verdict is computed on",
+    "split_seed": "seed of the train/val/test split (the same for every arm and training seed)",
     "backbone_lr_mult": "pretrained layers train at lr times this; several (0.1,1) train one transfer arm each",
     "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off); several (0.65,1) train one transfer arm each",
     "l2sp": "L2-SP strength: penalty toward the pretrained weights (0 = off)",
@@ -48,6 +60,9 @@ FINETUNE_HELP = {
     "group_by_length": "text: training batches of texts of similar length (less padding; shuffled pools of 50 batches)",
     "amp": "mixed precision on GPU: auto, on, off",
     "device": "auto, cpu, cuda or cuda:N",
+    "channels_last": "GPU: convolutions in channels-last memory layout (faster with mixed precision on recent GPUs)",
+    "compile": "compile the model with torch.compile (slower start, faster epochs on long runs)",
+    "workers": "data-loading worker processes (0: load in the training process)",
     "threads": "CPU threads for torch (default: all available cores)",
     "max_length": "text models: tokens per text (default: 128); longer texts are truncated, unless --no-truncate",
     "truncate": "text models: cut texts longer than --max-length (default); --no-truncate leaves them out, counted",
@@ -63,3 +78,6 @@ FINETUNE_HELP = {
 
 LABEL_COLUMN_HELP = "CSV tables and CSV/JSONL texts: the column holding the class labels (default: label)"
 TEXT_COLUMN_HELP = "CSV/JSONL texts: the column holding the text (default: text)"
+RUN_DIR_HELP = "run directory made by 'xferdiag finetune' or 'audit' (or written by hand, docs/rundir.md)"
+SEED_HELP = "seed of every random draw (examples sampled, permutations, explainers' samples): the same seed, the same result"
+QUIET_HELP = "no progress bars"

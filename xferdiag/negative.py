@@ -332,9 +332,11 @@ def bootstrap_components(per_seed, replicates) -> tuple[float, float, float]:
     return float(gaps.var(ddof=1)) / n_seeds, var_own_test, var_test
 
 
-def bootstrap_components_verdict(per_seed, replicates, n_test: int, alpha: float = ALPHA, bound: float = 1.0) -> Verdict:
+def bootstrap_components_verdict(per_seed, replicates, n_test: int, alpha: float = ALPHA, bound: float = 1.0,
+                                 unit: str = "images") -> Verdict:
     """Gap in a metric that is not a mean over examples (a detector's mAP), from each seed's observed gap
-    (n_seeds,) and a paired bootstrap over test examples shared by every seed (replicates: (B, n_seeds)).
+    (n_seeds,) and a paired bootstrap over test examples shared by every seed (replicates: (B, n_seeds));
+    ``unit`` names what the bootstrap resampled, in the verdict's ``method`` (a detector's test images).
 
     The same two noise sources and the same interval as :func:`paired_verdict`, with the test-set parts
     estimated by the bootstrap instead of ANOVA mean squares (:func:`bootstrap_components`). With one seed
@@ -349,10 +351,10 @@ def bootstrap_components_verdict(per_seed, replicates, n_test: int, alpha: float
     common = dict(n_seeds=n_seeds, n_test=n_test, per_seed=tuple(float(v) for v in gaps), bound=bound)
     if n_seeds == 1:
         var = float(reps[:, 0].var(ddof=1))
-        return _verdict(float(gaps[0]), [[(var, n_test - 1)]], alpha, method="paired bootstrap over test images (one seed)",
+        return _verdict(float(gaps[0]), [[(var, n_test - 1)]], alpha, method=f"paired bootstrap over test {unit} (one seed)",
                         se_seeds=None, se_test_set=math.sqrt(var), note=ONE_SEED_NOTE, **common)
     var_seeds, var_own_test, var_test = bootstrap_components(gaps, reps)
     seeds_term = [(var_seeds, n_seeds - 1), (var_own_test, (n_seeds - 1) * (n_test - 1))]
     return _verdict(float(gaps.mean()), [seeds_term, [(var_test, n_test - 1)]], alpha,
-                    method="seeds x test images, test-set terms from a paired bootstrap over images, Banerjee t-interval",
+                    method=f"seeds x test {unit}, test-set terms from a paired bootstrap over {unit}, Banerjee t-interval",
                     se_seeds=math.sqrt(var_seeds), se_test_set=math.sqrt(var_test), **common)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .commands.verdict import verdict_for_run
+from .modalities.kinds import IMAGE
 from .rundir import Predictions, RunDir, write_finished_seed, write_json, write_npz
 
 METHODS = ("gradcam", "shap", "lime")
@@ -39,7 +40,7 @@ def write_run_json(rd: RunDir, *, schema: int = 1, strategy: str = "linear-probe
 def write_data_json(rd: RunDir, classes: list[str], *, n_test: int, shots: int | None = None,
                     size: int = 16, channels: int = 1) -> None:
     write_json(rd.data_json, {
-        "classes": classes, "kind": "digits", "split_seed": 0,
+        "classes": classes, "kind": IMAGE, "split_seed": 0,
         "splits": {"source": {"train": 900, "val": 100},
                    "target": {"train": 5 * len(classes) if shots else 400, "val": 100, "test": n_test}},
         "shots": shots, "input": {"channels": channels, "size": size},
@@ -175,7 +176,7 @@ def write_explanations(rd: RunDir, classes: list[str], rng: np.random.Generator,
         examples.append({"index": 7 * i, "label": label, "pred": pred,
                          "correct": {arm: pred[arm] == label for arm in arms}})
     write_json(rd.index_json, {
-        "methods": list(METHODS), "arms": list(arms), "seed": 0,
+        "kind": IMAGE, "methods": list(METHODS), "arms": list(arms), "seed": 0,
         "params": {"target": "label", "agreement": {"topk": 0.1}, "lime": {"num_samples": 200}},
         "examples": examples,
         "agreement": {m: {"spearman": rng.uniform(0, 1, n).tolist(), "topk_overlap": rng.uniform(0, 1, n).tolist()}

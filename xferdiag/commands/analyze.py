@@ -20,10 +20,10 @@ from .. import rundir
 from ..analyzers import shift, similarity
 from ..analyzers.layer_shift import layer_shift
 from ..analyzers.transferability import transferability_scores
-from ..data import within_length
 from ..engine.features import extract_features, extract_layer_features
 from ..errors import DataError, InputError, RunDirError
-from ..modalities import modality_of
+from ..modalities.descriptor import describe_modality
+from ..modalities.registry import keep_whole, modality_of
 from ..models import check_layers
 from ..report.interpret import interpret_shift
 from ..rundir.layout import MODEL_PT
@@ -104,12 +104,12 @@ def _whole_texts(context: RunContext, domains: dict) -> tuple[dict[str, np.ndarr
     them, how many texts of each domain were left out (None when nothing is left out by rule), said in one
     warning line. A domain with no text short enough ends in one line."""
     present = {name: domain for name, domain in domains.items() if domain is not None}
-    if context.config.truncate or context.target.texts is None:
+    if context.config.truncate or not describe_modality(context.target.kind).cuts_long_inputs:
         return {name: np.arange(len(domain)) for name, domain in present.items()}, None
     spec, pools = context.input_spec, {}
     for name, domain in present.items():
         try:
-            pools[name] = np.flatnonzero(within_length(domain.texts, spec.tokenizer, spec.size))
+            pools[name] = np.flatnonzero(keep_whole(domain, [spec], truncate=False))
         except DataError as exc:
             raise DataError(f"{name} data {domain.spec}: {exc}") from None
     left_out = {name: len(present[name]) - len(pool) for name, pool in pools.items()}
@@ -197,7 +197,7 @@ def _transferability(run, cache, models: RunModels, target, train_idx, spec, dev
     features = cache["pretrained__train__penultimate"]
     labels = cache["train__labels"]
     probs = None
-    if models.classifier is not None and not spec.is_text:  # a text model's pretrained classifier has no source head
+    if models.classifier is not None and describe_modality(spec.kind).source_head:
         logits, _ = extract_features(models.classifier.to(device), target.dataset(train_idx, spec), device=device)
         probs = logits.softmax(1).numpy()
     result = {"model": "pretrained", "split": "train", "n": len(labels), **transferability_scores(features, labels, probs)}

@@ -21,7 +21,7 @@ from ..data import SCENARIOS, load_domain, split_target
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, RunDirError, XferdiagError
-from ..modalities import can_explain_kind
+from ..modalities.descriptor import describe_modality
 from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..models.tabular import model_for_data
@@ -98,7 +98,7 @@ def imagenet_config() -> RunConfig:
     except XferdiagError as exc:
         missing.append(str(exc))
     if missing:
-        raise ConfigError(f"--scenario {IMAGENET_SCENARIO} needs two real assets: {'; '.join(missing)}")
+        raise ConfigError(f"scenario {IMAGENET_SCENARIO}: needs two real assets: {'; '.join(missing)}")
     return RunConfig(pretrained_checkpoint=checkpoint, **IMAGENET_SETTINGS)
 
 
@@ -107,7 +107,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     """Pretrain (built-in scenarios), fine-tune with a scratch baseline, analyse, explain, report; return the run directory."""
     names = (*SCENARIOS, IMAGENET_SCENARIO, *TEXT_SCENARIOS, *DETECTION_SCENARIOS)
     if scenario not in names:
-        raise ConfigError(f"--scenario {scenario!r}: choose one of {', '.join(names)}")
+        raise ConfigError(f"scenario {scenario!r}: choose one of {', '.join(names)}")
     out = Path(out)
     if rundir.RunDir(out).run_json.exists():
         raise RunDirError(f"{out}: already holds a run; choose another --out or delete it")
@@ -131,7 +131,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     task = describe_task((rundir.RunDir(out).check().get("config") or {}).get("task"))  # the task the run recorded
     if task.supports("analyze"):
         analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
-    if task.supports("explain") and can_explain_kind(rundir.read_data(rundir.RunDir(out)).get("kind")):
+    if task.supports("explain") and describe_modality(rundir.read_data(rundir.RunDir(out))["kind"]).can_explain():
         explain_run(out, quiet=quiet, **explain)
     render_report(out)
     return out

@@ -68,7 +68,7 @@ def mobilenet_v2_imagenet_weights() -> str:
     spec = importlib.util.find_spec(MOBILENET_V2)
     path = next(Path(spec.origin).parent.rglob("*.pth"), None) if spec is not None and spec.origin else None
     if path is None:
-        raise ConfigError(f"--scenario {FACES} needs torchvision's ImageNet MobileNetV2 weights: {INSTALL_MOBILENET_V2}")
+        raise ConfigError(f"scenario {FACES}: needs torchvision's ImageNet MobileNetV2 weights: {INSTALL_MOBILENET_V2}")
     return str(path)
 
 

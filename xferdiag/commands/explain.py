@@ -18,7 +18,7 @@ from ..config import DEFAULT_BUDGET, Budget
 from ..errors import InputError
 from ..explainers import pick_examples
 from ..explainers.budget import as_budget
-from ..modalities import METHODS, ExplainJob, modality_of
+from ..modalities.registry import METHODS, ExplainJob, modality_of
 from .context import RunContext, require_stage
 
 
@@ -26,7 +26,7 @@ def parse_methods(methods) -> list[str]:
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
     unknown = [m for m in names if m not in METHODS]
     if unknown or not names:
-        raise InputError(f"--methods: unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
+        raise InputError(f"methods: unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     return names
 
 

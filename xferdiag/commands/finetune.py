@@ -21,7 +21,7 @@ from .. import health, rundir, sweeps
 from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain
-from ..data.images import InputSpec
+from ..data.spec import InputSpec
 from ..engine import distributed
 from ..engine.lr_search import SEARCH_EPOCHS, candidate_rates, search_lr
 from ..engine.strategies import Phase, fused_optimizer, phases_for
@@ -281,7 +281,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     distributed.on_main(lambda: _prepare_out(out, resume, allow_existing, config.seeds))
     recorded = _recorded_input(out) if resume else None
     prepared = task_for(config).prepare(config, source_domain=source_domain, resumed=resume, recorded_input=recorded, quiet=quiet)
-    config = prepared.config
+    config = prepared.config.replace(task=prepared.task.name)  # run.json names the task that judges and reports the run
     _check_sweep(config, prepared.task, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]

@@ -24,11 +24,13 @@ import torch
 from .. import rundir
 from ..analyzers.transferability import transferability_scores
 from ..config import RunConfig, parse_shots
-from ..data import Domain, load_domain, split_target, within_length
+from ..data import Domain, load_domain, split_target
 from ..engine.features import extract_features
 from ..engine.trainer import seed_everything
 from ..environment import choose_device
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, ModelError
+from ..modalities.descriptor import describe_modality
+from ..modalities.registry import keep_whole
 from ..models import (
     InputRequest,
     ModelSource,
@@ -53,27 +55,22 @@ def parse_candidate(text: str) -> tuple[str, str | None]:
     ``builtin:minilm``) takes its weights from its directory, so an ``=`` there belongs to its options
     (``hf:DIR:pool=cls``)."""
     model, sep, checkpoint = text.partition("=")
-    if ModelSource.parse(model).is_text:
+    if ModelSource.parse(model).from_directory:
         return text, None
     if sep and not checkpoint:
         raise ConfigError(f"candidate {text!r}: give a checkpoint after '=' (ARCH=FILE)")
     return model, checkpoint or None
 
 
-def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) -> np.ndarray:
+def whole_texts(domain: Domain, candidates: list[str], request: InputRequest) -> np.ndarray | None:
     """For truncation off (--no-truncate): which texts fit in --max-length tokens of every text candidate's
     tokenizer, so every candidate is scored on the same texts, each read whole; the error of
-    :func:`~xferdiag.data.within_length` when none fits."""
-    keep = np.ones(len(domain), dtype=bool)
-    for candidate in candidates:
-        source = ModelSource.parse(parse_candidate(candidate)[0])
-        if source.is_text:  # a text model's input spec comes from its directory: no weights need loading
-            spec = resolve_input_spec(source, None, request)
-            keep &= within_length(domain.texts, spec.tokenizer, spec.size)
-    if not keep.any():
-        raise DataError("no text fits in --max-length tokens of every candidate's tokenizer and truncation is off "
-                        "(--no-truncate): raise --max-length or let texts be truncated")
-    return keep
+    :func:`~xferdiag.modalities.registry.keep_whole` when none fits; None for data no model cuts."""
+    if not describe_modality(domain.kind).cuts_long_inputs:
+        return None
+    sources = [ModelSource.parse(parse_candidate(candidate)[0]) for candidate in candidates]
+    specs = [resolve_input_spec(source, None, request) for source in sources if source.input_kind == domain.kind]
+    return keep_whole(domain, specs, truncate=False)
 
 
 @torch.inference_mode()
@@ -85,7 +82,7 @@ def score_candidate(candidate: str, splits, request: InputRequest, device, quiet
     start = time.perf_counter()
     seed_everything(0)
     classifier = load_pretrained_classifier(source, checkpoint)
-    spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes())
+    spec, choice = resolve_input(source, classifier, request, splits.domain.image_sizes(), plain=splits.domain.plain_input())
     splits.domain.check_fits(spec)
     try:
         model = build_transfer_model(source, len(splits.domain.classes), pretrained=classifier, input_spec=spec)
@@ -97,7 +94,7 @@ def score_candidate(candidate: str, splits, request: InputRequest, device, quiet
     features, _ = extract_features(model.backbone, splits.dataset("train", spec), device=device)
     labels = splits.domain.labels[splits.indices["train"]]
     probs = None
-    if classifier is not None and not source.is_text:  # a text model's classifier is a new head, not a source head
+    if classifier is not None and describe_modality(spec.kind).source_head:
         _, head, _ = classifier_layer(classifier)
         weight = head.weight.flatten(1).to(device)  # a 1x1-convolution classifier acts on pooled features as a Linear
         logits = torch.nn.functional.linear(features.to(device), weight, None if head.bias is None else head.bias.to(device))
@@ -157,17 +154,17 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     ranking.json's ``left_out``. Each candidate's input size and where it came from go to stderr, unless ``quiet``.
     """
     if not candidates:
-        raise ConfigError("--candidates: give at least one model")
+        raise ConfigError("candidates: give at least one model")
     sizes = parse_shots(shots)
     if len(sizes) != 1:
-        raise ConfigError(f"--shots: rank scores one training-set size at a time, got {shots!r}")
+        raise ConfigError(f"shots: rank scores one training-set size at a time, got {shots!r}")
     config = RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
     task = task_for(config).name
     if not describe_task(task).supports("rank"):
-        raise ConfigError(f"--data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
+        raise ConfigError(f"data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
     shots, request = sizes[0], InputRequest(image_size=image_size, max_length=max_length)
     domain = load_domain(data)
-    keep = whole_texts(domain, candidates, request) if domain.texts is not None and not truncate else None
+    keep = None if truncate else whole_texts(domain, candidates, request)
     splits = split_target(domain, val_fraction, test_fraction, split_seed, shots, keep)
     labels = domain.labels[splits.indices["train"]]
     if splits.left_out.get("train"):

@@ -11,33 +11,57 @@ computed; the tau's p-value is given from five candidates up (with fewer it cann
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import rundir
-from ..config import RunConfig, parse_shots
+from ..config import RANK_FIELDS, RunConfig
 from ..errors import ConfigError
 from ..report.compare import compare_runs, render_compare
 from ..rundir.layout import RANK_COMPARE_HTML, RANK_RUNS, RANKING_JSON
 from .finetune import finetune
-from .rank import SCORES, parse_candidate
+from .rank import SCORES, parse_candidate, rank_models, table_lines
 
 #: What the predicted order is read against: the transfer arm's mean test score (compare's column).
 MEASURE = "transfer_mean"
 
 
-def rank_config(config_file: str | None, data: str, shots: str | None, given: dict) -> RunConfig:
-    """The settings rank scores with and ``--then-finetune`` trains with: ``--config``'s file (finetune's keys),
-    then rank's own flags (``data``, ``shots`` and the ``given`` input settings) over it, as finetune's flags win."""
-    base = RunConfig.from_file(config_file) if config_file else RunConfig()
-    changes = {**given, "data": data, **({"shots": parse_shots(shots)} if shots is not None else {})}
-    return base.replace(**changes)  # validated again, as every RunConfig is on construction
+@dataclass(frozen=True)
+class Ranking:
+    """What ``rank`` found: the candidates' rows, best first (ranking.json's ``candidates``), and after
+    ``then_finetune`` the summary of the fine-tuned runs (ranking.json's ``then_finetune``)."""
+
+    rows: list[dict]
+    out: Path
+    then_finetune: dict | None = None
+
+    def table(self) -> list[str]:
+        """The terminal's table of scores."""
+        return table_lines(self.rows)
+
+    def summary(self) -> list[str]:
+        """The terminal's lines on the fine-tuned runs (none without ``then_finetune``)."""
+        return summary_lines(self.then_finetune, self.out) if self.then_finetune else []
+
+
+def rank_and_finetune(config: RunConfig, candidates: list[str], out: str | Path, *, then_finetune: int | None = None,
+                      include_random: bool = False, quiet: bool = False, command: list[str] | None = None) -> Ranking:
+    """Score ``candidates`` on ``config.data`` with ``config``'s split and input settings; with ``then_finetune``,
+    fine-tune the top candidates with ``config`` (its runs folder checked empty before anything is scored)."""
+    if then_finetune is not None:
+        runs_folder(out)
+    rows = rank_models(config.data, candidates, out, shots=config.shots, val_fraction=config.val_fraction,
+                       test_fraction=config.test_fraction, split_seed=config.split_seed, include_random=include_random,
+                       quiet=quiet, **{name: getattr(config, name) for name in RANK_FIELDS})
+    summary = None if then_finetune is None else finetune_top(rows, then_finetune, config, out, quiet=quiet, command=command)
+    return Ranking(rows, Path(out), summary)
 
 
 def runs_folder(out: str | Path) -> Path:
     """Where the fine-tuned candidates' run directories go; checked empty before anything is scored or trained."""
     folder = Path(out) / RANK_RUNS
     if folder.exists() and any(folder.iterdir()):
-        raise ConfigError(f"--then-finetune: {folder} already holds runs; choose another --out, or continue each run "
+        raise ConfigError(f"then_finetune: {folder} already holds runs; choose another --out, or continue each run "
                           "with 'xferdiag finetune --resume RUN_DIR'")
     return folder
 
@@ -52,10 +76,10 @@ def finetune_top(rows: list[dict], k: int, config: RunConfig, out: str | Path, *
     """Fine-tune the top ``k`` ranked pretrained candidates of ``rows`` (rank's order) with ``config``, write the
     comparison beside ranking.json and add its summary to ranking.json (``then_finetune``); return the summary."""
     if k < 1:
-        raise ConfigError(f"--then-finetune: give the number of top candidates to fine-tune (>= 1), got {k}")
+        raise ConfigError(f"then_finetune: give the number of top candidates to fine-tune (>= 1), got {k}")
     top = [r for r in rows if r["pretrained"] and r["rank"] is not None][:k]
     if not top:
-        raise ConfigError("--then-finetune: no ranked candidate has pretrained weights to fine-tune")
+        raise ConfigError("then_finetune: no ranked candidate has pretrained weights to fine-tune")
     root, folders = runs_folder(out), []
     for row in top:
         arch, checkpoint = parse_candidate(row["candidate"])

@@ -38,10 +38,10 @@ def complete_run(run_dir: str | Path, *, quiet: bool = False, budget: Budget | f
 
         analyze_run(run_dir, quiet=quiet)
     if status.can_compute("explanations"):
-        from ..modalities import can_explain_kind
+        from ..modalities.descriptor import describe_modality
         from .explain import explain_run
 
-        if can_explain_kind(rundir.read_data(rundir.RunDir(run_dir)).get("kind")):
+        if describe_modality(rundir.read_data(rundir.RunDir(run_dir))["kind"]).can_explain():
             explain_run(run_dir, quiet=quiet, budget=budget)
 
 
@@ -50,5 +50,5 @@ def _has_pretrained(config: dict) -> bool:
     from ..models import ModelSource  # asked only when the analysis is missing: parsing a name may load torchvision
 
     source = ModelSource.parse(config["model"])
-    return bool(config.get("pretrained_checkpoint") or source.weights or source.is_text  # a text model's folder holds its weights
+    return bool(config.get("pretrained_checkpoint") or source.weights or source.from_directory  # a directory holds its weights
                 or source.ships_weights)

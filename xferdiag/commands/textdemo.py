@@ -20,8 +20,8 @@ from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, XferdiagError
 from ..explainers.budget import Budget
+from ..modalities.text.network import hold_positions_at_zero, minilm_dir, transformers_offline
 from ..models import ModelSource, build_transfer_model
-from ..models.text import hold_positions_at_zero, minilm_dir, transformers_offline
 from ..tasks.classification.prepare import split_data
 from ..tasks.classification.task import ClassificationTask
 from .finetune import runtime_for
@@ -115,7 +115,7 @@ def bbc_config() -> RunConfig:
         except XferdiagError as exc:
             missing.append(str(exc))
     if missing:
-        raise ConfigError(f"--scenario text needs two installed assets: {'; '.join(missing)}")
+        raise ConfigError(f"scenario text: needs two installed assets: {'; '.join(missing)}")
     return RunConfig(**BBC_SETTINGS)
 
 

@@ -142,7 +142,7 @@ def _judge_pair(run: rundir.RunDir, meta: dict, arm_a: str, arm_b: str, nominal:
     looks = _earlier_looks(previous, seeds, [arm_a, arm_b])
     alpha = look_alpha(len(looks) + 1, nominal)
     task = task_named(config.get("task"))
-    seeds_of = {arm: [seed_evidence(run.seed(arm, seed)) for seed in seeds] for arm in (arm_a, arm_b)}
+    seeds_of = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in (arm_a, arm_b)}
     data = rundir.read_data(run) if run.data_json.is_file() else {}
     judged = task.judge(seeds_of[arm_a], seeds_of[arm_b], arms=(arm_a, arm_b), seeds=seeds, data=data,
                         run_records=run_records(run), alpha=alpha)
@@ -182,9 +182,10 @@ def _sweep_verdict(run: rundir.RunDir, meta: dict, arms: list[str], arm_b: str, 
     ranking = sorted(arms, key=lambda arm: -verdicts[arm]["gap"])
     sweep, config = sweeps.sweep_of(meta.get("config") or {}), meta.get("config") or {}
     seeds = verdicts[arms[0]]["seeds"]  # every arm's seeds are the scratch arm's: _judge_pair checked each
-    evidence = {arm: [seed_evidence(run.seed(arm, seed)) for seed in seeds] for arm in arms}
+    task = task_named(config.get("task"))
+    evidence = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in arms}
     data = rundir.read_data(run) if run.data_json.is_file() else {}
-    pairs = compare_arms(task_named(config.get("task")), evidence, seeds=seeds, data=data, run_records=run_records(run), alpha=nominal)
+    pairs = compare_arms(task, evidence, seeds=seeds, data=data, run_records=run_records(run), alpha=nominal)
     return {
         **verdicts[arms[0]],
         "sweep": {**sweep.to_dict(), "baseline": arm_b, "scratch_lr": (verdicts[arms[0]]["budgets"].get(arm_b) or {}).get("lr")},

@@ -5,117 +5,112 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from .._validate import check_scalar
 from ..errors import DataError
+from ..modalities.descriptor import describe_modality
 from .arrays import load_npz_images
 from .digits import SCENARIOS as DIGIT_SCENARIOS, load_digits_domain
 from .fashion import CLASSES as FASHION_CLASSES, load_fashion_mnist
 from .folder import scan_folder
-from .images import FileImageSet, InputSpec, TensorImageSet
+from .images import ImageFiles, ImageTensors
+from .spec import InputSpec
 from .splits import stratified_split, take_shots
 from .tables import (
     SCENARIOS as TABLE_SCENARIOS,
     Table,
-    TableSet,
+    TableRows,
     csv_spec,
     load_cancer_domain,
     load_csv_table,
     load_npz_table,
     npz_is_table,
 )
-from .text import Corpus, TextSet, load_corpus, token_stats, within_length
+from .text import Corpus, Texts, load_corpus
 
-__all__ = ["Domain", "InputSpec", "SCENARIOS", "TargetSplits", "load_domain", "split_target", "within_length"]
+__all__ = ["Domain", "InputSpec", "Payload", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
 
 SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
 
 
+class Payload(Protocol):
+    """A domain's examples as one modality holds them (:class:`~.images.ImageTensors`, :class:`~.images.ImageFiles`,
+    :class:`~.tables.TableRows`, :class:`~.text.Texts`): the one place that knows their kind."""
+
+    kind: str
+
+    def dataset(self, indices: np.ndarray, labels: np.ndarray, spec: InputSpec, augment: bool) -> Dataset: ...
+
+    def image_sizes(self, n: int) -> np.ndarray | None: ...
+
+    def native_side(self) -> int | None: ...
+
+    def plain_input(self) -> InputSpec | None:
+        """The input a model without convolutions takes from these examples (a table's rows); None where such a
+        model needs a spec of its own (images, texts)."""
+        ...
+
+    def describe(self, n: int) -> str: ...
+
+    def check_fits(self, name: str, spec: InputSpec, n: int) -> None: ...
+
+
 @dataclass
 class Domain:
-    """One labelled collection of images, table rows or texts, before any model-specific preprocessing."""
+    """One labelled collection of examples of one modality (its ``payload``), before any model-specific preprocessing."""
 
     spec: str
-    kind: str
     classes: list[str]
     labels: np.ndarray
-    images: torch.Tensor | None = None
-    paths: list[Path] | None = None
+    payload: Payload
     split: np.ndarray | None = None
-    table: np.ndarray | None = None
-    feature_names: list[str] | None = None
-    texts: list[str] | None = None
-    sizes: np.ndarray | None = None
-    """Image files only: each file's (height, width), read from its header when the folder was scanned."""
 
     @classmethod
     def from_corpus(cls, spec: str, corpus: Corpus) -> Domain:
-        return cls(spec, "text", corpus.classes, corpus.labels, split=corpus.split, texts=corpus.texts)
+        return cls(spec, corpus.classes, corpus.labels, Texts(corpus.texts), split=corpus.split)
 
     @classmethod
     def from_table(cls, spec: str, table: Table) -> Domain:
-        return cls(spec, "table", table.classes, table.labels, split=table.split, table=table.rows,
-                   feature_names=table.feature_names)
+        return cls(spec, table.classes, table.labels, TableRows(table.rows, table.feature_names), split=table.split)
+
+    @property
+    def kind(self) -> str:
+        """The modality of the examples, one of :data:`~xferdiag.modalities.kinds.KINDS`."""
+        return self.payload.kind
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def dataset(self, indices: np.ndarray, spec: InputSpec, augment: bool = False) -> Dataset:
         """The examples at ``indices``, preprocessed for a model that expects ``spec``."""
-        labels = self.labels[indices]
-        if self.texts is not None:
-            return TextSet([self.texts[i] for i in indices], labels, spec)
-        if self.table is not None:
-            return TableSet(self.table[indices], labels, spec)
-        if self.images is not None:
-            return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
-        return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
+        return self.payload.dataset(indices, self.labels[indices], spec, augment)
 
     def image_sizes(self) -> np.ndarray | None:
         """(N, 2) heights and widths of the images as stored (None for texts and tables): the size a model
         that records none is best fed at (:func:`xferdiag.models.inputs.choose_size`)."""
-        if self.images is not None:
-            return np.broadcast_to(np.array(self.images.shape[-2:], dtype=np.int64), (len(self), 2))
-        return self.sizes
+        return self.payload.image_sizes(len(self))
+
+    def plain_input(self) -> InputSpec | None:
+        """See :meth:`Payload.plain_input`."""
+        return self.payload.plain_input()
+
+    def native_side(self) -> int | None:
+        """The side of square images held in memory: a size a model may run at (None otherwise)."""
+        return self.payload.native_side()
 
     def describe(self) -> str:
         """The data's shape in words, for errors that set it beside what a model expects."""
-        if self.texts is not None:
-            return f"{len(self)} texts"
-        if self.table is not None:
-            return f"a table of {len(self)} rows x {self.table.shape[1]} features"
-        if self.images is not None:
-            c, h, w = self.images.shape[1:]
-            return f"{len(self)} images of {c}x{h}x{w} (channels x height x width)"
-        return f"{len(self)} image files (decoded as gray or RGB)"
+        return self.payload.describe(len(self))
 
     def check_fits(self, spec: InputSpec) -> None:
-        """Images reach a model as the channels it takes only where converting means something:
-        gray to RGB by repetition, RGB to gray by averaging. Anything else ends here, before training."""
-        if (self.texts is not None) != spec.is_text:
-            raise DataError(f"{self.spec}: {self.describe()}, but the model takes "
-                            f"{'token ids (a text model)' if spec.is_text else 'images or table rows, not texts'}")
-        if spec.is_text:
-            return
-        if self.table is not None or spec.channels == 0:
-            if (self.table is not None) != (spec.channels == 0):
-                raise DataError(f"{self.spec}: {self.describe()}, but the model takes "
-                                f"{'table rows' if spec.channels == 0 else 'images'}")
-            return
-        have = {int(self.images.shape[1])} if self.images is not None else {1, 3}
-        convertible = have | ({1, 3} if have & {1, 3} else set())
-        if spec.channels not in convertible:
-            raise DataError(f"{self.spec}: {self.describe()} cannot feed a model that takes {spec.channels}-channel "
-                            f"{spec.size}x{spec.size} images; give data with {spec.channels} channels, or --channels")
-
-    def unit_images(self, indices: np.ndarray, spec: InputSpec) -> torch.Tensor:
-        """Images at ``indices`` resized for the model but not normalised: (N, C, H, W) in [0, 1]."""
-        dataset = self.dataset(indices, spec)
-        return torch.stack([dataset.unit_image(i) for i in range(len(dataset))])
+        """The model takes this kind of data, in a shape the data can be brought to; one clear line otherwise."""
+        if spec.kind != self.kind:
+            raise DataError(f"{self.spec}: {self.describe()}, but the model takes {describe_modality(spec.kind).takes}")
+        self.payload.check_fits(self.spec, spec, len(self))
 
 
 def load_domain(spec: str) -> Domain:
@@ -125,10 +120,10 @@ def load_domain(spec: str) -> Domain:
     (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
     if spec.startswith("digits:"):
         images, labels = load_digits_domain(spec.split(":", 1)[1])
-        return Domain(spec, "digits", [str(i) for i in range(10)], labels, images=images)
+        return Domain(spec, [str(i) for i in range(10)], labels, ImageTensors(images))
     if spec == "fashion-mnist" or spec.startswith("fashion-mnist:"):
         images, labels = load_fashion_mnist(spec.partition(":")[2] or "test")
-        return Domain(spec, "fashion-mnist", list(FASHION_CLASSES), labels, images=images)
+        return Domain(spec, list(FASHION_CLASSES), labels, ImageTensors(images))
     corpus = load_corpus(spec)
     if corpus is not None:
         return Domain.from_corpus(spec, corpus)
@@ -141,9 +136,9 @@ def load_domain(spec: str) -> Domain:
         if npz_is_table(path):
             return Domain.from_table(spec, load_npz_table(path))
         classes, images, labels, split = load_npz_images(path)
-        return Domain(spec, "npz", classes, labels, images=images, split=split)
+        return Domain(spec, classes, labels, ImageTensors(images), split=split)
     classes, paths, labels, split, sizes = scan_folder(path)
-    return Domain(spec, "folder", classes, labels, paths=paths, split=split, sizes=sizes)
+    return Domain(spec, classes, labels, ImageFiles(paths, sizes), split=split)
 
 
 @dataclass
@@ -162,14 +157,6 @@ class TargetSplits:
 
     def sizes(self) -> dict[str, int]:
         return {name: int(len(idx)) for name, idx in self.indices.items()}
-
-    def token_stats(self, spec: InputSpec) -> dict | None:
-        """Per split, how the text model's tokenizer sees the texts (:class:`.text.TokenStats`); None for other data."""
-        if self.domain.texts is None or spec.tokenizer is None:
-            return None
-        return {split: token_stats([self.domain.texts[i] for i in idx], spec.tokenizer, spec.size,
-                                   self.left_out.get(split, 0)).to_dict()
-                for split, idx in self.indices.items() if len(idx)}
 
 
 def split_target(domain: Domain, val_fraction: float, test_fraction: float, split_seed: int, shots: int | str,
@@ -194,7 +181,7 @@ def split_target(domain: Domain, val_fraction: float, test_fraction: float, spli
         indices = stratified_split(domain.labels, val_fraction, test_fraction, split_seed)
     left_out = {} if keep is None else _leave_out(indices, keep)
     if len(indices["val"]) == 0:
-        raise DataError("validation split is empty; raise --val-fraction or add a val/ folder")
+        raise DataError("val_fraction: the validation split is empty; raise it or add a val/ folder")
     indices["train"] = take_shots(indices["train"], domain.labels, shots, split_seed)
     return TargetSplits(domain, indices, shots, split_seed, left_out)
 

@@ -7,7 +7,7 @@ that a seeded run is reproducible and a resumed run continues the same random st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,30 +17,11 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from ..errors import DataError
-
-TOKENS = -1
-"""``InputSpec.channels`` of a text model: it takes rows of ``size`` token ids, not images or table rows."""
+from ..modalities.kinds import IMAGE
+from .spec import InputSpec
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 """Per-channel mean and std of ImageNet photos: what most pretrained RGB models were normalised with."""
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a model wants as input: channels, square size, per-channel mean and std (and where they came from);
-    for a text model, token rows of ``size`` ids made by ``tokenizer``."""
-
-    channels: int
-    size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    origin: str = ""
-    tokenizer: object = field(default=None, compare=False, repr=False)
-    """Text models only (``channels`` is :data:`TOKENS`, ``size`` the token length): their tokenizer."""
-
-    @property
-    def is_text(self) -> bool:
-        return self.channels == TOKENS
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -142,3 +123,74 @@ class FileImageSet(Dataset):
 
     def without_augmentation(self) -> FileImageSet:
         return FileImageSet(self.paths, self.labels.numpy(), self.spec, augment=False)
+
+
+@dataclass
+class ImageTensors:
+    """Images in memory as floats in [0, 1], (N, C, H, W): built-in digits, Fashion-MNIST, ``.npz`` files."""
+
+    images: torch.Tensor
+    kind = IMAGE
+
+    def dataset(self, indices: np.ndarray, labels: np.ndarray, spec: InputSpec, augment: bool) -> TensorImageSet:
+        return TensorImageSet(self.images[torch.as_tensor(indices)], labels, spec, augment)
+
+    def image_sizes(self, n: int) -> np.ndarray:
+        return np.broadcast_to(np.array(self.images.shape[-2:], dtype=np.int64), (n, 2))
+
+    def plain_input(self) -> None:
+        return None
+
+    def native_side(self) -> int | None:
+        """The images' side where they are square (a size a model may run at)."""
+        return int(self.images.shape[-1]) if self.images.shape[-1] == self.images.shape[-2] else None
+
+    def describe(self, n: int) -> str:
+        c, h, w = self.images.shape[1:]
+        return f"{n} images of {c}x{h}x{w} (channels x height x width)"
+
+    def channels(self) -> set[int]:
+        return {int(self.images.shape[1])}
+
+    def check_fits(self, name: str, spec: InputSpec, n: int) -> None:
+        check_channels(self, name, spec, n)
+
+
+@dataclass
+class ImageFiles:
+    """Image files on disk, decoded on demand; ``sizes``: each file's (height, width), read from its header."""
+
+    paths: list[Path]
+    sizes: np.ndarray | None = None
+    kind = IMAGE
+
+    def dataset(self, indices: np.ndarray, labels: np.ndarray, spec: InputSpec, augment: bool) -> FileImageSet:
+        return FileImageSet([self.paths[i] for i in indices], labels, spec, augment)
+
+    def image_sizes(self, n: int) -> np.ndarray | None:
+        return self.sizes
+
+    def native_side(self) -> None:
+        return None
+
+    def plain_input(self) -> None:
+        return None
+
+    def describe(self, n: int) -> str:
+        return f"{n} image files (decoded as gray or RGB)"
+
+    def channels(self) -> set[int]:
+        return {1, 3}
+
+    def check_fits(self, name: str, spec: InputSpec, n: int) -> None:
+        check_channels(self, name, spec, n)
+
+
+def check_channels(payload: ImageTensors | ImageFiles, name: str, spec: InputSpec, n: int) -> None:
+    """Images reach a model as the channels it takes only where converting means something:
+    gray to RGB by repetition, RGB to gray by averaging. Anything else ends here, before training."""
+    have = payload.channels()
+    convertible = have | ({1, 3} if have & {1, 3} else set())
+    if spec.channels not in convertible:
+        raise DataError(f"{name}: {payload.describe(n)} cannot feed a model that takes {spec.channels}-channel "
+                        f"{spec.size}x{spec.size} images; give data with {spec.channels} channels, or --channels")

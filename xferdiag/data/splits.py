@@ -35,6 +35,6 @@ def take_shots(indices: np.ndarray, labels: np.ndarray, shots: int | str, seed: 
     for cls in np.unique(labels[indices]):
         idx = indices[labels[indices] == cls]
         if len(idx) < shots:
-            raise DataError(f"--shots {shots}: class {cls} has only {len(idx)} training examples; lower --shots")
+            raise DataError(f"shots {shots}: class {cls} has only {len(idx)} training examples; lower it")
         kept.append(rng.choice(idx, size=shots, replace=False))
     return np.sort(np.concatenate(kept))

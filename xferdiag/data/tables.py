@@ -18,8 +18,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ..errors import DataError
+from ..modalities.kinds import TABLE
 from .arrays import labels_and_split, read_arrays
-from .images import InputSpec
+from .spec import InputSpec
 
 DEFAULT_LABEL = "label"
 SPLIT_COLUMN = "split"
@@ -43,11 +44,39 @@ class TableSet(TensorDataset):
     """Rows as float tensors with their labels; checks the width against a table model's spec."""
 
     def __init__(self, rows: np.ndarray, labels: np.ndarray, spec: InputSpec):
-        if spec.channels == 0 and spec.size != rows.shape[1]:
+        if spec.size != rows.shape[1]:
             raise DataError(f"the table has {rows.shape[1]} feature columns but the model takes {spec.size}; "
                             "source and target tables need the same feature columns")
         super().__init__(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)),
                          torch.as_tensor(labels, dtype=torch.long))
+
+
+@dataclass
+class TableRows:
+    """A domain's table: rows (N, F) float32 and the name of each feature column."""
+
+    rows: np.ndarray
+    feature_names: list[str]
+    kind = TABLE
+
+    def dataset(self, indices: np.ndarray, labels: np.ndarray, spec: InputSpec, augment: bool) -> TableSet:
+        return TableSet(self.rows[indices], labels, spec)
+
+    def image_sizes(self, n: int) -> None:
+        return None
+
+    def native_side(self) -> None:
+        return None
+
+    def plain_input(self) -> InputSpec:
+        return InputSpec(0, int(self.rows.shape[1]), (), (), origin="a model without convolutions on a table: one row of "
+                         f"{self.rows.shape[1]} features", kind=TABLE)
+
+    def describe(self, n: int) -> str:
+        return f"a table of {n} rows x {self.rows.shape[1]} features"
+
+    def check_fits(self, name: str, spec: InputSpec, n: int) -> None:
+        """The width is checked where the rows meet the model (:class:`TableSet`)."""
 
 
 def csv_spec(spec: str) -> tuple[Path, str] | None:

@@ -26,7 +26,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ..errors import DataError
-from .images import InputSpec
+from ..modalities.kinds import TEXT
+from .spec import InputSpec
 
 DEFAULT_TEXT = "text"
 DEFAULT_LABEL = "label"
@@ -219,6 +220,32 @@ class TextSet(TensorDataset):
         if spec.tokenizer is None:
             raise DataError("text data need a text model (one with a tokenizer): hf:DIR or builtin:minilm")
         super().__init__(tokenize(texts, spec.tokenizer, spec.size), torch.as_tensor(labels, dtype=torch.long))
+
+
+@dataclass
+class Texts:
+    """A domain's texts, one string per example."""
+
+    texts: list[str]
+    kind = TEXT
+
+    def dataset(self, indices: np.ndarray, labels: np.ndarray, spec: InputSpec, augment: bool) -> TextSet:
+        return TextSet([self.texts[i] for i in indices], labels, spec)
+
+    def image_sizes(self, n: int) -> None:
+        return None
+
+    def native_side(self) -> None:
+        return None
+
+    def plain_input(self) -> None:
+        return None
+
+    def describe(self, n: int) -> str:
+        return f"{n} texts"
+
+    def check_fits(self, name: str, spec: InputSpec, n: int) -> None:
+        """A text model's tokenizer takes any text."""
 
 
 @dataclass(frozen=True)

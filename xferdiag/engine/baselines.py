@@ -1,4 +1,4 @@
-"""Baselines that are not neural arms: TF-IDF + logistic regression for text.
+"""Baselines that are not neural arms: TF-IDF + logistic regression for text (recorded by the text modality).
 
 A Transformer trained from random weights on a few hundred texts is a weak baseline; a bag of
 words is the one practitioners would reach for. It is fitted on the same training split the arms
@@ -50,15 +50,3 @@ def tfidf_logreg(train: tuple[list[str], np.ndarray], val: tuple[list[str], np.n
     score, c, model = best
     predicted = model.predict(x_test)
     return BaselineScore(float((predicted == test[1]).mean()), float(f1_score(test[1], predicted, average="macro")), score, c)
-
-
-def baselines_for(domain, indices: dict[str, np.ndarray], seeds: list[int]) -> dict | None:
-    """baselines.json's content for a text domain split into ``indices``: per seed and the mean; None
-    for data that has no non-neural baseline here (images, tables)."""
-    if getattr(domain, "texts", None) is None:
-        return None
-    parts = {split: ([domain.texts[i] for i in idx], domain.labels[idx]) for split, idx in indices.items()}
-    score = tfidf_logreg(parts["train"], parts["val"], parts["test"]).to_dict()  # deterministic: the same for every seed
-    per_seed = [{"seed": seed, **score} for seed in seeds]
-    return {TFIDF: {"per_seed": per_seed, "accuracy": float(np.mean([s["accuracy"] for s in per_seed])),
-                    "macro_f1": float(np.mean([s["macro_f1"] for s in per_seed]))}}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_path
 from ..errors import CheckpointError
-from ..rundir._io import atomic_path
 from . import distributed
 
 

@@ -50,7 +50,7 @@ def rank_device(requested: str) -> torch.device:
     if device.type != "cuda":
         return device
     if requested not in ("auto", "cuda"):
-        raise ConfigError(f"--device {requested}: under torchrun give --device cuda (or auto); rank k uses cuda:LOCAL_RANK")
+        raise ConfigError(f"device {requested}: under torchrun give cuda (or auto); rank k uses cuda:LOCAL_RANK")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 

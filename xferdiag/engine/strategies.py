@@ -47,7 +47,7 @@ def trainable_block_names(model: TransferModel, phase: Phase) -> list[str]:
 
 def kept_frozen(model: TransferModel, freeze_embeddings: bool) -> tuple[str, ...]:
     """Backbone modules that stay frozen in every phase whatever the strategy: with ``freeze_embeddings``,
-    a text model's embeddings (:attr:`~xferdiag.models.build.TextClassifier.embeddings_block`)."""
+    a text model's embeddings (:attr:`~xferdiag.modalities.text.model.TextClassifier.embeddings_block`)."""
     if not freeze_embeddings:
         return ()
     block = getattr(model, "embeddings_block", None)

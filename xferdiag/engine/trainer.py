@@ -52,7 +52,7 @@ from .strategies import (
     set_train_mode,
 )
 
-__all__ = ["ArmPlan", "ArmTrainer", "Runtime", "SplitData", "TrainResult", "seed_everything"]
+__all__ = ["ArmPlan", "ArmTrainer", "Runtime", "SplitData", "TrainResult", "evaluate_model", "seed_everything"]
 
 
 _RUN_DEFAULTS = RunConfig()
@@ -175,6 +175,11 @@ def _predict(module: nn.Module, dataset: Dataset, runtime: Runtime, task: Task, 
             targets.append(y)
     module.train(was_training)
     return task.evaluate(outputs, targets, num_classes)
+
+
+def evaluate_model(module: nn.Module, data: SplitData, runtime: Runtime, task: Task, batch_size: int) -> dict[str, TaskEvaluation]:
+    """The validation and test splits scored as a trained arm's are: a model trained elsewhere (``audit``)."""
+    return {split: _predict(module, getattr(data, split), runtime, task, data.num_classes, batch_size) for split in ("val", "test")}
 
 
 def _all_finite(tensors) -> bool:

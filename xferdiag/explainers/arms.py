@@ -128,8 +128,8 @@ class Kind(ABC):
     Its checked inputs are indexable by example rows (``inputs[rows]``) and have a length.
     """
 
-    name: str | None = None
-    """The explanation index's ``kind``, on which the report keys its sections (None: none written, as for images)."""
+    name: str
+    """The explanation index's ``kind`` (one of :data:`~xferdiag.modalities.kinds.KINDS`), on which the report keys its sections."""
     explainers: dict[str, Callable[[Request, object], Method]]
     """The registry: each method by name, configured for a request and its checked inputs; the
     explanation index lists their ``params`` in this order."""
@@ -261,7 +261,7 @@ def _index(kind: Kind, request: Request, methods: list[str], built: dict[str, Me
         entry.update(extra)
     params = {"target": request.target, **kind.params(request, None if fitted is None else fitted.plan),
               **{name: built[name].params for name in kind.explainers if name in built}}
-    index = {**({"kind": kind.name} if kind.name else {}), "methods": list(methods), "arms": list(request.models),
+    index = {"kind": kind.name, "methods": list(methods), "arms": list(request.models),
              "seed": request.seed, **kind.header(request), "params": params, "examples": listed}
     if fitted is not None:
         index["budget"] = fitted.to_dict()

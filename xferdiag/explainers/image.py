@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..modalities.kinds import IMAGE
 from ._common import as_unit_images, device_of, predict_logits
 from .arms import AgreeFn, Attribution, Checks, Kind, Method, Request, agreement, floats, settle
 from .budget import ExplainPlan, PassCosts, measure_costs
@@ -59,6 +60,7 @@ METHODS = tuple(IMAGE_EXPLAINERS)
 class ImageKind(Kind):
     """Unit-range images, timed on the first arm; pixel sanity and deletion/insertion checks."""
 
+    name = IMAGE
     explainers = IMAGE_EXPLAINERS
     sections = ("agreement", "sanity", "faithfulness", "shap_additivity_gap")
 

@@ -16,13 +16,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..modalities.kinds import TABLE
 from ._common import TabularExplanation, check_request, device_of
 from .arms import AgreeFn, Attribution, Kind, Method, Request, agreement
 from .lime import lime_tabular
 from .shap import shap_tabular
 
-KIND = "tabular"
-"""The explanation index's ``kind`` for tables, on which the report keys its table sections."""
 BACKGROUND_SIZE = 32
 """Rows of Kernel SHAP's background, subsampled (seeded) from the training rows."""
 TOPK = 0.1
@@ -73,7 +72,7 @@ class TableKind(Kind):
     """Raw feature rows, explained as asked whatever the budget (a small MLP answers thousands of rows in
     milliseconds); agreement of |attribution|; no checks. Methods for other kinds of data are skipped."""
 
-    name = KIND
+    name = TABLE
     explainers = TABLE_EXPLAINERS
     targets = ("label",)
     sections = ("importance", "base_values", "agreement")
@@ -81,7 +80,7 @@ class TableKind(Kind):
     def choose(self, request: TableRequest) -> list[str]:
         usable = [m for m in request.methods if m in TABLE_EXPLAINERS]
         if not usable:
-            raise InputError(f"--methods: tables are explained with {' and '.join(METHODS)}; Grad-CAM needs images")
+            raise InputError(f"methods: tables are explained with {' and '.join(METHODS)}; Grad-CAM needs images")
         return check_request(usable, METHODS, request.target, self.targets)
 
     def check(self, request: TableRequest) -> np.ndarray:

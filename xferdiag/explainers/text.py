@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..modalities.kinds import TEXT
 from .arms import AgreeFn, Attribution, ChecksFn, Kind, Method, Request, floats, settle
 from .budget import PassCosts
 from .faithfulness import SANITY_THRESHOLD
@@ -26,7 +27,6 @@ from .text_checks import ERASER_FRACTIONS, text_checks, word_agreement
 from .text_methods import integrated_gradients, lime_text, shap_text
 from .text_words import TextBatch, forward_logits, text_batch, word_scores
 
-KIND = "text"
 """The explanation index's ``kind`` for text, on which the report keys its text section."""
 TOPK = 0.1
 IG_STEPS = 50
@@ -71,7 +71,7 @@ class TextKind(Kind):
     """Token ids with their tokenizer, timed on the first arm; word-level agreement, the text
     randomisation test and ERASER; word scores beside the token maps."""
 
-    name = KIND
+    name = TEXT
     explainers = TEXT_EXPLAINERS
     sections = ("agreement", "sanity", "faithfulness", "ig_completeness_gap", "base_values")
 

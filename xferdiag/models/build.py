@@ -12,13 +12,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.images import InputSpec
+from ..data.spec import InputSpec
 from ..errors import ModelError
 from .checkpoint import load_into, load_state_dict
 from .inputs import resolve_input_spec
-from .layers import Trace, blocks_of, trace
+from .layers import Trace, trace
 from .source import ModelSource
 from .surgery import classifier_layer, split_classifier, without_auxiliary
+from .transfer import TransferModel
 
 
 def make_head(in_features: int, num_classes: int, hidden: list[int], dropout: float) -> nn.Module:
@@ -34,51 +35,6 @@ def make_head(in_features: int, num_classes: int, hidden: list[int], dropout: fl
         width = h
     layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)
-
-
-class TransferModel(nn.Module):
-    """``head(backbone(x))``, with the backbone's blocks and traced layers named for partial
-    fine-tuning and layer analysis."""
-
-    def __init__(self, backbone: nn.Module, head: nn.Module, feature_dim: int, input_spec: InputSpec, layer_trace: Trace):
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-        self.feature_dim = feature_dim
-        self.input_spec = input_spec
-        self.layer_trace = layer_trace
-        self.blocks = blocks_of(backbone, layer_trace)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
-
-
-class TextClassifier(TransferModel):
-    """A text model: ``head(pool(encoder(input_ids, attention_mask)))`` (see :mod:`.text`).
-
-    The contract explainers rely on: ``forward(input_ids (N, T), attention_mask=None) -> logits (N, C)``
-    with the mask ``input_ids != pad_token_id`` when None and trailing all-padding columns trimmed;
-    :meth:`get_input_embeddings` is the word-embedding module; ``pad_token_id`` the padding id.
-    Blocks are the embeddings and each encoder layer, so ``partial`` trains the top k layers.
-    """
-
-    def __init__(self, backbone: nn.Module, head: nn.Module, feature_dim: int, input_spec: InputSpec, layer_trace: Trace):
-        super().__init__(backbone, head, feature_dim, input_spec, layer_trace)
-        self.blocks = backbone.block_names()
-        self.pad_token_id = backbone.pad_token_id
-        self.embeddings_block = backbone.embeddings_name()  # what --freeze-embeddings keeps frozen
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.backbone(input_ids, attention_mask))
-
-    def forward_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.backbone(input_ids, attention_mask)
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.backbone.get_input_embeddings()
 
 
 class WithNormalization(nn.Module):
@@ -105,9 +61,7 @@ def load_pretrained_classifier(source: ModelSource, checkpoint: str | None) -> n
     if not checkpoint and source.ships_weights:
         checkpoint = source.shipped_checkpoint()
     if not checkpoint:
-        if source.is_text:
-            return source.text_classifier(pretrained=True)
-        return source.download_weights() if source.weights else None
+        return source.pretrained_model()
     model = source.build_classifier()
     state = without_auxiliary(load_state_dict(checkpoint), model)
     name, layer, _ = classifier_layer(model)
@@ -118,18 +72,10 @@ def load_pretrained_classifier(source: ModelSource, checkpoint: str | None) -> n
     return model
 
 
-def input_example(spec: InputSpec, n: int = 2) -> torch.Tensor:
-    """A zero batch shaped like the model's input: images (n, C, S, S), table rows (n, features), or
-    token ids (n, 8) of a text model (id 0, or 1 where 0 pads, so no row is all padding; the pad id may
-    be the vocabulary's last, as GPT-2's end-of-text token is)."""
-    if spec.is_text:
-        pad = getattr(spec.tokenizer, "pad_token_id", 0) or 0
-        return torch.full((n, min(8, spec.size)), 1 if pad == 0 else 0, dtype=torch.long)
-    return torch.zeros(n, spec.size) if spec.channels == 0 else torch.zeros(n, spec.channels, spec.size, spec.size)
-
-
 def _traced_backbone(backbone: nn.Module, width: int, spec: InputSpec, arch: str) -> Trace:
     """Trace one forward pass and check it ends in (N, width) feature vectors; one clear error otherwise."""
+    from ..modalities.models import input_example  # the modality's own dummy input (imported here: it builds on this layer)
+
     x = input_example(spec)
     try:
         seen, features = trace(backbone, x)
@@ -163,8 +109,9 @@ def build_transfer_model(
     backbone, width = split_classifier(classifier)
     seen = _traced_backbone(backbone, width, input_spec, source.canonical)
     head = make_head(width, num_classes, list(head_hidden), head_dropout)
-    kind = TextClassifier if getattr(backbone, "is_text", False) else TransferModel
-    return kind(backbone, head, width, input_spec, seen)
+    from ..modalities.models import transfer_model_class
+
+    return transfer_model_class(input_spec)(backbone, head, width, input_spec, seen)
 
 
 def classifier_state(model: TransferModel, source: ModelSource) -> dict[str, torch.Tensor]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..data.images import IMAGENET, InputSpec
+from ..data.images import IMAGENET
+from ..data.spec import InputSpec
 from ..errors import ModelError
+from ..modalities.kinds import TABLE
 from . import tabular
 
 
@@ -75,9 +77,9 @@ def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
 
 def builtin_input_spec(name: str, options: str | None, image_size: int | None) -> InputSpec:
     """16x16 gray images for the digits CNN; ImageNet's 224 px RGB for EfficientNet-Lite0; for the
-    tabular MLP, a table spec (channels 0, size = features)."""
+    tabular MLP, a table spec (size = features)."""
     if name == tabular.NAME:
-        return InputSpec(0, tabular.parse_options(options).get("features", 0), (), ())
+        return InputSpec(0, tabular.parse_options(options).get("features", 0), (), (), kind=TABLE)
     if name == "efficientnet-lite0":
         return InputSpec(3, image_size or 224, *IMAGENET)
     return InputSpec(1, image_size or 16, (0.5,), (0.5,))

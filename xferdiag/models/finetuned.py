@@ -18,12 +18,13 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import InputSpec
+from ..data.spec import InputSpec
 from ..errors import CheckpointError
-from .build import TransferModel, build_transfer_model
+from .build import build_transfer_model
 from .checkpoint import load_into, load_state_dict
 from .source import ModelSource
 from .surgery import classifier_layer, head_weights_for_linear, without_auxiliary
+from .transfer import TransferModel
 
 HF_DIRECTORY = "hf-directory"
 
@@ -88,7 +89,7 @@ def load_finetuned(path: str | Path, source: ModelSource, num_classes: int, *, i
 def own_head_source(source: ModelSource, path: str | Path) -> ModelSource:
     """The base model with its own sequence-classification head (``head=hf``): a directory fine-tuned with
     Trainer computes its logits through that head (BERT's pooler, RoBERTa's dense layer), not xferdiag's."""
-    if not source.is_text:
+    if not source.from_directory:
         raise CheckpointError(f"{path}: a Hugging Face model directory is audited with --model hf:BASE_DIR (the "
                               f"directory it was fine-tuned from), not {source.canonical!r}")
     if "head=" in (source.options or ""):

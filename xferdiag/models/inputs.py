@@ -16,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ..data.images import IMAGENET, TOKENS, InputSpec
+from ..data.images import IMAGENET
+from ..data.spec import InputSpec
 from ..errors import ModelError
-from . import text
+from ..modalities.descriptor import describe_modality
+from ..modalities.kinds import TEXT
+from ..modalities.text import network as text
+from ..modalities.text.network import load_tokenizer
 from .builtin import builtin_input_spec
 from .source import ModelSource
-from .text import load_tokenizer
 
 DEFAULT_MAX_LENGTH = 128
 """Tokens per text when the user names no --max-length."""
@@ -35,6 +38,8 @@ UPSAMPLE_WARNING = 4
 
 UNIT_RANGE = (0.5, 0.5)
 """Mean and std for non-RGB inputs of a model that records none: maps [0, 1] to [-1, 1]."""
+IMAGE_SETTINGS = ("image_size", "channels", "mean", "std", "normalize")
+"""The run settings :func:`resolve_input` applies to a model's input (a modality whose options hold none has nothing to resolve)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def _per_channel(values: tuple[float, ...], channels: int, name: str) -> tuple[f
         return values
     if len(values) == 1:
         return values * channels
-    raise ModelError(f"--{name}: {len(values)} values for a model that takes {channels} channel(s); give {channels} or one")
+    raise ModelError(f"{name}: {len(values)} values for a model that takes {channels} channel(s); give {channels} or one")
 
 
 @dataclass(frozen=True)
@@ -156,27 +161,31 @@ def input_lines(choice: SizeChoice | None, checkpoint: bool, model: str | None =
 
 
 def resolve_input(source: ModelSource, classifier: nn.Module | None, request: InputRequest = InputRequest(), target_sizes=None,
-                  source_sizes=None) -> tuple[InputSpec, SizeChoice | None]:
+                  source_sizes=None, plain: InputSpec | None = None) -> tuple[InputSpec, SizeChoice | None]:
     """The spec examples are prepared to, and how its size was chosen (None for texts and tables);
     ``origin`` says where its size and normalisation came from. ``target_sizes``/``source_sizes``: the
     data's image sizes ((height, width) rows, :meth:`~xferdiag.data.Domain.image_sizes`), for a model that
     records no size; without them such a model takes :data:`DEFAULT_SIZE`, as runs made before recorded.
 
-    ``classifier`` is the source model (its first convolution gives the channels); None builds one.
+    ``classifier`` is the source model (its first convolution gives the channels); None builds one. ``plain``: the
+    input the data give a model without convolutions (:meth:`~xferdiag.data.Domain.plain_input`, a table's rows),
+    taken when the model has none.
     """
-    if source.is_text:
+    if source.from_directory:  # its tokenizer says what it takes
         return text_input_spec(source, request.max_length), None
     if source.kind == "builtin":
         builtin = builtin_input_spec(source.arch, source.options, request.image_size)
-        if builtin.channels == 0:  # a table: no image preprocessing
+        if set(describe_modality(builtin.kind).options).isdisjoint(IMAGE_SETTINGS):  # a table's spec: nothing to resolve
             return builtin, None
         inferred, known = builtin.channels, (builtin.size, builtin.mean, builtin.std, f"built-in {source.arch}")
     else:
         classifier = classifier if classifier is not None else source.build_classifier()
         inferred, pre = model_channels(classifier), source.preprocessing()
+        if inferred is None and plain is not None:
+            return plain, None
         known = (pre.size, pre.mean, pre.std, pre.origin) if pre is not None else None
     if request.channels is not None and inferred is not None and request.channels != inferred:
-        raise ModelError(f"--channels {request.channels}: the model's first convolution takes {inferred} channel(s)")
+        raise ModelError(f"channels {request.channels}: the model's first convolution takes {inferred} channel(s)")
     channels = request.channels or inferred or 3
     mean, std = IMAGENET if channels == 3 else ((UNIT_RANGE[0],), (UNIT_RANGE[1],))
     origin = "channels from the first convolution, ImageNet defaults" if inferred else "ImageNet defaults"
@@ -226,7 +235,7 @@ def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
     length = int(max_length or min([DEFAULT_MAX_LENGTH, *filter(None, limits.values())]))
     for reason, most in limits.items():
         if most is not None and most < length:
-            raise ModelError(f"--max-length {length}: {reason.format(most)}; give --max-length {most} or less")
+            raise ModelError(f"max_length {length}: {reason.format(most)}; give {most} or less")
     capped = not max_length and length < DEFAULT_MAX_LENGTH
     origin = f"tokenizer of {source.canonical}, {length} tokens{' (the most the model takes)' if capped else ''}"
-    return InputSpec(TOKENS, length, (), (), origin, tokenizer=tokenizer)
+    return InputSpec(0, length, (), (), origin, tokenizer=tokenizer, kind=TEXT)

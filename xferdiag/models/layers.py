@@ -127,7 +127,7 @@ def check_layers(names: list[str], seen: Trace, blocks: list[str]) -> list[str]:
     bad = [n for n in names if seen.shapes.get(n) is None]
     if bad:
         verb = "is not a module that runs" if len(bad) == 1 else "are not modules that run"
-        raise ModelError(f"--layers: {', '.join(repr(n) for n in bad)} {verb} "
+        raise ModelError(f"layers: {', '.join(repr(n) for n in bad)} {verb} "
                          f"in this backbone with a tensor output; its blocks are {', '.join(blocks)} (any dotted module name that runs "
                          "in the forward pass works too, e.g. a block's sub-layer)")
     return names

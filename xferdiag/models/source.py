@@ -31,7 +31,9 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import ModelError
-from . import text
+from ..modalities.kinds import IMAGE, TABLE, TEXT
+from ..modalities.text import network as text
+from . import tabular
 from .builtin import BUILTINS, RANDOM, SHIPPED_WEIGHTS, build_builtin
 from .surgery import strip_auxiliary
 
@@ -105,9 +107,24 @@ class ModelSource:
         return self.arch + (f":{self.weights}" if self.weights else "")
 
     @property
-    def is_text(self) -> bool:
-        """Whether the model takes token ids (a Hugging Face directory or the built-in MiniLM)."""
+    def from_directory(self) -> bool:
+        """Whether the model's config, weights and tokenizer come from a directory (Hugging Face's, the built-in MiniLM)."""
         return self.kind == "hf" or (self.kind == "builtin" and self.arch in text.TEXT_BUILTINS)
+
+    @property
+    def input_kind(self) -> str:
+        """The kind of data the model takes (:data:`~xferdiag.modalities.kinds.KINDS`): token ids for a directory
+        model, table rows for the built-in tabular MLP, images otherwise."""
+        if self.from_directory:
+            return TEXT
+        return TABLE if self.kind == "builtin" and self.arch == tabular.NAME else IMAGE
+
+    def pretrained_model(self) -> nn.Module | None:
+        """The model with the weights its spec names, without a checkpoint: a text model's directory, torchvision's
+        NAME:WEIGHTS; None where the spec names none (random weights)."""
+        if self.from_directory:
+            return self.text_classifier(pretrained=True)
+        return self.download_weights() if self.weights else None
 
     @property
     def ships_weights(self) -> bool:
@@ -134,7 +151,7 @@ class ModelSource:
 
     def _build(self, num_classes: int | None) -> nn.Module:
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
-        if self.is_text:
+        if self.from_directory:
             return self.text_classifier(pretrained=False, num_classes=num_classes)
         if self.kind == "builtin":
             return build_builtin(self.arch, self.options, **kwargs)

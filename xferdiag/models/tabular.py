@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import DataError, ModelError
 
 NAME = "tabular-mlp"
 DEFAULT_HIDDEN = (64, 64)
@@ -103,12 +103,16 @@ def model_for_data(model: str, data: str) -> str:
     name, _, options = model.removeprefix("builtin:").partition(":")
     if not model.startswith("builtin:") or name != NAME or "features" in parse_options(options):
         return model
-    from ..data import load_domain
+    from ..data import InputSpec, load_domain
+    from ..modalities.descriptor import TABLE, describe_modality
 
     domain = load_domain(data)
-    if domain.table is None:
-        raise ModelError(f"builtin:{NAME}: needs a table (CSV or .npz with a 2-D 'x'); {data} holds images")
-    return f"builtin:{NAME}:" + ",".join(filter(None, [f"features={domain.table.shape[1]}", options]))
+    try:
+        domain.check_fits(InputSpec(0, 0, (), (), kind=TABLE))  # the width is not known yet: only the kind is checked
+    except DataError:
+        raise ModelError(f"builtin:{NAME}: needs a table (CSV or .npz with a 2-D 'x'); {data} holds "
+                         f"{describe_modality(domain.kind).takes}") from None
+    return f"builtin:{NAME}:" + ",".join(filter(None, [f"features={len(domain.payload.feature_names)}", options]))
 
 
 def resolve_config(config, label_column: str | None = None, text_column: str | None = None):

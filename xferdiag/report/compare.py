@@ -2,9 +2,11 @@
 the transferability scores predicted what was measured.
 
 One row per run directory, computed from the files each run already holds (nothing is trained or
-analysed here). Between runs, the transfer arms are compared pair by pair (:mod:`.pairing`): with the
+analysed here). Each run is scored by its task's headline test metric (its descriptor's: accuracy, a
+detector's mAP@[.5:.95]) with the task's first other metric beside it (macro F1; AP50); runs of different
+tasks are not compared. Between runs, the transfer arms are compared pair by pair (:mod:`.pairing`): with the
 verdict's paired seeds x examples statistic where two runs share the test split and seeds, else with
-Welch's t-test over per-seed accuracies, which each such pair says; Holm-corrected over all pairs. Each
+Welch's t-test over per-seed scores, which each such pair says; Holm-corrected over all pairs. Each
 transferability score is checked against the measured outcome with Kendall's tau, which needs only the
 ranking and so suits scores on arbitrary scales.
 """
@@ -21,13 +23,15 @@ from scipy import stats
 from ..errors import InputError
 from ..rundir import (
     RunDir,
-    optional_object,
     read_data,
+    read_document,
     write_csv,
     write_json,
 )
+from ..rundir.conform import conform
+from ..rundir.documents import Shift, Transferability, Verdict
 from ..sweeps import arm_settings, transfer_arms
-from ..tasks.descriptor import describe_task
+from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
@@ -40,9 +44,11 @@ MIN_RUNS_FOR_TAU = 3
 #: Kendall's tau's p-value is given from this many runs up: with fewer, even a perfect order has an exact two-sided
 #: p of at least 2/4! = 0.083, so it can never be significant at 0.05 and says nothing about how good the scores are.
 MIN_RUNS_FOR_P = 5
-COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds",
+COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds", "metric",
            "transfer_mean", "transfer_ci_low", "transfer_ci_high",
-           "scratch_mean", "scratch_ci_low", "scratch_ci_high",
+           "scratch_mean", "scratch_ci_low", "scratch_ci_high", "second_metric",
+           "transfer_second_mean", "transfer_second_ci_low", "transfer_second_ci_high",
+           "scratch_second_mean", "scratch_second_ci_low", "scratch_second_ci_high",
            "gap", "gap_ci_low", "gap_ci_high", "verdict", "p_value", "not_evidence",
            "mmd_p", "proxy_a_distance", *SCORES]
 
@@ -58,6 +64,21 @@ def t_interval(values: list[float]) -> tuple[float | None, float | None, float |
     return mean, float(mean - half), float(mean + half)
 
 
+def _arm_columns(rd: RunDir, key: str, prefix: str = "") -> dict:
+    """Each arm's mean of ``key`` over seeds with its t-interval, as the row's ``<arm>_<prefix>mean``, ``..ci_low``, ``..ci_high``."""
+    out = {}
+    for arm in ("transfer", "scratch"):
+        mean, low, high = t_interval(arm_scores(rd, arm, key))
+        out.update({f"{arm}_{prefix}mean": mean, f"{arm}_{prefix}ci_low": low, f"{arm}_{prefix}ci_high": high})
+    return out
+
+
+def _model(config: dict) -> str | None:
+    """The model's name, with the backbone it was built on where the run names one (a detector on --backbone)."""
+    name, backbone = model_name(config), config_value(config, "backbone")
+    return f"{name} on {backbone}" if name and backbone else name
+
+
 def _names(roots: list[Path]) -> list[str]:
     """Folder names, with the parent folder added where two runs share a name."""
     names = [r.name for r in roots]
@@ -65,36 +86,36 @@ def _names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
-def _row(rd: RunDir, name: str, predicted: dict | None = None, arm: str = ARM) -> tuple[dict, Side]:
+def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = None, arm: str = ARM) -> tuple[dict, Side]:
     """One run's row, or one transfer ``arm``'s of a sweep (its own verdict against the shared scratch arm)."""
     run = rd.check()
     data = read_data(rd)
     config = run_config(run)
-    side = read_side(rd, name, arm)
-    transfer, scratch = side.scores, arm_scores(rd, "scratch")
+    side = read_side(rd, name, terms.metric, arm)
+    transfer, scratch = side.scores, arm_scores(rd, "scratch", terms.metric)
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
-    verdict = optional_object(rd.verdict_json) or {}
+    verdict = read_document(rd.verdict_json, Verdict) or {}
     if arm != ARM:
-        verdict = (verdict.get("verdicts") or {}).get(arm) or {}
+        own = (verdict.get("verdicts") or {}).get(arm)
+        verdict = conform(own, Verdict) if isinstance(own, dict) else {}
         config = {**config, **arm_settings(config)[arm]}
-    shift = optional_object(rd.shift_json) or {}
-    scores = predicted if predicted is not None else (optional_object(rd.transferability_json) or {}).get("scores") or {}
-    ci = verdict.get("ci95") if isinstance(verdict.get("ci95"), list) and len(verdict["ci95"]) == 2 else [None, None]
-    t_mean, t_lo, t_hi = t_interval(transfer)
-    s_mean, s_lo, s_hi = t_interval(scratch)
+    shift = read_document(rd.shift_json, Shift) or {}
+    scores = predicted if predicted is not None else (read_document(rd.transferability_json, Transferability) or {}).get("scores") or {}
+    ci = verdict["ci95"] if verdict and len(verdict["ci95"]) == 2 else [None, None]
+    second = terms.columns[0][0]
     row = {
-        "name": name, "path": str(rd.root), "model": model_name(config),
+        "name": name, "path": str(rd.root), "model": _model(config),
         "strategy": None if config_value(config, "strategy") is None else str(config_value(config, "strategy")),
         "shots": data.get("shots") if data.get("shots") is not None else "all", "seeds": len(transfer),
-        "transfer_mean": t_mean, "transfer_ci_low": t_lo, "transfer_ci_high": t_hi,
-        "scratch_mean": s_mean, "scratch_ci_low": s_lo, "scratch_ci_high": s_hi,
+        "metric": terms.metric, **_arm_columns(rd, terms.metric), "second_metric": second, **_arm_columns(rd, second, "second_"),
         "gap": fmt.as_number(verdict.get("gap")), "gap_ci_low": fmt.as_number(ci[0]), "gap_ci_high": fmt.as_number(ci[1]),
         "verdict": verdict.get("verdict") if verdict else ("no baseline" if not scratch else None),
         "p_value": fmt.as_number(verdict.get("p_value")),
         "not_evidence": "; ".join(f"{DID_NOT_LEARN[w['code']].who} did not learn" for w in did_not_learn_warnings(verdict))
                         or None,
         "has_source": config_value(config, "source_data") is not None,
+        "analyzable": terms.supports("analyze"), "task": config_value(config, "task"),
         "mmd_p": fmt.as_number((shift.get("mmd") or {}).get("p_value")),
         "proxy_a_distance": fmt.as_number((shift.get("proxy_a_distance") or {}).get("value")),
         **{k: fmt.as_number(scores.get(k)) for k in SCORES},
@@ -111,19 +132,24 @@ def _collect(run_dirs, scores: dict | None = None) -> tuple[list[dict], list[Sid
     rows, sides = [], []
     for root, name in zip(roots, _names(roots)):
         task = config_value(run_config(RunDir(root).check()), "task")
-        if not describe_task(task).supports("compare"):
-            raise InputError(f"{root}: compare is {describe_task(task).not_yet(task)}; 'xferdiag report' renders each run")
+        terms = describe_task(task)
+        if not terms.supports("compare"):
+            raise InputError(f"{root}: compare is {terms.not_yet(task)}; 'xferdiag report' renders each run")
+        if rows and terms != describe_task(rows[0]["task"]):
+            raise InputError(f"{root}: its {terms.label} cannot be compared with the {describe_task(rows[0]['task']).label} "
+                             f"of {rows[0]['path']}; compare runs of one task")
         arms = transfer_arms(run_config(RunDir(root).check()))  # a sweep: one row per transfer arm
         for arm in arms:
             label = name if len(arms) == 1 else f"{name}:{arm}"
-            row, side = _row(RunDir(root), label, None if scores is None else scores.get(str(root), {}), arm)
+            row, side = _row(RunDir(root), label, terms, None if scores is None else scores.get(str(root), {}), arm)
             rows.append(row)
             sides.append(side)
     return rows, sides
 
 
 def compare_table(run_dirs) -> list[dict]:
-    """One row per run: setup, transfer/scratch accuracy with 95% t-intervals, gap, verdict, shift, scores."""
+    """One row per run: setup, each arm's headline metric and the one beside it with 95% t-intervals, gap, verdict,
+    shift, scores."""
     return _collect(run_dirs)[0]
 
 
@@ -155,6 +181,10 @@ def _missing(rows: list[dict]) -> list[str]:
         if r["verdict"] in (None, "no baseline"):
             missing.append(f"{r['name']}: transfer-vs-scratch verdict (train the scratch baseline, then run "
                            f"'xferdiag report {where}')")
+        if not r["analyzable"]:
+            missing.append(f"{r['name']}: domain shift and transferability scores "
+                           f"({describe_task(r['task']).not_yet(r['task'] or 'classification')})")
+            continue
         if r["mmd_p"] is None and r["proxy_a_distance"] is None:
             missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')" if r["has_source"] else
                            f"{r['name']}: domain shift (the run names no source data: give --source-data to 'xferdiag "
@@ -164,7 +194,7 @@ def _missing(rows: list[dict]) -> list[str]:
     return missing
 
 
-def _charts(rows: list[dict], scatter: list[dict], measure: str) -> dict:
+def _charts(rows: list[dict], scatter: list[dict], measure: str, terms: TaskDescriptor) -> dict:
     names = [r["name"] for r in rows]
 
     def interval(r: dict, arm: str):
@@ -176,12 +206,12 @@ def _charts(rows: list[dict], scatter: list[dict], measure: str) -> dict:
         charts["forest"] = plots.gap_forest(
             names, [r["gap"] for r in rows],
             [(r["gap_ci_low"], r["gap_ci_high"]) if r["gap_ci_low"] is not None else None for r in rows],
-            [r["verdict"] for r in rows])
+            [r["verdict"] for r in rows], terms.label)
     arms = {arm: [(r[f"{arm}_mean"], interval(r, arm)) for r in rows]
             for arm in ("transfer", "scratch") if any(r[f"{arm}_mean"] is not None for r in rows)}
-    charts["accuracy"] = plots.arm_accuracy(names, arms)
+    charts["accuracy"] = plots.arm_accuracy(names, arms, terms.label)
     if scatter:
-        label = "measured gap (points)" if measure == "gap" else "transfer accuracy (%)"
+        label = "measured gap (points)" if measure == "gap" else f"transfer {terms.label} (%)"
         charts["scatter"] = plots.score_scatter(scatter, label)
     return charts
 
@@ -206,9 +236,10 @@ def render_compare(run_dirs, out: str | Path, comparison: dict | None = None) ->
     scatter = [{"title": t["title"], "x": t["x"], "y": t["y"], "names": t["names"], "tau": t["tau"]}
                for t in taus if t["tau"] is not None] if enough else []
     missing = _missing(rows)
+    terms = describe_task(rows[0]["task"])
     html = jinja_env().get_template("compare.html").render(
-        rows=rows, pairs=pairs, taus=taus, measure=measure, enough=enough, min_runs=MIN_RUNS_FOR_TAU,
-        alpha=ALPHA, charts=_charts(rows, scatter, measure), missing=missing, scores=SCORES,
+        rows=rows, pairs=pairs, taus=taus, measure=measure, enough=enough, min_runs=MIN_RUNS_FOR_TAU, terms=terms,
+        second=terms.columns[0][1], alpha=ALPHA, charts=_charts(rows, scatter, measure, terms), missing=missing, scores=SCORES,
         title=f"Comparison of {len(rows)} run{'s' if len(rows) != 1 else ''}", **stamp())
     export = {"runs": rows, "pairwise": pairs, "measure": measure,
               "kendall": [{k: v for k, v in t.items() if k not in ("x", "y", "names")} for t in taus]}

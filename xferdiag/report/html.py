@@ -21,7 +21,8 @@ import markupsafe
 
 from .._version import __version__
 from ..errors import RunDirError
-from ..rundir import RunDir, layout, optional_object, read_data, validate, write_text
+from ..modalities.descriptor import describe_modality
+from ..rundir import RunDir, RunDocuments, layout, read_data, validate, write_text
 from ..sweeps import sweep_of
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
@@ -43,8 +44,8 @@ from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
 TEMPLATES = Path(__file__).parent / "templates"
-TEXT = "text"
-"""The kind of data a text run records."""
+EXPLANATION_SECTIONS = {build.__name__: build for build in (image_explanations, table_explanations, text_explanations)}
+"""The explanation section of each modality, by the name its descriptor gives (``section``)."""
 
 
 @dataclass
@@ -98,41 +99,20 @@ def render_report(run_dir: str | Path, out: str | Path | None = None, missing_ok
     return report
 
 
-@dataclass
-class RunFiles:
-    """The optional files of a run that feed more than one section; None where the file is absent."""
-
-    verdict: dict | None
-    shift: dict | None
-    transferability: dict | None
-    similarity: dict | None
-    index: dict | None
-    shots: dict | None
-
-    @classmethod
-    def read(cls, rd: RunDir) -> RunFiles:
-        """Explanations count only with both their index and their arrays."""
-        verdict, shift = optional_object(rd.verdict_json), optional_object(rd.shift_json)
-        transfer, similar = optional_object(rd.transferability_json), optional_object(rd.similarity_json)
-        index = optional_object(rd.index_json)  # a corrupt index raises even when the arrays are gone
-        return cls(verdict=verdict, shift=shift, transferability=transfer, similarity=similar,
-                   index=index if rd.maps_npz.is_file() else None, shots=optional_object(rd.shots_json))
-
-
 def collect(rd: RunDir, run: dict) -> dict:
     """Everything the template needs, plus the list of what is missing and how to add it."""
     data = read_data(rd)
     classes = data["classes"]
     arms = load_arms(rd, len(classes))
-    files = RunFiles.read(rd)
+    files = RunDocuments.read(rd)
     classes_section = per_class(arms, classes)
     shift_section = domain_shift(rd, files.shift, classes, _run(rd, "analyze")) if files.shift else None
     strategy = config_value(run_config(run), "strategy")
     histories = {name: arm["history"] for name, arm in arms.items() if arm["history"]}
     terms = describe_task(config_value(run_config(run), "task"))
-    env = run.get("environment") if isinstance(run.get("environment"), dict) else {}
+    env = run.get("environment") or {}
     task = task_sections(terms, rd, data, arms, files.verdict)
-    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data.get("kind"))
+    missing = _missing(rd, run, arms, files, classes_section is None, shift_section, terms, data["kind"])
     return {
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd, terms),
@@ -155,17 +135,15 @@ def collect(rd: RunDir, run: dict) -> dict:
     }
 
 
-def _explanations(rd: RunDir, files: RunFiles, classes: list[str]) -> dict | None:
+def _explanations(rd: RunDir, files: RunDocuments, classes: list[str]) -> dict | None:
     """The image, table or text explanation section, by the kind index.json records."""
     if not files.index:
         return None
-    kind = files.index.get("kind")
-    build = {"tabular": table_explanations, "text": text_explanations}.get(kind if isinstance(kind, str) else "",
-                                                                          image_explanations)
+    build = EXPLANATION_SECTIONS[describe_modality(files.index["kind"]).section]
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 
-def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) -> Facts:
+def _facts(data: dict, arms: dict[str, Arm], files: RunDocuments, strategy: object) -> Facts:
     """What the recommendation rules look at."""
     n_test = ((data.get("splits") or {}).get("target") or {}).get("test")
     seconds = {name: mean([m.get("train_seconds") for m in arm["metrics"].values()]) for name, arm in arms.items()}
@@ -175,8 +153,8 @@ def _facts(data: dict, arms: dict[str, Arm], files: RunFiles, strategy: object) 
                  train_seconds={name: s for name, s in seconds.items() if s is not None})
 
 
-def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_predictions: bool,
-             shift_section: dict | None, terms: TaskDescriptor, kind: str | None = None) -> list[str]:
+def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, no_predictions: bool,
+             shift_section: dict | None, terms: TaskDescriptor, kind: str) -> list[str]:
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     task = config_value(run_config(run), "task")
@@ -205,10 +183,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunFiles, no_pr
         missing.append(f"transferability scores ({analyze})")
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze})")
-    if files.index is None and kind == TEXT:
-        missing.append(f"explanations: Integrated Gradients, SHAP, LIME ({explain})")
-    elif files.index is None:
-        missing.append(f"explanations: Grad-CAM, SHAP, LIME ({explain})")
+    if files.index is None:
+        missing.append(f"explanations: {describe_modality(kind).methods_words} ({explain})")
     if shift_section and shift_section["embedding"] is None:
         missing.append(f"source-vs-target embedding ({analyze})")
     return missing

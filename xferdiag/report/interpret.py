@@ -81,7 +81,7 @@ def interpret_shift(result: dict) -> list[str]:
 
 def layer_shift_sentences(layers: list[dict]) -> list[str]:
     """Where the domains come apart, from the test at every layer (input to output)."""
-    tested = [row for row in layers if isinstance(row, dict) and "shifted" in row]
+    tested = [row for row in layers if "shifted" in row]
     if len(tested) < 2:
         return []
     shifted = [row["name"] for row in tested if row["shifted"]]
@@ -101,7 +101,7 @@ def layer_shift_sentences(layers: list[dict]) -> list[str]:
 def _layer_classifier(tested: list[dict]) -> list[str]:
     """Where a linear domain classifier separates the domains most, set beside the first layer."""
     pads = [row.get("proxy_a_distance") for row in tested]
-    if not all(isinstance(v, (int, float)) for v in pads):
+    if None in pads:
         return []
     top = max(range(len(pads)), key=pads.__getitem__)
     if pads[top] - min(pads) < 0.005:  # "most at the first layer" would name one of a tie
@@ -118,10 +118,10 @@ def large_shift_evidence(shift: dict | None) -> list[str]:
         return []
     found = []
     proxy = (shift.get("proxy_a_distance") or {}).get("value")
-    if isinstance(proxy, (int, float)) and proxy > LARGE_PROXY_A:
+    if proxy is not None and proxy > LARGE_PROXY_A:
         found.append(f"proxy A-distance {fmt.num(proxy)} (> {LARGE_PROXY_A:g}: source and target features separate easily)")
     p = (shift.get("mmd") or {}).get("p_value")
-    if isinstance(p, (int, float)) and p < ALPHA:
+    if p is not None and p < ALPHA:
         found.append(f"MMD {fmt.p_is(p)} (< {ALPHA:g}: the feature distributions differ)")
     return found
 
@@ -131,9 +131,9 @@ def cka_sentences(layers: list[dict], frozen_strategy: str | None = None) -> lis
     holds by construction and says nothing about what fine-tuning reused. ``frozen_strategy`` names
     the run's strategy when it is one that freezes the backbone."""
     frozen = {layer.get("name") for layer in layers if layer.get("weight_change") == 0}
-    weighted = [layer for layer in layers if isinstance(layer.get("weight_change"), (int, float))]
+    weighted = [layer for layer in layers if layer.get("weight_change") is not None]
     cka = [(layer.get("name", "?"), layer.get("cka_linear")) for layer in layers if layer.get("name") not in frozen]
-    cka = [(n, v) for n, v in cka if isinstance(v, (int, float))]
+    cka = [(n, v) for n, v in cka if v is not None]
     sentences = []
     if weighted and len(frozen) == len(weighted):
         how = f" (strategy '{frozen_strategy}')" if frozen_strategy else ""
@@ -155,7 +155,7 @@ def cka_sentences(layers: list[dict], frozen_strategy: str | None = None) -> lis
 def budget_sentence(budget: dict | None) -> str | None:
     """What the explanation budget cut, compared with what was asked (None when nothing was cut), and
     how the time estimate made before starting compares with the time the parts took."""
-    if not isinstance(budget, dict) or not budget.get("reductions"):
+    if not budget or not budget.get("reductions"):
         return None
     asked, chosen = budget.get("requested") or {}, budget.get("chosen") or {}
     cuts = []
@@ -169,9 +169,9 @@ def budget_sentence(budget: dict | None) -> str | None:
     if chosen.get("deletion_steps") != asked.get("deletion_steps"):
         cuts.append(f"deletion/insertion curves take {chosen.get('deletion_steps')} steps instead of {asked.get('deletion_steps')}")
     measured = budget.get("measured_s_by_part") or {}
-    took = sum(v for v in measured.values() if isinstance(v, (int, float)))
+    took = sum(measured.values())
     timing = f"estimated {_seconds(budget.get('estimated_s'))} s before starting, took {_seconds(took)} s"
-    over = isinstance(budget.get("budget_s"), (int, float)) and (budget.get("estimated_s") or 0) > budget["budget_s"]
+    over = budget.get("budget_s") is not None and (budget.get("estimated_s") or 0) > budget["budget_s"]
     opening = (f"Even the smallest explanation needs more than the time budget of {_seconds(budget.get('budget_s'))} s"
                if over else f"To fit the time budget of {_seconds(budget.get('budget_s'))} s")
     return (f"{opening} ({timing}): " + "; ".join(cuts)
@@ -179,7 +179,7 @@ def budget_sentence(budget: dict | None) -> str | None:
 
 
 def _seconds(value) -> str:
-    return f"{value:.0f}" if isinstance(value, (int, float)) else fmt.DASH
+    return fmt.DASH if value is None else f"{value:.0f}"
 
 
 # Text explanations. A word is marked with its sign (+/−, underlined) when its |attribution| is at
@@ -200,7 +200,7 @@ def plan_sentence(plan: dict | None, run: str) -> str | None:
     """What would decide an inconclusive verdict (verdict.json's ``plan``, see xferdiag.sequential), in
     words: seeds in total with the command that adds them to ``run``, or test examples, for the stated
     smallest gap and power; None without a plan."""
-    if not isinstance(plan, dict) or fmt.as_number(plan.get("min_effect")) is None:
+    if not plan or plan.get("min_effect") is None:
         return None
     gap, power = f"{fmt.num(100 * plan['min_effect'])}-point gap", f"{fmt.num(100 * (plan.get('power') or 0))}% power"
     now = plan.get("seeds_now")
@@ -224,9 +224,9 @@ def plan_sentence(plan: dict | None, run: str) -> str | None:
             f"{', or '.join(options)}; the seed estimate is conservative (an {plan.get('seed_variance')}).")
 
 
-def looks_sentence(looks: object) -> str | None:
+def looks_sentence(looks: list[dict] | None) -> str | None:
     """A verdict looked at after the run was extended: which look this is and the level it was held to."""
-    if not isinstance(looks, list) or len(looks) < 2 or not all(isinstance(look, dict) for look in looks):
+    if not looks or len(looks) < 2:
         return None
     seen = ", then ".join(f"{look.get('seeds')} seeds" for look in looks)
     return (f"Look {len(looks)} at this run ({seen}): seeds were added after an earlier verdict, so this one is held to "

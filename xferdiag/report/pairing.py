@@ -17,6 +17,7 @@ from .. import pairwise
 from ..errors import RunDirError
 from ..rundir import RunDir, read_data, read_metrics
 from ..rundir.evidence import run_records, seed_evidence, seed_records
+from ..tasks.descriptor import describe_task
 from .interpret import ALPHA
 from .sections.common import config_value, metric_of, run_config
 
@@ -40,18 +41,19 @@ class Side:
     records: dict = field(default_factory=dict)
 
 
-def arm_scores(rd: RunDir, arm: str) -> list[float]:
-    """The headline test score of each finished seed of ``arm`` that records one."""
-    values = [metric_of(read_metrics(rd.seed(arm, s))) for s in rd.seeds(arm)]
+def arm_scores(rd: RunDir, arm: str, key: str) -> list[float]:
+    """The test ``key`` (the task's headline metric, or the one beside it) of each finished seed of ``arm`` that records one."""
+    values = [metric_of(read_metrics(rd.seed(arm, s)), key) for s in rd.seeds(arm)]
     return [v for v in values if v is not None]
 
 
-def read_side(rd: RunDir, name: str, arm: str = ARM) -> Side:
-    """One run's transfer arm (``arm``: one of a sweep's) and the facts of its test split, read through the run
-    directory's readers."""
+def read_side(rd: RunDir, name: str, metric: str, arm: str = ARM) -> Side:
+    """One run's transfer arm (``arm``: one of a sweep's; its headline ``metric`` per seed) and the facts of its test
+    split, read through the run directory's readers."""
     config, data = run_config(rd.check()), read_data(rd)
-    seeds, scores = rd.seeds(arm), arm_scores(rd, arm)
-    has_records = bool(seeds) and all(seed_records(rd.seed(arm, s)) for s in seeds)
+    seeds, scores = rd.seeds(arm), arm_scores(rd, arm, metric)
+    names = describe_task(config_value(config, "task")).records  # the test records the run's task keeps
+    has_records = bool(seeds) and all(seed_records(rd.seed(arm, s), names) for s in seeds)
     facts = {
         "task": config_value(config, "task") or "classification",
         "data": data.get("spec") if data.get("spec") is not None else config_value(config, "data"),
@@ -62,7 +64,7 @@ def read_side(rd: RunDir, name: str, arm: str = ARM) -> Side:
         "test class counts": (data.get("class_counts") or {}).get("test"),
     }
     return Side(name=name, task=config_value(config, "task"), facts=facts, data=data, seeds=seeds, scores=scores,
-                evidence=[seed_evidence(rd.seed(arm, s)) for s in seeds] if has_records else None,
+                evidence=[seed_evidence(rd.seed(arm, s), names) for s in seeds] if has_records else None,
                 records=run_records(rd) if has_records else {})
 
 

@@ -232,8 +232,9 @@ def shots_curve(points: list[dict]) -> str:
 
 
 def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence[tuple | None],
-               verdicts: Sequence[str | None], xlabel: str = "transfer − scratch test accuracy (points, 95% CI)") -> str:
-    """Forest plot: one row per run (or per arm of a sweep), gap and its 95% CI in points, zero line for 'no effect'."""
+               verdicts: Sequence[str | None], metric: str = "test accuracy", arms: str = "transfer − scratch") -> str:
+    """Forest plot: one row per run (or per arm of a sweep), the gap ``arms`` in ``metric`` and its 95% CI in points,
+    zero line for 'no effect'."""
     y = np.arange(len(names))[::-1]
     with figure(8, 0.9 + 0.42 * len(names)) as (fig, axes):
         ax = axes[0, 0]
@@ -246,13 +247,14 @@ def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence
                 ax.plot([ci[0] * 100, ci[1] * 100], [yi, yi], color=colour, lw=2.5, solid_capstyle="round")
             ax.plot(gap * 100, yi, "D", color=colour, ms=7)
         ax.set_yticks(y, [label(n, 28) for n in names])
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(f"{arms} {metric} (points, 95% CI)")
         ax.grid(axis="y", visible=False)
         return png_uri(fig)
 
 
-def arm_accuracy(names: Sequence[str], arms: dict[str, list[tuple[float | None, tuple | None]]]) -> str:
-    """Per run, each arm's mean test accuracy with its 95% t-interval over seeds."""
+def arm_accuracy(names: Sequence[str], arms: dict[str, list[tuple[float | None, tuple | None]]],
+                 metric: str = "test accuracy") -> str:
+    """Per run, each arm's mean ``metric`` (a fraction) with its 95% t-interval over seeds."""
     x = np.arange(len(names))
     with figure(8, 3.2) as (fig, axes):
         ax = axes[0, 0]
@@ -268,7 +270,7 @@ def arm_accuracy(names: Sequence[str], arms: dict[str, list[tuple[float | None, 
             ax.plot([], [], "o", color=colour, label=arm)
         ax.set_xticks(x, [label(n, 16) for n in names], rotation=20 if len(names) > 4 else 0,
                       ha="right" if len(names) > 4 else "center")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(f"{metric} (%)")
         ax.grid(axis="x", visible=False)
         ax.legend(ncols=len(arms))
         return png_uri(fig)

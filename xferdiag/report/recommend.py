@@ -99,7 +99,7 @@ def _gap_evidence(verdict: dict) -> str:
 
 def _median_weight_change(similarity: dict | None) -> float | None:
     changes = [layer.get("weight_change") for layer in (similarity or {}).get("layers", [])]
-    changes = [c for c in changes if isinstance(c, (int, float))]
+    changes = [c for c in changes if c is not None]
     return statistics.median(changes) if changes else None
 
 
@@ -158,7 +158,7 @@ def frozen_and_positive(f: Facts) -> Recommendation | None:
 
 def _ci_width(verdict: dict) -> float | None:
     ci = verdict.get("ci95")
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+    if ci is not None and len(ci) == 2 and None not in ci:
         return ci[1] - ci[0]
     return None
 
@@ -188,21 +188,21 @@ def inconclusive(f: Facts) -> Recommendation | None:
 def did_not_learn_warnings(verdict: dict | None) -> list[dict]:
     """The verdict's warnings about an arm that did not learn (the codes of :data:`DID_NOT_LEARN`)."""
     warnings = (verdict or {}).get("warnings")
-    return [w for w in warnings or [] if isinstance(w, dict) and w.get("code") in DID_NOT_LEARN]
+    return [w for w in warnings or [] if w.get("code") in DID_NOT_LEARN]
 
 
 def dead_arm(warning: dict) -> DeadArm:
     """How to speak of a did-not-learn warning's arm: for a scratch arm whose rate was searched (the warning's
     ``lr_search``), advice that does not send the user back to the search, and says when no rate learned."""
     search = warning.get("lr_search")
-    if warning.get("code") == "baseline-did-not-learn" and isinstance(search, dict):
+    if warning.get("code") == "baseline-did-not-learn" and search is not None:
         return SEARCHED_BASELINE["no-rate-learned" if search.get("learned") is False else "searched"]
     return DID_NOT_LEARN[warning["code"]]
 
 
 def _search_evidence(warning: dict) -> list[str]:
     search = warning.get("lr_search")
-    if not isinstance(search, dict):
+    if search is None:
         return []
     outcome = {False: "no rate tried learned", True: "a rate that learned was chosen",
                None: "whether any rate learned is unknown"}.get(search.get("learned"), "?")
@@ -221,7 +221,7 @@ def arms_that_did_not_learn(f: Facts) -> list[Recommendation]:
     for warning in did_not_learn_warnings(f.verdict):
         arm = dead_arm(warning)
         checks = (warning.get("evidence") or {}).get("per_seed") or []
-        evidence = [str(warning.get("message"))] + [_seed_evidence(c) for c in checks if isinstance(c, dict)]
+        evidence = [str(warning.get("message"))] + [_seed_evidence(c) for c in checks]
         out.append(Recommendation(f"{arm.who.capitalize()} did not learn", arm.advice, evidence + _search_evidence(warning),
                                   kind="warning", command=arm.command))
     return out
@@ -230,7 +230,7 @@ def arms_that_did_not_learn(f: Facts) -> list[Recommendation]:
 def flagged_explanations(f: Facts) -> list[Recommendation]:
     out = []
     for method, check in (f.sanity or {}).items():
-        if isinstance(check, dict) and check.get("flagged"):
+        if check.get("flagged"):
             out.append(Recommendation(
                 f"Do not trust the {fmt.display_name(method)} maps",
                 "They barely change when the model's weights are randomised, so they show the image more than "
@@ -242,7 +242,7 @@ def flagged_explanations(f: Facts) -> list[Recommendation]:
 
 def low_data_regime(f: Facts) -> Recommendation | None:
     points = [p for p in (f.shots or {}).get("points", [])
-              if isinstance(p.get("gap"), (int, float)) and isinstance(p.get("n_train"), (int, float))]
+              if p.get("gap") is not None and p.get("n_train") is not None]
     if len(points) < 2:
         return None
     points.sort(key=lambda p: p["n_train"])

@@ -22,8 +22,9 @@ MODEL_PT = "model.pt"
 CHECKPOINT_PT = "checkpoint.pt"
 HISTORY_CSV = "history.csv"
 METRICS_JSON = "metrics.json"
-PREDICTIONS_NPZ = "predictions.npz"
-DETECTIONS_JSON = "detections.json"  # a detection seed's test predictions, COCO results format
+RECORD_SUFFIXES = (".npz", ".json")  # a seed's test record NAME: NAME.npz (named arrays) or NAME.json (any JSON value)
+PREDICTIONS_NPZ = "predictions.npz"  # classification's record "predictions"
+DETECTIONS_JSON = "detections.json"  # detection's record "detections": test predictions, COCO results format
 TEST_ANNOTATIONS_JSON = "test_annotations.json"  # a detection run's test ground truth, COCO annotations format
 FEATURES_NPZ = "features.npz"
 SHIFT_JSON = "shift.json"
@@ -73,6 +74,17 @@ class SeedDir:
     metrics_json = _File("path", METRICS_JSON)
     predictions_npz = _File("path", PREDICTIONS_NPZ)
     detections_json = _File("path", DETECTIONS_JSON)
+
+    def record_file(self, name: str, arrays: bool) -> Path:
+        """Where the seed keeps its test record ``name`` (a task's evaluation names its records): ``NAME.npz`` for
+        named arrays, ``NAME.json`` for any other JSON value (``predictions.npz``, ``detections.json``)."""
+        if not name.isidentifier():
+            raise ValueError(f"record name: must be a plain identifier, got {name!r}")
+        return self.path / f"{name}{RECORD_SUFFIXES[0] if arrays else RECORD_SUFFIXES[1]}"
+
+    def record_files(self, name: str) -> list[Path]:
+        """The files of record ``name`` the seed holds (none, or one)."""
+        return [path for path in (self.record_file(name, True), self.record_file(name, False)) if path.is_file()]
 
     @property
     def finished(self) -> bool:

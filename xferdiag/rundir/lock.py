@@ -10,8 +10,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..atomic import make_dir, not_writable
 from ..errors import RunDirError
-from ._io import _not_writable, make_dir
 from .layout import RunDir
 
 try:
@@ -47,7 +47,7 @@ def _acquire_flock(root: Path, lock: Path) -> int:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise _not_writable(lock, exc) from None
+            raise not_writable(lock, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -85,7 +85,7 @@ def _acquire_exclusive(root: Path, lock: Path) -> int:
             lock.unlink(missing_ok=True)  # stale: its process is gone
             continue
         except OSError as exc:
-            raise _not_writable(lock, exc) from None
+            raise not_writable(lock, exc) from None
         os.write(fd, str(os.getpid()).encode("ascii"))
         return fd
     raise RunDirError(f"{root}: could not take the lock {lock}; try again")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import RunDirError
 from ._io import (
-    atomic_path,
     read_csv,
     read_json,
     read_npz,
@@ -22,6 +22,7 @@ from ._io import (
     write_json,
     write_npz,
 )
+from .kinds import with_kind
 from .layout import DATA_JSON, RunDir, SeedDir
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def read_data(run: RunDir) -> dict:
     if not isinstance(data.get("classes"), list) or not data["classes"]:
         raise RunDirError(f"{run.data_json}: 'classes' must be a non-empty list of class names")
     data["classes"] = [str(c) for c in data["classes"]]
-    return data
+    return with_kind(data)
 
 
 def read_metrics(seed: SeedDir) -> dict:
@@ -111,12 +112,15 @@ def write_model(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
 
 
-SEED_RECORDS = {
-    "predictions": lambda seed, arrays: write_npz(seed.predictions_npz, **{k: v for k, v in arrays.items() if v is not None}),
-    "detections": lambda seed, results: write_json(seed.detections_json, results),
-}
-"""How each kind of per-seed test record a task produces is stored (docs/rundir.md): per-example arrays
-(classification), or COCO results (detection)."""
+def write_seed_record(seed: SeedDir, name: str, record) -> None:
+    """One test record of a seed, by its name (docs/rundir.md): a dict of numpy arrays as ``NAME.npz`` (arrays
+    that are None are left out: classification's probabilities), any other JSON value as ``NAME.json``."""
+    arrays = isinstance(record, dict) and bool(record) and all(v is None or isinstance(v, np.ndarray) for v in record.values())
+    if arrays:
+        write_npz(seed.record_file(name, True), **{k: v for k, v in record.items() if v is not None})
+    else:
+        write_json(seed.record_file(name, False), record)
+
 
 RUN_RECORDS = {"test_ground_truth": lambda run, coco: write_json(run.test_annotations_json, coco)}
 """Run-level files a task keeps beside data.json: a detection run's test split in COCO annotations format."""
@@ -124,14 +128,14 @@ RUN_RECORDS = {"test_ground_truth": lambda run, coco: write_json(run.test_annota
 
 def write_finished_seed(seed: SeedDir, *, state_dict: dict[str, torch.Tensor], records: dict, metrics: dict,
                         history: list[dict] | None = None) -> None:
-    """The files of a finished seed: the model, its history, its test ``records`` (by the names of
-    :data:`SEED_RECORDS`), then metrics.json last, since its presence marks the seed as done."""
+    """The files of a finished seed: the model, its history, its test ``records`` (by name, see
+    :func:`write_seed_record`), then metrics.json last, since its presence marks the seed as done."""
     write_model(seed.model_pt, state_dict)
     if history is not None:
         columns = list(dict.fromkeys(key for row in history for key in row))  # the trainer's order; the task's own columns
         write_csv(seed.history_csv, columns, [[row.get(c) for c in columns] for row in history])
     for name, record in records.items():
-        SEED_RECORDS[name](seed, record)
+        write_seed_record(seed, name, record)
     write_json(seed.metrics_json, metrics)
     seed.checkpoint_pt.unlink(missing_ok=True)
 

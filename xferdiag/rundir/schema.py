@@ -9,6 +9,8 @@ from pathlib import Path
 from ..errors import RunDirError
 from ..tasks.descriptor import describe_task
 from ._io import read_json
+from .conform import conform
+from .documents import RunRecord
 from .layout import METRICS_JSON, SEED_PATTERN, RunDir
 from .readers import read_predictions
 
@@ -28,14 +30,14 @@ def _object(path: Path, hint: str = "") -> dict:
     return value
 
 
-def validate(root: str | os.PathLike) -> dict:
+def validate(root: str | os.PathLike) -> RunRecord:
     """Check what every later step relies on (docs/rundir.md, "Writing one yourself"); return run.json.
 
     Required: run.json (integer ``schema``, ``config`` an object if present), data.json (non-empty
     ``classes``) and at least one ``arms/<arm>/seed-<k>/metrics.json`` with a numeric
     ``test.accuracy`` (the headline metric of the run's task: ``test.map`` for detection). Optional files
     are checked when present: predictions.npz and verdict.json.
-    Every error names the file and the field that is missing or wrong.
+    Every error names the file and the field that is missing or wrong; run.json comes back typed.
     """
     run_dir = RunDir(root)
     run = run_dir.check()
@@ -68,4 +70,4 @@ def validate(root: str | os.PathLike) -> dict:
         if verdict.get("verdict") not in VERDICTS or not _number(verdict.get("gap")):
             raise RunDirError(f"{run_dir.verdict_json}: needs 'verdict' ({', '.join(VERDICTS)}) and a numeric 'gap'; "
                               "delete it to have 'xferdiag report' recompute it")
-    return run
+    return conform(run, RunRecord)

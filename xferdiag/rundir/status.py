@@ -6,11 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..sweeps import SCRATCH, sweep_of, transfer_arms
-from ..tasks.descriptor import describe_task
+from ..tasks.descriptor import TaskDescriptor, describe_task
 from .layout import (
-    DETECTIONS_JSON,
     MODEL_PT,
-    PREDICTIONS_NPZ,
+    RECORD_SUFFIXES,
     SIMILARITY_JSON,
     TRANSFERABILITY_JSON,
     RunDir,
@@ -48,23 +47,31 @@ class RunStatus:
             ("explanations", run.index_json.is_file()),
         ) if there}
         blocked = {}
+        task = describe_task(config.get("task"))
         arms = [*transfer_arms(config), SCRATCH]
         finished = [run.seed(arm, s) for arm in arms for s in run.seeds(arm)]
         if not all(run.seeds(arm) for arm in arms) or not all(
-                seed.predictions_npz.is_file() or seed.detections_json.is_file() for seed in finished):
+                any(seed.record_files(name) for name in task.records) for seed in finished):
+            files = " or ".join(f"{name}{RECORD_SUFFIXES[0]}/{RECORD_SUFFIXES[1]}" for name in task.records)
             blocked["verdict"] = (f"needs finished seeds of {'both arms' if len(arms) == 2 else 'every arm'} ({', '.join(arms)}), "
-                                  f"each with {PREDICTIONS_NPZ} (or {DETECTIONS_JSON})")
-        seeds = run.seeds("transfer")
-        task = describe_task(config.get("task"))
-        if not task.supports("analyze"):
-            blocked["analysis"] = blocked["explanations"] = task.not_yet(config.get("task"))
-        elif sweep_of(config):
-            blocked["analysis"] = blocked["explanations"] = f"not available for a {sweep_of(config).setting} sweep yet"
-        elif not (config.get("data") and config.get("model")):
-            blocked["analysis"] = blocked["explanations"] = "run.json's config names no data and model to load"
-        elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):
-            blocked["analysis"] = blocked["explanations"] = f"the transfer arm has no {MODEL_PT}"
-        elif "analysis" not in done and not has_pretrained():
-            blocked["analysis"] = (f"no pretrained weights recorded to compare with ({TRANSFERABILITY_JSON} and "
-                                   f"{SIMILARITY_JSON} need them)")
-        return cls(frozenset(done), blocked)
+                                  f"each with {files}")
+        return cls(frozenset(done), {**blocked, **_analysis_blocked(run, config, task, done, has_pretrained)})
+
+
+def _analysis_blocked(run: RunDir, config: Mapping, task: TaskDescriptor, done: set[str], has_pretrained: Callable[[], bool]) -> dict:
+    """Why the analysis and the explanations cannot run: the run's task lacks the stage (that reason wins), or the
+    run lacks what they load (a sweep's several transfer arms are not analysed yet)."""
+    lacking = {step: task.not_yet(config.get("task")) for step, stage in (("analysis", "analyze"), ("explanations", "explain"))
+               if not task.supports(stage)}
+    seeds = run.seeds("transfer")
+    blocked = {}
+    if sweep_of(config):
+        blocked = dict.fromkeys(("analysis", "explanations"), f"not available for a {sweep_of(config).setting} sweep yet")
+    elif not (config.get("data") and config.get("model")):
+        blocked = dict.fromkeys(("analysis", "explanations"), "run.json's config names no data and model to load")
+    elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):
+        blocked = dict.fromkeys(("analysis", "explanations"), f"the transfer arm has no {MODEL_PT}")
+    elif "analysis" not in done and "analysis" not in lacking and not has_pretrained():
+        blocked["analysis"] = (f"no pretrained weights recorded to compare with ({TRANSFERABILITY_JSON} and "
+                               f"{SIMILARITY_JSON} need them)")
+    return {**blocked, **lacking}

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..negative import Verdict
+from .descriptor import TaskDescriptor
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Task(Protocol):
     """What is predicted: the training step's loss, batching of targets, and scoring of a split."""
 
     name: str
+    descriptor: TaskDescriptor
+    """What the task supports and how the report speaks of it (torch-free; :mod:`.descriptor`)."""
     caches_features: bool
     """Whether a frozen-backbone phase may train the head on cached backbone outputs (targets must be a tensor)."""
     collate: Callable[[list], Any] | None
@@ -97,6 +100,11 @@ class Task(Protocol):
 
     def prepare(self, config, *, source_domain=None, resumed: bool = False, recorded_input=None, quiet: bool = False):
         """Everything a run of this task trains on, checked before any file is written (:class:`..prepared.Prepared`)."""
+
+    def prepare_audit(self, config, checkpoint, *, quiet: bool = False):
+        """A run of ``config`` (one training size, one seed) made ready for ``audit``, with the model fine-tuned
+        elsewhere read from ``checkpoint`` (:class:`..prepared.Audited`); only for a task whose descriptor lists
+        the stage "audit"."""
 
     def judge(self, a: list[dict], b: list[dict], *, arms: tuple[str, str], seeds: list[int], data: dict, run_records: dict,
               alpha: float) -> Judged:

@@ -5,9 +5,15 @@ The report, the run directory's status and the CLI read it without loading any m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
+from ..errors import ConfigError
 from .classification.descriptor import DESCRIPTOR as CLASSIFICATION
 from .detection.descriptor import DESCRIPTOR as DETECTION
+
+STAGES = ("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank")
+"""The commands a task may support; every task supports finetune, verdict and report (its results, judged and shown)."""
+REQUIRED = ("finetune", "verdict", "report")
 
 
 @dataclass(frozen=True)
@@ -18,9 +24,10 @@ class TaskDescriptor:
     ``loss_panel``; ``evidence``: a did-not-learn warning's evidence keys (the arm's score, its baseline)
     and how the banner names them; ``per_class``: the per-class section made from per-example predictions, None
     where the task has none yet; ``stages``: the commands that work on its runs ("sweep": several transfer arms
-    in one run; a stage it lacks ends in one line, and the report says its sections are not available);
-    ``sections``: the task's own report sections by name (:mod:`xferdiag.report.sections.task` builds them; the
-    run page shows those a run has the files for)."""
+    in one run; a stage it lacks ends in one line, and the report says its sections are not available); ``records``:
+    the names of the test records a finished seed keeps (what its evaluation's ``record()`` returns;
+    :mod:`xferdiag.rundir` stores each by its name); ``sections``: the task's own report sections by name
+    (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for)."""
 
     metric: str
     label: str
@@ -32,7 +39,16 @@ class TaskDescriptor:
     evidence: tuple[str, str, str, str]
     per_class: str | None
     stages: tuple[str, ...]
+    records: tuple[str, ...]
     sections: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        """A plug-in's stages are xferdiag's commands, the ones every run needs included, and its seeds keep a test
+        record for the verdict to judge (a mistake fails when the plug-in loads)."""
+        if not set(REQUIRED) <= set(self.stages) <= set(STAGES):
+            raise ValueError(f"stages {self.stages}: a subset of {', '.join(STAGES)} with at least {', '.join(REQUIRED)}")
+        if not self.records or not all(isinstance(name, str) and name.isidentifier() for name in self.records):
+            raise ValueError(f"records {self.records}: the names of the test records a seed keeps (plain identifiers)")
 
     def supports(self, stage: str) -> bool:
         return stage in self.stages
@@ -43,8 +59,43 @@ class TaskDescriptor:
 
 
 DESCRIPTORS = {"classification": TaskDescriptor(**CLASSIFICATION), "detection": TaskDescriptor(**DETECTION)}
+"""Every known task's descriptor by name; :func:`xferdiag.tasks.registry.register_task` adds a plug-in's."""
+
+ENTRY_POINTS = "xferdiag.tasks"
+"""The entry-point group in which an installed package declares a task plug-in: ``name = "package.module:TaskClass"``."""
+PLUGINS: dict = {}
+"""The task plug-ins installed packages declare, by name, once :func:`discover` has loaded them."""
+_looked: list[bool] = []
+
+
+def discover() -> dict:
+    """Load the task plug-ins of :data:`ENTRY_POINTS` (once per process), so that every xferdiag process, the command
+    line's included, knows them; their descriptors join :data:`DESCRIPTORS`. Only a name no built-in task has loads
+    them, so a built-in run's report still imports no torch."""
+    if not _looked:
+        _looked.append(True)
+        for point in entry_points(group=ENTRY_POINTS):
+            try:
+                loaded = point.load()
+                task = loaded() if isinstance(loaded, type) else loaded
+                PLUGINS[task.name] = task
+            except Exception as exc:  # an installed package's broken plug-in: one line that names it
+                raise ConfigError(f"task plug-in {point.name!r} ({point.value}) does not load: {exc}") from None
+            DESCRIPTORS.setdefault(task.name, task.descriptor)
+    return PLUGINS
 
 
 def describe_task(task: str | None) -> TaskDescriptor:
-    """The descriptor of the task a run records; an unknown name (a newer xferdiag's task) reads as classification."""
-    return DESCRIPTORS.get(task or "classification", DESCRIPTORS["classification"])
+    """The descriptor of the task a run records (None: a run made before tasks were recorded, a classification run).
+    An unknown name ends in one line rather than reading the run as classification: a plug-in's runs are known where
+    :func:`xferdiag.tasks.registry.register_task` added it or a package declares it (:func:`discover`), and a newer
+    xferdiag's tasks not at all."""
+    if task is None:
+        return DESCRIPTORS["classification"]
+    if task not in DESCRIPTORS:
+        discover()
+    if task not in DESCRIPTORS:
+        raise ConfigError(f"task: the run's task {task!r} is not known here (known: {', '.join(DESCRIPTORS)}); a plug-in "
+                          f"task is known where register_task added it or a package declares it ({ENTRY_POINTS} entry "
+                          "points), a newer xferdiag's task by that version")
+    return DESCRIPTORS[task]

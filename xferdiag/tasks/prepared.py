@@ -52,3 +52,18 @@ class Prepared:
     announce: Callable[[], None]
     source_size: int | None = None
     model_record: dict | None = None
+
+
+@dataclass(frozen=True)
+class Audited:
+    """What a task makes ready for ``audit``: the run as ``finetune`` would prepare it (one training size, one
+    seed), the model fine-tuned elsewhere loaded into the architecture the transfer arm has (on the CPU), and
+    the form its checkpoint came in (run.json's ``audit.checkpoint_form``)."""
+
+    prepared: Prepared
+    model: nn.Module
+    form: str
+
+    @property
+    def point(self) -> PreparedPoint:
+        return self.prepared.points[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from ...rundir import RunDir
+from ...rundir.documents import ArmBudget, BaselineScore, Verdict
 from ...tasks.descriptor import TaskDescriptor
 from .. import fmt
 from ..interpret import ALPHA, looks_sentence, plan_sentence, sweep_headline
@@ -13,7 +14,7 @@ from .common import Arm, mean, metric_of
 from .sweep import is_sweep
 
 
-def banner(verdict: dict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDescriptor) -> dict:
+def banner(verdict: Verdict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDescriptor) -> dict:
     """The verdict in one sentence; when an arm did not learn (verdict.json's warnings) the sentence
     says the gap is no evidence, in the "warning" colour."""
     means = {name: mean([metric_of(m, terms.metric) for m in arm["metrics"].values()]) for name, arm in arms.items()}
@@ -76,7 +77,7 @@ def _no_verdict(arms: dict[str, Arm], rd: RunDir, summary: list[str]) -> dict:
             "details": summary + [f"Run 'xferdiag report {shlex.quote(str(rd.root))}' to compute it."]}
 
 
-def _verdict_details(verdict: dict) -> list[str]:
+def _verdict_details(verdict: Verdict) -> list[str]:
     """The lines under the headline: differing budgets, the test's p-value, the macro-F1 gap, the note."""
     details = []
     budgets = _budgets_differ(verdict.get("budgets"))
@@ -85,8 +86,8 @@ def _verdict_details(verdict: dict) -> list[str]:
     if verdict.get("p_value") is not None:
         details.append(f"{fmt.p_is(verdict['p_value'])} ({verdict.get('method', 'test over seeds')}, "
                        f"α = {fmt.num(verdict.get('alpha'))})")
-    f1 = verdict.get("macro_f1")
-    if isinstance(f1, dict) and f1.get("gap") is not None:
+    f1 = verdict.get("macro_f1") or {}
+    if f1.get("gap") is not None:
         details.append(f"Macro F1 gap {fmt.points(f1['gap'])} points (95% CI {fmt.ci_points(f1.get('ci95'))})")
     if verdict.get("note"):
         details.append(str(verdict["note"]))
@@ -99,13 +100,11 @@ def _verdict_details(verdict: dict) -> list[str]:
 BASELINE_NAMES = {"tfidf-logreg": "TF-IDF + logistic regression"}
 
 
-def _baselines(baselines: object) -> list[str]:
+def _baselines(baselines: dict[str, BaselineScore] | None) -> list[str]:
     """verdict.json's non-neural baselines (text: TF-IDF + logistic regression) beside the transfer arm."""
-    if not isinstance(baselines, dict):
-        return []
     lines = []
-    for name, record in baselines.items():
-        if not isinstance(record, dict) or record.get("accuracy") is None:
+    for name, record in (baselines or {}).items():
+        if record.get("accuracy") is None:
             continue
         gap = record.get("transfer_minus_baseline")
         lines.append(f"{BASELINE_NAMES.get(name, name)} on the same splits: {fmt.pct(record['accuracy'])} test accuracy"
@@ -129,9 +128,9 @@ def _not_evidence(kind: str, gap: str, dead_arms: list[dict], terms: TaskDescrip
     return f"{looks}, but {' and '.join(failures)}, so this is not evidence {claim}."
 
 
-def _budgets_differ(budgets: object) -> str | None:
+def _budgets_differ(budgets: dict[str, ArmBudget | None] | None) -> str | None:
     """A sentence naming each arm's epochs and learning rate, when the two arms had different ones."""
-    if not isinstance(budgets, dict) or len(budgets) != 2 or not all(isinstance(b, dict) for b in budgets.values()):
+    if not budgets or len(budgets) != 2 or None in budgets.values():
         return None
     first, second = budgets.values()
     if first == second:

@@ -81,8 +81,8 @@ def model_name(config: dict) -> str | None:
 
 
 def run_config(run: dict) -> dict:
-    """run.json's config, or an empty one when a hand-written file lacks it."""
-    return run.get("config") if isinstance(run.get("config"), dict) else {}
+    """run.json's config, or an empty one when a hand-written file lacks it (validate checks it is an object)."""
+    return run.get("config") or {}
 
 
 def class_name(classes: list[str], k: object) -> str:

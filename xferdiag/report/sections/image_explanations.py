@@ -6,47 +6,43 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, layout, read_npz
+from ...rundir.documents import ExplanationIndex
 from .. import fmt, pictures
 from ..interpret import budget_sentence
 from .common import class_name
-from .explanations import MAX_GALLERY, RERUN, agreement_means, index_part
+from .explanations import MAX_GALLERY, RERUN, agreement_means
 
 
-def image_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
+def image_explanations(rd: RunDir, index: ExplanationIndex, classes: list[str]) -> dict:
     path = rd.maps_npz
     arrays = read_npz(path)
-    examples = [e for e in index.get("examples") or [] if isinstance(e, dict)]
+    examples = index["examples"]
     images = arrays.get("images")
     if images is None or images.ndim != 4 or len(images) != len(examples):
         raise RunDirError(f"{path}: 'images' should be (N, C, H, W) with N = {len(examples)} examples from "
                           f"{layout.INDEX_JSON}; {RERUN}")
-    methods = [str(m) for m in index.get("methods") or []]
-    arms = [str(a) for a in index.get("arms") or []]
-    sanity = index_part(index, "sanity")
-    agreement = index_part(index, "agreement")
+    methods, arms, sanity, agreement = index["methods"], index["arms"], index["sanity"], index["agreement"]
     maps = {(m, a): _maps_for(arrays, f"{m}__{a}", len(examples), path) for m in methods for a in arms}
-    faith = index_part(index, "faithfulness")
-    params = index_part(index, "params")
-    topk = (params.get("agreement") or {}).get("topk")
+    faith, params = index["faithfulness"], index["params"]
+    topk = fmt.as_number((params.get("agreement") or {}).get("topk"))
     return {
         "tabular": False, "methods": methods, "arms": arms, "seed": index.get("seed"),
         "gallery": [_example(i, ex, images[i], maps, methods, arms, agreement, classes)
                     for i, ex in enumerate(examples[:MAX_GALLERY])],
         "names": {m: fmt.display_name(m) for m in methods},
         "truncated": len(examples) > MAX_GALLERY, "n_examples": len(examples),
-        "flagged": {m for m, c in sanity.items() if isinstance(c, dict) and c.get("flagged")},
+        "flagged": {m for m, c in sanity.items() if c.get("flagged")},
         "sanity": [{"method": fmt.display_name(m), "similarity": c.get("similarity_after_randomisation"),
                     "flagged": bool(c.get("flagged")), "examples": c.get("examples")}
-                   for m, c in sanity.items() if isinstance(c, dict)],
+                   for m, c in sanity.items()],
         "agreement": agreement_means(agreement),
-        "faithfulness": [{"method": fmt.display_name(m), "arm": a, "deletion": (v or {}).get("deletion_auc"),
-                          "insertion": (v or {}).get("insertion_auc")}
-                         for m, per_arm in faith.items() if isinstance(per_arm, dict) for a, v in per_arm.items()],
-        "additivity": {a: max((abs(v) for v in gaps if isinstance(v, (int, float))), default=None)
-                       for a, gaps in index_part(index, "shap_additivity_gap").items() if isinstance(gaps, list)},
+        "faithfulness": [{"method": fmt.display_name(m), "arm": a, "deletion": v.get("deletion_auc"),
+                          "insertion": v.get("insertion_auc")} for m, per_arm in faith.items() for a, v in per_arm.items()],
+        "additivity": {a: max((abs(v) for v in gaps if v is not None), default=None)
+                       for a, gaps in index["shap_additivity_gap"].items()},
         "gradient": pictures.heatmap_gradient(),
         "target": "each arm's own prediction" if params.get("target") == "prediction" else "the true class",
-        "topk": fmt.pct(topk, 0) if isinstance(topk, (int, float)) else "k",
+        "topk": fmt.pct(topk, 0) if topk is not None else "k",
         "budget": budget_sentence(index.get("budget")),
     }
 

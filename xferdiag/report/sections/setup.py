@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from ...modalities.descriptor import describe_modality
 from .. import fmt
 from .common import Arm, config_value, mean, model_name, run_config
 
@@ -21,7 +22,8 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
         ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
                  + (f"; source {_splits(splits['source'])}" if splits.get("source") else "")),
         ("Target training size", "all available examples" if shots in (None, "all") else f"{shots} examples per class"),
-        ("Input", _input_shape(data.get("input") or {}, data.get("kind"), config_value(config, "truncate") is not False)),
+        ("Input", describe_modality(data["kind"]).input_words(data.get("input") or {}, config_value(config, "truncate") is not False)
+         or fmt.DASH),
         ("Classes", f"{len(classes)}: " + ", ".join(classes[:12]) + (" …" if len(classes) > 12 else "")),
         ("Seeds", "; ".join(f"{name} {', '.join(map(str, arm['seeds']))}" for name, arm in arms.items())),
         ("Budget", "; ".join(_budget(config, arms)) or fmt.DASH),
@@ -67,16 +69,3 @@ def _model(run: dict, config: dict) -> str:
     name = str(described.get("model") or model_name(config) or fmt.DASH)
     transfer = described.get("transfer") if isinstance(described.get("transfer"), dict) else {}
     return f"{name}; the transfer arm starts from {transfer['description']}" if transfer.get("description") else name
-
-
-def _input_shape(inputs: dict, kind: object, truncate: bool) -> str:
-    if kind == "table":
-        return f"table rows of {inputs.get('size', '?')} features" if inputs.get("channels") == 0 else "table rows (raw feature values)"
-    if not inputs:
-        return fmt.DASH
-    channels, size = inputs.get("channels", "?"), inputs.get("size", "?")
-    if kind == "text":
-        return f"token ids, {size} per text (longer texts {'truncated' if truncate else 'left out'})"
-    if inputs.get("resize") == "shorter-side":  # a detector keeps each image's aspect ratio
-        return f"{channels} channels, each image resized so its shorter side is {size} pixels"
-    return f"{channels} channel{'' if channels == 1 else 's'}, {size} × {size} pixels"

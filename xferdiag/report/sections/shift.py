@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, read_npz
+from ...rundir.documents import LabelShift, LayerShift, Shift
 from .. import fmt, pictures
 from ..interpret import FEATURE_SHIFT_LEGEND, LAYER_SHIFT_LEGEND, SHIFT_LEGEND
 from .common import class_name
@@ -17,39 +18,34 @@ MAX_FEATURE_ROWS = 30  # per-feature shift table
 MAX_FEATURE_BARS = 15  # per-feature shift chart
 
 
-def domain_shift(rd: RunDir, shift: dict, classes: list[str], hint: str) -> dict:
+def domain_shift(rd: RunDir, shift: Shift, classes: list[str], hint: str) -> dict:
     """``hint`` says how to recompute a corrupt embedding."""
-    meta = _part(shift, "embedding")
+    meta = shift["embedding"]
     return {
         "rows": _shift_rows(shift),
         "features": feature_shift(shift),
-        "interpretation": [str(s) for s in shift.get("interpretation") or []],
+        "interpretation": shift["interpretation"],
         "caption": f"Features from layer '{shift.get('layer', '?')}' of the {shift.get('model', '?')} model; "
                    f"{fmt.num(shift.get('n_source'))} source and {fmt.num(shift.get('n_target'))} target examples.",
         "embedding": _embedding(rd, meta, classes, hint), "embedding_method": fmt.display_name(meta.get("method", "")),
-        "label_chart": _label_chart(_part(shift, "label_shift"), classes),
-        "layer_chart": _layer_chart(shift.get("layers")),
-        "layer_rows": _layer_rows(shift.get("layers")), "layer_legend": LAYER_SHIFT_LEGEND,
+        "label_chart": _label_chart(shift["label_shift"], classes),
+        "layer_chart": _layer_chart(shift["layers"]),
+        "layer_rows": _layer_rows(shift["layers"]), "layer_legend": LAYER_SHIFT_LEGEND,
     }
 
 
-def _layer_rows(layers: object) -> list[dict]:
+def _layer_rows(layers: list[LayerShift]) -> list[dict]:
     """The per-layer table: every measure shift.json holds for each layer (None where an older file lacks it)."""
     keys = ("mmd2", "p_adjusted", "proxy_a_distance", "c2st_accuracy", "c2st_p_value", "frechet")
     rows = [{"name": str(row["name"]), "shifted": row.get("shifted") is True, **{k: row.get(k) for k in keys}}
-            for row in layers or [] if isinstance(row, dict) and "name" in row]
+            for row in layers if "name" in row]
     return rows if len(rows) > 1 else []
 
 
-def _layer_chart(layers: object) -> str | None:
+def _layer_chart(layers: list[LayerShift]) -> str | None:
     """MMD² per layer, when shift.json tested more than one layer."""
-    rows = [row for row in layers or [] if isinstance(row, dict) and {"name", "mmd2", "shifted"} <= set(row)]
+    rows = [row for row in layers if {"name", "mmd2", "shifted"} <= set(row)]
     return pictures.layer_shift(rows) if len(rows) > 1 else None
-
-
-def _part(shift: dict, key: str) -> dict:
-    """One measurement of shift.json; a hand-written file may lack it or hold something else."""
-    return shift.get(key) if isinstance(shift.get(key), dict) else {}
 
 
 def _embedding(rd: RunDir, meta: dict, classes: list[str], hint: str) -> str | None:
@@ -68,7 +64,7 @@ def _embedding(rd: RunDir, meta: dict, classes: list[str], hint: str) -> str | N
     return pictures.embedding_scatter(xy, domain, labels.astype(np.int64), names, method)
 
 
-def _label_chart(ls: dict, classes: list[str]) -> str | None:
+def _label_chart(ls: LabelShift, classes: list[str]) -> str | None:
     if not (ls.get("source") and ls.get("target") and len(ls["source"]) == len(ls["target"])):
         return None
     names = [class_name(classes, c) for c in ls.get("classes") or classes]
@@ -85,9 +81,9 @@ def _mmd_value(mmd: dict) -> str:
             f"({fmt.num(mmd.get('n_permutations'))} permutations{over})")
 
 
-def _shift_rows(shift: dict) -> list[tuple[str, str, str]]:
+def _shift_rows(shift: Shift) -> list[tuple[str, str, str]]:
     """(measurement, value, what it means) for each measurement shift.json holds."""
-    mmd, pad, fr, c2st, ks, ls = (_part(shift, k) for k in ("mmd", "proxy_a_distance", "frechet", "c2st", "ks", "label_shift"))
+    mmd, pad, fr, c2st, ks, ls = (shift[k] for k in ("mmd", "proxy_a_distance", "frechet", "c2st", "ks", "label_shift"))
     rows = []
     if mmd:
         rows.append(("MMD (kernel two-sample test)", _mmd_value(mmd), SHIFT_LEGEND["mmd"]))
@@ -108,12 +104,12 @@ def _shift_rows(shift: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def feature_shift(shift: dict) -> dict | None:
+def feature_shift(shift: Shift) -> dict | None:
     """Per input feature of a table (shift.json "per_feature"), most shifted (largest KS statistic) first."""
     features = [{"name": str(f.get("name")), "ks_statistic": fmt.as_number(f.get("ks_statistic")),
                  "p_value": f.get("p_value"), "p_adjusted": f.get("p_adjusted"), "smd": fmt.as_number(f.get("smd")),
                  "shifted": f.get("shifted") is True}
-                for f in shift.get("per_feature") or [] if isinstance(f, dict)]
+                for f in shift["per_feature"]]
     features = sorted((f for f in features if f["ks_statistic"] is not None and f["smd"] is not None),
                       key=lambda f: -f["ks_statistic"])
     if not features:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from ...rundir.documents import Similarity
 from .. import plots
 from ..interpret import cka_sentences
 from ..recommend import FROZEN_STRATEGIES
 
 
-def similarity(s: dict, strategy: object = None) -> dict | None:
+def similarity(s: Similarity, strategy: object = None) -> dict | None:
     """``strategy`` is the run's, used when similarity.json does not name its own."""
-    layers = [layer for layer in s.get("layers") or [] if isinstance(layer, dict)]
+    layers = s["layers"]
     if not layers:
         return None
     strategy = s.get("strategy", strategy)
@@ -17,7 +18,7 @@ def similarity(s: dict, strategy: object = None) -> dict | None:
     sentences = cka_sentences(layers, strategy if strategy in FROZEN_STRATEGIES else None)
     if skipped:
         sentences.append("Not compared: " + "; ".join(skipped) + ".")
-    changes = [layer["weight_change"] for layer in layers if isinstance(layer.get("weight_change"), (int, float))]
+    changes = [layer["weight_change"] for layer in layers if layer.get("weight_change") is not None]
     moved = not changes or any(changes)
     # a frozen backbone's chart is flat lines at CKA 1 and empty bars: the sentence says it, the table shows it
     return {"chart": plots.layer_similarity(layers) if moved else None, "layers": layers, "sentences": sentences,

@@ -39,5 +39,5 @@ def sweep_section(verdict: dict | None, arms: dict[str, Arm], terms: TaskDescrip
         "lede": sweep_lede(sweep, len(verdict.get("seeds") or [])),
         "chart": plots.gap_forest([r["arm"] for r in rows], [r["gap"] for r in rows],
                                   [tuple(r["ci95"]) if r["ci95"] else None for r in rows], [r["verdict"] for r in rows],
-                                  xlabel=f"transfer arm − {scratch}, {terms.label} (points, 95% CI)") if rows else None,
+                                  metric=terms.label, arms=f"transfer arm − {scratch}") if rows else None,
     }

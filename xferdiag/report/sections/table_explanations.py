@@ -8,25 +8,24 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, layout, read_npz
+from ...rundir.documents import ExplanationIndex
 from .. import fmt, pictures
 from .common import class_name
-from .explanations import MAX_GALLERY, RERUN, agreement_means, index_part
+from .explanations import MAX_GALLERY, RERUN, agreement_means
 
 TOP_FEATURES = 8  # per example and panel
 SUMMARY_FEATURES = 12  # mean |attribution| chart
 
 
-def table_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
+def table_explanations(rd: RunDir, index: ExplanationIndex, classes: list[str]) -> dict:
     path = rd.maps_npz
     arrays = read_npz(path)
-    examples = [e for e in index.get("examples") or [] if isinstance(e, dict)]
-    names = [str(n) for n in index.get("feature_names") or []]
+    examples, names = index["examples"], [str(n) for n in index["feature_names"]]
     rows = arrays.get("rows")
     if rows is None or rows.ndim != 2 or rows.shape != (len(examples), len(names)):
         raise RunDirError(f"{path}: 'rows' should be (N, F) with N = {len(examples)} examples and F = {len(names)} "
                           f"feature names from {layout.INDEX_JSON}; {RERUN}")
-    methods = [str(m) for m in index.get("methods") or []]
-    arms = [str(a) for a in index.get("arms") or []]
+    methods, arms = index["methods"], index["arms"]
     values = {(m, a): arrays[f"{m}__{a}"] for m in methods for a in arms if f"{m}__{a}" in arrays}
     for key, v in values.items():
         if v.shape != rows.shape:
@@ -34,7 +33,7 @@ def table_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
     gallery = [_example(i, ex, rows[i], values, methods, arms, names, classes) for i, ex in enumerate(examples[:MAX_GALLERY])]
     return {"tabular": True, "methods": [fmt.display_name(m) for m in methods], "arms": arms, "seed": index.get("seed"),
             "n_features": len(names), "summaries": _summaries(values, methods, arms, names, len(examples)),
-            "gallery": gallery, "agreement": agreement_means(index_part(index, "agreement")),
+            "gallery": gallery, "agreement": agreement_means(index["agreement"]),
             "n_examples": len(examples), "truncated": len(examples) > MAX_GALLERY, "top": TOP_FEATURES}
 
 

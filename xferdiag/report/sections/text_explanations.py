@@ -8,20 +8,20 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, layout, read_npz
+from ...rundir.documents import ExplanationIndex
 from .. import fmt, interpret
 from .common import class_name
-from .explanations import MAX_GALLERY, RERUN, agreement_means, index_part
+from .explanations import MAX_GALLERY, RERUN, agreement_means
 
 POSITIVE_RGB, NEGATIVE_RGB = "220, 38, 38", "37, 99, 235"
 
 
-def text_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
+def text_explanations(rd: RunDir, index: ExplanationIndex, classes: list[str]) -> dict:
     path = rd.maps_npz
     arrays = read_npz(path)
-    examples = [e for e in index.get("examples") or [] if isinstance(e, dict)]
+    examples = index["examples"]
     words = [[str(w) for w in e.get("words") or []] for e in examples]
-    methods = [str(m) for m in index.get("methods") or []]
-    arms = [str(a) for a in index.get("arms") or []]
+    methods, arms = index["methods"], index["arms"]
     values = {}
     for m in methods:
         for a in arms:
@@ -32,23 +32,20 @@ def text_explanations(rd: RunDir, index: dict, classes: list[str]) -> dict:
                 raise RunDirError(f"{path}: 'words__{m}__{a}' should be (N, W) with N = {len(examples)} examples and W "
                                   f"at least the most words of an example in {layout.INDEX_JSON}; {RERUN}")
             values[m, a] = v
-    agreement, sanity, faith = (index_part(index, k) for k in ("agreement", "sanity", "faithfulness"))
+    agreement, sanity, faith = index["agreement"], index["sanity"], index["faithfulness"]
     gallery = [_example(i, ex, words[i], values, methods, arms, agreement, classes)
                for i, ex in enumerate(examples[:MAX_GALLERY])]
-    gaps = index_part(index, "ig_completeness_gap")
+    gaps = index["ig_completeness_gap"]
     return {
         "tabular": False, "text": True, "methods": [fmt.display_name(m) for m in methods], "arms": arms,
         "seed": index.get("seed"), "gallery": gallery, "n_examples": len(examples),
         "truncated": len(examples) > MAX_GALLERY, "agreement": agreement_means(agreement),
         "sanity": [{"method": fmt.display_name(m), "similarity": c.get("similarity_after_randomisation"),
-                    "flagged": bool(c.get("flagged"))} for m, c in sanity.items() if isinstance(c, dict)],
-        "faithfulness": [{"method": fmt.display_name(m), "arm": a, "comprehensiveness": (v or {}).get("comprehensiveness_aopc"),
-                          "sufficiency": (v or {}).get("sufficiency_aopc")}
-                         for m, per_arm in faith.items() if isinstance(per_arm, dict) for a, v in per_arm.items()
-                         if isinstance(v, dict)],
-        "completeness": {a: max((abs(g) for g in gap if isinstance(g, (int, float))), default=None)
-                         for a, gap in gaps.items() if isinstance(gap, list)},
-        "target": "each arm's own prediction" if index_part(index, "params").get("target") == "prediction"
+                    "flagged": bool(c.get("flagged"))} for m, c in sanity.items()],
+        "faithfulness": [{"method": fmt.display_name(m), "arm": a, "comprehensiveness": v.get("comprehensiveness_aopc"),
+                          "sufficiency": v.get("sufficiency_aopc")} for m, per_arm in faith.items() for a, v in per_arm.items()],
+        "completeness": {a: max((abs(g) for g in gap if g is not None), default=None) for a, gap in gaps.items()},
+        "target": "each arm's own prediction" if index["params"].get("target") == "prediction"
         else "the true class",
         "budget": interpret.budget_sentence(index.get("budget")),
         "words_legend": interpret.TEXT_WORDS_LEGEND, "faithfulness_legend": interpret.TEXT_FAITHFULNESS_LEGEND,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...rundir.documents import Transferability
 from .. import fmt
 
 SCORES = {  # name, what it measures; for every score higher means better expected transfer
@@ -13,11 +14,8 @@ SCORES = {  # name, what it measures; for every score higher means better expect
 }
 
 
-def transferability(t: dict) -> dict:
-    scores = t.get("scores") if isinstance(t.get("scores"), dict) else {}
-    reasons = t.get("not_applicable") if isinstance(t.get("not_applicable"), dict) else {}
-    notes = t.get("notes") if isinstance(t.get("notes"), dict) else {}
-    seconds = t.get("seconds") if isinstance(t.get("seconds"), dict) else {}
+def transferability(t: Transferability) -> dict:
+    scores, reasons, notes, seconds = t["scores"], t["not_applicable"], t["notes"], t["seconds"]
     names = list(SCORES) + [k for k in scores if k not in SCORES]
     rows = [{"name": SCORES.get(k, (k, ""))[0], "meaning": SCORES.get(k, (k, ""))[1], "value": scores.get(k),
              "reason": reasons.get(k), "note": notes.get(k), "seconds": seconds.get(k)} for k in names if k in scores or k in reasons]

@@ -11,11 +11,11 @@ import sys
 import numpy as np
 
 from ...config import RunConfig
-from ...data import Domain, InputSpec, TargetSplits, load_domain, split_target, within_length
+from ...data import Domain, InputSpec, TargetSplits, load_domain, split_target
 from ...engine import distributed
-from ...engine.baselines import baselines_for
 from ...engine.trainer import SplitData, seed_everything
 from ...errors import ConfigError, ModelError
+from ...modalities.registry import check_options, keep_whole, modality_of
 from ...models import (
     InputRequest,
     ModelSource,
@@ -45,7 +45,7 @@ def target_splits(config: RunConfig, domain: Domain, spec: InputSpec | None, sho
     """The target's splits for each of ``shots`` as the run trains on them; with truncation off
     (``truncate=False``), texts longer than ``max_length`` are left out (see :func:`~xferdiag.data.split_target`),
     found by tokenising the texts once; ``spec`` is needed only then."""
-    keep = within_length(domain.texts, spec.tokenizer, spec.size) if domain.texts is not None and not config.truncate else None
+    keep = keep_whole(domain, [spec], config.truncate)
     return [split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, k, keep) for k in shots]
 
 
@@ -68,10 +68,7 @@ def data_record(splits: TargetSplits, spec: InputSpec) -> dict:
             for split, idx in splits.indices.items()
         },
     }
-    tokens = splits.token_stats(spec)
-    if tokens is not None:
-        data["tokens"] = tokens
-    return data
+    return {**data, **modality_of(splits.domain).describe_splits(splits, spec)}
 
 
 def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Domain, source_domain: Domain | None = None,
@@ -83,11 +80,9 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
         spec, choice = recorded, recorded_choice(recorded)
     else:
         sizes = (None, None) if resumed else (domain.image_sizes(), source_domain and source_domain.image_sizes())
-        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes)
+        spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes, plain=domain.plain_input())
     domain.check_fits(spec)
-    if config.freeze_embeddings and not spec.is_text:
-        raise ConfigError(f"--freeze-embeddings: only a text model has embeddings to freeze; {config.model!r} takes "
-                          f"{'table rows' if spec.channels == 0 else 'images'}")
+    check_options(config, spec)
     try:
         build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
     except ModelError as exc:
@@ -104,8 +99,7 @@ def say_input(spec: InputSpec, choice: SizeChoice | None, config: RunConfig, qui
 
 def _runs_at_hint(source: ModelSource, pretrained, spec: InputSpec, domain: Domain) -> str:
     """When the model does run at the data's own size, or else at ImageNet's, say so: that is usually what the user meant."""
-    native = domain.images.shape[-1] if domain.images is not None and domain.images.shape[-1] == domain.images.shape[-2] else None
-    for size in dict.fromkeys(s for s in (native, DEFAULT_SIZE) if s is not None and s != spec.size):
+    for size in dict.fromkeys(s for s in (domain.native_side(), DEFAULT_SIZE) if s is not None and s != spec.size):
         try:
             build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=dataclasses.replace(spec, size=int(size)))
         except ModelError:
@@ -129,7 +123,7 @@ def prepared_point(config: RunConfig, source: ModelSource, pretrained, spec: Inp
     return PreparedPoint(
         shots=splits.shots, data=split_data(splits, spec, config.augment), record=data_record(splits, spec), sizes=splits.sizes(),
         new_model=functools.partial(new_model, source, config, spec, len(splits.domain.classes), pretrained),
-        baselines=functools.partial(baselines_for, splits.domain, splits.indices),
+        baselines=functools.partial(modality_of(splits.domain).baselines, splits.domain, splits.indices),
     )
 
 

@@ -10,6 +10,8 @@ from torch import nn
 
 from ... import health
 from ...engine import distributed
+from ..descriptor import DESCRIPTORS
+from .audit import prepare_audit
 from .metrics import Evaluation, evaluate_logits
 from .prepare import prepare
 from .verdict import judge
@@ -17,6 +19,7 @@ from .verdict import judge
 
 class ClassificationTask:
     name = "classification"
+    descriptor = DESCRIPTORS[name]
     caches_features = True
     collate = None
 
@@ -26,6 +29,9 @@ class ClassificationTask:
 
     def prepare(self, config, **options):
         return prepare(self, config, **options)
+
+    def prepare_audit(self, config, checkpoint, **options):
+        return prepare_audit(self, config, checkpoint, **options)
 
     def judge(self, a, b, **context):
         return judge(a, b, **context)

@@ -35,7 +35,12 @@ NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file: a state_dict, unwrapped from a training checkpoint and DDP prefixes.
+    """The tensors of a checkpoint file: a state_dict, unwrapped from a training checkpoint and DDP prefixes."""
+    return read_checkpoint_form(path)[0]
+
+
+def read_checkpoint_form(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """:func:`read_checkpoint` and the form the file had, in words (run.json's ``audit.checkpoint_form``).
 
     ``argparse.Namespace`` (the ``args`` torchvision's references store) is the one object allowed beside
     tensors and containers; anything else is refused as by :func:`xferdiag.models.load_state_dict`.
@@ -45,18 +50,19 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")
             raw = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception:  # the strict reader gives the one-line reason (missing, unsafe, corrupt)
-        return load_state_dict(path)
+        return load_state_dict(path), "state_dict"
+    form = "state_dict"
     for key in WRAPPERS:
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
-            raw = raw[key]
+            raw, form = raw[key], f"training checkpoint (state_dict under {key!r})"
             break
     if not isinstance(raw, dict) or not raw or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in raw.items()):
         raise CheckpointError(f"{path}: expected a state_dict (a dict of tensors), or a training checkpoint holding one "
                               f"under {', '.join(repr(k) for k in WRAPPERS)}")
     for prefix in PREFIXES:
         if all(k.startswith(prefix) for k in raw):
-            raw = {k[len(prefix):]: v for k, v in raw.items()}
-    return raw
+            raw, form = {k[len(prefix):]: v for k, v in raw.items()}, f"{form}, {prefix!r} prefixes removed"
+    return raw, form
 
 
 def _is_predictor(key: str) -> bool:
@@ -70,15 +76,23 @@ def _without_absent_stats(state: dict, own: dict) -> dict:
     return {k: v for k, v in state.items() if k.rpartition(".")[2] not in NORM_STATS or k.rpartition(".")[2] in kinds}
 
 
-def _detector_misfit(state: dict, own: dict) -> list[str]:
-    """Why ``state`` is not this detector's (predictor layers aside); empty when it is."""
-    keys = [k for k in own if not _is_predictor(k) and not k.endswith("num_batches_tracked")]
+def _detector_misfit(state: dict, own: dict, predictor: bool = False) -> list[str]:
+    """Why ``state`` is not this detector's (predictor layers aside, unless ``predictor``); empty when it is."""
+    def counted(key: str) -> bool:
+        return (predictor or not _is_predictor(key)) and not key.endswith("num_batches_tracked")
+
+    keys = [k for k in own if counted(k)]
     missing = [k for k in keys if k not in state]
-    shapes = [k for k in keys if k in state and state[k].shape != own[k].shape]
-    unexpected = [k for k in state if k not in own and not _is_predictor(k) and not k.endswith("num_batches_tracked")]
+    shapes = [f"{k} ({_shape(state[k])}, this detector {_shape(own[k])})" if predictor else k
+              for k in keys if k in state and state[k].shape != own[k].shape]
+    unexpected = [k for k in state if k not in own and counted(k)]
     parts = [f"{label} {', '.join(items[:2])}{' ...' if len(items) > 2 else ''}"
              for label, items in (("missing", missing), ("wrong shape", shapes), ("unexpected", unexpected)) if items]
     return parts
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return " x ".join(map(str, tensor.shape))
 
 
 def _by_prefix(state: dict, own: dict) -> dict | None:
@@ -144,3 +158,23 @@ def load_pretrained(model: DetectionModel, path: str | Path | None) -> dict:
     raise CheckpointError(f"{path}: fits neither the detector {model.name} ({'; '.join(misfit)}) nor its backbone body "
                           f"({len(model.backbone.state_dict())} tensors, first {next(iter(model.backbone.state_dict()))!r}); "
                           "give a state_dict of this detector or of the classifier its backbone comes from")
+
+
+def load_finetuned(model: DetectionModel, path: str | Path) -> str:
+    """Load a detector fine-tuned elsewhere into ``model``, every weight (its class predictor too), and say the
+    form the file had. Normalisation statistics the file lacks are not needed: torchvision's frozen BatchNorm
+    (its recipe on pretrained weights) keeps no step count and computes what BatchNorm does in eval mode, with
+    the same eps (torchvision builds both with 1e-5). Anything else that does not fit ends in one line naming it."""
+    state, form = read_checkpoint_form(path)
+    own = model.detector.state_dict()
+    state = _without_absent_stats(state, own)
+    misfit = _detector_misfit(state, own, predictor=True)
+    if misfit:
+        predictor_only = not _detector_misfit(state, own) and all(k in state for k in own if _is_predictor(k))
+        classes = f"{model.num_classes} class{'es' if model.num_classes != 1 else ''}"
+        why = (f"its class predictor does not fit the target's {classes} plus the background; audit it "
+               "with the data it was fine-tuned on" if predictor_only else
+               "give the state_dict of the fine-tuned detector that --model (and --backbone) build")
+        raise CheckpointError(f"{path}: not a fine-tuned {model.name} for these data ({'; '.join(misfit)}); {why}")
+    model.detector.load_state_dict(OrderedDict((k, state.get(k, v)) for k, v in own.items()))
+    return form

@@ -10,6 +10,7 @@ DESCRIPTOR = dict(
     loss_panel="",
     evidence=("ap50_min", "test AP50", "box_prior_ap50", "box prior"),
     per_class=None,
-    stages=("finetune", "verdict", "report"),
+    stages=("finetune", "audit", "verdict", "report", "compare"),
+    records=("detections",),
     sections=("dataset_card", "per_class_ap", "precision_recall", "gallery", "error_breakdown"),
 )

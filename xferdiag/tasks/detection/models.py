@@ -142,7 +142,7 @@ def _on_pyramid(family: str, pyramid: PyramidBackbone, num_classes: int, mean, s
 def _backbone_detector(model: str, backbone: str, num_classes: int, stages: int, fpn_channels: int) -> nn.Module:
     family = family_of(model)
     source = ModelSource.parse(backbone)
-    if source.is_text:
+    if source.from_directory:
         raise ModelError(f"backbone {backbone!r} takes text; a detector needs an image backbone")
     pre = source.preprocessing() if source.kind in ("torchvision", "timm") else None
     mean, std = (pre.mean, pre.std) if pre is not None and pre.mean else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -15,6 +15,7 @@ from ...data import InputSpec
 from ...engine import distributed
 from ...engine.trainer import SplitData, seed_everything
 from ...errors import ConfigError
+from ...modalities.kinds import IMAGE
 from ..base import Task
 from ..prepared import Prepared, PreparedPoint
 from .checkpoints import load_pretrained
@@ -69,7 +70,7 @@ def data_record(data: DetectionData, splits: dict[str, np.ndarray], train: np.nd
     """data.json's content for one training size: classes, split sizes, the dataset card of each split."""
     used = {"train": train, "val": splits["val"], "test": splits["test"]}
     return {
-        "classes": list(data.classes), "kind": "detection", "spec": data.spec, "format": data.fmt, "shots": shots,
+        "classes": list(data.classes), "kind": IMAGE, "spec": data.spec, "format": data.fmt, "shots": shots,
         "splits": {"target": {name: int(len(idx)) for name, idx in used.items()}},
         "card": {name: dataset_card(data, idx).to_dict() for name, idx in used.items()},
         "notes": list(data.notes), "provenance": data.provenance or None, "box_prior": box_prior(data, train),
@@ -107,7 +108,7 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
                                   settings=settings_for(config.detector_scale, config.image_size))
     transfer = load_pretrained(probe, config.pretrained_checkpoint)  # a checkpoint that fits nothing ends here
     spec = recorded_input or input_spec(probe, config)
-    config = config.replace(task=task.name).with_absolute_paths()
+    config = config.with_absolute_paths()  # finetune records the task's name in run.json
     points = sorted(config.shots, key=lambda s: float("inf") if s == "all" else s)
 
     def announce() -> None:

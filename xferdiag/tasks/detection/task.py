@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from ...engine import distributed
+from ..descriptor import DESCRIPTORS
+from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
 from .prepare import prepare
@@ -86,6 +88,7 @@ def coco_results(predictions: Sequence[dict], image_ids: Sequence[int]) -> list[
 
 class DetectionTask:
     name = "detection"
+    descriptor = DESCRIPTORS[name]
     caches_features = False
 
     def claims(self, data: str) -> bool:
@@ -95,6 +98,9 @@ class DetectionTask:
 
     def prepare(self, config, **options):
         return prepare(self, config, **options)
+
+    def prepare_audit(self, config, checkpoint, **options):
+        return prepare_audit(self, config, checkpoint, **options)
 
     def judge(self, a, b, **context):
         return judge(a, b, **context)

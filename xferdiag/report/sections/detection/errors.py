@@ -4,14 +4,15 @@ between the arms per type with its 95% interval, drawn as paired bars and put in
 
 from __future__ import annotations
 
+from ....rundir.documents import Verdict
 from ... import detection_plots, fmt
 from ...interpret import TIDE_NAMES, tide_sentences
 
 
-def error_breakdown(verdict: dict | None) -> dict | None:
+def error_breakdown(verdict: Verdict | None) -> dict | None:
     """None where the verdict holds no breakdown (no verdict yet, or one made before it was recorded)."""
     tide = (verdict or {}).get("tide")
-    if not isinstance(tide, dict) or not isinstance(tide.get("arms"), dict) or len(tide["arms"]) < 2:
+    if not tide or len(tide["arms"]) < 2:
         return None
     arms = [a for a in (verdict.get("arms") or list(tide["arms"])) if a in tide["arms"]][:2]
     types = [t for t in tide.get("types") or TIDE_NAMES if t in (tide.get("difference") or {})]

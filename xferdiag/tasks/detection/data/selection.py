@@ -96,8 +96,8 @@ def take_shots(data: DetectionData, train: np.ndarray, shots: int | str, seed: i
         if not present[:, c].any():  # a class the training split never shows has no shots to give
             continue
         if present[:, c].sum() < shots:
-            raise DataError(f"--shots {shots}: class '{data.classes[c]}' is in only {int(present[:, c].sum())} "
-                            "training images; lower --shots")
+            raise DataError(f"shots {shots}: class '{data.classes[c]}' is in only {int(present[:, c].sum())} "
+                            "training images; lower it")
         full = present[chosen].sum(axis=0) >= shots
         spills = (present[order] & full[None, :]).any(axis=1)  # would push a class that has its K past it
         for k in order[np.argsort(spills, kind="stable")]:

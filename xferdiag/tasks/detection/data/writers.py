@@ -10,8 +10,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
+from ....atomic import atomic_path, make_dir, write_text
 from ....errors import InputError
-from ....rundir._io import atomic_path, make_dir, write_text
 from .core import SPLITS, DetectionData, to_coco
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 MINILM = "minilm"
 TEXT_BUILTINS = (MINILM,)
@@ -223,8 +223,6 @@ class RNNEncoder(nn.Module):
 class TokenNet(nn.Module):
     """What every text classifier here shares: ``encoder``, ``pad_token_id``, the word embeddings, the
     blocks that ``partial`` fine-tuning counts, and the padding trim before the encoder runs."""
-
-    is_text = True
 
     def __init__(self, encoder: nn.Module, pad_token_id: int):
         super().__init__()

@@ -1,0 +1,1 @@
+"""Plug-ins that live in the tests: each fits a seam of xferdiag with its own files and one registration line."""

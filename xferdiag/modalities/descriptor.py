@@ -1,0 +1,62 @@
+"""The one vocabulary of kinds of data and what each modality says about itself without loading torch.
+
+Every record that names a kind of data (data.json's and run.json's ``kind``, every explanation index's
+``kind``) spells it with one of :data:`KINDS`; the run directory reads older spellings once
+(:mod:`xferdiag.rundir.kinds`). The report and the command line read a modality's descriptor here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .image.descriptor import DESCRIPTOR as IMAGE_DESCRIPTOR
+from .kinds import IMAGE, KINDS, TABLE, TEXT
+from .table.descriptor import DESCRIPTOR as TABLE_DESCRIPTOR
+from .text.descriptor import DESCRIPTOR as TEXT_DESCRIPTOR
+
+
+@dataclass(frozen=True)
+class ModalityDescriptor:
+    """``name``: one of :data:`KINDS`; ``takes``: what its models take, in words; ``section``: the report's
+    explanation section for it (:mod:`xferdiag.report.sections`); ``methods_words``: its explainers as the
+    report names them; ``explainers``: the module its explainers need (None: always there); ``options``:
+    the run settings that apply to it alone; ``source_head``: whether a pretrained model of this kind keeps its
+    source task's classifier (a text model's directory gets a new head); ``recorded_input``: whether run.json's
+    input record rebuilds a model's input (a text model's needs its tokenizer, rebuilt from the model);
+    ``input_words``: data.json's ``input`` and whether texts are truncated, in words for the report."""
+
+    name: str
+    takes: str
+    section: str
+    methods_words: str
+    explainers: str | None
+    options: tuple[str, ...]
+    source_head: bool
+    recorded_input: bool
+    input_words: Callable[[dict, bool], str | None]
+    switches: tuple[tuple[str, str], ...] = ()
+    """Of ``options``, those that switch on something only this modality has, with why: a run of another kind that
+    sets one is an error."""
+
+    @property
+    def cuts_long_inputs(self) -> bool:
+        """Whether an input may be too long for a model, and is then cut or, with truncation off, left out."""
+        return "truncate" in self.options
+
+    def can_explain(self) -> bool:
+        """Whether this build has the modality's explainers (text's live in a module of their own)."""
+        return self.explainers is None or importlib.util.find_spec(self.explainers) is not None
+
+
+DESCRIPTORS = {d.name: d for d in (ModalityDescriptor(**IMAGE_DESCRIPTOR), ModalityDescriptor(**TABLE_DESCRIPTOR),
+                                   ModalityDescriptor(**TEXT_DESCRIPTOR))}
+
+def describe_modality(kind: str | None) -> ModalityDescriptor:
+    """The descriptor of ``kind`` as a run records it (read through :mod:`xferdiag.rundir.kinds`); an unknown or
+    missing kind reads as images, the first kind xferdiag had."""
+    return DESCRIPTORS.get(kind or IMAGE, DESCRIPTORS[IMAGE])
+
+
+__all__ = ["IMAGE", "KINDS", "TABLE", "TEXT", "ModalityDescriptor", "describe_modality"]

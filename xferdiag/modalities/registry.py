@@ -1,0 +1,51 @@
+"""The registered modalities, by the kind of data each owns; the commands look a domain's modality up here
+and never branch on the kind of data themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import RunConfig
+from ..data import Domain, InputSpec
+from ..errors import ConfigError, DataError
+from .base import ExplainJob, Modality
+from .descriptor import DESCRIPTORS
+from .image.plugin import ImageModality
+from .table.plugin import TableModality
+from .text.plugin import TextModality
+
+MODALITIES: dict[str, Modality] = {m.name: m for m in (ImageModality(), TableModality(), TextModality())}
+"""Every registered modality by the kind it owns (:data:`~xferdiag.modalities.kinds.KINDS`)."""
+
+METHODS = tuple(dict.fromkeys(name for modality in MODALITIES.values() for name in modality.methods))
+"""Every explainer any modality has, images' first (a method a modality lacks is skipped there)."""
+
+
+def modality_of(domain: Domain) -> Modality:
+    return MODALITIES[domain.kind]
+
+
+def keep_whole(domain: Domain, specs: list[InputSpec], truncate: bool) -> np.ndarray | None:
+    """The one rule for over-long inputs: with truncation on (``truncate``), or for data no model cuts, None (every
+    example is kept); else which examples every model of ``specs`` reads whole, an error when none is."""
+    if truncate or not modality_of(domain).descriptor.cuts_long_inputs:
+        return None
+    masks = [mask for spec in specs if (mask := modality_of(domain).fits_whole(domain, spec)) is not None]
+    if not masks:
+        return None
+    keep = np.logical_and.reduce(masks)
+    if not keep.any():
+        raise DataError(f"no example of {domain.spec} fits whole in the input of every model and truncation is off "
+                        "(--no-truncate): raise --max-length or let texts be truncated")
+    return keep
+
+
+def check_options(config: RunConfig, spec: InputSpec) -> None:
+    """A setting that switches on what only another kind of data has (frozen embeddings for images) ends here."""
+    for descriptor in DESCRIPTORS.values():
+        for option, why in descriptor.switches:
+            if getattr(config, option) and descriptor.name != spec.kind:
+                raise ConfigError(f"{option}: {why}; {config.model!r} takes {DESCRIPTORS[spec.kind].takes}")
+
+
+__all__ = ["METHODS", "MODALITIES", "ExplainJob", "Modality", "check_options", "keep_whole", "modality_of"]

@@ -1,0 +1,1 @@
+"""The table modality's plug-in (:mod:`.plugin`) and its torch-free descriptor (:mod:`.descriptor`)."""
