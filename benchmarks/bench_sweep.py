@@ -82,14 +82,15 @@ def main(quick: bool = False, mobilenet: bool = False) -> list[dict]:
             else "digits demo, built-in CNN, 5 rotated digits/class")
     row = {
         "name": f"3-strategy sweep vs 3 runs ({case}, {base['seeds']} seeds, {base['epochs']} epochs), CPU seconds",
-        "xferdiag_s": sweep_cpu, "peer": "three separate finetune runs", "peer_s": separate_cpu, "ratio": sweep_cpu / separate_cpu,
-        "target": "<= 0.6x, same arms bit for bit", "met": sweep_cpu / separate_cpu <= 0.6 and result["same"],
-        "notes": f"wall {sweep_s:.1f} s vs {separate_s:.1f} s ({sweep_s / separate_s:.2f}x); same arms: {result['same']}; "
+        "xferdiag_s": sweep_cpu, "peer": "three separate finetune runs", "peer_s": separate_cpu, "ratio": separate_cpu / sweep_cpu,
+        "target": "sweep <= 0.6x of the runs (ratio >= 1.67), same arms bit for bit",
+        "met": sweep_cpu / separate_cpu <= 0.6 and result["same"],
+        "notes": f"sweep/runs {sweep_cpu / separate_cpu:.2f}x CPU, {sweep_s / separate_s:.2f}x wall ({sweep_s:.1f} s vs "
+                 f"{separate_s:.1f} s); same arms: {result['same']}; "
                  f"load average at start {load:.1f}, at end {os.getloadavg()[0]:.1f}; ranking: "
                  + ", ".join(f"{r['arm']} {100 * r['gap']:+.1f}" for r in result["ranking"]),
     }
-    print(f"{row['name']}\n  sweep {sweep_cpu:.1f} CPU s  separate {separate_cpu:.1f} CPU s  ratio {row['ratio']:.2f}x  "
-          f"{row['notes']}  target met: {row['met']}")
+    print(f"{row['name']}\n  sweep {sweep_cpu:.1f} CPU s  separate {separate_cpu:.1f} CPU s  {row['notes']}  target met: {row['met']}")
     return [row]
 
 

@@ -54,6 +54,7 @@ def test_a_list_is_a_sweep_and_one_value_records_what_it_did_before():
 @pytest.mark.parametrize("values, needle", [
     (dict(strategy="full,nope"), "strategy: unknown value 'nope'"),
     (dict(strategy="full,full"), "each value once"),
+    (dict(layer_decay=[1, 1.0]), "each value once"),  # one arm folder, transfer-layer-decay-1
     (dict(strategy="full,lp-ft", lr=[0.1, 0.01]), "one setting at a time"),
     (dict(lr=[0.1, -1.0]), "lr: must be a number >= 0"),
     (dict(layer_decay=[0.5, 1.0], shots="5,all"), "one training size"),

@@ -133,7 +133,7 @@ class RunConfig:
             if isinstance(value, (list, tuple)):
                 if not value:
                     raise ConfigError(f"{name}: expected a value or a list of values, got an empty list")
-                if len(set(map(str, value))) != len(value):
+                if len({_arm_key(v) for v in value}) != len(value):  # two values, one arm folder
                     raise ConfigError(f"{name}: a sweep lists each value once, got {', '.join(map(str, value))}")
                 value = list(value) if len(value) > 1 else value[0]
             setattr(self, name, value)
@@ -281,6 +281,11 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _arm_key(value: Any) -> str:
+    """What names a swept value's arm (:func:`xferdiag.sweeps.arm_name`): numbers by their ``:g`` spelling."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _absolute(spec: str) -> str:

@@ -11,8 +11,9 @@ from ..errors import ConfigError
 from .classification.descriptor import DESCRIPTOR as CLASSIFICATION
 from .detection.descriptor import DESCRIPTOR as DETECTION
 
-STAGES = ("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank")
-"""The commands a task may support; every task supports finetune, verdict and report (its results, judged and shown)."""
+STAGES = ("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank", "sweep")
+"""The commands a task may support ("sweep": several transfer arms in one run, xferdiag.sweeps); every task supports
+finetune, verdict and report (its results, judged and shown)."""
 REQUIRED = ("finetune", "verdict", "report")
 
 
