@@ -86,7 +86,7 @@ def _toy_multilabel(root: Path) -> Tiny:
 
 TINY = {"classification": _classification, "detection": _detection, "toy-multilabel": _toy_multilabel}
 """One tiny case per registered task: a task registered without one fails the first test below."""
-ON_RUN, ON_DATA = ("analyze", "explain", "compare"), ("audit", "rank")
+ON_RUN, ON_DATA = ("analyze", "explain", "compare"), ("audit", "rank", "sweep")
 """The stages a task may lack: commands on a finished run, and commands that take data (before any run)."""
 LACKING = [(name, stage) for name, task in TASKS.items() for stage in ON_DATA if not task.descriptor.supports(stage)]
 
@@ -200,7 +200,8 @@ def test_a_command_on_data_a_task_lacks_ends_in_one_line_and_writes_nothing(name
     tiny = TINY[name](tmp_path)
     out = tmp_path / "out"
     argv = {"audit": ["audit", "--data", tiny.data, "--model", tiny.model, "--checkpoint", tmp_path / "x.pt", "--out", out],
-            "rank": ["rank", "--data", tiny.data, "--candidates", tiny.model, "--out", out]}[stage]
+            "rank": ["rank", "--data", tiny.data, "--candidates", tiny.model, "--out", out],
+            "sweep": ["finetune", *tiny.finetune, "--strategy", "linear-probe,full", "--out", out]}[stage]
     code, _, err = cli(*argv)
     one_line(code, err, f"not available for {name} runs yet")
     assert not out.exists()

@@ -28,6 +28,10 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         out = api.finetune(config_from_args(args), args.out, quiet=args.quiet, label_column=args.label_column,
                            text_column=args.text_column, command=_command_line())
     _print_verdict_warnings(out)
+    for row in (_verdict(out) or {}).get("ranking") or []:  # a sweep: every transfer arm against the shared scratch arm
+        low, high = row["ci95"]
+        interval = f"95% CI {100 * low:+.1f} to {100 * high:+.1f}" if None not in (low, high) else "no interval"
+        print(f"{row['rank']}. {row['arm']}: {row['verdict']} (gap {100 * row['gap']:+.1f} points, {interval})")
     print(f"run directory: {out}")
 
 
@@ -41,7 +45,10 @@ def _verdict(out: Path) -> dict | None:
 
 def _print_verdict_warnings(out: Path, prefix: str = "") -> None:
     """An arm that did not learn is said on the terminal too, not only in verdict.json and the report."""
-    for warning in (_verdict(out) or {}).get("warnings", []):
+    verdict = _verdict(out) or {}
+    arms = verdict.get("verdicts").values() if isinstance(verdict.get("verdicts"), dict) else [verdict]  # a sweep: every arm's
+    warnings = {(w.get("code"), w.get("arm")): w for v in arms for w in v.get("warnings", [])}
+    for warning in warnings.values():
         remedy = f"; what would help: {warning['remedy']}" if warning.get("remedy") else ""
         print(f"xferdiag: warning: {prefix}{warning['message']}{remedy}", file=sys.stderr)
 

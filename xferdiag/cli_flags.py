@@ -27,6 +27,12 @@ def _number_or_word(text: str) -> float | str:
         return text
 
 
+def _numbers(text: str) -> float | list[float]:
+    """A swept number (``--lr 0.01`` or ``--lr 0.01,0.001``: one transfer arm each); RunConfig checks the values."""
+    values = [float(v) for v in text.split(",") if v.strip()]
+    return values[0] if len(values) == 1 else values
+
+
 def _comma_list(item: type):
     """``256,128`` as a list of ``item``s; argparse names the type in its error ("invalid comma-separated int value")."""
     def parse(text: str) -> list:
@@ -47,7 +53,8 @@ def _flag_options(name: str, hint: object) -> dict:
     if len(options) == 1 and get_origin(options[0]) is list and get_args(options[0])[0] in (int, float):
         item = get_args(options[0])[0]
         return {"type": _comma_list(item), "metavar": "N[,N,...]" if item is int else "X[,X,X]"}
-    return {"type": {(int,): int, (float,): float, (float, str): _number_or_word}.get(options, str), "metavar": name.upper()}
+    kinds = {(int,): int, (float,): float, (float, str): _number_or_word, (float, list[float]): _numbers}  # a sweepable number
+    return {"type": kinds.get(options, str), "metavar": name.upper()}
 
 
 def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:

@@ -24,7 +24,8 @@ FINETUNE_HELP = {
     "pretrained_checkpoint": "local state_dict of the pretrained classifier (offline alternative to NAME:WEIGHTS); for detection "
                              "the backbone classifier's state_dict or a whole detector's",
     "source_data": "the data the model was pretrained on, for the shift analysis",
-    "strategy": f"one of {', '.join(STRATEGIES)}",
+    "strategy": f"one of {', '.join(STRATEGIES)}; several (linear-probe,lp-ft,full) train one transfer arm each beside "
+                "one shared scratch arm, in one run directory",
     "partial_blocks": "with --strategy partial: how many of the last backbone blocks train",
     "head_hidden": "new layers: hidden sizes of an MLP head, e.g. 256,128 (default: one linear layer)",
     "head_dropout": "dropout between the MLP head's layers",
@@ -38,7 +39,8 @@ FINETUNE_HELP = {
                   "or auto: pick it by a short search on the validation split",
     "scratch_epochs": "training budget of the scratch arm (default: --epochs)",
     "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
-    "lr": "learning rate of new layers",
+    "lr": "learning rate of new layers; several (0.01,0.001) train one transfer arm each beside one scratch arm, whose rate "
+          "is pinned once (--scratch-lr, searched once with auto, else the first of the list)",
     "batch_size": "examples per training step (the global batch under torchrun)",
     "optimizer": f"one of {', '.join(OPTIMIZERS)}",
     "weight_decay": "weight decay of every trained layer (none on the backbone with --l2sp)",
@@ -50,8 +52,8 @@ FINETUNE_HELP = {
     "val_fraction": "share of the target data held out for validation (early stopping, --scratch-lr auto)",
     "test_fraction": "share of the target data held out for the test split the verdict is computed on",
     "split_seed": "seed of the train/val/test split (the same for every arm and training seed)",
-    "backbone_lr_mult": "pretrained layers train at lr times this",
-    "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off)",
+    "backbone_lr_mult": "pretrained layers train at lr times this; several (0.1,1) train one transfer arm each",
+    "layer_decay": "layer-wise learning-rate decay per backbone block (1 = off); several (0.65,1) train one transfer arm each",
     "l2sp": "L2-SP strength: penalty toward the pretrained weights (0 = off)",
     "patience": "early stopping: epochs without a better validation loss",
     "augment": "training augmentation",

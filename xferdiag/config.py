@@ -16,6 +16,7 @@ from typing import Any
 import tomllib
 
 from .errors import ConfigError
+from .sweeps import SWEEPABLE, sweep_of
 
 STRATEGIES = ("linear-probe", "freeze", "partial", "full", "lp-ft")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -64,7 +65,7 @@ class RunConfig:
     detector_scale: str = "cpu"
     pretrained_checkpoint: str | None = None
     source_data: str | None = None
-    strategy: str = "full"
+    strategy: str | list[str] = "full"  # several (a list, or "a,b" on the command line): one transfer arm each
     partial_blocks: int = 1
     head_hidden: list[int] = field(default_factory=list)
     head_dropout: float = 0.0
@@ -72,9 +73,9 @@ class RunConfig:
     lp_epochs: int | None = None
     batch_size: int = 64
     optimizer: str = "adamw"
-    lr: float = 1e-3
-    backbone_lr_mult: float = 1.0
-    layer_decay: float = 1.0
+    lr: float | list[float] = 1e-3
+    backbone_lr_mult: float | list[float] = 1.0
+    layer_decay: float | list[float] = 1.0
     weight_decay: float = 1e-4
     momentum: float = 0.9
     l2sp: float = 0.0
@@ -117,16 +118,44 @@ class RunConfig:
     def validate(self) -> None:
         """Check every field, in the order a reader meets them: names and switches, the training
         numbers, then the optional and list-valued settings; the first problem raises."""
+        self._normalise_sweep()
         self._check_names_and_switches()
         self._check_training_numbers()
         self._check_optional_settings()
 
+    def _normalise_sweep(self) -> None:
+        """A swept setting (:mod:`xferdiag.sweeps`) holds a list of two or more distinct values, otherwise one value,
+        so a run without a sweep records exactly what it did before; at most one setting is swept per run."""
+        for name in SWEEPABLE:
+            value = getattr(self, name)
+            if isinstance(value, str) and "," in value:
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(value, (list, tuple)):
+                if not value:
+                    raise ConfigError(f"{name}: expected a value or a list of values, got an empty list")
+                if len({_arm_key(v) for v in value}) != len(value):  # two values, one arm folder
+                    raise ConfigError(f"{name}: a sweep lists each value once, got {', '.join(map(str, value))}")
+                value = list(value) if len(value) > 1 else value[0]
+            setattr(self, name, value)
+        swept = [name for name in SWEEPABLE if isinstance(getattr(self, name), list)]
+        if len(swept) > 1:
+            raise ConfigError(f"{', '.join(swept)}: a run sweeps one setting at a time; list several values of only one of them")
+
+    def _values(self, name: str) -> list:
+        value = getattr(self, name)
+        return value if isinstance(value, list) else [value]
+
     def _choice(self, name: str, options: tuple[str, ...]) -> None:
-        if getattr(self, name) not in options:
-            raise ConfigError(f"{name}: unknown value {getattr(self, name)!r}; choose one of {', '.join(options)}")
+        for value in self._values(name):
+            if value not in options:
+                raise ConfigError(f"{name}: unknown value {value!r}; choose one of {', '.join(options)}")
 
     def _positive(self, name: str, minimum: float = 1, integer: bool = True) -> None:
-        value = getattr(self, name)
+        for value in self._values(name):
+            self._check_positive(name, value, minimum, integer)
+
+    @staticmethod
+    def _check_positive(name: str, value: Any, minimum: float, integer: bool) -> None:
         kind = int if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
             raise ConfigError(f"{name}: must be {'an integer' if integer else 'a number'} >= {minimum}, got {value!r}")
@@ -167,7 +196,7 @@ class RunConfig:
         self._positive("checkpoint_every", 0, integer=False)
         for name in ("lr", "momentum", "gamma", "backbone_lr_mult", "layer_decay"):
             self._positive(name, 0, integer=False)
-        if self.lr <= 0:
+        if min(self._values("lr")) <= 0:
             raise ConfigError(f"lr: must be > 0, got {self.lr!r}")
         for name in ("weight_decay", "l2sp", "head_dropout"):
             self._positive(name, 0, integer=False)
@@ -197,7 +226,10 @@ class RunConfig:
         ):
             raise ConfigError(f"head_hidden: must be a list of positive integers, got {self.head_hidden!r}")
         self.shots = parse_shots(self.shots)
-        if self.lp_epochs is not None and self.lp_epochs >= self.epochs and self.strategy == "lp-ft":
+        if sweep_of(self.to_dict()) and len(self.shots) > 1:
+            raise ConfigError(f"shots: a sweep ({sweep_of(self.to_dict()).setting}) trains at one training size; "
+                              f"run one sweep per --shots value, got {self.shots}")
+        if self.lp_epochs is not None and self.lp_epochs >= self.epochs and "lp-ft" in self._values("strategy"):
             raise ConfigError("lp_epochs: must be smaller than epochs (the rest is full fine-tuning)")
 
     def _check_stats(self, name: str) -> None:
@@ -249,6 +281,11 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _arm_key(value: Any) -> str:
+    """What names a swept value's arm (:func:`xferdiag.sweeps.arm_name`): numbers by their ``:g`` spelling."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _absolute(spec: str) -> str:

@@ -19,6 +19,7 @@ from .. import rundir
 from ..config import RunConfig
 from ..engine.trainer import Runtime, SplitData, evaluate_model
 from ..errors import ConfigError, RunDirError
+from ..sweeps import sweep_of
 from ..tasks.base import Task
 from ..tasks.descriptor import describe_task
 from ..tasks.registry import task_for
@@ -48,6 +49,8 @@ def audit(checkpoint: str | Path, config: RunConfig, out: str | Path, *, quiet: 
         raise ConfigError(f"audit: {describe_task(task.name).not_yet(task.name)}; 'xferdiag finetune' trains and judges both arms")
     if len(config.shots) != 1:
         raise ConfigError("audit: give one --shots value (the training size of the scratch baseline), not several")
+    if sweep_of(config.to_dict()):
+        raise ConfigError(f"audit: one fine-tuned model has one {sweep_of(config.to_dict()).setting}; give one value, not a sweep")
     audited = task.prepare_audit(config.replace(seeds=1), checkpoint, quiet=quiet)
     config, point = audited.prepared.config, audited.point
     audited.prepared.announce()

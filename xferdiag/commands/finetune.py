@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .. import health, rundir
+from .. import health, rundir, sweeps
 from .._version import __version__
 from ..config import RunConfig
 from ..data import Domain
@@ -30,6 +30,7 @@ from ..environment import describe, set_threads
 from ..errors import ConfigError, RunDirError
 from ..rundir.records import input_from_record, input_record
 from ..tasks.base import Task
+from ..tasks.descriptor import describe_task
 from ..tasks.prepared import Prepared, PreparedPoint
 from ..tasks.registry import task_for
 
@@ -52,27 +53,42 @@ def scratch_epochs(config: RunConfig) -> int:
 
 
 def arm_plans(config: RunConfig, task: Task, searched_lr: float | None = None) -> dict[str, ArmPlan]:
-    """The transfer arm follows the configured strategy.
+    """One plan per transfer arm (``transfer``, or one per value of a sweep: :mod:`xferdiag.sweeps`), then the scratch arm.
 
     Learning-rate policy for a fair baseline: the scratch arm trains every layer from random
-    initialisation with the learning rate the transfer arm gives its *new* layers (``lr``), under
-    the same optimiser, schedule and epochs, unless ``scratch_lr`` says otherwise (with "auto", the
-    rate the search found, ``searched_lr``) and ``scratch_epochs`` gives it a longer budget (He et
-    al. 2019: scratch training often catches up given more epochs). Pretrained-only options
-    (backbone multiplier, layer decay, L2-SP, frozen embeddings) do not apply to it: random embeddings
-    kept frozen would leave the baseline a fixed random code for every word.
+    initialisation with the learning rate the transfer arm gives its *new* layers (``lr``; the first of an
+    ``lr`` sweep, pinned once for every arm), under the same optimiser, schedule and epochs, unless
+    ``scratch_lr`` says otherwise (with "auto", the rate the search found, ``searched_lr``) and
+    ``scratch_epochs`` gives it a longer budget (He et al. 2019: scratch training often catches up given
+    more epochs). Pretrained-only options (backbone multiplier, layer decay, L2-SP, frozen embeddings) do
+    not apply to it: random embeddings kept frozen would leave the baseline a fixed random code for every word.
     """
-    plans = {
-        "transfer": ArmPlan(
-            "transfer", phases_for(config.strategy, config.epochs, config.lp_epochs, config.partial_blocks), config.lr,
-            backbone_lr_mult=config.backbone_lr_mult, layer_decay=config.layer_decay, l2sp=config.l2sp,
-            freeze_embeddings=config.freeze_embeddings, task=task, **_shared_settings(config),
+    plans = {}
+    for arm, setting in sweeps.arm_settings(config.to_dict()).items():
+        own = config.replace(**setting)
+        plans[arm] = ArmPlan(
+            arm, phases_for(own.strategy, own.epochs, own.lp_epochs, own.partial_blocks), own.lr,
+            backbone_lr_mult=own.backbone_lr_mult, layer_decay=own.layer_decay, l2sp=own.l2sp,
+            freeze_embeddings=own.freeze_embeddings, task=task, **_shared_settings(config),
         )
-    }
     if config.baseline == "scratch":
-        lr = searched_lr if config.scratch_lr == "auto" else config.scratch_lr or config.lr
-        plans["scratch"] = scratch_plan(config, task, lr, scratch_epochs(config))
+        lr = searched_lr if config.scratch_lr == "auto" else config.scratch_lr or sweeps.scratch_base_lr(config.to_dict())
+        plans[sweeps.SCRATCH] = scratch_plan(config, task, lr, scratch_epochs(config))
     return plans
+
+
+def _check_sweep(config: RunConfig, task: Task, quiet: bool) -> None:
+    """A sweep needs a task that supports one; an ``lr`` sweep says on the terminal which rate its one scratch arm takes."""
+    sweep = sweeps.sweep_of(config.to_dict())
+    if sweep is None:
+        return
+    if not describe_task(task.name).supports("sweep"):
+        raise ConfigError(f"{sweep.setting}: a sweep is {describe_task(task.name).not_yet(task.name)}; give one value")
+    if sweep.setting == "lr" and config.baseline == "scratch" and not quiet and distributed.is_main():
+        how = {None: f"the first of --lr, {sweeps.scratch_base_lr(config.to_dict()):g} (--scratch-lr sets another)",
+               "auto": "searched once around the first of --lr (--scratch-lr auto)"}.get(config.scratch_lr,
+                                                                                         f"--scratch-lr {config.scratch_lr}")
+        print(f"scratch arm: one learning rate for every arm of the --lr sweep: {how}", file=sys.stderr)
 
 
 def runtime_for(config: RunConfig, quiet: bool) -> tuple[Runtime, int]:
@@ -176,9 +192,10 @@ def train_pair(root: Path, config: RunConfig, prepared: Prepared, point: Prepare
             folder = run.seed(arm, seed)
             if distributed.on_main(folder.metrics_json.is_file):  # finished: metrics.json is written last
                 continue
-            model = point.new_model(arm == "transfer", seed)
+            pretrained = arm != sweeps.SCRATCH
+            model = point.new_model(pretrained, seed)
             reference = ({k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()}
-                         if arm == "transfer" else None)
+                         if pretrained else None)
             trainer = ArmTrainer(plan, runtime, seed, checkpoint=folder.checkpoint_pt, feature_store=features)
             result = trainer.fit(model, point.data, reference)
             if distributed.is_main():
@@ -186,7 +203,7 @@ def train_pair(root: Path, config: RunConfig, prepared: Prepared, point: Prepare
     baselines = point.baselines(list(range(config.seeds))) if distributed.is_main() else None
     if baselines is not None:
         rundir.write_json(run.baselines_json, baselines)
-    if "scratch" in plans and distributed.is_main():
+    if sweeps.SCRATCH in plans and distributed.is_main():
         from .verdict import verdict_for_run
 
         verdict_for_run(root)
@@ -208,7 +225,7 @@ def _scratch_lr_search(run: rundir.RunDir, config: RunConfig, task: Task, point:
     recorded = distributed.on_main(lambda: rundir.read_json(run.run_json).get("scratch_lr_search"))
     if recorded:
         return recorded
-    rates, epochs = candidate_rates(config.lr), min(SEARCH_EPOCHS, scratch_epochs(config))
+    rates, epochs = candidate_rates(sweeps.scratch_base_lr(config.to_dict())), min(SEARCH_EPOCHS, scratch_epochs(config))
     announce = runtime.progress and distributed.is_main()
     if announce:
         print(f"scratch arm: trying learning rates {', '.join(f'{lr:g}' for lr in rates)} for {epochs} epochs each "
@@ -265,6 +282,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     recorded = _recorded_input(out) if resume else None
     prepared = task_for(config).prepare(config, source_domain=source_domain, resumed=resume, recorded_input=recorded, quiet=quiet)
     config = prepared.config.replace(task=prepared.task.name)  # run.json names the task that judges and reports the run
+    _check_sweep(config, prepared.task, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
     command = command if command is not None else ["python-api", "finetune"]
     prepared.announce()

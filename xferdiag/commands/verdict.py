@@ -13,9 +13,10 @@ import os
 
 import numpy as np
 
-from .. import health, rundir
+from .. import health, rundir, sweeps
 from ..errors import RunDirError
 from ..negative import ALPHA, check_alpha
+from ..pairwise import compare_arms
 from ..rundir.evidence import run_records, seed_evidence
 from ..rundir.layout import finished_seeds_glob
 from ..sequential import MIN_EFFECT, check_min_effect, look_alpha, plan
@@ -51,18 +52,23 @@ def _baselines(run: rundir.RunDir, per_seed: list[dict], arm: str) -> dict | Non
     return out
 
 
-def _earlier_looks(run: rundir.RunDir, seeds: list[int], arms: list[str]) -> list[dict]:
-    """The looks made before this one: those of the verdict.json on disk when it was made on fewer of these
-    seeds (the run was extended since); a verdict made on these very seeds is this look, computed again."""
-    try:
-        previous = rundir.read_json(run.verdict_json) if run.verdict_json.is_file() else {}
-    except RunDirError:
-        return []
+def _earlier_looks(previous: dict, seeds: list[int], arms: list[str]) -> list[dict]:
+    """The looks made before this one: those of the verdict on disk (``previous``) when it was made on fewer of
+    these seeds (the run was extended since); a verdict made on these very seeds is this look, computed again."""
     old = previous.get("seeds")
     if not isinstance(old, list) or previous.get("arms", arms) != arms or not set(old) <= set(seeds):
         return []
     looks = previous.get("looks") or [{"look": 1, "seeds": len(old), "alpha": previous.get("alpha")}]  # made before looks were kept
     return looks[:-1] if old == seeds else looks
+
+
+def _previous(run: rundir.RunDir) -> dict:
+    """The verdict.json on disk (empty when there is none or it cannot be read): its looks continue."""
+    try:
+        previous = rundir.read_json(run.verdict_json) if run.verdict_json.is_file() else {}
+    except RunDirError:
+        return {}
+    return previous if isinstance(previous, dict) else {}
 
 
 def _budget(metrics: dict) -> dict | None:
@@ -97,7 +103,7 @@ def with_remedy(warning: dict, config: dict, search: dict | None) -> dict:
     return out
 
 
-def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: str = "scratch",
+def verdict_for_run(run_dir: str | os.PathLike, arm_a: str | None = None, arm_b: str = sweeps.SCRATCH,
                     alpha: float = ALPHA, min_effect: float | None = None) -> dict:
     """Compare two arms of a run directory seed by seed; write and return ``verdict.json``.
 
@@ -110,14 +116,30 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
     this one is made at the later looks' level (:func:`~xferdiag.sequential.look_alpha`). An
     inconclusive verdict carries ``plan``: the seeds or test examples that would likely decide a gap of
     ``min_effect`` (default: the run's config, else 3 points).
+
+    Without ``arm_a``, the run's transfer arms: a sweep (:mod:`xferdiag.sweeps`) judges every one of them against
+    the shared ``arm_b`` (see :func:`_sweep_verdict`); otherwise the arm ``transfer``.
     """
     run = rundir.RunDir(run_dir)
     meta = run.check()
     config = meta.get("config") or {}
     min_effect = check_min_effect(min_effect if min_effect is not None else config.get("min_effect", MIN_EFFECT))
-    seeds = _paired_seeds(run, arm_a, arm_b)
-    looks = _earlier_looks(run, seeds, [arm_a, arm_b])
     nominal = check_alpha(alpha)
+    previous = _previous(run)
+    arms = [arm_a] if arm_a is not None else sweeps.transfer_arms(config)
+    if len(arms) == 1:
+        result = _judge_pair(run, meta, arms[0], arm_b, nominal, min_effect, previous)
+    else:
+        result = _sweep_verdict(run, meta, arms, arm_b, nominal, min_effect, previous)
+    rundir.write_json(run.verdict_json, result)
+    return result
+
+
+def _judge_pair(run: rundir.RunDir, meta: dict, arm_a: str, arm_b: str, nominal: float, min_effect: float, previous: dict) -> dict:
+    """The verdict of ``arm_a`` against ``arm_b`` (verdict.json's shape), continuing the looks of ``previous``."""
+    config = meta.get("config") or {}
+    seeds = _paired_seeds(run, arm_a, arm_b)
+    looks = _earlier_looks(previous, seeds, [arm_a, arm_b])
     alpha = look_alpha(len(looks) + 1, nominal)
     task = task_named(config.get("task"))
     seeds_of = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in (arm_a, arm_b)}
@@ -144,5 +166,32 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str = "transfer", arm_b: 
     baselines = _baselines(run, result["per_seed"], arm_a)
     if baselines:
         result["baselines"] = baselines
-    rundir.write_json(run.verdict_json, result)
     return result
+
+
+def _sweep_verdict(run: rundir.RunDir, meta: dict, arms: list[str], arm_b: str, nominal: float, min_effect: float,
+                   previous: dict) -> dict:
+    """A sweep's verdict.json: the first transfer arm's verdict at the top (what a reader of one verdict reads),
+    ``verdicts`` with every transfer arm's own against the shared ``arm_b``, ``sweep`` (the swept setting, its
+    values, the arms) and ``ranking`` (the arms by their gap, best first). Each verdict answers its own question
+    (did this way of transferring help?) at the nominal level; which arm beats which is answered by ``pairs``:
+    every pair of transfer arms on the same seeds and test examples, by the verdict's paired statistic,
+    Holm-adjusted over the pairs (:func:`xferdiag.pairwise.compare_arms`)."""
+    earlier = previous.get("verdicts") if isinstance(previous.get("verdicts"), dict) else {}
+    verdicts = {arm: _judge_pair(run, meta, arm, arm_b, nominal, min_effect, earlier.get(arm) or {}) for arm in arms}
+    ranking = sorted(arms, key=lambda arm: -verdicts[arm]["gap"])
+    sweep, config = sweeps.sweep_of(meta.get("config") or {}), meta.get("config") or {}
+    seeds = verdicts[arms[0]]["seeds"]  # every arm's seeds are the scratch arm's: _judge_pair checked each
+    task = task_named(config.get("task"))
+    evidence = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in arms}
+    data = rundir.read_data(run) if run.data_json.is_file() else {}
+    pairs = compare_arms(task, evidence, seeds=seeds, data=data, run_records=run_records(run), alpha=nominal)
+    return {
+        **verdicts[arms[0]],
+        "sweep": {**sweep.to_dict(), "baseline": arm_b, "scratch_lr": (verdicts[arms[0]]["budgets"].get(arm_b) or {}).get("lr")},
+        "verdicts": verdicts,
+        "ranking": [{"rank": i + 1, "arm": arm, "gap": verdicts[arm]["gap"], "ci95": verdicts[arm]["ci95"],
+                     "verdict": verdicts[arm]["verdict"], "warnings": [w.get("code") for w in verdicts[arm]["warnings"]]}
+                    for i, arm in enumerate(ranking)],
+        "pairs": [pair.to_dict() for pair in pairs],
+    }

@@ -38,10 +38,13 @@ class _Rows:
 
 def _batches(module: nn.Module, dataset: Dataset, batch_size: int, device: torch.device | str, workers: int):
     """(inputs on ``device``, labels) in order; no worker processes for a single batch (starting them
-    costs more than they save); image batches channels-last when ``module`` convolves."""
+    costs more than they save); image batches channels-last when ``module`` convolves. The loader draws its
+    workers' base seed from a generator of its own, not from torch's global stream: what trains after an
+    extraction then does not depend on whether the features were extracted or found cached (a linear probe's
+    first seed against its later ones, the arms of a sweep against separate runs)."""
     workers = workers if len(dataset) > batch_size else 0
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=torch.device(device).type == "cuda")
+                        pin_memory=torch.device(device).type == "cuda", generator=torch.Generator().manual_seed(0))
     nhwc = any(isinstance(m, nn.Conv2d) for m in module.modules())
     for x, y in loader:
         x = x.to(device, non_blocking=True)

@@ -28,12 +28,14 @@ from ..rundir import (
     write_csv,
     write_json,
 )
+from ..rundir.conform import conform
 from ..rundir.documents import Shift, Transferability, Verdict
+from ..sweeps import arm_settings, transfer_arms
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .html import Report, jinja_env, stamp
 from .interpret import ALPHA
-from .pairing import Side, arm_scores, compare_pairs, read_side
+from .pairing import ARM, Side, arm_scores, compare_pairs, read_side
 from .recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .sections.common import config_value, model_name, run_config
 
@@ -84,15 +86,20 @@ def _names(roots: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 
-def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = None) -> tuple[dict, Side]:
+def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = None, arm: str = ARM) -> tuple[dict, Side]:
+    """One run's row, or one transfer ``arm``'s of a sweep (its own verdict against the shared scratch arm)."""
     run = rd.check()
     data = read_data(rd)
     config = run_config(run)
-    side = read_side(rd, name, terms.metric)
+    side = read_side(rd, name, terms.metric, arm)
     transfer, scratch = side.scores, arm_scores(rd, "scratch", terms.metric)
     if not transfer and not scratch:
         raise InputError(f"{rd.root}: no finished transfer or scratch seed to compare; run 'xferdiag finetune' first")
     verdict = read_document(rd.verdict_json, Verdict) or {}
+    if arm != ARM:
+        own = (verdict.get("verdicts") or {}).get(arm)
+        verdict = conform(own, Verdict) if isinstance(own, dict) else {}
+        config = {**config, **arm_settings(config)[arm]}
     shift = read_document(rd.shift_json, Shift) or {}
     scores = predicted if predicted is not None else (read_document(rd.transferability_json, Transferability) or {}).get("scores") or {}
     ci = verdict["ci95"] if verdict and len(verdict["ci95"]) == 2 else [None, None]
@@ -131,9 +138,12 @@ def _collect(run_dirs, scores: dict | None = None) -> tuple[list[dict], list[Sid
         if rows and terms != describe_task(rows[0]["task"]):
             raise InputError(f"{root}: its {terms.label} cannot be compared with the {describe_task(rows[0]['task']).label} "
                              f"of {rows[0]['path']}; compare runs of one task")
-        row, side = _row(RunDir(root), name, terms, None if scores is None else scores.get(str(root), {}))
-        rows.append(row)
-        sides.append(side)
+        arms = transfer_arms(run_config(RunDir(root).check()))  # a sweep: one row per transfer arm
+        for arm in arms:
+            label = name if len(arms) == 1 else f"{name}:{arm}"
+            row, side = _row(RunDir(root), label, terms, None if scores is None else scores.get(str(root), {}), arm)
+            rows.append(row)
+            sides.append(side)
     return rows, sides
 
 

@@ -23,6 +23,7 @@ from .._version import __version__
 from ..errors import RunDirError
 from ..modalities.descriptor import describe_modality
 from ..rundir import RunDir, RunDocuments, layout, read_data, validate, write_text
+from ..sweeps import sweep_of
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .recommend import Facts, recommend
@@ -36,6 +37,7 @@ from .sections.setup import setup
 from .sections.shift import domain_shift
 from .sections.shots import shots_section
 from .sections.similarity import similarity
+from .sections.sweep import sweep_section
 from .sections.table_explanations import table_explanations
 from .sections.task import task_missing, task_sections
 from .sections.text_explanations import text_explanations
@@ -114,6 +116,7 @@ def collect(rd: RunDir, run: dict) -> dict:
     return {
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd, terms),
+        "sweep": sweep_section(files.verdict, arms, terms),
         "terms": terms,
         "setup": setup(run, data, arms),
         "recommendations": recommend(_facts(data, arms, files, strategy)),
@@ -159,6 +162,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, n
         analyze = terms.not_yet(task)
     if not terms.supports("explain"):
         explain = terms.not_yet(task)
+    if sweep_of(run_config(run)):
+        analyze = explain = f"not available for a {sweep_of(run_config(run)).setting} sweep yet"
     missing = []
     if files.verdict is None:
         missing.append("transfer-vs-scratch verdict (" + (

@@ -284,3 +284,29 @@ def tide_sentences(tide: dict, arms: list[str]) -> list[str]:
             out.append(f"The {arm} arm's AP50 is only {fmt.pct(ap50)}: fixing one error type while the others remain "
                        "recovers little, so its losses understate how many errors it makes (see the counts).")
     return out
+
+
+SWEPT_SETTINGS = {"strategy": "strategy", "lr": "learning rate", "backbone_lr_mult": "backbone learning-rate multiplier",
+                  "layer_decay": "layer-wise learning-rate decay"}
+"""How the report names a swept setting (the verdict's ``sweep.setting``)."""
+
+
+def sweep_lede(sweep: dict, seeds: int) -> str:
+    """What a sweep compared: its transfer arms against one scratch arm trained once for all of them."""
+    name = SWEPT_SETTINGS.get(str(sweep.get("setting")), str(sweep.get("setting")))
+    arms = sweep.get("arms") or []
+    pinned = (f" An --lr sweep would change the scratch arm too, so its learning rate was pinned once for every arm: "
+              f"{fmt.num(sweep.get('scratch_lr'))}." if sweep.get("setting") == "lr" else "")
+    return (f"A sweep over the {name}: {len(arms)} transfer arms, each judged against one scratch arm trained once for all of "
+            f"them (the same {seeds} seed{'s' if seeds != 1 else ''}, splits, data order and budget).{pinned} Arms are ranked "
+            f"by their gap to scratch; each verdict is made at its own {ALPHA:g} level, without correction across the "
+            f"{len(arms)} arms. Whether one arm beats another is the paired comparison below (the same seeds and test "
+            "examples, the verdict's statistic, Holm-adjusted over the pairs), not the order of the ranking.")
+
+
+def sweep_headline(best: dict, helped: int, arms: int, setting: str, gap: str) -> str:
+    """The banner's sentence for a sweep: how many arms helped and the best arm's gap (``gap`` already in words)."""
+    name = SWEPT_SETTINGS.get(setting, setting)
+    verdict = {"positive": "helped", "negative": "hurt", "inconclusive": "cannot be told apart from scratch"}.get(best["verdict"], "")
+    return (f"Sweep over the {name}: transfer helped in {helped} of {arms} arms against one shared scratch arm; "
+            f"the best, {best['arm']}, {verdict}: {gap}.")

@@ -47,13 +47,13 @@ def arm_scores(rd: RunDir, arm: str, key: str) -> list[float]:
     return [v for v in values if v is not None]
 
 
-def read_side(rd: RunDir, name: str, metric: str) -> Side:
-    """One run's transfer arm (its headline ``metric`` per seed) and the facts of its test split, read through the
-    run directory's readers."""
+def read_side(rd: RunDir, name: str, metric: str, arm: str = ARM) -> Side:
+    """One run's transfer arm (``arm``: one of a sweep's; its headline ``metric`` per seed) and the facts of its test
+    split, read through the run directory's readers."""
     config, data = run_config(rd.check()), read_data(rd)
-    seeds, scores = rd.seeds(ARM), arm_scores(rd, ARM, metric)
+    seeds, scores = rd.seeds(arm), arm_scores(rd, arm, metric)
     names = describe_task(config_value(config, "task")).records  # the test records the run's task keeps
-    has_records = bool(seeds) and all(seed_records(rd.seed(ARM, s), names) for s in seeds)
+    has_records = bool(seeds) and all(seed_records(rd.seed(arm, s), names) for s in seeds)
     facts = {
         "task": config_value(config, "task") or "classification",
         "data": data.get("spec") if data.get("spec") is not None else config_value(config, "data"),
@@ -64,7 +64,7 @@ def read_side(rd: RunDir, name: str, metric: str) -> Side:
         "test class counts": (data.get("class_counts") or {}).get("test"),
     }
     return Side(name=name, task=config_value(config, "task"), facts=facts, data=data, seeds=seeds, scores=scores,
-                evidence=[seed_evidence(rd.seed(ARM, s), names) for s in seeds] if has_records else None,
+                evidence=[seed_evidence(rd.seed(arm, s), names) for s in seeds] if has_records else None,
                 records=run_records(rd) if has_records else {})
 
 

@@ -232,8 +232,9 @@ def shots_curve(points: list[dict]) -> str:
 
 
 def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence[tuple | None],
-               verdicts: Sequence[str | None], metric: str = "test accuracy") -> str:
-    """Forest plot: one row per run, gap in ``metric`` and its 95% CI in points, zero line for 'no effect'."""
+               verdicts: Sequence[str | None], metric: str = "test accuracy", arms: str = "transfer − scratch") -> str:
+    """Forest plot: one row per run (or per arm of a sweep), the gap ``arms`` in ``metric`` and its 95% CI in points,
+    zero line for 'no effect'."""
     y = np.arange(len(names))[::-1]
     with figure(8, 0.9 + 0.42 * len(names)) as (fig, axes):
         ax = axes[0, 0]
@@ -246,7 +247,7 @@ def gap_forest(names: Sequence[str], gaps: Sequence[float | None], cis: Sequence
                 ax.plot([ci[0] * 100, ci[1] * 100], [yi, yi], color=colour, lw=2.5, solid_capstyle="round")
             ax.plot(gap * 100, yi, "D", color=colour, ms=7)
         ax.set_yticks(y, [label(n, 28) for n in names])
-        ax.set_xlabel(f"transfer − scratch {metric} (points, 95% CI)")
+        ax.set_xlabel(f"{arms} {metric} (points, 95% CI)")
         ax.grid(axis="y", visible=False)
         return png_uri(fig)
 

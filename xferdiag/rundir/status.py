@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..sweeps import SCRATCH, sweep_of, transfer_arms
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from .layout import (
     MODEL_PT,
     RECORD_SUFFIXES,
     SIMILARITY_JSON,
-    STANDARD_ARMS,
     TRANSFERABILITY_JSON,
     RunDir,
 )
@@ -34,8 +34,9 @@ class RunStatus:
     def of(cls, run: RunDir, config: Mapping, has_pretrained: Callable[[], bool]) -> RunStatus:
         """The status of ``run`` whose run.json holds ``config``.
 
-        The verdict needs finished seeds of both standard arms, each with predictions; analysis and
-        explanations need the config's data and model and the transfer arm's weights; the analysis
+        The verdict needs finished seeds of the scratch arm and every transfer arm (one, or one per value of a
+        sweep), each with predictions; analysis and explanations need the config's data and model and the
+        transfer arm's weights (a sweep's several arms are not analysed yet); the analysis
         needs the pretrained weights too, which only the caller can tell from the model's name
         (``has_pretrained``, asked only while the analysis is missing and the rest is there: parsing a
         model's name can load torchvision, which a computed run's report does without).
@@ -47,22 +48,26 @@ class RunStatus:
         ) if there}
         blocked = {}
         task = describe_task(config.get("task"))
-        finished = [run.seed(arm, s) for arm in STANDARD_ARMS for s in run.seeds(arm)]
-        if not all(run.seeds(arm) for arm in STANDARD_ARMS) or not all(
+        arms = [*transfer_arms(config), SCRATCH]
+        finished = [run.seed(arm, s) for arm in arms for s in run.seeds(arm)]
+        if not all(run.seeds(arm) for arm in arms) or not all(
                 any(seed.record_files(name) for name in task.records) for seed in finished):
             files = " or ".join(f"{name}{RECORD_SUFFIXES[0]}/{RECORD_SUFFIXES[1]}" for name in task.records)
-            blocked["verdict"] = f"needs finished seeds of both arms ({', '.join(STANDARD_ARMS)}), each with {files}"
+            blocked["verdict"] = (f"needs finished seeds of {'both arms' if len(arms) == 2 else 'every arm'} ({', '.join(arms)}), "
+                                  f"each with {files}")
         return cls(frozenset(done), {**blocked, **_analysis_blocked(run, config, task, done, has_pretrained)})
 
 
 def _analysis_blocked(run: RunDir, config: Mapping, task: TaskDescriptor, done: set[str], has_pretrained: Callable[[], bool]) -> dict:
     """Why the analysis and the explanations cannot run: the run's task lacks the stage (that reason wins), or the
-    run lacks what they load."""
+    run lacks what they load (a sweep's several transfer arms are not analysed yet)."""
     lacking = {step: task.not_yet(config.get("task")) for step, stage in (("analysis", "analyze"), ("explanations", "explain"))
                if not task.supports(stage)}
     seeds = run.seeds("transfer")
     blocked = {}
-    if not (config.get("data") and config.get("model")):
+    if sweep_of(config):
+        blocked = dict.fromkeys(("analysis", "explanations"), f"not available for a {sweep_of(config).setting} sweep yet")
+    elif not (config.get("data") and config.get("model")):
         blocked = dict.fromkeys(("analysis", "explanations"), "run.json's config names no data and model to load")
     elif not (seeds and run.seed("transfer", seeds[0]).model_pt.is_file()):
         blocked = dict.fromkeys(("analysis", "explanations"), f"the transfer arm has no {MODEL_PT}")

@@ -11,8 +11,9 @@ from ..errors import ConfigError
 from .classification.descriptor import DESCRIPTOR as CLASSIFICATION
 from .detection.descriptor import DESCRIPTOR as DETECTION
 
-STAGES = ("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank")
-"""The commands a task may support; every task supports finetune, verdict and report (its results, judged and shown)."""
+STAGES = ("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank", "sweep")
+"""The commands a task may support ("sweep": several transfer arms in one run, xferdiag.sweeps); every task supports
+finetune, verdict and report (its results, judged and shown)."""
 REQUIRED = ("finetune", "verdict", "report")
 
 
@@ -23,11 +24,11 @@ class TaskDescriptor:
     learning-curve panels as (history column, title, scale), the training loss dashed on the panel of
     ``loss_panel``; ``evidence``: a did-not-learn warning's evidence keys (the arm's score, its baseline)
     and how the banner names them; ``per_class``: the per-class section made from per-example predictions, None
-    where the task has none yet; ``stages``: the commands that work on its runs (a stage it lacks ends in
-    one line, and the report says its sections are not available); ``records``: the names of the test records a
-    finished seed keeps (what its evaluation's ``record()`` returns; :mod:`xferdiag.rundir` stores each by its
-    name); ``sections``: the task's own report sections by name (:mod:`xferdiag.report.sections.task` builds them;
-    the run page shows those a run has the files for)."""
+    where the task has none yet; ``stages``: the commands that work on its runs ("sweep": several transfer arms
+    in one run; a stage it lacks ends in one line, and the report says its sections are not available); ``records``:
+    the names of the test records a finished seed keeps (what its evaluation's ``record()`` returns;
+    :mod:`xferdiag.rundir` stores each by its name); ``sections``: the task's own report sections by name
+    (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for)."""
 
     metric: str
     label: str

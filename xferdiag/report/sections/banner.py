@@ -8,9 +8,10 @@ from ...rundir import RunDir
 from ...rundir.documents import ArmBudget, BaselineScore, Verdict
 from ...tasks.descriptor import TaskDescriptor
 from .. import fmt
-from ..interpret import ALPHA, looks_sentence, plan_sentence
+from ..interpret import ALPHA, looks_sentence, plan_sentence, sweep_headline
 from ..recommend import DID_NOT_LEARN, dead_arm, did_not_learn_warnings
 from .common import Arm, mean, metric_of
+from .sweep import is_sweep
 
 
 def banner(verdict: Verdict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDescriptor) -> dict:
@@ -20,6 +21,8 @@ def banner(verdict: Verdict | None, arms: dict[str, Arm], rd: RunDir, terms: Tas
     summary = [f"{name}: {fmt.pct(v)} {terms.label} ({fmt.seeds_phrase(len(arms[name]['seeds']))})" for name, v in means.items()]
     if verdict is None:
         return _no_verdict(arms, rd, summary)
+    if is_sweep(verdict):
+        return _sweep_banner(verdict, terms, summary)
     kind = verdict["verdict"]  # one of rundir.VERDICTS: validate checked it
     metric_key = verdict.get("metric", "accuracy")
     metric = {terms.metric: terms.label, "macro_f1": "test macro F1"}.get(metric_key, f"test {metric_key}")
@@ -40,6 +43,28 @@ def banner(verdict: Verdict | None, arms: dict[str, Arm], rd: RunDir, terms: Tas
         }[kind]
         details = [line for line in (plan_sentence(verdict.get("plan"), shlex.quote(str(rd.root))),) if line]
     return {"kind": kind, "headline": headline, "details": details + _verdict_details(verdict) + summary}
+
+
+def _sweep_banner(verdict: dict, terms: TaskDescriptor, summary: list[str]) -> dict:
+    """A sweep's answer: how many transfer arms helped against the shared scratch arm, the best one's gap, one line
+    per arm; an arm that did not learn turns it into the "warning" colour with what would help."""
+    verdicts = verdict["verdicts"]
+    ranking = [r for r in verdict.get("ranking") or [] if isinstance(r, dict) and isinstance(verdicts.get(r.get("arm")), dict)]
+    if not ranking:
+        return {"kind": "none", "headline": "The sweep's verdict ranks no arm.", "details": summary}
+    n = len(verdict.get("seeds") or [])
+    best, kinds = ranking[0], [r.get("verdict") for r in ranking]
+    gap = (f"{fmt.points(best.get('gap'))} points of {terms.label} "
+           f"(95% CI {fmt.ci_points(best.get('ci95'))}, {n} seed{'s' if n != 1 else ''})")
+    headline = sweep_headline(best, kinds.count("positive"), len(ranking), str(verdict["sweep"].get("setting")), gap)
+    kind = "positive" if "positive" in kinds else "negative" if set(kinds) == {"negative"} else "inconclusive"
+    dead = list({(w.get("code"), w.get("arm")): w for r in ranking for w in did_not_learn_warnings(verdicts[r["arm"]])}.values())
+    details = [f"{r['arm']}: {r.get('verdict')}, {fmt.points(r.get('gap'))} points (95% CI {fmt.ci_points(r.get('ci95'))})"
+               for r in ranking]
+    if dead:
+        kind = "warning"
+        details = [dead_arm(w).advice for w in dead] + [str(w.get("message")) for w in dead] + details
+    return {"kind": kind, "headline": headline, "details": details + summary}
 
 
 def _no_verdict(arms: dict[str, Arm], rd: RunDir, summary: list[str]) -> dict:

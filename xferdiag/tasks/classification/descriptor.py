@@ -8,6 +8,6 @@ DESCRIPTOR = dict(
     loss_panel="val_loss",
     evidence=("test_accuracy", "test accuracy", "test_chance", "chance"),
     per_class="per-class accuracy and confusion matrices",
-    stages=("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank"),  # every stage
+    stages=("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank", "sweep"),  # every stage
     records=("predictions",),
 )
