@@ -125,8 +125,9 @@ def test_explaining_images_writes_the_documented_index(trained):
     index, maps = explain_arms(ImageRequest(models=models, images=x[:4], labels=y[:4], background=background, seed=0,
                                             lime_samples=80, shap_samples=16, example_ids=[10, 11, 12, 13]), progress=False)
     json.dumps(index, allow_nan=False)
-    assert set(index) == {"methods", "arms", "seed", "params", "examples", "agreement", "sanity", "faithfulness",
+    assert set(index) == {"kind", "methods", "arms", "seed", "params", "examples", "agreement", "sanity", "faithfulness",
                           "shap_additivity_gap", "budget"}
+    assert index["kind"] == "image"  # one vocabulary of kinds: image indexes name theirs too
     assert index["budget"]["budget_s"] is None and index["budget"]["reductions"] == []  # no budget: as asked
     assert index["budget"]["chosen"] == index["budget"]["requested"]
     assert set(index["budget"]["measured_s_by_part"]) == {m + part for m in ("gradcam", "shap", "lime")
