@@ -52,7 +52,7 @@ def audit(checkpoint: str | Path, config: RunConfig, out: str | Path, *, quiet: 
     if sweep_of(config.to_dict()):
         raise ConfigError(f"audit: one fine-tuned model has one {sweep_of(config.to_dict()).setting}; give one value, not a sweep")
     audited = task.prepare_audit(config.replace(seeds=1), checkpoint, quiet=quiet)
-    config, point = audited.prepared.config, audited.point
+    config, point = audited.prepared.config.replace(task=task.name), audited.point  # run.json names the task, as finetune's
     audited.prepared.announce()
     runtime, threads = runtime_for(config, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)
