@@ -8,9 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torchvision
 
-from xferdiag.errors import DataError
-from xferdiag.tasks.detection.data import make_scenes
+from xferdiag.config import RunConfig
+from xferdiag.errors import DataError, InputError
+from xferdiag.tasks.detection.analysis import analyze
+from xferdiag.tasks.detection.data import make_scenes, write_coco
 from xferdiag.tasks.detection.models import build_detection_model
 from xferdiag.tasks.detection.settings import settings_for
 from xferdiag.tasks.detection.shift import BOX_STATISTICS, box_statistics, box_table, image_shift, pooled_features
@@ -55,7 +58,7 @@ def test_boxes_scaled_twofold_shift_in_size_only():
 
 def test_box_statistics_without_boxes_end_in_one_line():
     data = make_scenes(3, seed=0, size=64, empty_fraction=1.0)
-    with pytest.raises(DataError, match="the source images hold 0 boxes"):
+    with pytest.raises(DataError, match="the source images hold no boxes"):
         box_statistics(box_table(data), box_table(make_scenes(10, seed=0, size=64)))
 
 
@@ -71,3 +74,24 @@ def test_other_backgrounds_raise_the_image_level_domain_classifier_accuracy(one_
     same_kind, other_kind = image_shift(base, same, n_permutations=100), image_shift(base, moved, n_permutations=100)
     assert other_kind["c2st"]["accuracy"] >= same_kind["c2st"]["accuracy"] + 0.15
     assert other_kind["proxy_a_distance"]["value"] > same_kind["proxy_a_distance"]["value"]
+
+
+def test_the_analysis_of_a_run_compares_its_source_with_its_target_and_else_its_splits(tmp_path, one_thread):
+    """A run's configuration: with --source-data on other backgrounds the image level shifts and the boxes do not
+    (the same objects at the same scales); without it the training split is compared with the test split."""
+    write_coco(make_scenes(24, seed=0, size=64), tmp_path / "target")
+    write_coco(make_scenes(24, seed=1, size=64, backgrounds="textures"), tmp_path / "source")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), tmp_path / "mnv2.pt")
+    config = RunConfig(data=str(tmp_path / "target"), model="fasterrcnn", backbone="mobilenet_v2",
+                       pretrained_checkpoint=str(tmp_path / "mnv2.pt"), source_data=str(tmp_path / "source"))
+    result = analyze(config, n_permutations=50)
+    assert result["compared"].startswith("source data") and result["n_source"] == result["n_target"] == 24
+    assert result["c2st"]["accuracy"] >= 0.75 and result["mmd"]["p_value"] < 0.05
+    assert not any(row["shifted"] for row in result["boxes"]["statistics"]) and result["label_shift"]["total_variation"] < 0.2
+    own = analyze(dataclasses.replace(config, source_data=None), n_permutations=50)
+    per_image = own["boxes"]["statistics"][-1]  # boxes per image: one value per image compared, the validation split left out
+    assert "training split" in own["compared"] and (per_image["n_source"], per_image["n_target"]) == (own["n_source"], own["n_target"])
+    assert per_image["n_source"] + per_image["n_target"] < 24
+    with pytest.raises(InputError, match="--layers"):
+        analyze(config, layers=["features.3"])

@@ -40,13 +40,13 @@ class RunStatus:
         (``has_pretrained``, asked only while the analysis is missing and the rest is there: parsing a
         model's name can load torchvision, which a computed run's report does without).
         """
+        task = describe_task(config.get("task"))
         done = {step for step, there in (
             ("verdict", run.verdict_json.is_file()),
-            ("analysis", run.transferability_json.is_file() and run.similarity_json.is_file()),
+            ("analysis", all(getattr(run, f"{name}_json").is_file() for name in task.analyses)),
             ("explanations", run.index_json.is_file()),
         ) if there}
         blocked = {}
-        task = describe_task(config.get("task"))
         finished = [run.seed(arm, s) for arm in STANDARD_ARMS for s in run.seeds(arm)]
         if not all(run.seeds(arm) for arm in STANDARD_ARMS) or not all(
                 any(seed.record_files(name) for name in task.records) for seed in finished):
