@@ -77,13 +77,29 @@ def test_a_bad_annotation_ends_in_one_line_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [["analyze"], ["explain"]])
-def test_a_stage_detection_lacks_ends_in_one_line(detection_run, command):
+def test_a_stage_detection_lacks_ends_in_one_line(detection_run):
     run, _ = detection_run
-    argv = [command[0], run, *command[1:]]
-    done = xferdiag(*argv, cwd=run.parent)
+    done = xferdiag("explain", run, cwd=run.parent)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "not available for detection runs yet" in done.stderr
+
+
+@pytest.mark.slow
+def test_analyze_writes_the_box_and_image_level_shift_of_a_detection_run(detection_run):
+    """Without --source-data the training split is compared with the test split, and only shift.json is written."""
+    run, _ = detection_run
+    done = xferdiag("analyze", run, "--layers", "features.3", cwd=run.parent)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--layers" in done.stderr, done.stderr
+    done = xferdiag("analyze", run, "--permutations", "50", "--quiet", cwd=run.parent)
+    assert done.returncode == 0, done.stderr
+    shift = json.loads((run / "analysis/shift.json").read_text())
+    data = json.loads((run / "data.json").read_text())
+    rows = {row["name"]: row for row in shift["boxes"]["statistics"]}
+    assert list(rows) == ["size", "aspect_ratio", "centre_x", "centre_y", "boxes_per_image"] and "training split" in shift["compared"]
+    assert rows["boxes_per_image"]["n_source"] == data["card"]["train"]["images"] == shift["n_source"]
+    assert rows["boxes_per_image"]["n_target"] == data["card"]["test"]["images"] == shift["n_target"]
+    assert 0 <= shift["c2st"]["accuracy"] <= 1 and shift["interpretation"][0].startswith("Compared: the target data's training split")
+    assert sorted(p.name for p in (run / "analysis").iterdir()) == ["shift.json"]
 
 
 def test_rank_of_detection_data_ends_in_one_line(tmp_path):

@@ -168,7 +168,7 @@ def test_finetune_keeps_what_the_descriptor_names_and_the_verdict_judges_it(fini
 def test_the_stages_on_a_finished_run_work_where_supported_and_end_in_one_line_where_not(finished):
     name, tiny, run = finished
     descriptor, rd = TASKS[name].descriptor, RunDir(run)
-    tried = (("analyze", tiny.analyze, rd.transferability_json), ("explain", tiny.explain, rd.index_json),
+    tried = (("analyze", tiny.analyze, rd.shift_json), ("explain", tiny.explain, rd.index_json),
              ("compare", [run, "--out", run.parent / "compare.html"], run.parent / "compare.html"))
     assert tuple(stage for stage, _, _ in tried) == ON_RUN
     for stage, flags, made in tried:

@@ -27,6 +27,7 @@ from ..modalities.registry import keep_whole, modality_of
 from ..models import check_layers
 from ..report.interpret import interpret_shift
 from ..rundir.layout import MODEL_PT
+from ..tasks.registry import task_named
 from .context import RunContext, RunModels, require_stage
 
 EMBEDDING_POINTS = 500
@@ -55,6 +56,9 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     """Compute (or reuse) features and write shift, transferability and similarity results; return them."""
     require_stage(run_dir, "analyze")
     context = RunContext(run_dir)
+    own = getattr(task_named((context.meta.get("config") or {}).get("task")), "analyze", None)
+    if own is not None:  # a task whose analysis is its own (detection: box statistics, image-level shift)
+        return {"shift": _task_shift(context, own, layers=layers, max_samples=max_samples, n_permutations=n_permutations, seed=seed)}
     run, models = context.run, context.models
     if models.classifier is None:
         raise RunDirError(f"{run.run_json}: the config names no pretrained weights ('pretrained_checkpoint' or "
@@ -96,6 +100,14 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
         results["similarity"] = _similarity(run, cache, models, layers, context.config.strategy)
         bar.update(1)
     return results
+
+
+def _task_shift(context: RunContext, analysis, **options) -> dict:
+    """The task's own shift analysis (shift.json's content) with the report's sentences, written to shift.json."""
+    result = analysis(context.config, device=context.device, **options)
+    result["interpretation"] = interpret_shift(result)
+    rundir.write_json(context.run.shift_json, result)
+    return result
 
 
 def _whole_texts(context: RunContext, domains: dict) -> tuple[dict[str, np.ndarray], dict[str, int] | None]:

@@ -49,6 +49,8 @@ def _has_pretrained(config: dict) -> bool:
     """Whether the config names the weights the model started from (a checkpoint, or NAME:WEIGHTS)."""
     from ..models import ModelSource  # asked only when the analysis is missing: parsing a name may load torchvision
 
+    if config.get("pretrained_checkpoint"):  # a checkpoint answers before the name is parsed (a detector's is no classifier's)
+        return True
     source = ModelSource.parse(config["model"])
-    return bool(config.get("pretrained_checkpoint") or source.weights or source.from_directory  # a directory holds its weights
+    return bool(source.weights or source.from_directory  # a directory holds its weights
                 or source.ships_weights)

@@ -185,12 +185,14 @@ def _missing(rows: list[dict]) -> list[str]:
             missing.append(f"{r['name']}: domain shift and transferability scores "
                            f"({describe_task(r['task']).not_yet(r['task'] or 'classification')})")
             continue
+        terms = describe_task(r["task"])
         if r["mmd_p"] is None and r["proxy_a_distance"] is None:
-            missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')" if r["has_source"] else
-                           f"{r['name']}: domain shift (the run names no source data: give --source-data to 'xferdiag "
+            missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')" if r["has_source"] or "shift" in terms.analyses
+                           else f"{r['name']}: domain shift (the run names no source data: give --source-data to 'xferdiag "
                            "finetune' or 'audit')")
         if all(r[k] is None for k in SCORES):
-            missing.append(f"{r['name']}: transferability scores (run 'xferdiag analyze {where}')")
+            how = f"run 'xferdiag analyze {where}'" if "transferability" in terms.analyses else terms.not_yet(r["task"])
+            missing.append(f"{r['name']}: transferability scores ({how})")
     return missing
 
 

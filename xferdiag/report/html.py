@@ -180,12 +180,12 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, n
         missing.append("domain shift (the run names no source data: give --source-data to 'xferdiag finetune' or 'audit')"
                        if no_source else f"domain shift ({analyze})")
     if files.transferability is None:
-        missing.append(f"transferability scores ({analyze})")
+        missing.append(f"transferability scores ({analyze if 'transferability' in terms.analyses else terms.not_yet(task)})")
     if files.similarity is None:
-        missing.append(f"layer-wise similarity and weight change ({analyze})")
+        missing.append(f"layer-wise similarity and weight change ({analyze if 'similarity' in terms.analyses else terms.not_yet(task)})")
     if files.index is None:
         missing.append(f"explanations: {describe_modality(kind).methods_words} ({explain})")
-    if shift_section and shift_section["embedding"] is None:
+    if shift_section and shift_section["embedding"] is None and files.shift["embedding"]:  # written, then lost (a task may write none)
         missing.append(f"source-vs-target embedding ({analyze})")
     return missing
 

@@ -51,8 +51,36 @@ def shift_size(proxy_a: float) -> str:
     return "large" if proxy_a > LARGE_PROXY_A else "moderate" if proxy_a > MODERATE_PROXY_A else "small"
 
 
+BOX_STATISTIC_NAMES = {"size": "box size (square root of the area share)", "aspect_ratio": "aspect ratio (width / height)",
+                       "centre_x": "horizontal centre", "centre_y": "vertical centre", "boxes_per_image": "boxes per image"}
+
+
+def box_shift_sentences(boxes: dict) -> list[str]:
+    """What a detection run's box statistics say: which shift (KS tests, Benjamini-Hochberg), with their medians."""
+    rows = boxes.get("statistics") or []
+    if not rows:
+        return []
+    shifted = [row for row in rows if row.get("shifted")]
+    how = f"KS tests, Benjamini-Hochberg at α = {boxes.get('alpha', ALPHA):g}"
+    if not shifted:
+        return [f"No box statistic shifts ({how})."]
+    named = "; ".join(f"{BOX_STATISTIC_NAMES.get(row['name'], row['name'])} (median {row['median_source']:.3g} in the source, "
+                      f"{row['median_target']:.3g} in the target, {fmt.p_is(row['p_adjusted'])})" for row in shifted)
+    return [f"{len(shifted)} of {len(rows)} box statistics shift ({how}): {named}."]
+
+
 def interpret_shift(result: dict) -> list[str]:
-    """Plain sentences for the report, each tied to the number it comes from."""
+    """Plain sentences for the report, each tied to the number it comes from; a detection run with too few images
+    for the feature tests (``features_skipped``) says why they are absent."""
+    lines = _feature_sentences(result) if "mmd" in result else [f"No feature-level test: {result['features_skipped']}."]
+    lines += layer_shift_sentences(result.get("layers") or [])
+    if result.get("compared"):
+        lines.insert(0, f"Compared: {result['compared']}.")
+    return lines + box_shift_sentences(result.get("boxes") or {}) + _more_sentences(result)
+
+
+def _feature_sentences(result: dict) -> list[str]:
+    """What the feature-level tests (MMD, domain classifiers, KS per dimension) say."""
     lines = []
     mmd, pad, c2st = result["mmd"], result["proxy_a_distance"], result["c2st"]
     if mmd["p_value"] < ALPHA:
@@ -63,7 +91,12 @@ def interpret_shift(result: dict) -> list[str]:
                  f"the shift is {shift_size(pad['value'])}.")
     lines.append(f"A held-out domain classifier is {100 * c2st['accuracy']:.0f}% accurate (50% would mean no shift).")
     lines.append(f"{100 * result['ks']['fraction_shifted']:.0f}% of feature dimensions shift (KS tests, Benjamini-Hochberg).")
-    lines += layer_shift_sentences(result.get("layers") or [])
+    return lines
+
+
+def _more_sentences(result: dict) -> list[str]:
+    """What a table's input features, a text's words and the class proportions say."""
+    lines = []
     if result.get("per_feature"):
         shifted = sorted((f for f in result["per_feature"] if f["shifted"]), key=lambda f: -f["ks_statistic"])
         named = ", ".join(f"{f['name']} (SMD {f['smd']:+.2f})" for f in shifted[:3])
@@ -74,7 +107,7 @@ def interpret_shift(result: dict) -> list[str]:
         named = ", ".join(w["word"] for w in words if w["side"] == side)
         if named:
             lines.append(f"Words that mark the {side} texts (linear domain classifier on TF-IDF): {named}.")
-    if result["label_shift"]["total_variation"] > LABEL_SHIFT_TV:
+    if (result.get("label_shift") or {}).get("total_variation", 0.0) > LABEL_SHIFT_TV:  # none where the classes differ
         lines.append(f"Class frequencies differ too (total variation {result['label_shift']['total_variation']:.2f}).")
     return lines
 

@@ -144,7 +144,27 @@ class FeatureShift(TypedDict, total=False):
     shifted: bool
 
 
+class BoxStatistic(TypedDict, total=False):
+    name: str
+    n_source: int
+    n_target: int
+    median_source: Number
+    median_target: Number
+    ks_statistic: Number
+    p_value: Number
+    p_adjusted: Number
+    shifted: bool
+
+
+class BoxShift(TypedDict, total=False):
+    alpha: Number
+    statistics: Required[list[BoxStatistic]]
+
+
 class Shift(TypedDict, total=False):
+    compared: str
+    features_skipped: str
+    boxes: Required[BoxShift]
     layer: str
     model: str
     n_source: int

@@ -41,13 +41,13 @@ class RunStatus:
         (``has_pretrained``, asked only while the analysis is missing and the rest is there: parsing a
         model's name can load torchvision, which a computed run's report does without).
         """
+        task = describe_task(config.get("task"))
         done = {step for step, there in (
             ("verdict", run.verdict_json.is_file()),
-            ("analysis", run.transferability_json.is_file() and run.similarity_json.is_file()),
+            ("analysis", all(getattr(run, f"{name}_json").is_file() for name in task.analyses)),
             ("explanations", run.index_json.is_file()),
         ) if there}
         blocked = {}
-        task = describe_task(config.get("task"))
         arms = [*transfer_arms(config), SCRATCH]
         finished = [run.seed(arm, s) for arm in arms for s in run.seeds(arm)]
         if not all(run.seeds(arm) for arm in arms) or not all(

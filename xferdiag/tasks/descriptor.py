@@ -28,7 +28,10 @@ class TaskDescriptor:
     in one run; a stage it lacks ends in one line, and the report says its sections are not available); ``records``:
     the names of the test records a finished seed keeps (what its evaluation's ``record()`` returns;
     :mod:`xferdiag.rundir` stores each by its name); ``sections``: the task's own report sections by name
-    (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for)."""
+    (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for);
+    ``analyses``: the files ``analyze`` always writes for its runs, by stem (``shift``, ``transferability``,
+    ``similarity``; a classification run's shift.json needs source data): the analysis is done when they are there,
+    and the report offers ``analyze`` only for those."""
 
     metric: str
     label: str
@@ -42,6 +45,7 @@ class TaskDescriptor:
     stages: tuple[str, ...]
     records: tuple[str, ...]
     sections: tuple[str, ...] = ()
+    analyses: tuple[str, ...] = ("transferability", "similarity")
 
     def __post_init__(self):
         """A plug-in's stages are xferdiag's commands, the ones every run needs included, and its seeds keep a test

@@ -1,5 +1,6 @@
 """Domain shift: the numbers of shift.json with their meaning, the analyzer's own sentences, the
-source-vs-target embedding, the class proportions, and for tables the shift of each input feature."""
+source-vs-target embedding, the class proportions, for tables the shift of each input feature, and for
+detection runs the box statistics."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, read_npz
-from ...rundir.documents import LabelShift, LayerShift, Shift
+from ...rundir.documents import BoxShift, LabelShift, LayerShift, Shift
 from .. import fmt, pictures
-from ..interpret import FEATURE_SHIFT_LEGEND, LAYER_SHIFT_LEGEND, SHIFT_LEGEND
+from ..interpret import BOX_STATISTIC_NAMES, FEATURE_SHIFT_LEGEND, LAYER_SHIFT_LEGEND, SHIFT_LEGEND
 from .common import class_name
 
 MAX_FEATURE_ROWS = 30  # per-feature shift table
@@ -26,12 +27,21 @@ def domain_shift(rd: RunDir, shift: Shift, classes: list[str], hint: str) -> dic
         "features": feature_shift(shift),
         "interpretation": shift["interpretation"],
         "caption": f"Features from layer '{shift.get('layer', '?')}' of the {shift.get('model', '?')} model; "
-                   f"{fmt.num(shift.get('n_source'))} source and {fmt.num(shift.get('n_target'))} target examples.",
+                   f"{fmt.num(shift.get('n_source'))} source and {fmt.num(shift.get('n_target'))} target examples."
+                   if "features_skipped" not in shift else "No feature-level test (too few images); box statistics only.",
         "embedding": _embedding(rd, meta, classes, hint), "embedding_method": fmt.display_name(meta.get("method", "")),
         "label_chart": _label_chart(shift["label_shift"], classes),
         "layer_chart": _layer_chart(shift["layers"]),
         "layer_rows": _layer_rows(shift["layers"]), "layer_legend": LAYER_SHIFT_LEGEND,
+        "box_rows": _box_rows(shift["boxes"]), "box_alpha": shift["boxes"].get("alpha"),
     }
+
+
+def _box_rows(boxes: BoxShift) -> list[dict]:
+    """The box-statistics table of a detection run (empty for other runs)."""
+    keys = ("n_source", "n_target", "median_source", "median_target", "ks_statistic", "p_value", "p_adjusted")
+    return [{"name": BOX_STATISTIC_NAMES.get(str(row["name"]), str(row["name"])), "shifted": row.get("shifted") is True,
+             **{k: row.get(k) for k in keys}} for row in boxes["statistics"] if "name" in row]
 
 
 def _layer_rows(layers: list[LayerShift]) -> list[dict]:

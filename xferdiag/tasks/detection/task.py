@@ -17,6 +17,7 @@ from torch import nn
 
 from ...engine import distributed
 from ..descriptor import DESCRIPTORS
+from .analysis import analyze
 from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
@@ -104,6 +105,10 @@ class DetectionTask:
 
     def judge(self, a, b, **context):
         return judge(a, b, **context)
+
+    def analyze(self, config, **options) -> dict:
+        """shift.json's content: box statistics and image-level shift (:mod:`.analysis`)."""
+        return analyze(config, **options)
 
     @staticmethod
     def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
