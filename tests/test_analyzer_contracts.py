@@ -73,14 +73,16 @@ CASES = {
                  (("source_probs", "labels"),)),
     "nce": Case(analyzers.nce, {"source_preds": PROBS.argmax(axis=1), "labels": LABELS}, ("source_preds", "labels"),
                 (("source_preds", "labels"),)),
+    "two_sample_shift": Case(analyzers.two_sample_shift, {"x": SOURCE, "y": TARGET}, ("x", "y"), extra={"n_permutations": 20}),
     "transferability_scores": Case(analyzers.transferability_scores,
                                    {"features": FEATURES, "labels": LABELS, "source_probs": PROBS},
                                    ("features", "labels", "source_probs"),
                                    (("features", "labels"), ("features", "source_probs"))),
 }
-RANDOM = {"mmd_test", "proxy_a_distance", "classifier_two_sample_test", "embed_2d"}
+RANDOM = {"mmd_test", "proxy_a_distance", "classifier_two_sample_test", "embed_2d", "two_sample_shift"}
 ARRAY_RESULTS = {"embed_2d": "2-D coordinates for a plot (arrays, not a JSON record)",
-                 "transferability_scores": "the analysis/transferability.json record itself (a dict)"}
+                 "transferability_scores": "the analysis/transferability.json record itself (a dict)",
+                 "two_sample_shift": "a layer's part of analysis/shift.json itself (a dict)"}
 
 
 def call(name: str, **changes):

@@ -28,7 +28,7 @@ from .mmd import MMDResult, mmd_test
 __all__ = [
     "C2STResult", "FeatureShift", "FrechetResult", "KSResult", "LabelShiftResult", "MMDResult", "ProxyADistance",
     "classifier_two_sample_test", "feature_shift", "frechet_distance", "ks_shift", "label_shift", "mmd_test",
-    "proxy_a_distance",
+    "proxy_a_distance", "two_sample_shift",
 ]
 
 
@@ -264,6 +264,18 @@ class LabelShiftResult:
     def to_dict(self) -> dict:
         return {"classes": list(self.classes), "source": list(self.source), "target": list(self.target),
                 "total_variation": self.total_variation}
+
+
+def two_sample_shift(x, y, seed: int = 0, n_permutations: int = 1000) -> dict:
+    """Every two-sample analysis of source features ``x`` against target features ``y``, as shift.json stores them
+    for one feature layer (a classifier's penultimate layer, a detector's pooled backbone): one battery, one place."""
+    return {
+        "mmd": mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
+        "proxy_a_distance": proxy_a_distance(x, y, seed=seed).to_dict(),
+        "frechet": frechet_distance(x, y).to_dict(),
+        "c2st": classifier_two_sample_test(x, y, seed=seed).to_dict(),
+        "ks": ks_shift(x, y).to_dict(),
+    }
 
 
 def label_shift(source_labels, target_labels, n_classes: int | None = None) -> LabelShiftResult:

@@ -186,11 +186,7 @@ def _shift(run: rundir.RunDir, cache: dict, n_permutations: int, seed: int, n_cl
     rundir.write_npz(run.embedding_npz, xy=embedding.xy, domain=embedding.domain, label=labels[embedding.index + offsets])
     result = {
         "layer": "penultimate", "model": "pretrained", "n_source": len(x), "n_target": len(y),
-        "mmd": shift.mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
-        "proxy_a_distance": shift.proxy_a_distance(x, y, seed=seed).to_dict(),
-        "frechet": shift.frechet_distance(x, y).to_dict(),
-        "c2st": shift.classifier_two_sample_test(x, y, seed=seed).to_dict(),
-        "ks": shift.ks_shift(x, y).to_dict(),
+        **shift.two_sample_shift(x, y, seed=seed, n_permutations=n_permutations),
         "label_shift": shift.label_shift(cache["source__labels"], cache["target__labels"], n_classes=n_classes).to_dict(),
         "embedding": {"method": embedding.method, "file": run.embedding_npz.name},
         "layers": layer_shift({name: cache[f"pretrained__source__{name}"] for name in [*layers, "penultimate"]},

@@ -79,9 +79,5 @@ def image_shift(x: np.ndarray, y: np.ndarray, seed: int = 0, n_permutations: int
     """The shared shift analyses of pooled source features ``x`` and target features ``y`` (shift.json's ``image``)."""
     return {
         "layer": "backbone body, last stage, global average pool", "model": "pretrained", "n_source": len(x), "n_target": len(y),
-        "mmd": shift.mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
-        "proxy_a_distance": shift.proxy_a_distance(x, y, seed=seed).to_dict(),
-        "frechet": shift.frechet_distance(x, y).to_dict(),
-        "c2st": shift.classifier_two_sample_test(x, y, seed=seed).to_dict(),
-        "ks": shift.ks_shift(x, y).to_dict(),
+        **shift.two_sample_shift(x, y, seed=seed, n_permutations=n_permutations),
     }
