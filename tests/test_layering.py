@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xferdiag"
-COMPUTATION = ("data", "models", "engine", "analyzers", "explainers", "modalities", "tasks", "negative", "sequential", "health")
+COMPUTATION = ("data", "models", "engine", "analyzers", "explainers", "modalities", "tasks", "negative", "sequential", "health", "catchup")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 RUN_DIR_NAMES = ("run.json", "data.json", "verdict.json", "shots.json", "model.pt", "checkpoint.pt", "history.csv",

@@ -27,6 +27,14 @@ def _number_or_word(text: str) -> float | str:
         return text
 
 
+def _int_or_word(text: str) -> int | str:
+    """A count or a keyword (``--scratch-epochs 8`` or ``auto``); RunConfig checks which."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _numbers(text: str) -> float | list[float]:
     """A swept number (``--lr 0.01`` or ``--lr 0.01,0.001``: one transfer arm each); RunConfig checks the values."""
     values = [float(v) for v in text.split(",") if v.strip()]
@@ -53,7 +61,8 @@ def _flag_options(name: str, hint: object) -> dict:
     if len(options) == 1 and get_origin(options[0]) is list and get_args(options[0])[0] in (int, float):
         item = get_args(options[0])[0]
         return {"type": _comma_list(item), "metavar": "N[,N,...]" if item is int else "X[,X,X]"}
-    kinds = {(int,): int, (float,): float, (float, str): _number_or_word, (float, list[float]): _numbers}  # a sweepable number
+    kinds = {(int,): int, (float,): float, (float, str): _number_or_word, (int, str): _int_or_word,
+             (float, list[float]): _numbers}  # the last: a sweepable number
     return {"type": kinds.get(options, str), "metavar": name.upper()}
 
 

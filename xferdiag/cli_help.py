@@ -37,7 +37,10 @@ FINETUNE_HELP = {
     "baseline": "scratch (train the same architecture from random weights) or none",
     "scratch_lr": "learning rate of the scratch arm (default: --lr, the rate of the transfer arm's new layers), "
                   "or auto: pick it by a short search on the validation split",
-    "scratch_epochs": "training budget of the scratch arm (default: --epochs)",
+    "scratch_epochs": "training budget of the scratch arm (default: --epochs); auto trains it at 1x, 2x and 4x --epochs "
+                      "(arms scratch, scratch-2x, scratch-4x) and says at which budget, if any, scratch caught up",
+    "catch_up_margin": "with --scratch-epochs auto: scratch caught up when the 90% interval of the gap lies inside "
+                       "+-this margin (TOST; 0.02 is 2 points)",
     "shots": "labelled target examples per class: a number, 'all', or several (5,20,all)",
     "lr": "learning rate of new layers; several (0.01,0.001) train one transfer arm each beside one scratch arm, whose rate "
           "is pinned once (--scratch-lr, searched once with auto, else the first of the list)",

@@ -15,6 +15,7 @@ from typing import Any
 
 import tomllib
 
+from .catchup import CATCH_UP_MARGIN
 from .errors import ConfigError
 from .sweeps import SWEEPABLE, sweep_of
 
@@ -88,7 +89,8 @@ class RunConfig:
     min_effect: float = DEFAULT_MIN_EFFECT
     baseline: str = "scratch"
     scratch_lr: float | str | None = None
-    scratch_epochs: int | None = None
+    scratch_epochs: int | str | None = None
+    catch_up_margin: float = CATCH_UP_MARGIN
     shots: list[int | str] = field(default_factory=lambda: ["all"])
     val_fraction: float = 0.15
     test_fraction: float = 0.25
@@ -216,8 +218,16 @@ class RunConfig:
         for name in ("patience", "lp_epochs", "image_size", "max_length", "threads", "channels"):
             if getattr(self, name) is not None:
                 self._positive(name)
-        if self.scratch_epochs is not None:
+        if self.scratch_epochs is not None and self.scratch_epochs != "auto":
+            if isinstance(self.scratch_epochs, str):
+                raise ConfigError(f"scratch_epochs: must be an integer >= 1 or 'auto' (1x, 2x and 4x --epochs), "
+                                  f"got {self.scratch_epochs!r}")
             self._positive("scratch_epochs")
+        if self.scratch_epochs == "auto" and self.baseline != "scratch":
+            raise ConfigError("scratch_epochs: 'auto' trains the scratch arm at 1x, 2x and 4x --epochs; it needs --baseline scratch")
+        margin = self.catch_up_margin
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin < 1:
+            raise ConfigError(f"catch_up_margin: must be an accuracy gap in (0, 1) (0.02 is 2 points), got {margin!r}")
         lr = self.scratch_lr
         if lr is not None and lr != "auto" and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf):
             raise ConfigError(f"scratch_lr: must be a positive number or 'auto' (a short search on the validation split), got {lr!r}")

@@ -192,7 +192,7 @@ def remedy(code: str, config: dict, search: dict | None) -> str:
     if code != "baseline-did-not-learn":
         return ("check its learning rate (--lr, --backbone-lr-mult), its --strategy and the input normalisation the "
                 "pretrained weights expect (--mean, --std)")
-    epochs = config.get("scratch_epochs") or config.get("epochs")
+    epochs = config.get("scratch_epochs") if isinstance(config.get("scratch_epochs"), int) else config.get("epochs")
     longer = f"--scratch-epochs N, e.g. {LONGER_BUDGET * epochs}" if isinstance(epochs, int) else "--scratch-epochs N"
     if search is None:
         return f"a learning rate that suits training from scratch (--scratch-lr auto tries a few) or a longer budget ({longer})"

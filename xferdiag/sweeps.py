@@ -17,6 +17,8 @@ SWEEPABLE = ("strategy", "lr", "backbone_lr_mult", "layer_decay")
 """The transfer arm's settings a run may list several values of (one of them per run)."""
 TRANSFER = "transfer"
 SCRATCH = "scratch"
+CATCH_UP = (1, 2, 4)
+"""``--scratch-epochs auto``: the scratch arm's budgets, as multiples of ``--epochs`` (He, Girshick and Dollár 2019)."""
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,23 @@ def scratch_base_lr(config: Mapping[str, Any]) -> float:
     """The rate the scratch arm is based on: ``lr``, or the first of an ``lr`` sweep (its rate is pinned once for all arms)."""
     lr = config["lr"]
     return lr[0] if isinstance(lr, list) else lr
+
+
+def catches_up(config: Mapping[str, Any]) -> bool:
+    """Whether a config asks for the catch-up sweep (``--scratch-epochs auto``)."""
+    return config.get("scratch_epochs") == "auto"
+
+
+def scratch_arm(multiple: int) -> str:
+    """The scratch arm trained at ``multiple`` times the budget: ``scratch`` (1x, the one everything reads), ``scratch-2x``."""
+    return SCRATCH if multiple == 1 else f"{SCRATCH}-{multiple}x"
+
+
+def scratch_arms(config: Mapping[str, Any]) -> dict[str, int]:
+    """Each scratch arm a config trains and its budget as a multiple of ``epochs`` (``{"scratch": 1}`` without catch-up)."""
+    return {scratch_arm(m): m for m in (CATCH_UP if catches_up(config) else (1,))}
+
+
+def is_scratch(arm: str) -> bool:
+    """Whether ``arm`` starts from random weights (``scratch`` or one of the catch-up sweep's longer budgets)."""
+    return arm == SCRATCH or arm.startswith(f"{SCRATCH}-")

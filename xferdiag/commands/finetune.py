@@ -49,7 +49,8 @@ def scratch_plan(config: RunConfig, task: Task, lr: float, epochs: int, name: st
 
 
 def scratch_epochs(config: RunConfig) -> int:
-    return config.scratch_epochs or config.epochs
+    """The (1x) scratch arm's budget: ``scratch_epochs``, else ``epochs`` (also under ``auto``, whose 1x is ``epochs``)."""
+    return config.scratch_epochs if isinstance(config.scratch_epochs, int) else config.epochs
 
 
 def arm_plans(config: RunConfig, task: Task, searched_lr: float | None = None) -> dict[str, ArmPlan]:
@@ -60,7 +61,8 @@ def arm_plans(config: RunConfig, task: Task, searched_lr: float | None = None) -
     ``lr`` sweep, pinned once for every arm), under the same optimiser, schedule and epochs, unless
     ``scratch_lr`` says otherwise (with "auto", the rate the search found, ``searched_lr``) and
     ``scratch_epochs`` gives it a longer budget (He et al. 2019: scratch training often catches up given
-    more epochs). Pretrained-only options (backbone multiplier, layer decay, L2-SP, frozen embeddings) do
+    more epochs; ``auto`` trains it at 1x, 2x and 4x ``epochs``, as arms ``scratch``, ``scratch-2x``, ``scratch-4x``).
+    Pretrained-only options (backbone multiplier, layer decay, L2-SP, frozen embeddings) do
     not apply to it: random embeddings kept frozen would leave the baseline a fixed random code for every word.
     """
     plans = {}
@@ -73,12 +75,16 @@ def arm_plans(config: RunConfig, task: Task, searched_lr: float | None = None) -
         )
     if config.baseline == "scratch":
         lr = searched_lr if config.scratch_lr == "auto" else config.scratch_lr or sweeps.scratch_base_lr(config.to_dict())
-        plans[sweeps.SCRATCH] = scratch_plan(config, task, lr, scratch_epochs(config))
+        for arm, multiple in sweeps.scratch_arms(config.to_dict()).items():
+            plans[arm] = scratch_plan(config, task, lr, multiple * scratch_epochs(config), name=arm)
     return plans
 
 
 def _check_sweep(config: RunConfig, task: Task, quiet: bool) -> None:
-    """A sweep needs a task that supports one; an ``lr`` sweep says on the terminal which rate its one scratch arm takes."""
+    """A sweep (or the catch-up sweep of ``--scratch-epochs auto``) needs a task that supports one; an ``lr`` sweep says on
+    the terminal which rate its one scratch arm takes."""
+    if sweeps.catches_up(config.to_dict()) and not describe_task(task.name).supports("sweep"):
+        raise ConfigError(f"scratch_epochs: the catch-up sweep is {describe_task(task.name).not_yet(task.name)}; give a number")
     sweep = sweeps.sweep_of(config.to_dict())
     if sweep is None:
         return
@@ -192,7 +198,7 @@ def train_pair(root: Path, config: RunConfig, prepared: Prepared, point: Prepare
             folder = run.seed(arm, seed)
             if distributed.on_main(folder.metrics_json.is_file):  # finished: metrics.json is written last
                 continue
-            pretrained = arm != sweeps.SCRATCH
+            pretrained = not sweeps.is_scratch(arm)
             model = point.new_model(pretrained, seed)
             reference = ({k: v.detach().clone().to(runtime.device) for k, v in model.backbone.state_dict().items()}
                          if pretrained else None)

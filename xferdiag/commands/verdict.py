@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from .. import health, rundir, sweeps
+from ..catchup import CATCH_UP_MARGIN, catch_up
 from ..errors import RunDirError
 from ..negative import ALPHA, check_alpha
 from ..pairwise import compare_arms
@@ -118,7 +119,8 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str | None = None, arm_b:
     ``min_effect`` (default: the run's config, else 3 points).
 
     Without ``arm_a``, the run's transfer arms: a sweep (:mod:`xferdiag.sweeps`) judges every one of them against
-    the shared ``arm_b`` (see :func:`_sweep_verdict`); otherwise the arm ``transfer``.
+    the shared ``arm_b`` (see :func:`_sweep_verdict`); otherwise the arm ``transfer``. A run made with
+    ``--scratch-epochs auto`` adds ``catch_up``: the (first) transfer arm against the scratch arm at each budget.
     """
     run = rundir.RunDir(run_dir)
     meta = run.check()
@@ -131,8 +133,35 @@ def verdict_for_run(run_dir: str | os.PathLike, arm_a: str | None = None, arm_b:
         result = _judge_pair(run, meta, arms[0], arm_b, nominal, min_effect, previous)
     else:
         result = _sweep_verdict(run, meta, arms, arm_b, nominal, min_effect, previous)
+    if arm_a is None and arm_b == sweeps.SCRATCH and sweeps.catches_up(config):
+        result["catch_up"] = _catch_up(run, config, arms[0], nominal)
     rundir.write_json(run.verdict_json, result)
     return result
+
+
+def _judge(run: rundir.RunDir, config: dict, arm_a: str, arm_b: str, seeds: list[int], alpha: float):
+    """The run's task's judgement of ``arm_a`` against ``arm_b`` on ``seeds`` at level ``alpha``, and the seeds' evidence."""
+    task = task_named(config.get("task"))
+    seeds_of = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in (arm_a, arm_b)}
+    data = rundir.read_data(run) if run.data_json.is_file() else {}
+    judged = task.judge(seeds_of[arm_a], seeds_of[arm_b], arms=(arm_a, arm_b), seeds=seeds, data=data,
+                        run_records=run_records(run), alpha=alpha)
+    return judged, seeds_of
+
+
+def _catch_up(run: rundir.RunDir, config: dict, arm: str, nominal: float) -> dict:
+    """verdict.json's ``catch_up`` (``--scratch-epochs auto``): ``arm`` against the scratch arm at each budget, by the
+    verdict's paired statistic at ``nominal`` and, for TOST, its (1 - 2 alpha) interval (:mod:`xferdiag.catchup`)."""
+    rows = []
+    for scratch, multiple in sweeps.scratch_arms(config).items():
+        seeds = _paired_seeds(run, arm, scratch)
+        usual, seeds_of = _judge(run, config, arm, scratch, seeds, nominal)
+        tost = _judge(run, config, arm, scratch, seeds, 2 * nominal)[0].verdict.to_dict()
+        own = usual.verdict.to_dict()
+        rows.append({"arm": scratch, "multiple": multiple, "budget": _budget(seeds_of[scratch][0]["metrics"]),
+                     "gap": own["gap"], "ci95": own["ci95"], "p_value": own.get("p_value"), "verdict": own["verdict"],
+                     "tost_interval": tost["ci95"]})
+    return {"transfer_arm": arm, **catch_up(rows, config.get("catch_up_margin", CATCH_UP_MARGIN), nominal)}
 
 
 def _judge_pair(run: rundir.RunDir, meta: dict, arm_a: str, arm_b: str, nominal: float, min_effect: float, previous: dict) -> dict:
@@ -141,11 +170,7 @@ def _judge_pair(run: rundir.RunDir, meta: dict, arm_a: str, arm_b: str, nominal:
     seeds = _paired_seeds(run, arm_a, arm_b)
     looks = _earlier_looks(previous, seeds, [arm_a, arm_b])
     alpha = look_alpha(len(looks) + 1, nominal)
-    task = task_named(config.get("task"))
-    seeds_of = {arm: [seed_evidence(run.seed(arm, seed), task.descriptor.records) for seed in seeds] for arm in (arm_a, arm_b)}
-    data = rundir.read_data(run) if run.data_json.is_file() else {}
-    judged = task.judge(seeds_of[arm_a], seeds_of[arm_b], arms=(arm_a, arm_b), seeds=seeds, data=data,
-                        run_records=run_records(run), alpha=alpha)
+    judged, seeds_of = _judge(run, config, arm_a, arm_b, seeds, alpha)
     acc = judged.verdict
     looks.append(_look(len(looks) + 1, acc, alpha))
     result = {

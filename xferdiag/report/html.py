@@ -28,6 +28,7 @@ from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
 from .recommend import Facts, recommend
 from .sections.banner import banner
+from .sections.catchup import catch_up_section
 from .sections.common import Arm, config_value, load_arms, mean, run_config
 from .sections.explanations import with_agreement_caveat
 from .sections.image_explanations import image_explanations
@@ -117,6 +118,7 @@ def collect(rd: RunDir, run: dict) -> dict:
         "title": rd.root.resolve().name, "run": run,
         "banner": banner(files.verdict, arms, rd, terms),
         "sweep": sweep_section(files.verdict, arms, terms),
+        "catch_up": catch_up_section(files.verdict, arms, terms),
         "terms": terms,
         "setup": setup(run, data, arms),
         "recommendations": recommend(_facts(data, arms, files, strategy)),

@@ -343,3 +343,21 @@ def sweep_headline(best: dict, helped: int, arms: int, setting: str, gap: str) -
     verdict = {"positive": "helped", "negative": "hurt", "inconclusive": "cannot be told apart from scratch"}.get(best["verdict"], "")
     return (f"Sweep over the {name}: transfer helped in {helped} of {arms} arms against one shared scratch arm; "
             f"the best, {best['arm']}, {verdict}: {gap}.")
+
+
+def catch_up_sentence(catch_up: dict | None) -> str | None:
+    """The banner's line for ``--scratch-epochs auto``: the scratch budgets tried and at which, if any, scratch caught up
+    (TOST: the gap's 90% interval inside +-margin), else "not shown to catch up" with the gap at the largest budget."""
+    rows = [r for r in (catch_up or {}).get("budgets") or [] if isinstance(r, dict)]
+    if not rows:
+        return None
+    budgets = ", ".join(f"{r.get('multiple')}x ({fmt.num((r.get('budget') or {}).get('epochs'))} epochs)" for r in rows)
+    margin, level = fmt.num(100 * (catch_up.get("margin") or 0)), fmt.num(100 * (catch_up.get("tost_level") or 0))
+    test = f"equivalence within ±{margin} points: the gap's {level}% interval inside the margin (TOST)"
+    first = next((r for r in rows if r.get("arm") == catch_up.get("caught_up_at")), None)
+    if first is not None:
+        return (f"Catch-up sweep, scratch at {budgets}: scratch caught up at {first.get('multiple')}x the budget "
+                f"(gap {fmt.points(first.get('gap'))} points, {level}% interval {fmt.ci_points(first.get('tost_interval'))}; {test}).")
+    last = rows[-1]
+    return (f"Catch-up sweep, scratch at {budgets}: scratch was not shown to catch up; at {last.get('multiple')}x the gap is "
+            f"{fmt.points(last.get('gap'))} points ({level}% interval {fmt.ci_points(last.get('tost_interval'))}; {test}).")

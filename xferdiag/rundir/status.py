@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..sweeps import SCRATCH, sweep_of, transfer_arms
+from ..sweeps import scratch_arms, sweep_of, transfer_arms
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from .layout import (
     MODEL_PT,
@@ -48,7 +48,7 @@ class RunStatus:
             ("explanations", run.index_json.is_file()),
         ) if there}
         blocked = {}
-        arms = [*transfer_arms(config), SCRATCH]
+        arms = [*transfer_arms(config), *scratch_arms(config)]
         finished = [run.seed(arm, s) for arm in arms for s in run.seeds(arm)]
         if not all(run.seeds(arm) for arm in arms) or not all(
                 any(seed.record_files(name) for name in task.records) for seed in finished):

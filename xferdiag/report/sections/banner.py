@@ -8,13 +8,20 @@ from ...rundir import RunDir
 from ...rundir.documents import ArmBudget, BaselineScore, Verdict
 from ...tasks.descriptor import TaskDescriptor
 from .. import fmt
-from ..interpret import ALPHA, looks_sentence, plan_sentence, sweep_headline
+from ..interpret import ALPHA, catch_up_sentence, looks_sentence, plan_sentence, sweep_headline
 from ..recommend import DID_NOT_LEARN, dead_arm, did_not_learn_warnings
 from .common import Arm, mean, metric_of
 from .sweep import is_sweep
 
 
 def banner(verdict: Verdict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDescriptor) -> dict:
+    """The verdict's answer (:func:`_answer`) and, after a catch-up sweep (``--scratch-epochs auto``), its budgets and outcome."""
+    out = _answer(verdict, arms, rd, terms)
+    catch_up = catch_up_sentence((verdict or {}).get("catch_up"))
+    return {**out, "details": [catch_up, *out["details"]]} if catch_up else out
+
+
+def _answer(verdict: Verdict | None, arms: dict[str, Arm], rd: RunDir, terms: TaskDescriptor) -> dict:
     """The verdict in one sentence; when an arm did not learn (verdict.json's warnings) the sentence
     says the gap is no evidence, in the "warning" colour."""
     means = {name: mean([metric_of(m, terms.metric) for m in arm["metrics"].values()]) for name, arm in arms.items()}
