@@ -100,5 +100,5 @@ def test_the_catch_up_sweep_on_the_digits_demo_data(tmp_path, digits_checkpoint)
     first = next((r for r in rows if r["equivalent"]), None)
     assert (catch_up["margin"], catch_up["caught_up_at"]) == (0.05, first["arm"] if first else None)
     html = render_report(run.root, tmp_path / "report.html").html
-    assert 'id="catch-up"' in html and "Catch-up sweep, scratch at 1x (1 epochs), 2x (2 epochs), 4x (4 epochs)" in html
+    assert 'id="catch-up"' in html and "Catch-up sweep, scratch at 1x (1 epoch), 2x (2 epochs), 4x (4 epochs)" in html
     assert ("caught up at" if first else "not shown to catch up") in html and "±5 points" in html

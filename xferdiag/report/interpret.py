@@ -351,7 +351,8 @@ def catch_up_sentence(catch_up: dict | None) -> str | None:
     rows = [r for r in (catch_up or {}).get("budgets") or [] if isinstance(r, dict)]
     if not rows:
         return None
-    budgets = ", ".join(f"{r.get('multiple')}x ({fmt.num((r.get('budget') or {}).get('epochs'))} epochs)" for r in rows)
+    epochs = [(r.get("budget") or {}).get("epochs") for r in rows]
+    budgets = ", ".join(f"{r.get('multiple')}x ({fmt.num(n)} epoch{'' if n == 1 else 's'})" for r, n in zip(rows, epochs))
     margin, level = fmt.num(100 * (catch_up.get("margin") or 0)), fmt.num(100 * (catch_up.get("tost_level") or 0))
     test = f"equivalence within ±{margin} points: the gap's {level}% interval inside the margin (TOST)"
     first = next((r for r in rows if r.get("arm") == catch_up.get("caught_up_at")), None)
