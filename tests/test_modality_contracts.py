@@ -20,8 +20,9 @@ from xferdiag.data.cues import cue_corpus
 from xferdiag.errors import DataError
 from xferdiag.modalities.base import Modality
 from xferdiag.modalities.descriptor import DESCRIPTORS, STAGES, ModalityDescriptor, describe_modality
+from xferdiag.modalities.image import model as image_model_side
 from xferdiag.modalities.models import MODEL_SIDES
-from xferdiag.modalities.registry import MODALITIES
+from xferdiag.modalities.registry import MODALITIES, register_modality
 from xferdiag.models import ModelSource
 from xferdiag.rundir import RunDir
 from xferdiag.rundir.kinds import kind_of
@@ -92,6 +93,13 @@ def test_a_descriptor_checks_its_stages_when_made():
     for stages in (("finetune", "verdict", "reprot"), ("finetune", "report")):  # a typo, and the verdict left out
         with pytest.raises(ValueError, match="finetune, verdict, report"):
             ModalityDescriptor(**{**toy.__dict__, "stages": stages})
+
+
+def test_registering_checks_that_its_parts_name_one_kind_and_changes_nothing_when_they_do_not():
+    before = (dict(MODALITIES), dict(DESCRIPTORS), dict(MODEL_SIDES))
+    with pytest.raises(ValueError, match="modality 'sequence': its descriptor and model side name 'sequence' and 'image'"):
+        register_modality(sequence.SequenceModality(), image_model_side, sequence.load_sequences)
+    assert before == (MODALITIES, DESCRIPTORS, MODEL_SIDES)
 
 
 def test_the_toy_loader_claims_only_its_own_files_and_says_what_is_wrong_in_one_line(tmp_path):
