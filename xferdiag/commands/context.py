@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..rundir.layout import METRICS_JSON
 from ..rundir.records import input_from_record
+from ..rundir.status import lacking_stage, run_modality
 from ..tasks.classification.prepare import target_splits
 from ..tasks.descriptor import describe_task
 
@@ -67,12 +68,12 @@ class RunModels:
 
 
 def require_stage(run_dir: str | Path, stage: str) -> None:
-    """One clear line where the run's task does not support ``stage`` yet (its descriptor's ``stages``)."""
+    """One clear line where the run's task or kind of data does not support ``stage`` yet (their descriptors' ``stages``)."""
     run = rundir.RunDir(run_dir)
     task = (run.check().get("config") or {}).get("task")
-    descriptor = describe_task(task)
-    if not descriptor.supports(stage):
-        raise RunDirError(f"{run.root}: '{stage}' is {descriptor.not_yet(task)}; 'xferdiag report' renders what the run has")
+    why = lacking_stage(describe_task(task), task, run_modality(run), stage)
+    if why:
+        raise RunDirError(f"{run.root}: '{stage}' is {why}; 'xferdiag report' renders what the run has")
 
 
 def run_config(run: rundir.RunDir, meta: dict) -> RunConfig:

@@ -3,6 +3,7 @@ text files (CSV/JSONL, folders of ``.txt``) behind one interface."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +33,7 @@ from .tables import (
 )
 from .text import Corpus, Texts, load_corpus
 
-__all__ = ["Domain", "InputSpec", "Payload", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
+__all__ = ["LOADERS", "Domain", "InputSpec", "Payload", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
 
 SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
 
@@ -113,11 +114,20 @@ class Domain:
         self.payload.check_fits(self.spec, spec, len(self))
 
 
+LOADERS: dict[str, Callable[[str], Domain | None]] = {}
+"""The registered modality plug-ins' loaders by kind (:func:`xferdiag.modalities.registry.register_modality`): each
+is asked first whether a data spec is its own (a domain) or not (None)."""
+
+
 def load_domain(spec: str) -> Domain:
     """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package),
     text (``bbc-news``, ``PATH.csv``/``PATH.jsonl`` with a text column, a folder of ``.txt`` class folders),
     a folder of class folders, a ``.npz`` file
-    (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``)."""
+    (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``); before
+    them, data a registered modality plug-in claims (:data:`LOADERS`)."""
+    for loader in LOADERS.values():
+        if (domain := loader(spec)) is not None:
+            return domain
     if spec.startswith("digits:"):
         images, labels = load_digits_domain(spec.split(":", 1)[1])
         return Domain(spec, [str(i) for i in range(10)], labels, ImageTensors(images))

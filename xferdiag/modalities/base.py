@@ -44,7 +44,8 @@ class Modality(Protocol):
     on, describes the data and checks them against a model's input, :class:`~xferdiag.data.Payload`)."""
 
     name: str
-    """One of :data:`~xferdiag.modalities.kinds.KINDS`: what the run directory's records name the kind of data with."""
+    """One of :data:`~xferdiag.modalities.kinds.KINDS` (or a registered plug-in's kind): what the run directory's records
+    name the kind of data with."""
     descriptor: ModalityDescriptor
     """What the report and the command line read without torch (:mod:`xferdiag.modalities.descriptor`)."""
     methods: tuple[str, ...]

@@ -2,7 +2,8 @@
 
 Every record that names a kind of data (data.json's and run.json's ``kind``, every explanation index's
 ``kind``) spells it with one of :data:`KINDS`; the run directory reads older spellings once
-(:mod:`xferdiag.rundir.kinds`). The report and the command line read a modality's descriptor here.
+(:mod:`xferdiag.rundir.kinds`); a plug-in's kind joins them when it registers. The report and the command line
+read a modality's descriptor here.
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ from .kinds import IMAGE, KINDS, TABLE, TEXT
 from .table.descriptor import DESCRIPTOR as TABLE_DESCRIPTOR
 from .text.descriptor import DESCRIPTOR as TEXT_DESCRIPTOR
 
+REQUIRED = ("finetune", "verdict", "report")
+STAGES = ("finetune", "verdict", "analyze", "explain", "report")
+"""The stages a modality's descriptor may list; the first three every modality has."""
+
 
 @dataclass(frozen=True)
 class ModalityDescriptor:
-    """``name``: one of :data:`KINDS`; ``takes``: what its models take, in words; ``section``: the report's
-    explanation section for it (:mod:`xferdiag.report.sections`); ``methods_words``: its explainers as the
-    report names them; ``explainers``: the module its explainers need (None: always there); ``options``:
-    the run settings that apply to it alone; ``source_head``: whether a pretrained model of this kind keeps its
-    source task's classifier (a text model's directory gets a new head); ``recorded_input``: whether run.json's
-    input record rebuilds a model's input (a text model's needs its tokenizer, rebuilt from the model);
-    ``input_words``: data.json's ``input`` and whether texts are truncated, in words for the report."""
+    """``name``: one of :data:`KINDS` or a registered plug-in's kind; ``takes``: what its models take, in words;
+    ``section``: the report's explanation section for it (:mod:`xferdiag.report.sections`; None: it has no
+    explainers yet); ``methods_words``: its explainers as the report names them; ``explainers``: the module its
+    explainers need (None: always there); ``options``: the run settings that apply to it alone; ``source_head``:
+    whether a pretrained model of this kind keeps its source task's classifier (a text model's directory gets a
+    new head); ``recorded_input``: whether run.json's input record rebuilds a model's input (a text model's needs
+    its tokenizer, rebuilt from the model); ``input_words``: data.json's ``input`` and whether texts are
+    truncated, in words for the report."""
 
     name: str
     takes: str
-    section: str
+    section: str | None
     methods_words: str
     explainers: str | None
     options: tuple[str, ...]
@@ -39,6 +45,20 @@ class ModalityDescriptor:
     switches: tuple[tuple[str, str], ...] = ()
     """Of ``options``, those that switch on something only this modality has, with why: a run of another kind that
     sets one is an error."""
+    stages: tuple[str, ...] = STAGES
+    """The commands on a finished run its plug-in supports (finetune, verdict and report always): a modality may land
+    before its analyses and explainers do; the others end in one line and the report says they are not available."""
+
+    def __post_init__(self):
+        if not set(REQUIRED) <= set(self.stages) <= set(STAGES):
+            raise ValueError(f"stages {self.stages}: a subset of {', '.join(STAGES)} with at least {', '.join(REQUIRED)}")
+
+    def supports(self, stage: str) -> bool:
+        return stage in self.stages
+
+    def not_yet(self) -> str:
+        """Why a stage this modality lacks cannot run, in the words every such message uses."""
+        return f"not available for {self.name} data yet"
 
     @property
     def cuts_long_inputs(self) -> bool:
@@ -52,6 +72,8 @@ class ModalityDescriptor:
 
 DESCRIPTORS = {d.name: d for d in (ModalityDescriptor(**IMAGE_DESCRIPTOR), ModalityDescriptor(**TABLE_DESCRIPTOR),
                                    ModalityDescriptor(**TEXT_DESCRIPTOR))}
+"""Every known modality's descriptor by kind; :func:`xferdiag.modalities.registry.register_modality` adds a plug-in's."""
+
 
 def describe_modality(kind: str | None) -> ModalityDescriptor:
     """The descriptor of ``kind`` as a run records it (read through :mod:`xferdiag.rundir.kinds`); an unknown or
@@ -59,4 +81,4 @@ def describe_modality(kind: str | None) -> ModalityDescriptor:
     return DESCRIPTORS.get(kind or IMAGE, DESCRIPTORS[IMAGE])
 
 
-__all__ = ["IMAGE", "KINDS", "TABLE", "TEXT", "ModalityDescriptor", "describe_modality"]
+__all__ = ["DESCRIPTORS", "IMAGE", "KINDS", "STAGES", "TABLE", "TEXT", "ModalityDescriptor", "describe_modality"]

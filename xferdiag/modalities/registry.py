@@ -1,16 +1,21 @@
 """The registered modalities, by the kind of data each owns; the commands look a domain's modality up here
-and never branch on the kind of data themselves."""
+and never branch on the kind of data themselves. A new modality is its own package plus one call of
+:func:`register_modality` (docs/architecture.md, "add a modality")."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
 from ..config import RunConfig
-from ..data import Domain, InputSpec
+from ..data import LOADERS, Domain, InputSpec
 from ..errors import ConfigError, DataError
 from .base import ExplainJob, Modality
 from .descriptor import DESCRIPTORS
 from .image.plugin import ImageModality
+from .models import MODEL_SIDES
 from .table.plugin import TableModality
 from .text.plugin import TextModality
 
@@ -18,7 +23,23 @@ MODALITIES: dict[str, Modality] = {m.name: m for m in (ImageModality(), TableMod
 """Every registered modality by the kind it owns (:data:`~xferdiag.modalities.kinds.KINDS`)."""
 
 METHODS = tuple(dict.fromkeys(name for modality in MODALITIES.values() for name in modality.methods))
-"""Every explainer any modality has, images' first (a method a modality lacks is skipped there)."""
+"""Every explainer the built-in modalities have, images' first (a method a modality lacks is skipped there)."""
+
+
+def register_modality(plugin: Modality, model_side: ModuleType, loader: Callable[[str], Domain | None]) -> Modality:
+    """Add a modality plug-in under its kind (``plugin.name``): the report and the command line read its descriptor
+    (``plugin.descriptor``), the commands its plug-in, the model builder its ``model_side`` (a module with ``NAME``,
+    ``example(spec, n)`` and ``TRANSFER_MODEL``, as :mod:`.image.model`), and :func:`xferdiag.data.load_domain`
+    asks ``loader`` first whether a data spec is its own (a :class:`~xferdiag.data.Domain`, or None). Registering
+    a kind again replaces it."""
+    if not plugin.name == plugin.descriptor.name == model_side.NAME:
+        raise ValueError(f"modality {plugin.name!r}: its descriptor and model side name {plugin.descriptor.name!r} "
+                         f"and {model_side.NAME!r}")
+    DESCRIPTORS[plugin.name] = plugin.descriptor
+    MODALITIES[plugin.name] = plugin
+    MODEL_SIDES[plugin.name] = model_side
+    LOADERS[plugin.name] = loader
+    return plugin
 
 
 def modality_of(domain: Domain) -> Modality:
@@ -48,4 +69,4 @@ def check_options(config: RunConfig, spec: InputSpec) -> None:
                 raise ConfigError(f"{option}: {why}; {config.model!r} takes {DESCRIPTORS[spec.kind].takes}")
 
 
-__all__ = ["METHODS", "MODALITIES", "ExplainJob", "Modality", "check_options", "keep_whole", "modality_of"]
+__all__ = ["METHODS", "MODALITIES", "ExplainJob", "Modality", "check_options", "keep_whole", "modality_of", "register_modality"]

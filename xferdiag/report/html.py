@@ -23,6 +23,7 @@ from .._version import __version__
 from ..errors import RunDirError
 from ..modalities.descriptor import describe_modality
 from ..rundir import RunDir, RunDocuments, layout, read_data, validate, write_text
+from ..rundir.status import lacking_stage
 from ..sweeps import sweep_of
 from ..tasks.descriptor import TaskDescriptor, describe_task
 from . import fmt, plots
@@ -138,10 +139,11 @@ def collect(rd: RunDir, run: dict) -> dict:
 
 
 def _explanations(rd: RunDir, files: RunDocuments, classes: list[str]) -> dict | None:
-    """The image, table or text explanation section, by the kind index.json records."""
-    if not files.index:
+    """The image, table or text explanation section, by the kind index.json records (none for a kind without one)."""
+    section = describe_modality(files.index["kind"]).section if files.index else None
+    if section is None:
         return None
-    build = EXPLANATION_SECTIONS[describe_modality(files.index["kind"]).section]
+    build = EXPLANATION_SECTIONS[section]
     return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
 
 
@@ -160,10 +162,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, n
     """One line per section the report lacks, saying how to add it, in the order the sections appear."""
     analyze, explain = _run(rd, "analyze"), _run(rd, "explain")
     task = config_value(run_config(run), "task")
-    if not terms.supports("analyze"):
-        analyze = terms.not_yet(task)
-    if not terms.supports("explain"):
-        explain = terms.not_yet(task)
+    lacking = {stage: lacking_stage(terms, task, describe_modality(kind), stage) for stage in ("analyze", "explain")}
+    analyze, explain = lacking["analyze"] or analyze, lacking["explain"] or explain
     if sweep_of(run_config(run)):
         analyze = explain = f"not available for a {sweep_of(run_config(run)).setting} sweep yet"
     missing = []
@@ -175,7 +175,7 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, n
         missing.append(f"learning curves (no {layout.SEED_PATTERN}/{layout.HISTORY_CSV})")
     if no_predictions and terms.per_class:
         missing.append(f"{terms.per_class} (no {layout.SEED_PATTERN}/{layout.PREDICTIONS_NPZ})")
-    if files.shift is None and not terms.supports("analyze"):
+    if files.shift is None and lacking["analyze"]:
         missing.append(f"domain shift ({analyze})")
     elif files.shift is None:
         no_source = not config_value(run.get("config") or {}, "source_data")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..modalities.descriptor import ModalityDescriptor, describe_modality
 from ..sweeps import scratch_arms, sweep_of, transfer_arms
 from ..tasks.descriptor import TaskDescriptor, describe_task
+from .kinds import kind_of
 from .layout import (
     MODEL_PT,
     RECORD_SUFFIXES,
@@ -14,6 +16,7 @@ from .layout import (
     TRANSFERABILITY_JSON,
     RunDir,
 )
+from .readers import optional_object
 
 STEPS = ("verdict", "analysis", "explanations")
 """The steps that add to a finished run directory, in the order ``xferdiag report`` computes them."""
@@ -58,11 +61,24 @@ class RunStatus:
         return cls(frozenset(done), {**blocked, **_analysis_blocked(run, config, task, done, has_pretrained)})
 
 
+def run_modality(run: RunDir) -> ModalityDescriptor:
+    """The descriptor of the kind of data data.json records (images where it records none)."""
+    return describe_modality(kind_of((optional_object(run.data_json) or {}).get("kind")))
+
+
+def lacking_stage(task: TaskDescriptor, task_name: str | None, modality: ModalityDescriptor, stage: str) -> str | None:
+    """Why ``stage`` cannot run on a run of this task and kind of data, in the one wording (the task's reason
+    first); None where both support it."""
+    if not task.supports(stage):
+        return task.not_yet(task_name)
+    return None if modality.supports(stage) else modality.not_yet()
+
+
 def _analysis_blocked(run: RunDir, config: Mapping, task: TaskDescriptor, done: set[str], has_pretrained: Callable[[], bool]) -> dict:
-    """Why the analysis and the explanations cannot run: the run's task lacks the stage (that reason wins), or the
-    run lacks what they load (a sweep's several transfer arms are not analysed yet)."""
-    lacking = {step: task.not_yet(config.get("task")) for step, stage in (("analysis", "analyze"), ("explanations", "explain"))
-               if not task.supports(stage)}
+    """Why the analysis and the explanations cannot run: the run's task or its kind of data lacks the stage (that
+    reason wins), or the run lacks what they load (a sweep's several transfer arms are not analysed yet)."""
+    lacking = {step: why for step, stage in (("analysis", "analyze"), ("explanations", "explain"))
+               if (why := lacking_stage(task, config.get("task"), run_modality(run), stage))}
     seeds = run.seeds("transfer")
     blocked = {}
     if sweep_of(config):
