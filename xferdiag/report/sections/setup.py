@@ -17,7 +17,7 @@ def setup(run: dict, data: dict, arms: dict[str, Arm]) -> dict:
     shots = data.get("shots")
     rows = [
         ("Model", _model(run, config)),
-        ("Strategy", str(config_value(config, "strategy") or fmt.DASH)
+        ("Strategy", _listed(config_value(config, "strategy"))
          + ("; the pretrained embeddings kept frozen (transfer arm)" if config_value(config, "freeze_embeddings") is True else "")),
         ("Data", f"{data.get('kind', '?')}; target {_splits(splits.get('target'))}"
                  + (f"; source {_splits(splits['source'])}" if splits.get("source") else "")),
@@ -47,6 +47,13 @@ def _budget(config: dict, arms: dict[str, Arm]) -> list[str]:
     if epochs_run is not None:
         budget.append(f"{fmt.num(epochs_run)} epochs run on average")
     return budget + [f"{name} {fmt.seconds(s)} per seed" for name, s in seconds.items() if s is not None]
+
+
+def _listed(value: object) -> str:
+    """A setting as a reader writes it: a sweep's values comma-separated, not as a Python list."""
+    if not value:
+        return fmt.DASH
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _flatten(config: object, prefix: str = "") -> list[tuple[str, str]]:
