@@ -46,7 +46,7 @@ def test_one_seed_uses_the_bootstrap_variance_alone():
     gaps, reps = _bootstrap(a, b, 4000, 3)
     boot = bootstrap_components_verdict(gaps, reps, n_test=a.shape[1])
     closed = paired_verdict(a, b)
-    assert boot.note == closed.note and boot.se_seeds is None
+    assert boot.note.startswith("one seed:") and closed.note.startswith("one seed:") and boot.se_seeds is None
     assert boot.se_test_set == pytest.approx(closed.se_test_set, rel=0.05)
 
 
@@ -61,3 +61,10 @@ def test_a_clear_gap_is_positive_and_a_reversed_one_negative():
 def test_replicates_of_the_wrong_shape_end_in_one_line():
     with pytest.raises(InputError, match="replicates"):
         bootstrap_components_verdict([0.1, 0.2], np.zeros((10, 3)), n_test=50)
+
+
+def test_a_one_seed_bootstrap_verdict_warns_without_the_accuracy_simulations_number():
+    reps = np.random.default_rng(0).normal(0.05, 0.02, size=(200, 1))
+    note = bootstrap_components_verdict([0.05], reps, n_test=40).note
+    assert note.startswith("one seed: the interval reflects test-set noise only") and "train 3 or more seeds" in note
+    assert "accuracy" not in note  # a detector's mAP is not an accuracy, and the 40% came from accuracy runs
