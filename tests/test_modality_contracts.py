@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_task_contracts import Tiny, _classification, cli, one_line
+from tests.test_task_contracts import Tiny, _classification, cli, finetuned, one_line
 from tests.toy_modalities import sequence
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
 from xferdiag.data import load_domain
@@ -72,9 +72,7 @@ def finished(request, tmp_path_factory, one_thread):
     kind = request.param
     root = tmp_path_factory.mktemp(kind)
     tiny = TINY[kind](root)
-    code, _, err = cli("finetune", *tiny.finetune, "--epochs", "1", "--seeds", "2", "--threads", "1", "--quiet", "--out", root / "run")
-    assert code == 0, err
-    return kind, tiny, root / "run"
+    return kind, tiny, finetuned(tiny, root)
 
 
 def test_every_registered_modality_has_a_tiny_case_and_every_part_under_one_kind():

@@ -104,15 +104,20 @@ def one_line(code: int, err: str, needle: str) -> None:
     assert code == 2 and len(lines) == 1 and lines[0].startswith("xferdiag: error:") and needle in lines[0], (code, err)
 
 
+def finetuned(tiny: Tiny, root: Path) -> Path:
+    """The run directory finetune makes of a tiny case under ``root``: 1 epoch, 2 seeds (the contracts' shared run)."""
+    code, _, err = cli("finetune", *tiny.finetune, "--epochs", "1", "--seeds", "2", "--threads", "1", "--quiet", "--out", root / "run")
+    assert code == 0, err
+    return root / "run"
+
+
 @pytest.fixture(scope="module", params=list(TASKS))
 def finished(request, tmp_path_factory, one_thread):
     """(task name, its tiny case, a run directory finetune made of it: 1 epoch, 2 seeds)."""
     name = request.param
     root = tmp_path_factory.mktemp(name)
     tiny = TINY[name](root)
-    code, _, err = cli("finetune", *tiny.finetune, "--epochs", "1", "--seeds", "2", "--threads", "1", "--quiet", "--out", root / "run")
-    assert code == 0, err
-    return name, tiny, root / "run"
+    return name, tiny, finetuned(tiny, root)
 
 
 def test_every_registered_task_has_a_tiny_case():
