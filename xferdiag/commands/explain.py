@@ -19,6 +19,10 @@ from ..errors import InputError
 from ..explainers import pick_examples
 from ..explainers.budget import as_budget
 from ..modalities.registry import METHODS, ExplainJob, modality_of
+from ..rundir.evidence import run_records, seed_records
+from ..tasks.base import RunInputs
+from ..tasks.descriptor import describe_task
+from ..tasks.registry import task_named
 from .context import RunContext, require_stage
 
 
@@ -51,15 +55,30 @@ def explain_run(run_dir: str | Path, *, methods=METHODS, n: int = 8, seed: int =
         if existing.get("request") == params and run.maps_npz.is_file():
             return existing
 
-    job = _job(context, n, seed)
     torch.manual_seed(seed)
-    index, maps = modality_of(job.domain).explain(job, methods=methods, seed=seed, lime_samples=lime_samples,
-                                                  shap_samples=shap_samples, budget=budget, progress=not quiet)
+    task = (context.meta.get("config") or {}).get("task")
+    own = getattr(task_named(task), "explain", None)
+    if own is not None:  # a task whose explanations are its own (detection: D-RISE and EigenCAM per box)
+        inputs = _run_inputs(context, describe_task(task).records)
+        index, maps = own(inputs, n=n, seed=seed, budget=budget, progress=not quiet)
+        index["seeds_explained"] = {arm: s for arm, (s, _) in inputs.models.items()}
+    else:
+        job = _job(context, n, seed)
+        index, maps = modality_of(job.domain).explain(job, methods=methods, seed=seed, lime_samples=lime_samples,
+                                                      shap_samples=shap_samples, budget=budget, progress=not quiet)
+        index["seeds_explained"] = {arm: s for arm, (s, _) in context.models.arms.items()}
     index["request"] = params
-    index["seeds_explained"] = {arm: s for arm, (s, _) in context.models.arms.items()}
     rundir.write_npz(run.maps_npz, **maps)
     rundir.write_json(run.index_json, index)  # last: its presence means the maps are complete
     return index
+
+
+def _run_inputs(context: RunContext, records: tuple[str, ...]) -> RunInputs:
+    """What a task's own explain reads: every finished arm's first seed (its model file and test records)."""
+    run = context.run
+    seeds = {arm: found[0] for arm in run.arms() if (found := run.seeds(arm))}
+    return RunInputs(context.config, {arm: (s, run.seed(arm, s).model_pt) for arm, s in seeds.items()},
+                     {arm: seed_records(run.seed(arm, s), records) for arm, s in seeds.items()}, run_records(run), context.device)
 
 
 def _job(context: RunContext, n: int, seed: int) -> ExplainJob:

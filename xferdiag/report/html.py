@@ -41,7 +41,7 @@ from .sections.shots import shots_section
 from .sections.similarity import similarity
 from .sections.sweep import sweep_section
 from .sections.table_explanations import table_explanations
-from .sections.task import task_missing, task_sections
+from .sections.task import EXPLANATION_WORDS, task_missing, task_sections
 from .sections.text_explanations import text_explanations
 from .sections.transferability import transferability
 
@@ -130,7 +130,7 @@ def collect(rd: RunDir, run: dict) -> dict:
         "shift": shift_section,
         "transferability": transferability(files.transferability) if files.transferability else None,
         "similarity": similarity(files.similarity, strategy) if files.similarity else None,
-        "explanations": _explanations(rd, files, classes),
+        "explanations": None if terms.explanations else _explanations(rd, files, classes),
         "shots": shots_section(files.shots) if files.shots else None,
         "environment": [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in env.items()],
         "missing": missing + task_missing(task, files.verdict, _run(rd, "report")),
@@ -139,7 +139,8 @@ def collect(rd: RunDir, run: dict) -> dict:
 
 
 def _explanations(rd: RunDir, files: RunDocuments, classes: list[str]) -> dict | None:
-    """The image, table or text explanation section, by the kind index.json records (none for a kind without one)."""
+    """The image, table or text explanation section, by the kind index.json records (none for a kind without one); a task
+    that explains its runs itself shows them in its own section instead (``TaskDescriptor.explanations``)."""
     section = describe_modality(files.index["kind"]).section if files.index else None
     if section is None:
         return None
@@ -186,7 +187,8 @@ def _missing(rd: RunDir, run: dict, arms: dict[str, Arm], files: RunDocuments, n
     if files.similarity is None:
         missing.append(f"layer-wise similarity and weight change ({analyze if 'similarity' in terms.analyses else terms.not_yet(task)})")
     if files.index is None:
-        missing.append(f"explanations: {describe_modality(kind).methods_words} ({explain})")
+        words = EXPLANATION_WORDS.get(terms.explanations) or describe_modality(kind).methods_words
+        missing.append(f"explanations: {words} ({explain})")
     if shift_section and shift_section["embedding"] is None and files.shift["embedding"]:  # written, then lost (a task may write none)
         missing.append(f"source-vs-target embedding ({analyze})")
     return missing

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import matplotlib
 import matplotlib.colors
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .plots import arm_colour, class_ticks, data_uri, figure, label, layer_label, png_uri
 
@@ -175,14 +175,20 @@ def image_tile(image: np.ndarray) -> str:
     return _tile_uri(_upscaled(_rgb(image)))
 
 
-def overlay_tile(image: np.ndarray, heat: np.ndarray) -> str:
-    """The attribution map (smoothly upscaled, coloured) blended half-and-half over the input image."""
-    base = _upscaled(_rgb(image))
-    heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0, 1)
-    smooth = np.asarray(Image.fromarray(heat).resize(base.size, Image.Resampling.BILINEAR))
-    coloured = matplotlib.colormaps[HEATMAP](np.clip(smooth, 0, 1))[..., :3]
-    blended = 0.5 * np.asarray(base, dtype=np.float32) / 255 + 0.5 * coloured
-    return _tile_uri(Image.fromarray((blended * 255).astype(np.uint8)))
+def overlay_tile(image: np.ndarray, heat: np.ndarray | None, box: Sequence[float] | None = None, colour: str = "#ffffff") -> str:
+    """The attribution map (smoothly upscaled, coloured) blended half-and-half over the input image (None: the image
+    alone); ``box`` (x1 y1 x2 y2 in the image's pixels) framed in ``colour`` (a detection map's target)."""
+    tile = _upscaled(_rgb(image))
+    if heat is not None:
+        heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0, 1)
+        smooth = np.asarray(Image.fromarray(heat).resize(tile.size, Image.Resampling.BILINEAR))
+        coloured = matplotlib.colormaps[HEATMAP](np.clip(smooth, 0, 1))[..., :3]
+        blended = 0.5 * np.asarray(tile, dtype=np.float32) / 255 + 0.5 * coloured
+        tile = Image.fromarray((blended * 255).astype(np.uint8))
+    if box is not None:
+        scale = tile.width / np.asarray(image).shape[-1]
+        ImageDraw.Draw(tile).rectangle([v * scale for v in box], outline=colour, width=2)
+    return _tile_uri(tile)
 
 
 def heatmap_gradient() -> str:

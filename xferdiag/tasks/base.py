@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -41,6 +42,19 @@ class Judged:
     note: str | None
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """What a task's own ``explain`` reads of a finished run, gathered by the command so the task opens no run file:
+    the run's configuration, each arm's (seed, model file) of its first finished seed, those seeds' test records by
+    name, the run-level records (a detection run's ``test_ground_truth``) and the device."""
+
+    config: Any
+    models: dict[str, tuple[int, Path]]
+    records: dict[str, dict]
+    run_records: dict
+    device: torch.device
+
+
 class TaskEvaluation(Protocol):
     """One split scored by a task: what the trainer keeps, logs and hands back to its caller."""
 
@@ -68,7 +82,10 @@ class Task(Protocol):
 
     Optional, outside the protocol: ``analyze(config, *, layers, max_samples, n_permutations, seed, device) -> dict``,
     a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics and image-level shift); a
-    task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`."""
+    task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`;
+    ``explain(inputs: RunInputs, *, n, seed, budget, progress) -> (index, maps)``, a task's own ``xferdiag explain``
+    (index.json's content and maps.npz's arrays; detection's D-RISE and EigenCAM per box); a task without it whose
+    descriptor lists "explain" gets the data's modality's explainers."""
 
     name: str
     descriptor: TaskDescriptor

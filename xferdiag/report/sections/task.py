@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ...rundir import RunDir, layout
 from ...tasks.descriptor import TaskDescriptor
+from ..interpret import BOX_METHODS_WORDS
 from .common import Arm
 from .detection import SECTIONS as DETECTION, SectionInputs
 
@@ -15,6 +16,9 @@ MISSING = {  # what each section needs, for the "Not in this report" line of a s
     "gallery": f"gallery of the images where the arms differ most (needs {layout.TEST_ANNOTATIONS_JSON} and "
                f"{layout.DETECTIONS_JSON} of a seed both arms ran)",
 }
+
+EXPLANATION_WORDS = {"box_explanations": BOX_METHODS_WORDS}
+"""How the "Not in this report" line names a task's own explanations, by its section's name."""
 
 
 def task_sections(terms: TaskDescriptor, rd: RunDir, data: dict, arms: dict[str, Arm], verdict: dict | None) -> dict:

@@ -21,6 +21,7 @@ from .analysis import analyze
 from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
+from .explain import explain
 from .prepare import prepare
 from .verdict import judge
 
@@ -109,6 +110,10 @@ class DetectionTask:
     def analyze(self, config, **options) -> dict:
         """shift.json's content: box statistics and image-level shift (:mod:`.analysis`)."""
         return analyze(config, **options)
+
+    def explain(self, inputs, **options) -> tuple[dict, dict]:
+        """index.json's content and maps.npz's arrays: D-RISE and EigenCAM for chosen boxes (:mod:`.explain`)."""
+        return explain(inputs, **options)
 
     @staticmethod
     def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:

@@ -1,6 +1,6 @@
 """Detection's report sections, by the names its task descriptor lists (``sections``): the dataset card,
-per-class AP, precision-recall curves, the gallery of images where the arms differ most, and the TIDE
-error breakdown. Each returns the template's data, or None where the run lacks what it needs."""
+per-class AP, precision-recall curves, the gallery of images where the arms differ most, the TIDE
+error breakdown and the box explanations. Each returns the template's data, or None where the run lacks what it needs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..common import Arm
 from .card import dataset_card
 from .errors import error_breakdown
 from .evidence import DetectionEvidence, detection_evidence
+from .explanations import box_explanations
 from .gallery import gallery
 from .per_class_ap import per_class_ap
 from .pr_curves import precision_recall
@@ -42,4 +43,5 @@ SECTIONS: dict[str, Callable[[SectionInputs], dict | None]] = {
     "precision_recall": lambda i: precision_recall(i.evidence, i.classes),
     "gallery": lambda i: gallery(i.evidence, i.data, i.classes),
     "error_breakdown": lambda i: error_breakdown(i.verdict),
+    "box_explanations": lambda i: box_explanations(i.rd, i.classes),
 }
