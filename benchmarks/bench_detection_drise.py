@@ -2,8 +2,9 @@
 
 One detector (Faster R-CNN on ImageNet MobileNetV2, fine-tuned for 6 epochs on 60 easy 128 px face scenes,
 ``commands/detdemo.py`` EASY; or the transfer arm of ``--run-dir``) explains the ground-truth boxes of the test
-image with the most boxes (one image: a detector forward costs about 0.1 s of CPU, and the reference alone is 2000). The reference map of each box is D-RISE with 2000 plain random masks (its own seed). Each design's map at
-64..512 masks is compared with it: Spearman rho over pixels and the overlap of the top 10% of pixels (the shared
+image with the most boxes (one image: a detector forward costs about 0.1 s of CPU, and the reference alone is 2000
+of them). The reference map of each box is D-RISE with 2000 plain random masks (its own seed). Each design's map
+at 64..512 masks is compared with it: Spearman rho over pixels and the overlap of the top 10% of pixels (the shared
 agreement measures of :mod:`xferdiag.explainers.agreement`), and the energy pointing game (share of the positive
 map inside the box against the box's share of the area). Random and Sobol maps at n masks are the first n of one
 512-mask run (a random prefix is a random sample; a Sobol prefix of 2^k points is balanced); stratified masks are
