@@ -194,3 +194,51 @@ def test_drise_points_into_the_known_boxes_of_a_trained_detector_and_the_randomi
                           steps=2, seed=0)
     print(f"randomisation: similarity by step {check['similarity']}")
     assert not check["flagged"] and check["similarity_after_randomisation"] < SANITY_THRESHOLD
+
+
+def _explained(root, flagged: bool):
+    """The hand-made detection run of the report tests with a hand-written box explanation of image 1's first box."""
+    from tests.detection_report_fixtures import write_detection_run
+    from xferdiag.rundir import RunDir, write_json, write_npz
+
+    run = RunDir(write_detection_run(root))
+    heat = np.zeros((64, 64), dtype=np.float32)
+    heat[4:24, 4:24] = 1.0
+    write_npz(run.maps_npz, image_1=np.full((64, 64, 3), 128, dtype=np.uint8),
+              **{f"{m}_{arm}_0": heat for m in ("drise", "eigencam") for arm in ("transfer", "scratch")})
+    write_json(run.index_json, {
+        "kind": "image", "methods": ["drise", "eigencam"], "arms": ["transfer", "scratch"], "boxes_requested": 3,
+        "boxes_explained": 1, "candidates": {"missed": 1, "top": 4, "disagreement": 2},
+        "boxes": [{"image_id": 1, "box": [4, 4, 24, 24], "category_id": 1, "kind": "missed", "scores": {"transfer": 0.9, "scratch": 0.0},
+                   "area_share": 0.0977, "pointing": {"transfer": 0.6, "scratch": 0.05}, "pointing_passed": {"transfer": True, "scratch": False},
+                   "eigencam_pointing": {"transfer": 0.2, "scratch": 0.1}}],
+        "masks": {"n": 500, "design": "stratified", "cells": 16, "keep": 0.5, "seed": 0},
+        "randomisation": {"arm": "transfer", "boxes": 1, "layers": ["a", "b"], "similarity": [0.3, 0.7 if flagged else 0.1],
+                          "similarity_after_randomisation": 0.7 if flagged else 0.1, "threshold": 0.5, "flagged": flagged}})
+    return run
+
+
+def test_the_report_shows_each_explained_box_with_both_arms_and_its_checks(tmp_path):
+    from xferdiag.report import render_report
+
+    run = _explained(tmp_path / "passed", flagged=False)
+    html = render_report(run.root).html
+    section = html[html.index('id="box-explanations"'):]
+    section = section[:section.index("</section>")]
+    assert 'href="#box-explanations"' in html and 'id="explanations"' not in html  # the task's section, not the image one
+    assert "1 box explained of the 3 requested (7 candidates" in section
+    assert "transfer: the D-RISE map points into the box for 1 of 1 boxes." in section
+    assert "scratch: the D-RISE map points into the box for 0 of 1 boxes." in section
+    assert "pointing 60.0%" in section and "pointing 5.0%" in section and "Area share 9.8%" in section
+    assert "|ρ| 0.1 ≤ 0.5" in section and "failed the randomisation check" not in section
+    assert section.count("<img ") == 5  # the image, then D-RISE and EigenCAM for each arm
+    flagged = render_report(_explained(tmp_path / "flagged", flagged=True).root).html
+    assert "D-RISE failed the randomisation check" in flagged
+
+
+def test_a_detection_run_without_explanations_says_how_to_add_them(tmp_path):
+    from tests.detection_report_fixtures import write_detection_run
+    from xferdiag.report import render_report
+
+    report = render_report(write_detection_run(tmp_path))
+    assert any(line.startswith("explanations: D-RISE and EigenCAM per box (run 'xferdiag explain") for line in report.missing)
