@@ -4,10 +4,10 @@ One detector (Faster R-CNN on ImageNet MobileNetV2, fine-tuned for 6 epochs on 6
 ``commands/detdemo.py`` EASY; or the transfer arm of ``--run-dir``) explains the ground-truth boxes of the test
 image with the most boxes (one image: a detector forward costs about 0.1 s of CPU, and the reference alone is 2000
 of them). The reference map of each box is D-RISE with 2000 plain random masks (its own seed). Each design's map
-at 64..512 masks is compared with it: Spearman rho over pixels and the overlap of the top 10% of pixels (the shared
+at 128..1024 masks is compared with it: Spearman rho over pixels and the overlap of the top 10% of pixels (the shared
 agreement measures of :mod:`xferdiag.explainers.agreement`), and the energy pointing game (share of the positive
 map inside the box against the box's share of the area). Random and Sobol maps at n masks are the first n of one
-512-mask run (a random prefix is a random sample; a Sobol prefix of 2^k points is balanced); stratified masks are
+1024-mask run (a random prefix is a random sample; a Sobol prefix of 2^k points is balanced); stratified masks are
 drawn afresh for every count (their balance holds for the whole set only). The floor is the smallest count at
 which a design's mean rho reaches 0.9 (the worst box is printed beside it). Time per box: one detector forward per
 mask and arm.
@@ -27,9 +27,9 @@ import torch
 
 from benchmarks.common import print_table, timed
 from xferdiag.explainers.agreement import spearman_agreement, topk_overlap
-from xferdiag.tasks.detection.drise import KEEP, MASK_DESIGNS, detector_fn, drise, masks, pointing_shares
+from xferdiag.tasks.detection.drise import CELLS, KEEP, MASK_DESIGNS, detector_fn, drise, masks, pointing_shares
 
-COUNTS, QUICK_COUNTS = (64, 128, 256, 512), (16, 32)
+COUNTS, QUICK_COUNTS = (128, 256, 512, 1024), (16, 32)
 REFERENCE, QUICK_REFERENCE = 2000, 64
 IMAGES, QUICK_IMAGES = 1, 1
 BATCH = 16
@@ -82,22 +82,23 @@ def _scores(maps: np.ndarray, reference: np.ndarray, boxes: np.ndarray) -> dict:
             "pointing": share > area}
 
 
-def _design_rows(detect, image, target, counts, seed) -> dict[str, dict[int, np.ndarray]]:
+def _design_rows(detect, image, target, counts, seed, cells) -> dict[str, dict[int, np.ndarray]]:
     """{design: {count: (T, H, W) maps}} of one image's target boxes."""
     boxes, labels = target["boxes"], target["labels"]
     out = {}
     for design in MASK_DESIGNS:
         if design == "stratified":
             out[design] = {n: drise({"a": detect}, image, boxes, labels, n_masks=n, batch_size=BATCH, design=design,
-                                    seed=seed + n)[0]["a"] for n in counts}
+                                    seed=seed + n, cells=cells)[0]["a"] for n in counts}
             continue
-        _, weights = drise({"a": detect}, image, boxes, labels, n_masks=max(counts), batch_size=BATCH, design=design, seed=seed)
-        stack = masks(max(counts), tuple(image.shape[-2:]), design=design, seed=seed)
+        _, weights = drise({"a": detect}, image, boxes, labels, n_masks=max(counts), batch_size=BATCH, design=design, seed=seed,
+                           cells=cells)
+        stack = masks(max(counts), tuple(image.shape[-2:]), design=design, seed=seed, cells=cells)
         out[design] = {n: _prefix_maps(weights["a"], stack, n) for n in counts}
     return out
 
 
-def main(quick: bool = False, run_dir: str | None = None) -> list[dict]:
+def main(quick: bool = False, run_dir: str | None = None, cells: int = CELLS) -> list[dict]:
     torch.manual_seed(0)
     torch.set_num_threads(1)  # two shared cores: one thread each for this and the machine's other work
     counts, reference_n = (QUICK_COUNTS, QUICK_REFERENCE) if quick else (COUNTS, REFERENCE)
@@ -108,15 +109,15 @@ def main(quick: bool = False, run_dir: str | None = None) -> list[dict]:
     seconds, boxes_done = 0.0, 0
     for k, (image, target) in enumerate(tests[:QUICK_IMAGES if quick else IMAGES]):
         (ref, _), took = timed(drise, {"a": detect}, image, target["boxes"], target["labels"], n_masks=reference_n,
-                               batch_size=BATCH, design="random", seed=10**6 + k)
+                               batch_size=BATCH, design="random", seed=10**6 + k, cells=cells)
         seconds, boxes_done = seconds + took, boxes_done + 1
-        for design, by_count in _design_rows(detect, image, target, counts, seed=1000 * k).items():
+        for design, by_count in _design_rows(detect, image, target, counts, 1000 * k, cells).items():
             for n, maps in by_count.items():
                 per[(design, n)].append(_scores(maps, ref["a"], target["boxes"].numpy()))
     rows = []
     for (design, n), parts in per.items():
         rho = np.concatenate([p["rho"] for p in parts])
-        rows.append({"name": f"{design} {n} masks", "design": design, "masks": n, "boxes": len(rho),
+        rows.append({"name": f"{design} {n} masks, {cells} x {cells} cells", "design": design, "masks": n, "boxes": len(rho),
                      "rho_mean": round(float(rho.mean()), 3), "rho_min": round(float(rho.min()), 3),
                      "top10_mean": round(float(np.concatenate([p["top10"] for p in parts]).mean()), 3),
                      "pointing": round(float(np.concatenate([p["pointing"] for p in parts]).mean()), 3)})
@@ -134,5 +135,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one image, 16 and 32 masks against 64")
     parser.add_argument("--run-dir", default=None, help="a finished detection run whose transfer arm is explained")
+    parser.add_argument("--cells", type=int, default=CELLS, help="the masks' grid (cells per side)")
     args = parser.parse_args()
-    main(quick=args.quick, run_dir=args.run_dir)
+    main(quick=args.quick, run_dir=args.run_dir, cells=args.cells)

@@ -66,12 +66,14 @@ def _classification(root: Path) -> Tiny:
 
 
 def _detection(root: Path) -> Tiny:
-    """Twelve 64-pixel scenes in a COCO folder; the backbone's weights are a random MobileNetV2's (no download)."""
+    """Twelve 64-pixel scenes in a COCO folder, detected at 64 px; the backbone's weights are a random MobileNetV2's (no
+    download)."""
     write_coco(make_scenes(12, seed=3, size=64), root / "scenes")
     torch.manual_seed(0)
     torch.save(torchvision.models.mobilenet_v2().state_dict(), root / "mnv2.pt")
     return Tiny(["--data", root / "scenes", "--model", "fasterrcnn", "--backbone", "mobilenet_v2", "--pretrained-checkpoint",
-                 root / "mnv2.pt", "--batch-size", "4"], str(root / "scenes"), "fasterrcnn")
+                 root / "mnv2.pt", "--batch-size", "4", "--image-size", "64"], str(root / "scenes"), "fasterrcnn",
+                explain=["--n", "1"])  # explain: one box at the mask floor, each forward at 64 px (the CPU scale's 128 costs 4x)
 
 
 def _toy_multilabel(root: Path) -> Tiny:

@@ -35,8 +35,8 @@ MASK_FLOOR = 500
 """D-RISE masks per image and arm, never fewer: the benchmark's smallest count at which the stratified masks keep
 Spearman rho >= 0.9 with a 2000-mask reference on every box (reports/benchmarks.md)."""
 SANITY_BOXES, SANITY_STEPS = 2, 2
-"""Boxes the randomisation check re-explains on the first arm, and its cascade's steps (the top half of the
-detector's layers re-initialised, then all of them)."""
+"""Boxes the randomisation check re-explains on the first arm (on one image), and its cascade's steps: the output
+layer re-initialised, then every layer (the cascade goes from the output down, Adebayo et al.)."""
 BATCH = 16
 """Masked images per detector call."""
 
