@@ -1,6 +1,6 @@
-"""``xferdiag analyze`` for a detection run: box statistics and image-level shift (:mod:`.shift`) of the run's
-source against its target, or without ``--source-data`` of its training split against its test split.
-Transferability, layer similarity and instance-level shift of detection runs are not built yet."""
+"""``xferdiag analyze`` for a detection run: box statistics, image-level and instance-level shift (:mod:`.shift`)
+of the run's source against its target, or without ``--source-data`` of its training split against its test split.
+Transferability and layer similarity of detection runs are not built yet."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from ...config import RunConfig
 from ...errors import InputError
 from .data import load_detection, split_images
 from .prepare import new_detector
-from .shift import box_statistics, box_table, image_shift, pooled_features
-
-MIN_IMAGES = 5
-"""Images a side the image-level tests need: the proxy A-distance's five folds each hold one of each side."""
+from .shift import MIN_IMAGES, box_statistics, box_table, image_shift, instance_features, instance_shift, pooled_features
 
 
 def _sample(n: int, cap: int, seed: int) -> np.ndarray:
@@ -31,8 +28,8 @@ def analyze(config: RunConfig, *, layers: list[str] | None = None, max_samples: 
             seed: int = 0, device="cpu") -> dict:
     """shift.json's content (less its sentences) for a detection run's configuration: ``compared`` says which images
     were compared, ``boxes`` holds the box statistics over every image compared, the image-level analyses (MMD,
-    proxy A-distance, Fréchet, C2ST, KS) stand at the top level, as a classification run's do, over at most
-    ``max_samples`` images per side."""
+    proxy A-distance, Fréchet, C2ST, KS) stand at the top level, as a classification run's do, and the instance
+    level's under ``instance``, over the same images (at most ``max_samples`` per side)."""
     if layers:
         raise InputError("--layers: a detection run's analysis reads the backbone body's last stage only; leave --layers out")
     target = load_detection(config.data)
@@ -53,6 +50,10 @@ def analyze(config: RunConfig, *, layers: list[str] | None = None, max_samples: 
         return {**result, "features_skipped": f"{len(source_idx)} and {len(target_idx)} images; the image-level tests need "
                                               f"at least {MIN_IMAGES} a side"}
     model = new_detector(config, len(target.classes), True, seed)
-    x = pooled_features(model, source, source_idx[_sample(len(source_idx), max_samples, seed + 1)], device=device)
-    y = pooled_features(model, target, target_idx[_sample(len(target_idx), max_samples, seed)], device=device)
-    return {**image_shift(x, y, seed=seed, n_permutations=n_permutations), **result}
+    source_idx = source_idx[_sample(len(source_idx), max_samples, seed + 1)]
+    target_idx = target_idx[_sample(len(target_idx), max_samples, seed)]
+    x, y = pooled_features(model, source, source_idx, device=device), pooled_features(model, target, target_idx, device=device)
+    boxes = instance_features(model, source, source_idx, seed, device), instance_features(model, target, target_idx, seed + 1, device)
+    classes = target.classes if source.classes == target.classes else ()  # classes pair up only when they are the same
+    return {**image_shift(x, y, seed=seed, n_permutations=n_permutations),
+            "instance": instance_shift(*boxes, classes, seed=seed, n_permutations=n_permutations), **result}

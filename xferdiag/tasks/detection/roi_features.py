@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou, roi_align
 
+from ..._validate import check_scalar
 from .backbones import PyramidBackbone
 from .data import DetectionData
 from .models import DetectionModel
@@ -78,6 +79,12 @@ def background_boxes(boxes: np.ndarray, width: int, height: int, count: int, rng
     return np.asarray(found).reshape(-1, 4)
 
 
+def inner_part(boxes: np.ndarray, fraction: float) -> np.ndarray:
+    """Each box shrunk about its centre to ``fraction`` of its width and height."""
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * fraction
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
 def _image_boxes(data: DetectionData, index: int, background: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """An image's object boxes (crowd regions left out) and ``background`` boxes per object, with their labels."""
     image = data.images[index]
@@ -92,9 +99,12 @@ def _image_boxes(data: DetectionData, index: int, background: int, rng: np.rando
 
 @torch.no_grad()
 def box_features(model: DetectionModel, data: DetectionData, indices, *, stage: int = -1, background: int = 0,
-                 seed: int = 0, batch_size: int = 8, device: torch.device | str = "cpu") -> BoxFeatures:
+                 seed: int = 0, batch_size: int = 8, device: torch.device | str = "cpu", inner: float = 1.0) -> BoxFeatures:
     """RoI-aligned features of the boxes of the images at ``indices`` from the body's ``stage`` (an index into its
-    stages, coarsest last), with ``background`` background boxes per object box (label :data:`BACKGROUND`) drawn with ``seed``."""
+    stages, coarsest last), with ``background`` background boxes per object box (label :data:`BACKGROUND`) drawn with ``seed``.
+    ``inner`` < 1 pools only each box's central part (that fraction of its sides; ``boxes`` are then those parts): a
+    box's rim and the cells beside it see its surroundings, its centre mostly itself."""
+    inner = check_scalar(inner, "inner", float, 0.0, 1.0, inclusive=(False, True))
     model = model.to(device).eval()
     rng = np.random.default_rng(seed)
     rows, labels, owners, kept = [], [], [], []
@@ -103,7 +113,7 @@ def box_features(model: DetectionModel, data: DetectionData, indices, *, stage: 
     for start in range(0, len(indices), batch_size):
         chunk = indices[start:start + batch_size]
         images = [torch.from_numpy(np.array(data.images[k].load())).permute(2, 0, 1).float().div_(255).to(device) for k in chunk]
-        per_image = [_image_boxes(data, k, background, rng) for k in chunk]
+        per_image = [(inner_part(b, inner), labels_) for b, labels_ in (_image_boxes(data, k, background, rng) for k in chunk)]
         targets = [{"boxes": torch.as_tensor(b, dtype=torch.float32, device=device)} for b, _ in per_image]
         batch, resized = model.detector.transform(images, targets)
         maps = stage_maps(model, batch.tensors)
