@@ -13,6 +13,7 @@ import torch
 from xferdiag.analyzers.shift import classifier_two_sample_test, frechet_distance, proxy_a_distance, two_sample_shift
 from xferdiag.commands.detdemo import mobilenet_v2_imagenet_weights
 from xferdiag.errors import InputError
+from xferdiag.report.interpret import level_sentences
 from xferdiag.tasks.detection.checkpoints import load_pretrained
 from xferdiag.tasks.detection.data import make_scenes
 from xferdiag.tasks.detection.models import build_detection_model
@@ -125,3 +126,24 @@ def test_a_corruption_of_rising_severity_moves_the_image_level_monotonically(one
                                                           range(n))).value
                  for s in (0, 1, 3, 5)]
     assert all(later > earlier for earlier, later in zip(distances, distances[1:])), distances
+
+
+def _level(pad: float, ci: tuple[float, float], accuracy: float) -> dict:
+    return {"proxy_a_distance": {"value": pad, "ci95": list(ci)}, "c2st": {"accuracy": accuracy}}
+
+
+@pytest.mark.parametrize(("image", "objects", "says"), [
+    ((1.9, (1.8, 2.0), 0.99), (0.9, (0.7, 1.1), 0.7), "The images moved more than the objects in them"),
+    ((0.9, (0.7, 1.1), 0.7), (1.9, (1.8, 2.0), 0.99), "The objects moved more than the images as a whole"),
+    ((1.2, (1.0, 1.4), 0.8), (1.3, (1.1, 1.5), 0.82), "Both levels moved about as much"),
+    ((0.2, (0.0, 0.5), 0.55), (0.4, (0.1, 0.7), 0.6), "Neither level moved much"),
+])
+def test_the_report_says_which_level_moved_by_the_intervals_of_the_proxy_a_distance(image, objects, says):
+    result = {**_level(*image), "instance": {"objects": _level(*objects), "per_class": [{"class": "face", **_level(*objects)}]}}
+    numbers, verdict = level_sentences(result)
+    assert verdict.startswith(says)
+    assert numbers.startswith(f"Proxy A-distance by level: image level {image[0]:.2f} (95% CI {image[1][0]:.2f} to {image[1][1]:.2f}; "
+                              f"domain classifier {100 * image[2]:.0f}% accurate); object boxes {objects[0]:.2f}")
+    assert "; class face " in numbers and "background" not in numbers
+    assert level_sentences({**result, "instance": {"skipped": "3 and 4 object boxes"}}) == ["No instance-level test: 3 and 4 object boxes."]
+    assert level_sentences({"proxy_a_distance": result["proxy_a_distance"]}) == []  # a classification run

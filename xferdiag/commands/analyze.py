@@ -57,7 +57,7 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     require_stage(run_dir, "analyze")
     context = RunContext(run_dir)
     own = getattr(task_named((context.meta.get("config") or {}).get("task")), "analyze", None)
-    if own is not None:  # a task whose analysis is its own (detection: box statistics, image-level shift)
+    if own is not None:  # a task whose analysis is its own (detection: box statistics, image- and instance-level shift)
         return {"shift": _task_shift(context, own, layers=layers, max_samples=max_samples, n_permutations=n_permutations, seed=seed)}
     run, models = context.run, context.models
     if models.classifier is None:
