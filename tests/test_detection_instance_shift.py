@@ -98,7 +98,7 @@ def test_changing_only_the_backgrounds_moves_the_image_level_far_more_than_the_i
     """The issue's known answer. The same faces at the same places, on photos or on grey textures: the image-level
     domain classifier tells them apart, the one on the boxes' own features (stride 8, central part) far less; the
     background boxes, which hold nothing but background, move as the images do. 192 px scenes: at 128 px a stride-8
-    cell's receptive field (about 60 px) is larger than most faces and the gap shrinks (0.12-0.25 over scene seeds
+    cell's receptive field (about 60 px) is larger than most faces and the gap shrinks (0.12-0.23 over scene seeds
     instead of 0.28-0.34; docs/detection.md)."""
     n, model = 60, pretrained(192)
     photos, textures = (make_scenes(n, seed=0, size=192, backgrounds=b, background_seed=1, empty_fraction=0.0)

@@ -67,7 +67,7 @@ class Task(Protocol):
     """What is predicted: the training step's loss, batching of targets, and scoring of a split.
 
     Optional, outside the protocol: ``analyze(config, *, layers, max_samples, n_permutations, seed, device) -> dict``,
-    a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics and image-level shift); a
+    a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics, image- and instance-level shift); a
     task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`."""
 
     name: str

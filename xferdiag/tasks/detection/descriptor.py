@@ -1,5 +1,5 @@
 """What detection supports so far and how the report names its results (see :mod:`xferdiag.tasks.descriptor`);
-no torch here. Its analysis is box statistics and image-level shift
+no torch here. Its analysis is box statistics and image- and instance-level shift
 (shift.json only); transferability, layer similarity and box explanations of detection runs are not built yet."""
 
 DESCRIPTOR = dict(

@@ -107,7 +107,7 @@ class DetectionTask:
         return judge(a, b, **context)
 
     def analyze(self, config, **options) -> dict:
-        """shift.json's content: box statistics and image-level shift (:mod:`.analysis`)."""
+        """shift.json's content: box statistics, image- and instance-level shift (:mod:`.analysis`)."""
         return analyze(config, **options)
 
     @staticmethod
