@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..report.compare import compare_runs, render_compare
 from ..rundir.layout import RANK_COMPARE_HTML, RANK_RUNS, RANKING_JSON
 from .finetune import finetune
-from .rank import SCORES, parse_candidate, rank_models, table_lines
+from .rank import SCORES, parse_candidate, rank_models, rank_scores, table_lines
 
 #: What the predicted order is read against: the transfer arm's mean test score (compare's column).
 MEASURE = "transfer_mean"
@@ -34,10 +34,11 @@ class Ranking:
     rows: list[dict]
     out: Path
     then_finetune: dict | None = None
+    scores: tuple[str, ...] = SCORES
 
     def table(self) -> list[str]:
-        """The terminal's table of scores."""
-        return table_lines(self.rows)
+        """The terminal's table of scores (the task's score columns)."""
+        return table_lines(self.rows, self.scores)
 
     def summary(self) -> list[str]:
         """The terminal's lines on the fine-tuned runs (none without ``then_finetune``)."""
@@ -52,9 +53,10 @@ def rank_and_finetune(config: RunConfig, candidates: list[str], out: str | Path,
         runs_folder(out)
     rows = rank_models(config.data, candidates, out, shots=config.shots, val_fraction=config.val_fraction,
                        test_fraction=config.test_fraction, split_seed=config.split_seed, include_random=include_random,
-                       quiet=quiet, **{name: getattr(config, name) for name in RANK_FIELDS})
+                       quiet=quiet, model=config.model, **{name: getattr(config, name) for name in RANK_FIELDS})
+    scores = rank_scores(config)
     summary = None if then_finetune is None else finetune_top(rows, then_finetune, config, out, quiet=quiet, command=command)
-    return Ranking(rows, Path(out), summary)
+    return Ranking(rows, Path(out), summary, scores)
 
 
 def runs_folder(out: str | Path) -> Path:

@@ -22,6 +22,8 @@ from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
 from .prepare import prepare
+from .rank import rank_candidates
+from .transferability import SCORES as RANK_SCORES
 from .verdict import judge
 
 
@@ -91,6 +93,7 @@ class DetectionTask:
     name = "detection"
     descriptor = DESCRIPTORS[name]
     caches_features = False
+    rank_scores = RANK_SCORES
 
     def claims(self, data: str) -> bool:
         """A COCO, Pascal VOC or YOLO folder, or one named ``coco:``, ``voc:``, ``yolo:``."""
@@ -109,6 +112,10 @@ class DetectionTask:
     def analyze(self, config, **options) -> dict:
         """shift.json's content: box statistics and image-level shift (:mod:`.analysis`)."""
         return analyze(config, **options)
+
+    def rank_candidates(self, config, candidates, **options) -> dict:
+        """``xferdiag rank``'s rows: candidate backbones under ``config.model``'s detector family (:mod:`.rank`)."""
+        return rank_candidates(config, candidates, **options)
 
     @staticmethod
     def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
