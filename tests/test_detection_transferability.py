@@ -159,3 +159,18 @@ def test_rank_on_detection_data_needs_a_detector_family_and_weights_from_a_file(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "ARCH=CHECKPOINT" in err[0]
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_then_finetune_trains_each_candidate_as_the_backbone_under_the_family_with_its_weights():
+    from xferdiag.commands.rank_finetune import candidate_config
+    from xferdiag.config import RunConfig
+    from xferdiag.models import ModelSource
+
+    config = RunConfig(data="coco:faces", model="fasterrcnn", epochs=2)
+    run = candidate_config(config, "mobilenet_v2=w.pt")
+    assert (run.model, run.backbone, run.pretrained_checkpoint, run.baseline, run.epochs) == ("fasterrcnn", "mobilenet_v2",
+                                                                                            "w.pt", "scratch", 2)
+    shipped = candidate_config(config, "builtin:efficientnet-lite0")
+    assert shipped.pretrained_checkpoint == ModelSource.parse("builtin:efficientnet-lite0").shipped_checkpoint()
+    classifier = candidate_config(RunConfig(data="digits:rotated"), "resnet18=w.pt")  # a classification candidate is the model
+    assert (classifier.model, classifier.backbone, classifier.pretrained_checkpoint) == ("resnet18", None, "w.pt")

@@ -75,7 +75,8 @@ class Task(Protocol):
     checkpoint) triples, each row has ``candidate``, ``pretrained``, every score (None where it does not apply, with the
     reason under ``not_applicable``) and ``seconds``; ``meta`` joins ranking.json (detection's: backbones under a
     detector family, scored on their boxes). A task without it whose descriptor lists "rank" is ranked as a
-    classification target (:mod:`xferdiag.commands.rank`)."""
+    classification target (:mod:`xferdiag.commands.rank`). ``candidate_config(config, candidate, arch, checkpoint)``,
+    optional with it, gives ``rank --then-finetune``'s settings for one candidate (by default the candidate is the model)."""
 
     name: str
     descriptor: TaskDescriptor
