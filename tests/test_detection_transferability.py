@@ -158,7 +158,10 @@ def test_rank_on_detection_data_needs_a_detector_family_and_weights_from_a_file(
                  "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "ARCH=CHECKPOINT" in err[0]
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    write_coco(make_scenes(8, seed=0, size=64, max_objects=1, empty_fraction=0.0), tmp_path / "single")
+    with pytest.raises(ConfigError, match="1 box in 1 training image;"):  # one shot of one object
+        rank_models(str(tmp_path / "single"), ["mobilenet_v2"], tmp_path / "c", model="fasterrcnn", shots=1)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 def test_then_finetune_trains_each_candidate_as_the_backbone_under_the_family_with_its_weights():

@@ -20,6 +20,8 @@ from .models import build_detection_model, family_of
 from .settings import settings_for
 from .transferability import SCORES, box_score, chosen_stage, class_scores
 
+MIN_BOXES = 3
+"""Fewer training boxes leave nothing to score (an evidence over one or two rows says nothing)."""
 NO_SOURCE_OUTPUTS = "a detection candidate is scored on its box features; no source head's outputs apply to boxes"
 
 
@@ -79,6 +81,11 @@ def rank_candidates(config: RunConfig, candidates: list[tuple[str, str, str | No
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
     train = take_shots(data, splits["train"], shots, seed=config.split_seed).indices
+    boxes = sum(int((~np.asarray(data.images[int(k)].iscrowd, dtype=bool)).sum()) for k in train)
+    if boxes < MIN_BOXES:
+        raise ConfigError(f"data {config.data}: {boxes} box{'es' if boxes != 1 else ''} in {len(train)} training "
+                          f"image{'s' if len(train) != 1 else ''}; rank scores candidates on the training boxes and needs at "
+                          f"least {MIN_BOXES} (more images, or a larger --shots)")
     device = choose_device(config.device)
     rows = [score_backbone(config, candidate, data, train, device, quiet) for candidate in candidates]
     meta = {"split": "train", "n": int(len(train)), "unit": "images", "detector": family, "scores": list(SCORES),
