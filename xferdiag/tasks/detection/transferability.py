@@ -107,7 +107,8 @@ def matched_anchors(model: DetectionModel, data: DetectionData, indices, *, batc
 @torch.no_grad()
 def chosen_stage(model: DetectionModel, data: DetectionData, indices, *, device: torch.device | str = "cpu") -> int:
     """The deepest body stage whose stride is at most half the median ground-truth box side as the detector sees it
-    (after its own resize), as an index into the stages; the first stage when none is that fine. A coarser stage
+    (after its own resize; the boxes of the first eight images at ``indices``), as an index into the stages; the first
+    stage when none is that fine. A coarser stage
     blurs a typical box into a cell or two: on 128 px face scenes (faces of about 40 px) MobileNetV2's stride-32
     stage gave the ImageNet backbone a lower LogME than random weights, its stride-16 stage a much higher one."""
     model = model.to(device).eval()
