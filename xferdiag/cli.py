@@ -136,7 +136,7 @@ def cmd_rank(args: argparse.Namespace) -> None:
     from . import api
     from .rundir.layout import RANKING_CSV, RANKING_JSON
 
-    given = {name: getattr(args, name) for name in (*RANK_FIELDS, "shots") if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in (*RANK_FIELDS, "shots", "model") if getattr(args, name) is not None}
     ranking = api.rank(args.data, args.candidates, args.out, config=RunConfig.from_file(args.config) if args.config else None,
                        then_finetune=args.then_finetune, include_random=args.include_random, quiet=args.quiet,
                        command=_command_line(), **given)
@@ -257,7 +257,10 @@ def _add_rank(sub) -> None:
     rk = sub.add_parser("rank", help="score candidate pretrained models on a target before training")
     rk.add_argument("--data", required=True, help="target data (as for finetune)")
     rk.add_argument("--candidates", nargs="+", required=True, metavar="MODEL",
-                    help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt)")
+                    help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt); on detection data "
+                         "each is a backbone put under --model")
+    rk.add_argument("--model", default=None, help="detection data: the detector family each candidate backbone is put under "
+                                                   "(fasterrcnn, retinanet or fcos), as finetune --backbone does")
     rk.add_argument("--out", default="xferdiag-rank", help="folder for ranking.json and ranking.csv")
     rk.add_argument("--shots", default=None, help="labelled examples per class to score on (default: all, or --config's)")
     rk.add_argument("--include-random", action="store_true",

@@ -68,7 +68,15 @@ class Task(Protocol):
 
     Optional, outside the protocol: ``analyze(config, *, layers, max_samples, n_permutations, seed, device) -> dict``,
     a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics, image- and instance-level shift); a
-    task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`."""
+    task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`.
+
+    Optional too: ``rank_candidates(config, candidates, *, shots, quiet) -> {"rows": [...], "meta": {...}}`` with
+    ``rank_scores`` (the score names, LogME first), a task's own ``xferdiag rank``: ``candidates`` are (spec, arch,
+    checkpoint) triples, each row has ``candidate``, ``pretrained``, every score (None where it does not apply, with the
+    reason under ``not_applicable``) and ``seconds``; ``meta`` joins ranking.json (detection's: backbones under a
+    detector family, scored on their boxes). A task without it whose descriptor lists "rank" is ranked as a
+    classification target (:mod:`xferdiag.commands.rank`). ``candidate_config(config, candidate, arch, checkpoint)``,
+    optional with it, gives ``rank --then-finetune``'s settings for one candidate (by default the candidate is the model)."""
 
     name: str
     descriptor: TaskDescriptor

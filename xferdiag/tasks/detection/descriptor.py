@@ -1,6 +1,7 @@
 """What detection supports so far and how the report names its results (see :mod:`xferdiag.tasks.descriptor`);
 no torch here. Its analysis is box statistics and image- and instance-level shift
-(shift.json only); transferability, layer similarity and box explanations of detection runs are not built yet."""
+(shift.json only); ``rank`` scores candidate backbones on the boxes before training (:mod:`.transferability`);
+layer similarity and box explanations of detection runs are not built yet."""
 
 DESCRIPTOR = dict(
     metric="map", label="test mAP@[.5:.95]", header="mAP@[.5:.95]",
@@ -11,7 +12,7 @@ DESCRIPTOR = dict(
     loss_panel="",
     evidence=("ap50_min", "test AP50", "box_prior_ap50", "box prior"),
     per_class=None,
-    stages=("finetune", "audit", "verdict", "analyze", "report", "compare"),
+    stages=("finetune", "audit", "verdict", "analyze", "report", "compare", "rank"),
     records=("detections",),
     analyses=("shift",),
     sections=("dataset_card", "per_class_ap", "precision_recall", "gallery", "error_breakdown"),

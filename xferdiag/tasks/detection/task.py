@@ -22,6 +22,8 @@ from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
 from .prepare import prepare
+from .rank import candidate_weights, rank_candidates
+from .transferability import SCORES as RANK_SCORES
 from .verdict import judge
 
 
@@ -91,6 +93,7 @@ class DetectionTask:
     name = "detection"
     descriptor = DESCRIPTORS[name]
     caches_features = False
+    rank_scores = RANK_SCORES
 
     def claims(self, data: str) -> bool:
         """A COCO, Pascal VOC or YOLO folder, or one named ``coco:``, ``voc:``, ``yolo:``."""
@@ -109,6 +112,15 @@ class DetectionTask:
     def analyze(self, config, **options) -> dict:
         """shift.json's content: box statistics, image- and instance-level shift (:mod:`.analysis`)."""
         return analyze(config, **options)
+
+    def rank_candidates(self, config, candidates, **options) -> dict:
+        """``xferdiag rank``'s rows: candidate backbones under ``config.model``'s detector family (:mod:`.rank`)."""
+        return rank_candidates(config, candidates, **options)
+
+    def candidate_config(self, config, candidate: str, arch: str, checkpoint: str | None):
+        """``rank --then-finetune``'s run of a candidate: its backbone under ``config.model``, its weights as the transfer
+        arm's pretrained checkpoint, beside a scratch arm."""
+        return config.replace(backbone=arch, pretrained_checkpoint=candidate_weights(candidate, arch, checkpoint), baseline="scratch")
 
     @staticmethod
     def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
