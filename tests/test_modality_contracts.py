@@ -15,14 +15,14 @@ import torch
 from tests.test_task_contracts import Tiny, _classification, cli, finetuned, one_line
 from tests.toy_modalities import sequence
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
-from xferdiag.data import load_domain
-from xferdiag.data.cues import cue_corpus
 from xferdiag.errors import DataError
 from xferdiag.modalities.base import Modality
 from xferdiag.modalities.descriptor import DESCRIPTORS, STAGES, ModalityDescriptor, describe_modality
 from xferdiag.modalities.image import model as image_model_side
+from xferdiag.modalities.loading import load_domain
 from xferdiag.modalities.models import MODEL_SIDES
 from xferdiag.modalities.registry import MODALITIES, register_modality
+from xferdiag.modalities.text.cues import cue_corpus
 from xferdiag.models import ModelSource
 from xferdiag.rundir import RunDir
 from xferdiag.rundir.kinds import kind_of
@@ -151,3 +151,4 @@ def test_the_report_recomputes_the_same_verdict_and_says_what_is_not_available(f
     lacking = [stage for stage in ("analyze", "explain") if not descriptor.supports(stage)]
     assert (f"not available for {kind} data yet" in html) == bool(lacking)
     assert ("Domain shift" in html) == descriptor.supports("analyze")
+

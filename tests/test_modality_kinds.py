@@ -12,13 +12,13 @@ import torch
 
 from xferdiag.config import RunConfig
 from xferdiag.data import Domain, InputSpec
-from xferdiag.data.images import ImageFiles, ImageTensors
-from xferdiag.data.tables import TableRows
-from xferdiag.data.text import Texts
 from xferdiag.errors import ConfigError, DataError
 from xferdiag.modalities.descriptor import KINDS, describe_modality
+from xferdiag.modalities.image.data import ImageFiles, ImageTensors
 from xferdiag.modalities.models import input_example, transfer_model_class
 from xferdiag.modalities.registry import MODALITIES, check_options, keep_whole, modality_of
+from xferdiag.modalities.table.load import TableRows
+from xferdiag.modalities.text.load import Texts
 from xferdiag.modalities.text.model import TextClassifier
 from xferdiag.models import TransferModel
 from xferdiag.report import render_report

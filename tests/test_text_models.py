@@ -12,12 +12,13 @@ from torch import nn
 
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
 from xferdiag.config import RunConfig
-from xferdiag.data import load_domain, split_target
-from xferdiag.data.cues import cue_corpus
-from xferdiag.data.text import token_stats, tokenize
+from xferdiag.data import split_target
 from xferdiag.engine.strategies import Phase, apply_freezing, parameter_groups, phases_for
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from xferdiag.errors import ModelError
+from xferdiag.modalities.loading import load_domain
+from xferdiag.modalities.text.cues import cue_corpus
+from xferdiag.modalities.text.load import token_stats, tokenize
 from xferdiag.modalities.text.network import TextNet
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest

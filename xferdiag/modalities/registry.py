@@ -10,11 +10,12 @@ from types import ModuleType
 import numpy as np
 
 from ..config import RunConfig
-from ..data import LOADERS, Domain, InputSpec
+from ..data import Domain, InputSpec
 from ..errors import ConfigError, DataError
 from .base import ExplainJob, Modality
 from .descriptor import DESCRIPTORS
 from .image.plugin import ImageModality
+from .loading import LOADERS
 from .models import MODEL_SIDES
 from .table.plugin import TableModality
 from .text.plugin import TextModality

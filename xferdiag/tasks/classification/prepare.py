@@ -11,10 +11,11 @@ import sys
 import numpy as np
 
 from ...config import RunConfig
-from ...data import Domain, InputSpec, TargetSplits, load_domain, split_target
+from ...data import Domain, InputSpec, TargetSplits, split_target
 from ...engine import distributed
 from ...engine.trainer import SplitData, seed_everything
 from ...errors import ConfigError, ModelError
+from ...modalities.loading import load_domain
 from ...modalities.registry import check_options, keep_whole, modality_of
 from ...models import (
     InputRequest,
