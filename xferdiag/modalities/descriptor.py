@@ -27,11 +27,12 @@ class ModalityDescriptor:
     """``name``: one of :data:`KINDS` or a registered plug-in's kind; ``takes``: what its models take, in words;
     ``section``: the report's explanation section for it (:mod:`xferdiag.report.sections`; None: it has no
     explainers yet); ``methods_words``: its explainers as the report names them; ``explainers``: the module its
-    explainers need (None: always there); ``options``: the run settings that apply to it alone; ``source_head``:
-    whether a pretrained model of this kind keeps its source task's classifier (a text model's directory gets a
-    new head); ``recorded_input``: whether run.json's input record rebuilds a model's input (a text model's needs
-    its tokenizer, rebuilt from the model); ``input_words``: data.json's ``input`` and whether texts are
-    truncated, in words for the report."""
+    explainers need (None: always there); ``options``: the run settings (:class:`~xferdiag.config.RunConfig` fields)
+    that apply to it, which a run of a kind that does not declare them may not set
+    (:func:`xferdiag.modalities.registry.check_options`); ``source_head``: whether a pretrained model of this kind
+    keeps its source task's classifier (a text model's directory gets a new head); ``recorded_input``: whether
+    run.json's input record rebuilds a model's input (a text model's needs its tokenizer, rebuilt from the model);
+    ``input_words``: data.json's ``input`` and whether texts are truncated, in words for the report."""
 
     name: str
     takes: str
@@ -42,9 +43,8 @@ class ModalityDescriptor:
     source_head: bool
     recorded_input: bool
     input_words: Callable[[dict, bool], str | None]
-    switches: tuple[tuple[str, str], ...] = ()
-    """Of ``options``, those that switch on something only this modality has, with why: a run of another kind that
-    sets one is an error."""
+    data_words: str = ""
+    """Data of this kind in words, as a run's error names them ("a table"; empty: "<name> data")."""
     stages: tuple[str, ...] = STAGES
     """The commands on a finished run its plug-in supports (finetune, verdict and report always): a modality may land
     before its analyses and explainers do; the others end in one line and the report says they are not available."""
@@ -55,6 +55,11 @@ class ModalityDescriptor:
 
     def supports(self, stage: str) -> bool:
         return stage in self.stages
+
+    @property
+    def data(self) -> str:
+        """Data of this kind in words ("a table"), as a run's errors name them."""
+        return self.data_words or f"{self.name} data"
 
     def not_yet(self) -> str:
         """Why a stage this modality lacks cannot run, in the words every such message uses."""

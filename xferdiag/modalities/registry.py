@@ -5,6 +5,7 @@ and never branch on the kind of data themselves. A new modality is its own packa
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from types import ModuleType
 
 import numpy as np
@@ -62,12 +63,17 @@ def keep_whole(domain: Domain, specs: list[InputSpec], truncate: bool) -> np.nda
     return keep
 
 
-def check_options(config: RunConfig, spec: InputSpec) -> None:
-    """A setting that switches on what only another kind of data has (frozen embeddings for images) ends here."""
+def check_options(config: RunConfig, kind: str) -> None:
+    """The one check of the options that belong to a kind of data (each descriptor's ``options``): one that another
+    kind's descriptor declares and ``kind``'s does not, set to other than its default, would be silently ignored and
+    ends here instead. An option several kinds declare (a shared one) applies to each of them."""
+    own, defaults = DESCRIPTORS[kind], {f.name: f for f in fields(RunConfig)}
     for descriptor in DESCRIPTORS.values():
-        for option, why in descriptor.switches:
-            if getattr(config, option) and descriptor.name != spec.kind:
-                raise ConfigError(f"{option}: {why}; {config.model!r} takes {DESCRIPTORS[spec.kind].takes}")
+        for option in descriptor.options:
+            field = defaults[option]
+            default = field.default_factory() if field.default_factory is not MISSING else field.default
+            if option not in own.options and getattr(config, option) != default:
+                raise ConfigError(f"{option}: applies to {descriptor.name} data; this run's data is {own.data}")
 
 
 __all__ = ["METHODS", "MODALITIES", "ExplainJob", "Modality", "check_options", "keep_whole", "modality_of", "register_modality"]
