@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
+from ..errors import ConfigError
 from .image.descriptor import DESCRIPTOR as IMAGE_DESCRIPTOR
 from .kinds import IMAGE, KINDS, TABLE, TEXT
 from .table.descriptor import DESCRIPTOR as TABLE_DESCRIPTOR
@@ -78,12 +80,37 @@ class ModalityDescriptor:
 DESCRIPTORS = {d.name: d for d in (ModalityDescriptor(**IMAGE_DESCRIPTOR), ModalityDescriptor(**TABLE_DESCRIPTOR),
                                    ModalityDescriptor(**TEXT_DESCRIPTOR))}
 """Every known modality's descriptor by kind; :func:`xferdiag.modalities.registry.register_modality` adds a plug-in's."""
+ENTRY_POINTS = "xferdiag.modalities"
+"""The entry-point group of installed packages' modality plug-ins: each names a function that registers its modality
+(one call of :func:`xferdiag.modalities.registry.register_modality`, as ``tests/toy_modalities/sequence``'s ``register``)."""
+_looked: list[bool] = []
+
+
+def discover() -> None:
+    """Register the modality plug-ins of :data:`ENTRY_POINTS` (once per process), so that every xferdiag process, the
+    command line's included, knows their kinds. Only a kind no built-in modality has (and a data spec to load) looks
+    for them, so a built-in run's report still imports no torch."""
+    if not _looked:
+        _looked.append(True)
+        for point in entry_points(group=ENTRY_POINTS):
+            try:
+                point.load()()
+            except Exception as exc:  # an installed package's broken plug-in: one line that names it
+                raise ConfigError(f"modality plug-in {point.name!r} ({point.value}) does not load: {exc}") from None
+
+
+def known(kind: str) -> bool:
+    """Whether ``kind`` is a registered modality's, the installed packages' plug-ins included (:func:`discover`)."""
+    if kind not in DESCRIPTORS:
+        discover()
+    return kind in DESCRIPTORS
 
 
 def describe_modality(kind: str | None) -> ModalityDescriptor:
     """The descriptor of ``kind`` as a run records it (read through :mod:`xferdiag.rundir.kinds`); an unknown or
     missing kind reads as images, the first kind xferdiag had."""
-    return DESCRIPTORS.get(kind or IMAGE, DESCRIPTORS[IMAGE])
+    return DESCRIPTORS[kind] if kind and known(kind) else DESCRIPTORS[IMAGE]
 
 
-__all__ = ["DESCRIPTORS", "IMAGE", "KINDS", "STAGES", "TABLE", "TEXT", "ModalityDescriptor", "describe_modality"]
+__all__ = ["DESCRIPTORS", "ENTRY_POINTS", "IMAGE", "KINDS", "STAGES", "TABLE", "TEXT", "ModalityDescriptor", "describe_modality",
+           "discover", "known"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..data import Domain
+from .descriptor import discover
 from .image.load import load as load_images
 from .table.load import load as load_table
 from .text.load import load as load_texts
@@ -20,6 +21,7 @@ def load_domain(spec: str) -> Domain:
     text (``bbc-news``, ``PATH.csv``/``PATH.jsonl`` with a text column, a folder of ``.txt`` class folders),
     a folder of class folders, a ``.npz`` file (images, or a table when ``x`` is 2-D), or a CSV table
     (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``); before them, data a registered modality plug-in claims."""
+    discover()  # the installed packages' modality plug-ins claim their data first too
     for loader in (*LOADERS.values(), load_texts, load_table):  # a CSV with a text column is text, any other a table
         if (domain := loader(spec)) is not None:
             return domain
