@@ -31,7 +31,7 @@ METHODS = tuple(dict.fromkeys(name for modality in MODALITIES.values() for name 
 def register_modality(plugin: Modality, model_side: ModuleType, loader: Callable[[str], Domain | None]) -> Modality:
     """Add a modality plug-in under its kind (``plugin.name``): the report and the command line read its descriptor
     (``plugin.descriptor``), the commands its plug-in, the model builder its ``model_side`` (a module with ``NAME``,
-    ``example(spec, n)`` and ``TRANSFER_MODEL``, as :mod:`.image.model`), and :func:`xferdiag.data.load_domain`
+    ``example(spec, n)`` and ``TRANSFER_MODEL``, as :mod:`.image.model`), and :func:`xferdiag.modalities.loading.load_domain`
     asks ``loader`` first whether a data spec is its own (a :class:`~xferdiag.data.Domain`, or None). Registering
     a kind again replaces it."""
     if not plugin.name == plugin.descriptor.name == model_side.NAME:
