@@ -28,12 +28,13 @@ import torch
 from .. import rundir
 from ..analyzers.transferability import transferability_scores
 from ..config import RunConfig, parse_shots
-from ..data import Domain, load_domain, split_target
+from ..data import Domain, split_target
 from ..engine.features import extract_features
 from ..engine.trainer import seed_everything
 from ..environment import choose_device
 from ..errors import ConfigError, ModelError
 from ..modalities.descriptor import describe_modality
+from ..modalities.loading import load_domain
 from ..modalities.registry import keep_whole
 from ..models import (
     InputRequest,

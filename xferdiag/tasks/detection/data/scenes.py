@@ -60,7 +60,7 @@ def object_pool(kind: str) -> tuple[np.ndarray, bool]:
 
         return (load_digits().images / 16.0).astype(np.float32), False
     if kind == "fashion":
-        from ....data.fashion import load_fashion_mnist
+        from ....modalities.image.fashion import load_fashion_mnist
 
         return load_fashion_mnist("test")[0][:1000, 0].numpy(), False
     raise InputError(f"object kind {kind!r}: choose from {', '.join(KINDS)}")
