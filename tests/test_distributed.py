@@ -137,6 +137,7 @@ def test_torchrun_detection_gathers_every_rank_s_detections_as_one_process_evalu
         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("run directory:") == 1  # rank 0 speaks for both
     config = RunConfig(**settings)
     single = finetune(config, tmp_path / "single", quiet=True)
     assert _files(ddp) == _files(single)
