@@ -99,3 +99,16 @@ def test_compare_of_three_detection_runs_gives_kendalls_tau_of_the_box_score(tmp
     assert tau["logme_box"]["tau"] == pytest.approx(expected) == pytest.approx(1 / 3) and tau["logme_box"]["n"] == 3
     assert tau["logme"]["tau"] is None and "the same for every run" in tau["logme"]["note"]
     assert [t["score"] for t in comparison["kendall"]] == list(SCORES)
+
+
+def test_too_few_training_boxes_leave_every_score_not_applicable_and_say_why(tmp_path):
+    """One shot of one object: nothing to score, each score's reason given, no model built."""
+    from xferdiag.config import RunConfig
+    from xferdiag.tasks.detection.analysis import transferability
+
+    write_coco(make_scenes(8, seed=0, size=64, max_objects=1, empty_fraction=0.0), tmp_path / "single")
+    config = RunConfig(data=str(tmp_path / "single"), model="fasterrcnn", backbone="mobilenet_v2", shots=[1],
+                       pretrained_checkpoint=mobilenet_v2_imagenet_weights())
+    result = transferability(config)
+    assert (result["n"], result["scores"], set(result["not_applicable"])) == (1, {}, set(SCORES))
+    assert result["not_applicable"]["logme_box"] == "1 box in 1 training image: too few to score (at least 3)"

@@ -91,7 +91,8 @@ def transferability(config: RunConfig, *, max_samples: int = 1000, seed: int = 0
     head = {"model": "pretrained", "split": "train", "n": int(len(train)), "unit": "images"}
     boxes = len(_box_labels(data, train))
     if boxes < MIN_BOXES:
-        why = f"{boxes} boxes in the {len(train)} training images: too few to score"
+        why = (f"{boxes} box{'es' if boxes != 1 else ''} in {len(train)} training image{'s' if len(train) != 1 else ''}: too "
+               f"few to score (at least {MIN_BOXES})")
         return {**head, "scores": {}, "not_applicable": dict.fromkeys(SCORES, why), "notes": {}, "seconds": {}}
     pretrained = _scored(config, config.pretrained_checkpoint, data, train, device)
     reference = _scored(config, None, data, train, device)
