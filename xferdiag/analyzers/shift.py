@@ -309,9 +309,10 @@ class LabelShiftResult:
 def two_sample_shift(x, y, seed: int = 0, n_permutations: int = 1000, groups=None) -> dict:
     """Every two-sample analysis of source features ``x`` against target features ``y``, as shift.json stores them
     for one feature layer (a classifier's penultimate layer, a detector's pooled backbone, the boxes' RoI features):
-    one battery, one place. ``groups`` reach the domain classifiers' folds (see :func:`proxy_a_distance`)."""
+    one battery, one place. ``groups`` reach the domain classifiers' folds (see :func:`proxy_a_distance`) and the MMD
+    test's permutations, which then move whole groups (:func:`mmd_test`)."""
     return {
-        "mmd": mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
+        "mmd": mmd_test(x, y, n_permutations=n_permutations, seed=seed, groups=groups).to_dict(),
         "proxy_a_distance": proxy_a_distance(x, y, seed=seed, groups=groups).to_dict(),
         "frechet": frechet_distance(x, y).to_dict(),
         "c2st": classifier_two_sample_test(x, y, seed=seed, groups=groups).to_dict(),

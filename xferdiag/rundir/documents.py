@@ -223,14 +223,23 @@ class Similarity(TypedDict, total=False):
     layers: Required[list[SimilarityLayer]]
 
 
+class TransferabilityReference(TypedDict, total=False):
+    model: str
+    scores: Required[dict[str, Number]]
+
+
 class Transferability(TypedDict, total=False):
     model: str
     split: str
     n: int
+    unit: str
+    boxes: int
+    background_boxes: int
     scores: Required[dict[str, Number]]
     not_applicable: Required[dict[str, str]]
     notes: Required[dict[str, str]]
     seconds: Required[dict[str, Number]]
+    reference: TransferabilityReference
 
 
 class ShotPoint(TypedDict, total=False):

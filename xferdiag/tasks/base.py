@@ -69,6 +69,8 @@ class Task(Protocol):
     Optional, outside the protocol: ``analyze(config, *, layers, max_samples, n_permutations, seed, device) -> dict``,
     a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics, image- and instance-level shift); a
     task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`.
+    With it, ``transferability(config, *, max_samples, seed, device) -> dict`` (optional) gives transferability.json's
+    content (detection's: the run's pretrained backbone scored on its boxes, beside random weights).
 
     Optional too: ``rank_candidates(config, candidates, *, shots, quiet) -> {"rows": [...], "meta": {...}}`` with
     ``rank_scores`` (the score names, LogME first), a task's own ``xferdiag rank``: ``candidates`` are (spec, arch,

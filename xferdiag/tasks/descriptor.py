@@ -31,7 +31,8 @@ class TaskDescriptor:
     (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for);
     ``analyses``: the files ``analyze`` always writes for its runs, by stem (``shift``, ``transferability``,
     ``similarity``; a classification run's shift.json needs source data): the analysis is done when they are there,
-    and the report offers ``analyze`` only for those."""
+    and the report offers ``analyze`` only for those; ``scores``: the transferability scores (transferability.json's
+    names, ``rank``'s columns) ``compare`` sets beside the measured outcome."""
 
     metric: str
     label: str
@@ -46,6 +47,7 @@ class TaskDescriptor:
     records: tuple[str, ...]
     sections: tuple[str, ...] = ()
     analyses: tuple[str, ...] = ("transferability", "similarity")
+    scores: tuple[str, ...] = ("logme", "leep", "nce", "h_score")
 
     def __post_init__(self):
         """A plug-in's stages are xferdiag's commands, the ones every run needs included, and its seeds keep a test

@@ -1,7 +1,8 @@
 """What detection supports so far and how the report names its results (see :mod:`xferdiag.tasks.descriptor`);
-no torch here. Its analysis is box statistics and image- and instance-level shift
-(shift.json only); ``rank`` scores candidate backbones on the boxes before training (:mod:`.transferability`);
-layer similarity and box explanations of detection runs are not built yet."""
+no torch here. Its analysis is box statistics and image- and instance-level shift (shift.json) and the run's
+pretrained backbone's transferability on the boxes (transferability.json); ``rank`` scores candidate backbones on
+the boxes before training (:mod:`.transferability`); layer similarity and box explanations of detection runs are
+not built yet."""
 
 DESCRIPTOR = dict(
     metric="map", label="test mAP@[.5:.95]", header="mAP@[.5:.95]",
@@ -14,6 +15,7 @@ DESCRIPTOR = dict(
     per_class=None,
     stages=("finetune", "audit", "verdict", "analyze", "report", "compare", "rank"),
     records=("detections",),
-    analyses=("shift",),
+    analyses=("shift", "transferability"),
+    scores=("logme", "h_score", "h_score_shrinkage", "logme_box"),
     sections=("dataset_card", "per_class_ap", "precision_recall", "gallery", "error_breakdown"),
 )

@@ -39,35 +39,42 @@ def candidate_weights(candidate: str, arch: str, checkpoint: str | None) -> str 
     return None
 
 
-def score_backbone(config: RunConfig, candidate: tuple[str, str, str | None], data: DetectionData, train: np.ndarray,
-                   device, quiet: bool = False) -> dict:
-    """One candidate (its spec, architecture and checkpoint): the detector built on it as ``finetune`` builds it, its
-    weights loaded, every score of :data:`.transferability.SCORES` on the training images' boxes."""
-    spec, arch, checkpoint = candidate
-    start = time.perf_counter()
-    weights = candidate_weights(spec, arch, checkpoint)
-    seed_everything(0)  # a random reference's weights are drawn from seed 0, so a rerun scores the same
-    try:
-        model = build_detection_model(config.model, len(data.classes), backbone=arch, norm=config.detector_norm,
-                                      settings=settings_for(config.detector_scale, config.image_size))
-    except ModelError as exc:
-        raise ModelError(f"candidate {spec!r}: {exc}") from None
+def score_weights(config: RunConfig, arch: str, weights: str | None, data: DetectionData, train: np.ndarray, device) -> dict:
+    """The detector ``finetune`` builds on backbone ``arch`` with ``weights`` loaded (None: random, drawn from seed 0 so a
+    rerun scores the same), scored by every score of :data:`.transferability.SCORES` on the training images' boxes;
+    ``transfer`` is :func:`.checkpoints.load_pretrained`'s record."""
+    seed_everything(0)
+    model = build_detection_model(config.model, len(data.classes), backbone=arch, norm=config.detector_norm,
+                                  settings=settings_for(config.detector_scale, config.image_size))
     transfer = load_pretrained(model, weights)
     stage = chosen_stage(model, data, train, device=device)
     classes = class_scores(model, data, train, stage=stage, device=device)
     regression, about = box_score(model, data, train, stage=stage, device=device)
-    if not quiet:
-        print(f"{spec}: {transfer['description']}; box features of body stage {classes['stage']} "
-              f"({classes['boxes']} boxes, {classes['background_boxes']} background boxes)", file=sys.stderr)
     not_applicable = {"leep": NO_SOURCE_OUTPUTS, "nce": NO_SOURCE_OUTPUTS}
     if regression is None:
         not_applicable["logme_box"] = about["not_applicable"]
+    return {"pretrained": weights is not None, **classes["scores"], "logme_box": regression, "not_applicable": not_applicable,
+            "notes": classes["notes"], "stage": classes["stage"], "boxes": classes["boxes"],
+            "background_boxes": classes["background_boxes"], "anchor_iou_median": about.get("anchor_iou_median"), "transfer": transfer}
+
+
+def score_backbone(config: RunConfig, candidate: tuple[str, str, str | None], data: DetectionData, train: np.ndarray,
+                   device, quiet: bool = False) -> dict:
+    """One candidate (its spec, architecture and checkpoint) scored by :func:`score_weights`, its row of ranking.json."""
+    spec, arch, checkpoint = candidate
+    start = time.perf_counter()
+    weights = candidate_weights(spec, arch, checkpoint)
+    try:
+        row = score_weights(config, arch, weights, data, train, device)
+    except ModelError as exc:
+        raise ModelError(f"candidate {spec!r}: {exc}") from None
+    transfer = row.pop("transfer")
+    if not quiet:
+        print(f"{spec}: {transfer['description']}; box features of body stage {row['stage']} "
+              f"({row['boxes']} boxes, {row['background_boxes']} background boxes)", file=sys.stderr)
     if weights is None:
-        not_applicable["note"] = "no pretrained weights: a random-initialisation reference"
-    return {"candidate": spec, "pretrained": weights is not None, **classes["scores"], "logme_box": regression,
-            "not_applicable": not_applicable, "notes": classes["notes"], "stage": classes["stage"], "boxes": classes["boxes"],
-            "background_boxes": classes["background_boxes"], "anchor_iou_median": about.get("anchor_iou_median"),
-            "transfer": transfer["level"], "seconds": time.perf_counter() - start}
+        row["not_applicable"]["note"] = "no pretrained weights: a random-initialisation reference"
+    return {"candidate": spec, **row, "transfer": transfer["level"], "seconds": time.perf_counter() - start}
 
 
 def rank_candidates(config: RunConfig, candidates: list[tuple[str, str, str | None]], *, shots, quiet: bool = False) -> dict:

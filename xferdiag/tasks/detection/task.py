@@ -17,7 +17,7 @@ from torch import nn
 
 from ...engine import distributed
 from ..descriptor import DESCRIPTORS
-from .analysis import analyze
+from .analysis import analyze, transferability
 from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
@@ -112,6 +112,10 @@ class DetectionTask:
     def analyze(self, config, **options) -> dict:
         """shift.json's content: box statistics, image- and instance-level shift (:mod:`.analysis`)."""
         return analyze(config, **options)
+
+    def transferability(self, config, **options) -> dict:
+        """transferability.json's content: the run's pretrained backbone scored on its boxes, beside random weights."""
+        return transferability(config, **options)
 
     def rank_candidates(self, config, candidates, **options) -> dict:
         """``xferdiag rank``'s rows: candidate backbones under ``config.model``'s detector family (:mod:`.rank`)."""
