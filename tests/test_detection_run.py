@@ -109,5 +109,6 @@ def test_rank_of_detection_data_ends_in_one_line(tmp_path):
     folder = write_coco(make_scenes(4, seed=1), tmp_path / "scenes")
     done = xferdiag("rank", "--data", folder, "--candidates", "mobilenet_v2", "--out", "r", cwd=tmp_path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "not available for detection runs yet" in done.stderr
+    assert "--model: rank on detection data puts each candidate backbone under a detector" in done.stderr
+    assert "digits-cnn" not in done.stderr  # the default, which the user did not give
     assert not (tmp_path / "r").exists()

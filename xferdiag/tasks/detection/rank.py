@@ -83,8 +83,9 @@ def rank_candidates(config: RunConfig, candidates: list[tuple[str, str, str | No
     try:
         family = family_of(config.model)
     except ModelError:
-        raise ConfigError(f"model {config.model!r}: rank on detection data puts each candidate backbone under a detector; "
-                          "give the family: --model fasterrcnn, retinanet or fcos") from None
+        given = "" if config.model == RunConfig.model else f" {config.model!r}"  # the default names a classifier nobody gave
+        raise ConfigError(f"model{given}: rank on detection data puts each candidate backbone under a detector; "
+                          "name its family: fasterrcnn, retinanet or fcos") from None
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
     train = take_shots(data, splits["train"], shots, seed=config.split_seed).indices
