@@ -17,8 +17,9 @@ from torch import nn
 
 from xferdiag.commands.finetune import finetune, split_data
 from xferdiag.config import RunConfig
-from xferdiag.data import load_domain, split_target
+from xferdiag.data import split_target
 from xferdiag.engine.trainer import seed_everything
+from xferdiag.modalities.loading import load_domain
 from xferdiag.models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.rundir import read_json
 

@@ -30,7 +30,7 @@ import torchvision
 from PIL import Image
 
 from benchmarks.common import timed
-from xferdiag.data.fashion import load_fashion_mnist
+from xferdiag.modalities.image.fashion import load_fashion_mnist
 from xferdiag.rundir import RunDir, read_json
 
 TARGET_CLASSES, SOURCE_CLASSES = (0, 1, 7), (2, 4, 5)

@@ -26,7 +26,7 @@ from xferdiag.commands.demo import demo_config, pretrain_source
 from xferdiag.commands.detdemo import mobilenet_v2_imagenet_weights
 from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
-from xferdiag.data import load_domain
+from xferdiag.modalities.loading import load_domain
 from xferdiag.rundir import RunDir, read_json
 
 STRATEGIES = ("linear-probe", "lp-ft", "full")

@@ -21,7 +21,7 @@ from benchmarks.common import print_table, timed
 from xferdiag.commands.finetune import finetune
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
 from xferdiag.config import RunConfig
-from xferdiag.data import load_domain
+from xferdiag.modalities.loading import load_domain
 from xferdiag.rundir import read_json
 
 

@@ -67,6 +67,8 @@ CASES = {
     "embed_2d": Case(analyzers.embed_2d, {"x": SOURCE, "y": TARGET}, ("x", "y"), extra={"method": "pca"}),
     "logme": Case(analyzers.logme, {"features": FEATURES, "labels": LABELS}, ("features", "labels"),
                   (("features", "labels"),)),
+    "logme_regression": Case(analyzers.logme_regression, {"features": FEATURES, "targets": FEATURES[:, :2] + RNG.normal(size=(40, 2))},
+                             ("features", "targets"), (("features", "targets"),)),
     "h_score": Case(analyzers.h_score, {"features": FEATURES, "labels": LABELS}, ("features", "labels"),
                     (("features", "labels"),)),
     "leep": Case(analyzers.leep, {"source_probs": PROBS, "labels": LABELS}, ("source_probs", "labels"),

@@ -73,7 +73,7 @@ def test_imagenet_scenario_is_real_transfer_and_says_when_the_baseline_failed(tm
     counted as evidence. The report's banner and layer section must read right for this run."""
     import importlib.util
 
-    from xferdiag.data.fashion import FILES, ROOT
+    from xferdiag.modalities.image.fashion import FILES, ROOT
 
     missing = [p for p in REAL_ASSETS if importlib.util.find_spec(p) is None]
     missing += [str(ROOT / f) for f in FILES["test"] if not (ROOT / f).is_file()]

@@ -44,3 +44,32 @@ def test_a_source_detector_of_the_same_objects_helps_through_the_command_line(tm
     assert run["model"]["transfer"]["level"] == "detector"  # a whole source detector, its predictor re-initialised
     html = (out / "report.html").read_text()
     assert "semi-synthetic 128 px scenes" in html and "test the machinery, not real-world detection" in html  # the dataset card
+
+
+def test_a_class_left_unannotated_stays_in_the_pixels_and_leaves_the_classes():
+    data = make_scenes(12, seed=1, kinds=("face", "digit"))
+    left = detdemo.without_annotations(data, "face")
+    assert left.classes == ("digit",) and "not annotated" in left.provenance
+    for before, after in zip(data.images, left.images, strict=True):
+        assert (after.pixels == before.pixels).all()
+        digits = before.labels == 1
+        assert after.labels.tolist() == [0] * int(digits.sum())
+        assert after.boxes.tolist() == before.boxes[digits].tolist()
+    assert sum(len(image.labels) for image in left.images) < sum(len(image.labels) for image in data.images)
+
+
+@pytest.mark.slow
+def test_a_source_detector_taught_that_faces_are_background_hurts_through_the_command_line(tmp_path):
+    out = tmp_path / "hurts"
+    result = xferdiag("demo", "--out", out, "--scenario", "detection-hurts", "--quiet", cwd=tmp_path, timeout=1800)
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["metric"] == "map" and verdict["verdict"] == "negative", verdict
+    assert verdict["ci95"][1] < 0 and len(verdict["per_seed"]) == 4 and all(row["gap"] < 0 for row in verdict["per_seed"])
+    assert not {"transfer-did-not-learn", "baseline-did-not-learn"} & {w["code"] for w in verdict["warnings"]}  # both arms healthy
+    assert verdict["budgets"]["scratch"]["epochs"] > verdict["budgets"]["transfer"]["epochs"]
+    assert "transfer negative" in result.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["transfer"]["level"] == "detector" and run["config"]["strategy"] == "freeze"
+    source = load_detection(str(out / "source" / detdemo.SOURCE_SCENES))
+    assert source.classes == ("digit",) and "not annotated" in source.provenance

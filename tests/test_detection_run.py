@@ -86,7 +86,8 @@ def test_a_stage_detection_lacks_ends_in_one_line(detection_run):
 
 @pytest.mark.slow
 def test_analyze_writes_the_box_and_image_level_shift_of_a_detection_run(detection_run):
-    """Without --source-data the training split is compared with the test split, and only shift.json is written."""
+    """Without --source-data the training split is compared with the test split; shift.json and transferability.json
+    (the run's pretrained backbone scored on its boxes, beside random weights) are written."""
     run, _ = detection_run
     done = xferdiag("analyze", run, "--layers", "features.3", cwd=run.parent)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--layers" in done.stderr, done.stderr
@@ -99,12 +100,15 @@ def test_analyze_writes_the_box_and_image_level_shift_of_a_detection_run(detecti
     assert rows["boxes_per_image"]["n_source"] == data["card"]["train"]["images"] == shift["n_source"]
     assert rows["boxes_per_image"]["n_target"] == data["card"]["test"]["images"] == shift["n_target"]
     assert 0 <= shift["c2st"]["accuracy"] <= 1 and shift["interpretation"][0].startswith("Compared: the target data's training split")
-    assert sorted(p.name for p in (run / "analysis").iterdir()) == ["shift.json"]
+    assert sorted(p.name for p in (run / "analysis").iterdir()) == ["shift.json", "transferability.json"]
+    scores = json.loads((run / "analysis/transferability.json").read_text())
+    assert scores["n"] == data["card"]["train"]["images"] and scores["reference"]["model"] == "random initialisation"
 
 
 def test_rank_of_detection_data_ends_in_one_line(tmp_path):
     folder = write_coco(make_scenes(4, seed=1), tmp_path / "scenes")
     done = xferdiag("rank", "--data", folder, "--candidates", "mobilenet_v2", "--out", "r", cwd=tmp_path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "not available for detection runs yet" in done.stderr
+    assert "--model: rank on detection data puts each candidate backbone under a detector" in done.stderr
+    assert "digits-cnn" not in done.stderr  # the default, which the user did not give
     assert not (tmp_path / "r").exists()

@@ -13,7 +13,7 @@ import torchvision
 from xferdiag.config import RunConfig
 from xferdiag.errors import DataError, InputError
 from xferdiag.tasks.detection.analysis import analyze
-from xferdiag.tasks.detection.data import make_scenes, write_coco
+from xferdiag.tasks.detection.data import load_detection, make_scenes, write_coco
 from xferdiag.tasks.detection.models import build_detection_model
 from xferdiag.tasks.detection.settings import settings_for
 from xferdiag.tasks.detection.shift import BOX_STATISTICS, box_statistics, box_table, image_shift, pooled_features
@@ -89,6 +89,9 @@ def test_the_analysis_of_a_run_compares_its_source_with_its_target_and_else_its_
     assert result["compared"].startswith("source data") and result["n_source"] == result["n_target"] == 24
     assert result["c2st"]["accuracy"] >= 0.75 and result["mmd"]["p_value"] < 0.05
     assert not any(row["shifted"] for row in result["boxes"]["statistics"]) and result["label_shift"]["total_variation"] < 0.2
+    objects = result["instance"]["objects"]  # the instance level, over the same images, one row per ground-truth box
+    assert result["instance"]["stride"] == 8 and objects["n_source_images"] <= 24 and objects["n_source"] == len(box_table(
+        load_detection(str(tmp_path / "source")))["size"])
     own = analyze(dataclasses.replace(config, source_data=None), n_permutations=50)
     per_image = own["boxes"]["statistics"][-1]  # boxes per image: one value per image compared, the validation split left out
     assert "training split" in own["compared"] and (per_image["n_source"], per_image["n_target"]) == (own["n_source"], own["n_target"])

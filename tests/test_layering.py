@@ -259,3 +259,50 @@ def test_the_modality_rule_sees_a_branch():
         'demo = scenario == "text" and domain.kind == other.kind and kind == "mean"',  # not a branch on the kind of data
     ])
     assert _modality_branches(ast.parse(source)) == [1, 3, 4, 6, 7]
+
+
+SHARED = ("data", "engine", "analyzers", "explainers", "rundir", "report")
+"""The packages every kind of data shares: they reach a modality through its registry, its loader
+(``modalities/loading.py``) or its descriptor. ``models/`` is not yet among them: its model sources still build the
+text network and the table MLP of the text and table plug-ins (docs/architecture.md)."""
+
+
+def _plug_in_imports(graph: dict[str, set[str]], packages: tuple[str, ...]) -> list[str]:
+    """Imports of a modality plug-in package's modules by a module of the shared ``packages``."""
+    return sorted(f"{module} -> {target}" for module, targets in graph.items()
+                  if module.count(".") and module.split(".")[1] in packages
+                  for target in targets if any(target == p or target.startswith(f"{p}.") for p in MODALITY_PLUG_INS))
+
+
+def test_the_shared_packages_import_no_modality_plug_in():
+    """Code of one kind of data lives in its plug-in package (``modalities/text/load.py``, ``modalities/table/mlp.py``);
+    the shared packages import none of it, so a module of one kind moved back into them would have to stand alone."""
+    assert _plug_in_imports(_import_graph(), SHARED) == []
+
+
+def test_the_shared_package_rule_sees_an_import():
+    graph = {"xferdiag.data.images": {"xferdiag.modalities.image.data"}, "xferdiag.data": {"xferdiag.modalities.descriptor"},
+             "xferdiag.models.source": {"xferdiag.modalities.text.network"}}
+    assert _plug_in_imports(graph, SHARED) == ["xferdiag.data.images -> xferdiag.modalities.image.data"]
+
+
+def _payloads(tree: ast.AST) -> list[str]:
+    """Classes that say which kind of data they hold (``kind = IMAGE``): the payloads of :class:`xferdiag.data.Payload`."""
+    return [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+            for statement in node.body if isinstance(statement, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id == "kind" for target in statement.targets)]
+
+
+def test_every_payload_lives_in_its_modality_plug_in():
+    """A domain's payload (its examples as one kind of data holds them, ``ImageTensors``, ``Texts``) is its modality's:
+    none is defined in a shared module."""
+    found = []
+    for name, path in MODULES.items():
+        if not any(name == p or name.startswith(f"{p}.") for p in MODALITY_PLUG_INS):
+            found += [f"{name}.{payload}" for payload in _payloads(ast.parse(path.read_text()))]
+    assert found == []
+
+
+def test_the_payload_rule_sees_a_payload():
+    source = "class Audio:\n    kind = 'audio'\n\nclass Spec:\n    kind: str = 'image'\n\nclass Other:\n    name = 'x'\n"
+    assert _payloads(ast.parse(source)) == ["Audio"]

@@ -6,23 +6,27 @@ and the report must say the section is not available, so a modality can land bef
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.cli_helpers import ENV
 from tests.test_task_contracts import Tiny, _classification, cli, finetuned, one_line
 from tests.toy_modalities import sequence
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
-from xferdiag.data import load_domain
-from xferdiag.data.cues import cue_corpus
-from xferdiag.errors import DataError
+from xferdiag.errors import ConfigError, DataError
 from xferdiag.modalities.base import Modality
 from xferdiag.modalities.descriptor import DESCRIPTORS, STAGES, ModalityDescriptor, describe_modality
 from xferdiag.modalities.image import model as image_model_side
+from xferdiag.modalities.loading import load_domain
 from xferdiag.modalities.models import MODEL_SIDES
 from xferdiag.modalities.registry import MODALITIES, register_modality
+from xferdiag.modalities.text.cues import cue_corpus
 from xferdiag.models import ModelSource
 from xferdiag.rundir import RunDir
 from xferdiag.rundir.kinds import kind_of
@@ -151,3 +155,44 @@ def test_the_report_recomputes_the_same_verdict_and_says_what_is_not_available(f
     lacking = [stage for stage in ("analyze", "explain") if not descriptor.supports(stage)]
     assert (f"not available for {kind} data yet" in html) == bool(lacking)
     assert ("Domain shift" in html) == descriptor.supports("analyze")
+
+
+def _declare(site: Path, name: str, value: str) -> Path:
+    """A package's dist-info on ``site`` declaring ``value`` in the ``xferdiag.modalities`` entry-point group."""
+    dist = site / f"{name.replace('-', '_')}-0.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0\n")
+    (dist / "entry_points.txt").write_text(f"[xferdiag.modalities]\n{name} = {value}\n")
+    return site
+
+
+@pytest.mark.slow
+def test_a_modality_an_installed_package_declares_works_in_a_fresh_process(tmp_path, one_thread):
+    """The toy declared by a package (an ``xferdiag.modalities`` entry point naming its ``register``) instead of
+    registered in the process: a fresh ``python -m xferdiag`` loads its data (its loader claims the ``.seq.npz``), trains
+    and judges it, and refuses explain of its run in one line (its descriptor is found, so the run does not read as
+    images)."""
+    site = _declare(tmp_path / "site", "xferdiag-toy-modalities", "tests.toy_modalities.sequence:register")
+    tiny = _toy_sequence(tmp_path)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(Path(__file__).resolve().parents[1])])}
+
+    def fresh(*argv) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "xferdiag", *map(str, argv)], cwd=tmp_path, env=env, text=True,
+                              capture_output=True, timeout=300)
+
+    trained = fresh("finetune", *tiny.finetune, "--epochs", "1", "--seeds", "2", "--threads", "1", "--quiet", "--out", tmp_path / "run")
+    rd = RunDir(tmp_path / "run")
+    assert trained.returncode == 0 and json.loads(rd.data_json.read_text())["kind"] == "sequence", trained.stderr
+    assert json.loads(rd.verdict_json.read_text())["seeds"] == [0, 1]
+    refused = fresh("explain", tmp_path / "run", "--n", "2", "--quiet")
+    one_line(refused.returncode, refused.stderr, "'explain' is not available for sequence data yet")
+
+
+def test_a_broken_modality_plug_in_a_package_declares_ends_in_one_line_naming_it(tmp_path, monkeypatch):
+    from xferdiag.modalities import descriptor
+
+    monkeypatch.syspath_prepend(str(_declare(tmp_path, "broken", "tests.toy_modalities.nowhere:register")))
+    monkeypatch.setattr(descriptor, "_looked", [])  # look again, with the package on the path
+    assert describe_modality("image") is DESCRIPTORS["image"]  # a built-in kind looks for no plug-in
+    with pytest.raises(ConfigError, match=r"^modality plug-in 'broken' \(tests.toy_modalities.nowhere:register\) does not load: No module"):
+        describe_modality("broken")

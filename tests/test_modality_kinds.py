@@ -3,6 +3,7 @@ run directory reads older spellings once, and the report and the commands ask th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -12,13 +13,13 @@ import torch
 
 from xferdiag.config import RunConfig
 from xferdiag.data import Domain, InputSpec
-from xferdiag.data.images import ImageFiles, ImageTensors
-from xferdiag.data.tables import TableRows
-from xferdiag.data.text import Texts
 from xferdiag.errors import ConfigError, DataError
-from xferdiag.modalities.descriptor import KINDS, describe_modality
+from xferdiag.modalities.descriptor import DESCRIPTORS, KINDS, describe_modality
+from xferdiag.modalities.image.data import ImageFiles, ImageTensors
 from xferdiag.modalities.models import input_example, transfer_model_class
 from xferdiag.modalities.registry import MODALITIES, check_options, keep_whole, modality_of
+from xferdiag.modalities.table.load import TableRows
+from xferdiag.modalities.text.load import Texts
 from xferdiag.modalities.text.model import TextClassifier
 from xferdiag.models import TransferModel
 from xferdiag.report import render_report
@@ -87,12 +88,40 @@ def test_long_inputs_are_a_rule_of_the_modality_that_cuts_them():
     assert [describe_modality(k).cuts_long_inputs for k in KINDS] == [False, False, True]
 
 
-def test_an_option_of_another_kind_of_data_ends_in_one_line():
-    config = RunConfig(data="digits:plain", model="builtin:digits-cnn", freeze_embeddings=True)
-    with pytest.raises(ConfigError, match=r"^freeze_embeddings: only a text model has embeddings to freeze; "
-                                          r"'builtin:digits-cnn' takes table rows$"):
-        check_options(config, TABLE_SPEC)
-    check_options(RunConfig(data="digits:plain"), TABLE_SPEC)
+OTHER_KINDS_OPTIONS = [  # (option, a non-default value, the kind that declares it, a kind that does not and its words)
+    ("max_length", 32, "text", "image", "images"), ("truncate", False, "text", "table", "a table"),
+    ("freeze_embeddings", True, "text", "image", "images"), ("group_by_length", True, "text", "table", "a table"),
+    ("image_size", 64, "image", "text", "texts"), ("channels", 1, "image", "table", "a table"),
+    ("mean", [0.5], "image", "text", "texts"), ("std", [0.5], "image", "table", "a table"),
+    ("normalize", "none", "image", "text", "texts"),
+]
+
+
+@pytest.mark.parametrize(("option", "value", "owner", "kind", "words"), OTHER_KINDS_OPTIONS)
+def test_an_option_of_another_kind_of_data_ends_in_one_line_naming_it_and_both_kinds(option, value, owner, kind, words):
+    config = RunConfig(data="digits:plain", **{option: value})
+    with pytest.raises(ConfigError) as raised:
+        check_options(config, kind)
+    assert str(raised.value) == f"{option}: applies to {owner} data; this run's data is {words}"
+    check_options(config, owner)  # the kind that declares it takes it
+
+
+def test_every_declared_option_is_checked_and_the_defaults_pass():
+    declared = {option for kind in KINDS for option in describe_modality(kind).options}
+    assert declared == {row[0] for row in OTHER_KINDS_OPTIONS}
+    for kind in KINDS:
+        check_options(RunConfig(data="digits:plain"), kind)
+
+
+def test_an_option_two_kinds_declare_is_theirs_alike(monkeypatch):
+    """image_size is an image option; a detection run is on images, so it takes it (its Prepared.spec is an image
+    spec); a kind that shares an option by declaring it takes it too."""
+    check_options(RunConfig(data="digits:plain", image_size=320), "image")
+    shared = dataclasses.replace(describe_modality("table"), options=("image_size",))
+    monkeypatch.setitem(DESCRIPTORS, "table", shared)
+    check_options(RunConfig(data="digits:plain", image_size=320), "table")
+    with pytest.raises(ConfigError, match=r"^image_size: applies to image data; this run's data is texts$"):
+        check_options(RunConfig(data="digits:plain", image_size=320), "text")
 
 
 def test_the_descriptor_words_for_the_report():

@@ -143,7 +143,7 @@ def test_a_users_model_without_convolutions_takes_a_tables_rows(tmp_path, monkey
     import numpy as np
 
     from xferdiag.data import Domain
-    from xferdiag.data.tables import TableRows
+    from xferdiag.modalities.table.load import TableRows
     from xferdiag.models.inputs import resolve_input
 
     (tmp_path / "mlpnets.py").write_text("from torch import nn\n\ndef mlp(num_classes=2):\n"

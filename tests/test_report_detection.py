@@ -12,16 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from detection_report_fixtures import CLASSES, arm_results, write_detection_run
 
+from xferdiag.analyzers.shift import two_sample_shift
 from xferdiag.commands.verdict import verdict_for_run
-from xferdiag.report import render_report
-from xferdiag.report.interpret import tide_sentences
+from xferdiag.report import fmt, render_report
+from xferdiag.report.interpret import interpret_shift, tide_sentences
 from xferdiag.report.sections.common import load_arms
 from xferdiag.report.sections.detection import pr_curves as pr_section
 from xferdiag.report.sections.detection.evidence import detection_evidence
-from xferdiag.rundir import RunDir, read_json
+from xferdiag.rundir import RunDir, read_json, write_json
 from xferdiag.tasks.detection.average_precision import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,3 +164,28 @@ def test_a_scratch_arm_that_finds_nothing_leaves_the_missed_loss_undefined(tmp_p
     errors = html[html.index('id="errors"'):html.index('id="gallery"')]
     assert re.search(r"<td title=\"[^\"]+\">missed</td>.*?<td class=\"num\">—</td>", errors)
     assert "A dash: no value" in errors
+
+
+def test_the_shift_section_shows_each_level_and_says_which_moved(run, tmp_path):
+    """A shift.json whose images moved (target features 3 sd away) and whose boxes did not (one distribution): the
+    table holds each level's proxy A-distance and interval, and the report says the images moved more."""
+    rng = np.random.default_rng(0)
+    levels = {name: two_sample_shift(rng.normal(0, 1, (40, 6)), rng.normal(move, 1, (40, 6)), n_permutations=50)
+              for name, move in (("image", 3.0), ("objects", 0.0), ("background", 3.0))}
+    result = {"compared": "source data x against the target data y", "boxes": {"alpha": 0.05, "statistics": []},
+              "layer": "backbone body, last stage, global average pool", "n_source": 40, "n_target": 40, **levels["image"],
+              "instance": {"layer": "backbone body stage 0 (stride 8)", "objects": {"n_source": 40, "n_target": 40, **levels["objects"]},
+                           "background": {"n_source": 40, "n_target": 40, **levels["background"]}, "per_class": []}}
+    result["interpretation"] = interpret_shift(result)
+    moved = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(run), str(moved)], check=True)
+    write_json(RunDir(moved).shift_json, result)
+    html = render_report(moved).html
+    start = html.index('id="level-shift"')
+    section = html[start:html.index("</table>", start)]
+    for name, label in (("image", "Image (pooled last stage)"), ("objects", "Objects (all classes)"), ("background", "Background boxes")):
+        pad = levels[name]["proxy_a_distance"]
+        value, low, high = (fmt.num(v, 2) for v in (pad["value"], *pad["ci95"]))
+        assert f"<td>{label}</td>" in section and f"{value} ({low} to {high})" in section
+    assert levels["image"]["proxy_a_distance"]["ci95"][0] > levels["objects"]["proxy_a_distance"]["ci95"][1]
+    assert "The images moved more than the objects in them" in html and "backbone body stage 0 (stride 8)" in section

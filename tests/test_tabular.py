@@ -12,11 +12,13 @@ import torch
 from xferdiag.analyzers.shift import feature_shift
 from xferdiag.cli import main
 from xferdiag.config import STRATEGIES, RunConfig
-from xferdiag.data import load_domain, split_target
+from xferdiag.data import split_target
 from xferdiag.errors import DataError, InputError, ModelError
 from xferdiag.explainers import TableRequest, explain_arms
+from xferdiag.modalities.loading import load_domain
+from xferdiag.modalities.resolve import resolve_config
+from xferdiag.modalities.table.mlp import model_for_data
 from xferdiag.models import ModelSource, build_transfer_model, resolve_input_spec
-from xferdiag.models.tabular import model_for_data, resolve_config
 
 NAMES = ["age", "dose", "weight", "noise"]
 

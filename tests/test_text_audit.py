@@ -11,8 +11,9 @@ import torch
 
 from xferdiag.cli import main
 from xferdiag.commands.textdemo import text_scenario_config, write_jsonl
-from xferdiag.data import load_domain, split_target
-from xferdiag.data.cues import cue_corpus
+from xferdiag.data import split_target
+from xferdiag.modalities.loading import load_domain
+from xferdiag.modalities.text.cues import cue_corpus
 from xferdiag.modalities.text.network import transformers_offline
 from xferdiag.rundir import RunDir, read_json
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tests.test_cli_errors import assert_user_error, xferdiag
-from xferdiag.data import load_domain, split_target
-from xferdiag.data.text import load_text_file, with_columns
+from xferdiag.data import split_target
 from xferdiag.errors import DataError
+from xferdiag.modalities.loading import load_domain
+from xferdiag.modalities.text.load import load_text_file, with_columns
 
 
 def write_csv(path, rows, header=("text", "label")):
@@ -114,7 +115,7 @@ def test_bad_text_files_fail_in_one_line_naming_the_problem(tmp_path, case, need
 
 
 def test_folder_errors(tmp_path):
-    from xferdiag.data.text import load_text_folder
+    from xferdiag.modalities.text.load import load_text_folder
 
     with pytest.raises(DataError, match="data folder not found"):
         load_text_folder(tmp_path / "nope")

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from xferdiag.commands.textdemo import write_jsonl
-from xferdiag.data.cues import cue_corpus, vocabulary
 from xferdiag.errors import ModelError
+from xferdiag.modalities.text.cues import cue_corpus, vocabulary
 from xferdiag.modalities.text.network import load_tokenizer, transformers_offline
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest

@@ -10,11 +10,11 @@ import pytest
 
 from xferdiag.analyzers.text_shift import separating_words
 from xferdiag.data import Domain
-from xferdiag.data.images import ImageTensors
-from xferdiag.data.text import Texts
 from xferdiag.errors import InputError
 from xferdiag.modalities.descriptor import describe_modality
+from xferdiag.modalities.image.data import ImageTensors
 from xferdiag.modalities.registry import modality_of
+from xferdiag.modalities.text.load import Texts
 from xferdiag.modalities.text.plugin import TextModality
 
 SOURCE = [f"the cat sat on mat {i} today" for i in range(20)]

@@ -12,12 +12,13 @@ from torch import nn
 
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
 from xferdiag.config import RunConfig
-from xferdiag.data import load_domain, split_target
-from xferdiag.data.cues import cue_corpus
-from xferdiag.data.text import token_stats, tokenize
+from xferdiag.data import split_target
 from xferdiag.engine.strategies import Phase, apply_freezing, parameter_groups, phases_for
 from xferdiag.engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from xferdiag.errors import ModelError
+from xferdiag.modalities.loading import load_domain
+from xferdiag.modalities.text.cues import cue_corpus
+from xferdiag.modalities.text.load import token_stats, tokenize
 from xferdiag.modalities.text.network import TextNet
 from xferdiag.models import ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.models.inputs import InputRequest
@@ -319,15 +320,19 @@ def test_frozen_embeddings_leave_llrd_groups_and_lp_ft_without_them_and_stay_in_
     assert not model.backbone.get_submodule(model.blocks[0]).training and model.backbone.get_submodule(model.blocks[1]).training
 
 
-def test_freeze_embeddings_on_an_image_model_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+@pytest.mark.parametrize(("flags", "line"), [
+    (["--freeze-embeddings"], "--freeze-embeddings: applies to text data; this run's data is images"),
+    (["--max-length", "32"], "--max-length: applies to text data; this run's data is images"),
+    (["--no-truncate"], "--truncate: applies to text data; this run's data is images"),
+])
+def test_a_text_option_on_an_image_run_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, flags, line):
     from xferdiag.cli import main
 
     checkpoint = tmp_path / "cnn.pt"
     torch.save(ModelSource.parse("builtin:digits-cnn").build_classifier().state_dict(), checkpoint)
     args = ["finetune", "--data", "digits:rotated", "--model", "builtin:digits-cnn", "--pretrained-checkpoint", str(checkpoint),
             "--epochs", "1", "--seeds", "1", "--out", str(tmp_path / "run")]
-    assert main([*args, "--freeze-embeddings"]) == 2
+    assert main([*args, *flags]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("xferdiag: error: --freeze-embeddings: only a text model has embeddings to freeze; "
-                   "'builtin:digits-cnn' takes images"), err
+    assert err == f"xferdiag: error: {line}", err
     assert not (tmp_path / "run").exists()

@@ -10,9 +10,10 @@ from xferdiag.commands.finetune import finetune
 from xferdiag.commands.rank import rank_models
 from xferdiag.commands.textdemo import make_tiny_bert, write_jsonl
 from xferdiag.config import RunConfig
-from xferdiag.data import load_domain, split_target
-from xferdiag.data.cues import cue_corpus
+from xferdiag.data import split_target
 from xferdiag.errors import DataError
+from xferdiag.modalities.loading import load_domain
+from xferdiag.modalities.text.cues import cue_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ from xferdiag.commands.demo import run_demo
 from xferdiag.commands.finetune import finetune
 from xferdiag.commands.textdemo import TINY_BERT
 from xferdiag.config import RunConfig
-from xferdiag.data.cues import CUES
+from xferdiag.modalities.text.cues import CUES
 from xferdiag.modalities.text.network import load_tokenizer
 from xferdiag.models import ModelSource, load_pretrained_classifier
 

@@ -30,7 +30,7 @@ def _tutorial():
 
 
 def _skip_without_assets() -> None:
-    from xferdiag.data.fashion import FILES, ROOT as FASHION
+    from xferdiag.modalities.image.fashion import FILES, ROOT as FASHION
 
     if mobilenet_v2_file() is None:
         pytest.skip(NOT_INSTALLED)

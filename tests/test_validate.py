@@ -8,8 +8,8 @@ import torch
 
 from xferdiag._validate import check_array, check_labels, check_scalar, check_seed, to_numpy
 from xferdiag.data import Domain, split_target
-from xferdiag.data.tables import TableRows
 from xferdiag.errors import InputError
+from xferdiag.modalities.table.load import TableRows
 
 
 def test_tensors_on_any_device_read_like_arrays():

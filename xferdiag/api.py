@@ -103,6 +103,6 @@ def _settings(config: RunConfig | dict | None, settings: dict) -> RunConfig:
 
 def _config(config: RunConfig | dict | None, settings: dict, label_column: str | None = None,
             text_column: str | None = None) -> RunConfig:
-    from .models.tabular import resolve_config
+    from .modalities.resolve import resolve_config
 
     return resolve_config(_settings(config, settings), label_column, text_column)

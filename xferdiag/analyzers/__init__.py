@@ -11,10 +11,10 @@ from .shift import (
     two_sample_shift,
 )
 from .similarity import embed_2d, linear_cka, rbf_cka
-from .transferability import h_score, leep, logme, nce, transferability_scores
+from .transferability import h_score, leep, logme, logme_regression, nce, transferability_scores
 
 __all__ = [
     "classifier_two_sample_test", "embed_2d", "feature_shift", "frechet_distance", "h_score", "ks_shift", "label_shift", "leep",
-    "linear_cka", "logme", "mmd_test", "nce", "proxy_a_distance", "rbf_cka", "transferability_scores",
+    "linear_cka", "logme", "logme_regression", "mmd_test", "nce", "proxy_a_distance", "rbf_cka", "transferability_scores",
     "two_sample_shift",
 ]

@@ -35,6 +35,7 @@ from scipy.spatial.distance import pdist
 
 from .._validate import check_samples, check_scalar, check_seed
 from ..errors import InputError
+from .permutation_groups import GroupDesign, group_design, group_masks, group_subset
 
 MEDIAN_SUBSAMPLE = 1000
 """The median heuristic looks at the pairwise distances of at most this many pooled points
@@ -59,7 +60,8 @@ class MMDResult:
     one with the largest standardised MMD² (with the B-test, the smallest p-value).
     ``estimator`` is ``"permutation"`` (full U-statistic, permutation p-value from
     ``n_permutations`` permutations) or ``"block"`` (B-test, asymptotic normal p-value;
-    ``n_permutations`` is then 0).
+    ``n_permutations`` is then 0). ``groups``: how many groups the permutations moved whole (None:
+    points moved one by one).
     """
 
     statistic: float
@@ -70,6 +72,7 @@ class MMDResult:
     features: str = "raw"
     kernels: tuple = ()
     chosen: int = 0
+    groups: int | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +84,7 @@ class MMDResult:
             "features": self.features,
             "kernels": [{"features": name, "bandwidth": sigma, "mmd2": value} for name, sigma, value in self.kernels],
             "chosen_kernel": self.chosen,
+            "groups": self.groups,
         }
 
 
@@ -120,19 +124,23 @@ def _pooled_kernel(z: torch.Tensor, sigma: float) -> torch.Tensor:
     return k
 
 
-def _mmd2_unbiased(k: torch.Tensor, masks: torch.Tensor, n: int, m: int) -> torch.Tensor:
+def _mmd2_unbiased(k: torch.Tensor, masks: torch.Tensor, n: int, m: int, groups: bool = False) -> torch.Tensor:
     """Unbiased MMD² (Gretton et al. 2012, eq. 3) of kernel matrices ``k`` (..., N, N) from
     ``_pooled_kernel`` for every labelling in ``masks`` (B, N) at once; shape (..., B).
 
     A mask row ``a`` marks the n points labelled x (b = 1 - a the m labelled y). With a zero
     diagonal, sum Kxx = a'Ka, sum Kxy = a'K1 - a'Ka, sum Kyy = 1'K1 - 2a'K1 + a'Ka: one matmul
-    per batch, reductions in float64.
+    per batch, reductions in float64. ``groups``: the masks' rows need not hold n points labelled x.
     """
     rows = k.sum(-1, dtype=torch.float64).unsqueeze(-2)
     kxx = ((masks @ k) * masks).sum(-1, dtype=torch.float64)
     kx1 = (rows * masks).sum(-1)
     kxy = kx1 - kxx
     kyy = rows.sum(-1) - 2 * kx1 + kxx
+    if groups:  # whole groups move, so each labelling has its own sample sizes (a side of one point has no pairs: 0)
+        n = masks.sum(-1, dtype=torch.float64)
+        m = masks.shape[-1] - n
+        return kxx / (n * (n - 1)).clamp(min=1) + kyy / (m * (m - 1)).clamp(min=1) - 2 * kxy / (n * m).clamp(min=1)
     return kxx / (n * (n - 1)) + kyy / (m * (m - 1)) - 2 * kxy / (n * m)
 
 
@@ -145,17 +153,20 @@ def _permutation_masks(rng, n: int, m: int, count: int) -> np.ndarray:
     return rng.permuted(np.tile(np.r_[np.ones(n), np.zeros(m)], (count, 1)), axis=1)
 
 
-def _null_values(z: np.ndarray, sigma: float, n: int, n_permutations: int, masks_seed: int, dev, dtype) -> np.ndarray:
+def _null_values(z: np.ndarray, sigma: float, n: int, n_permutations: int, masks_seed: int, dev, dtype,
+                 design: GroupDesign | None = None) -> np.ndarray:
     """MMD² of one kernel for the observed labelling (entry 0) and ``n_permutations`` relabellings
-    drawn from ``masks_seed``: every kernel of an aggregated test sees the same relabellings."""
+    drawn from ``masks_seed`` (whole groups of ``design`` moving together, when given): every kernel
+    of an aggregated test sees the same relabellings."""
     m = len(z) - n
     k = _pooled_kernel(torch.from_numpy(z).to(dev, dtype), sigma)
     observed = _mmd2_unbiased(k, torch.cat([torch.ones(1, n), torch.zeros(1, m)], 1).to(dev, dtype), n, m)
     rng, values = np.random.default_rng(masks_seed), [observed.cpu().numpy()]
     batch = max(1, min(n_permutations, _CHUNK_ELEMENTS // (n + m)))
     for start in range(0, n_permutations, batch):
-        masks = _permutation_masks(rng, n, m, min(batch, n_permutations - start))
-        values.append(_mmd2_unbiased(k, torch.from_numpy(masks).to(dev, dtype), n, m).cpu().numpy())
+        count = min(batch, n_permutations - start)
+        masks = _permutation_masks(rng, n, m, count) if design is None else group_masks(rng, design, count)
+        values.append(_mmd2_unbiased(k, torch.from_numpy(masks).to(dev, dtype), n, m, design is not None).cpu().numpy())
     return np.concatenate(values)
 
 
@@ -170,11 +181,11 @@ def _standardized_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(sd > 0, (values - values.mean(axis=1, keepdims=True)) / safe, 0.0), sd[:, 0]
 
 
-def _permutation_test(pooled: dict, kernels: list, n: int, n_permutations: int, rng, dev, dtype):
+def _permutation_test(pooled: dict, kernels: list, n: int, n_permutations: int, rng, dev, dtype, design=None):
     """Observed MMD² of every kernel, the permutation p-value of the aggregated statistic, and the
     kernel with the largest standardised observed MMD². One kernel: the statistic is its MMD²."""
     masks_seed = int(rng.integers(2**63))
-    values = np.stack([_null_values(pooled[name], sigma, n, n_permutations, masks_seed, dev, dtype)
+    values = np.stack([_null_values(pooled[name], sigma, n, n_permutations, masks_seed, dev, dtype, design)
                        for name, sigma in kernels])
     tolerance = _TIE_TOLERANCE[dtype]
     if len(kernels) == 1:
@@ -300,7 +311,7 @@ def _kernels(x: np.ndarray, y: np.ndarray, bandwidth, rng) -> tuple[dict, list]:
 
 
 def mmd_test(x, y, n_permutations: int = 1000, bandwidth="aggregate", seed: int = 0, device=None,
-             block_threshold: int = 10_000) -> MMDResult:
+             block_threshold: int = 10_000, groups=None) -> MMDResult:
     """Kernel two-sample test: unbiased MMD² with Gaussian kernels (Gretton et al., JMLR 2012).
 
     ``bandwidth`` ``"aggregate"`` (default) runs the aggregated test of the module docstring: the
@@ -315,6 +326,11 @@ def mmd_test(x, y, n_permutations: int = 1000, bandwidth="aggregate", seed: int 
     matmuls; the p-value (k + 1)/(B + 1) counts the k of B permutations at least as large and is
     never 0. Above it the B-test is used (see ``_block_test``) so memory stays bounded.
     ``device`` None uses CUDA when available.
+
+    ``groups`` (the group of each x point and of each y point: the image a box comes from; an id on
+    both sides pairs them) makes the permutations move whole groups (:mod:`.permutation_groups`), for
+    points that are not independent within a group; above ``block_threshold`` the test then runs on a
+    seeded sample of whole groups under it instead of the B-test.
     """
     x, y = check_samples(x, y)
     n_permutations = check_scalar(n_permutations, "n_permutations", int, 1)
@@ -327,6 +343,12 @@ def mmd_test(x, y, n_permutations: int = 1000, bandwidth="aggregate", seed: int 
             raise InputError(f"bandwidth: must be 'aggregate', 'median' or a positive number, got {bandwidth!r}")
     else:
         bandwidth = check_scalar(bandwidth, "bandwidth", float, 0.0)
+    design = None if groups is None else group_design(groups, len(x), len(y))
+    if design is not None and len(x) + len(y) > block_threshold:
+        keep = group_subset(design, block_threshold, rng)
+        kx, ky = keep[keep < len(x)], keep[keep >= len(x)]
+        x, y = check_samples(x[kx], y[ky - len(x)])
+        design = group_design((design.index[kx], design.index[ky]), len(x), len(y))
     pooled, kernels = _kernels(x, y, bandwidth, rng)
     headline = 0 if len(kernels) == 1 else len(SCALES) + SCALES.index(1.0)  # whitened, median σ
     if len(x) + len(y) > block_threshold:
@@ -335,9 +357,9 @@ def mmd_test(x, y, n_permutations: int = 1000, bandwidth="aggregate", seed: int 
         observed, p_value, chosen = _block_test(pooled, kernels, len(x), rng, dev, dtype)
         estimator, n_permutations = "block", 0
     else:
-        observed, p_value, chosen = _permutation_test(pooled, kernels, len(x), n_permutations, rng, dev, dtype)
+        observed, p_value, chosen = _permutation_test(pooled, kernels, len(x), n_permutations, rng, dev, dtype, design)
         estimator = "permutation"
     name, sigma = kernels[headline]
     return MMDResult(float(observed[headline]), p_value, float(sigma), n_permutations, estimator, name,
                      tuple((name, float(sigma), float(value)) for (name, sigma), value in zip(kernels, observed)),
-                     chosen)
+                     chosen, None if design is None else len(design.mixed))

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -32,12 +32,28 @@ __all__ = [
 ]
 
 
-def _balanced(x, y, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Subsample the larger sample to the size of the smaller so that chance accuracy is 1/2."""
+def _balanced(x, y, rng, groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Subsample the larger sample to the size of the smaller so that chance accuracy is 1/2; the kept points'
+    groups beside (None without ``groups``)."""
     k = min(len(x), len(y))
-    x = x[np.sort(rng.choice(len(x), k, replace=False))] if len(x) > k else x
-    y = y[np.sort(rng.choice(len(y), k, replace=False))] if len(y) > k else y
-    return np.concatenate([x, y]), np.repeat([0, 1], k)
+    ix = np.sort(rng.choice(len(x), k, replace=False)) if len(x) > k else np.arange(len(x))
+    iy = np.sort(rng.choice(len(y), k, replace=False)) if len(y) > k else np.arange(len(y))
+    kept = None if groups is None else np.concatenate([groups[0][ix], groups[1][iy]])
+    return np.concatenate([x[ix], y[iy]]), np.repeat([0, 1], k), kept
+
+
+def _check_groups(groups, x, y, folds: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``groups`` as two integer arrays, one id per source and per target point, with at least ``folds`` ids."""
+    if groups is None:
+        return None
+    if len(groups) != 2:
+        raise InputError("groups: give two arrays, the group of each source point and of each target point")
+    gx, gy = (np.asarray(g).reshape(-1) for g in groups)
+    if (len(gx), len(gy)) != (len(x), len(y)):
+        raise InputError(f"groups: have {len(gx)} and {len(gy)} ids for {len(x)} source and {len(y)} target points")
+    if min(len(np.unique(gx)), len(np.unique(gy))) < folds:
+        raise InputError(f"groups: each side needs at least {folds} groups to split into {folds} folds")
+    return gx, gy
 
 
 def _domain_classifier():
@@ -62,7 +78,7 @@ class ProxyADistance:
                 "n_per_domain": self.n_per_domain}
 
 
-def proxy_a_distance(x, y, seed: int = 0, n_splits: int = 5) -> ProxyADistance:
+def proxy_a_distance(x, y, seed: int = 0, n_splits: int = 5, groups=None) -> ProxyADistance:
     """Proxy A-distance (Ben-David et al. 2007; Ganin et al. 2016): 2(1 - 2ε), clipped to [0, 2].
 
     ε is the ``n_splits``-fold cross-validated error of a logistic-regression domain classifier
@@ -70,6 +86,10 @@ def proxy_a_distance(x, y, seed: int = 0, n_splits: int = 5) -> ProxyADistance:
     0 means the domains cannot be told apart linearly, 2 that they separate perfectly. The 95%
     interval is the Wilson interval on ε over the pooled out-of-fold predictions (treated as
     independent), mapped through the same formula.
+
+    ``groups`` (the group of each source and each target point: the image a box comes from) keeps a group in one
+    fold: boxes of one image are alike, and a classifier tested on boxes of images it trained on is optimistic.
+    The same id on both sides keeps those points together too.
     """
     x, y = check_samples(x, y)
     n_splits = check_scalar(n_splits, "n_splits", int, 2)
@@ -77,9 +97,11 @@ def proxy_a_distance(x, y, seed: int = 0, n_splits: int = 5) -> ProxyADistance:
     if min(len(x), len(y)) < n_splits:
         raise InputError(f"n_splits: each sample needs at least n_splits={n_splits} points, "
                          f"got {min(len(x), len(y))}; lower n_splits")
-    features, domain = _balanced(x, y, rng)
-    folds = StratifiedKFold(n_splits, shuffle=True, random_state=int(rng.integers(2**31)))
-    predicted = cross_val_predict(_domain_classifier(), features, domain, cv=folds)
+    groups = _check_groups(groups, x, y, n_splits)
+    features, domain, kept = _balanced(x, y, rng, groups)
+    splitter = StratifiedKFold if groups is None else StratifiedGroupKFold
+    folds = splitter(n_splits, shuffle=True, random_state=int(rng.integers(2**31)))
+    predicted = cross_val_predict(_domain_classifier(), features, domain, cv=folds, groups=kept)
     wrong = int((predicted != domain).sum())
     low, high = stats.binomtest(wrong, len(domain)).proportion_ci(method="wilson")
 
@@ -103,28 +125,46 @@ class C2STResult:
 
 
 def classifier_two_sample_test(x, y, seed: int = 0, test_size: float = 0.5,
-                               classifier=None) -> C2STResult:
+                               classifier=None, groups=None) -> C2STResult:
     """Classifier two-sample test (Lopez-Paz & Oquab, ICLR 2017).
 
     Train a classifier to tell x from y (larger sample subsampled to the smaller so chance is
     1/2) on a stratified split, score it on the ``test_size`` held-out part; under "same
     distribution" the number correct is Binomial(n_test, 1/2). ``classifier`` is any
     scikit-learn classifier (cloned); the default is logistic regression on standardized features.
+    With ``groups`` (as in :func:`proxy_a_distance`) no group is on both sides of the split: the held-out part is
+    one of round(1 / ``test_size``) group folds, its larger domain then subsampled so that chance stays 1/2.
     """
     x, y = check_samples(x, y)
     test_size = check_scalar(test_size, "test_size", float, 0.0, 1.0)
     rng = check_seed(seed)
-    features, domain = _balanced(x, y, rng)
-    n_test = math.ceil(test_size * len(domain))
-    if n_test < 2 or len(domain) - n_test < 2:
+    groups = _check_groups(groups, x, y, max(2, round(1 / test_size)))
+    features, domain, kept = _balanced(x, y, rng, groups)
+    train, test = _c2st_split(domain, kept, test_size, rng)
+    n_test = len(test)
+    if n_test < 2 or len(train) < 2:
         raise InputError(f"test_size: leaves {n_test} of {len(domain)} balanced points for testing; "
                          "both parts need at least 2")
-    x_train, x_test, d_train, d_test = train_test_split(
-        features, domain, test_size=n_test, stratify=domain, random_state=int(rng.integers(2**31)))
+    x_train, x_test, d_train, d_test = features[train], features[test], domain[train], domain[test]
     model = clone(classifier) if classifier is not None else _domain_classifier()
     correct = int((model.fit(x_train, d_train).predict(x_test) == d_test).sum())
     p_value = stats.binomtest(correct, n_test, 0.5, alternative="greater").pvalue
     return C2STResult(correct / n_test, float(p_value), n_test)
+
+
+def _c2st_split(domain: np.ndarray, groups: np.ndarray | None, test_size: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out positions: a stratified split of ``test_size``, or without splitting a group, one group
+    fold held out with as many points of each domain (the larger side subsampled)."""
+    if groups is None:
+        n_test = math.ceil(test_size * len(domain))
+        if n_test < 2 or len(domain) - n_test < 2:
+            return np.arange(len(domain)), np.zeros(0, np.int64)
+        return train_test_split(np.arange(len(domain)), test_size=n_test, stratify=domain, random_state=int(rng.integers(2**31)))
+    folds = StratifiedGroupKFold(max(2, round(1 / test_size)), shuffle=True, random_state=int(rng.integers(2**31)))
+    train, test = next(folds.split(domain, domain, groups))
+    sides = [test[domain[test] == d] for d in (0, 1)]
+    k = min(len(side) for side in sides)
+    return train, np.sort(np.concatenate([np.sort(rng.choice(side, k, replace=False)) for side in sides]))
 
 
 # ------------------------------------------------------------------------------ Fréchet
@@ -266,14 +306,16 @@ class LabelShiftResult:
                 "total_variation": self.total_variation}
 
 
-def two_sample_shift(x, y, seed: int = 0, n_permutations: int = 1000) -> dict:
+def two_sample_shift(x, y, seed: int = 0, n_permutations: int = 1000, groups=None) -> dict:
     """Every two-sample analysis of source features ``x`` against target features ``y``, as shift.json stores them
-    for one feature layer (a classifier's penultimate layer, a detector's pooled backbone): one battery, one place."""
+    for one feature layer (a classifier's penultimate layer, a detector's pooled backbone, the boxes' RoI features):
+    one battery, one place. ``groups`` reach the domain classifiers' folds (see :func:`proxy_a_distance`) and the MMD
+    test's permutations, which then move whole groups (:func:`mmd_test`)."""
     return {
-        "mmd": mmd_test(x, y, n_permutations=n_permutations, seed=seed).to_dict(),
-        "proxy_a_distance": proxy_a_distance(x, y, seed=seed).to_dict(),
+        "mmd": mmd_test(x, y, n_permutations=n_permutations, seed=seed, groups=groups).to_dict(),
+        "proxy_a_distance": proxy_a_distance(x, y, seed=seed, groups=groups).to_dict(),
         "frechet": frechet_distance(x, y).to_dict(),
-        "c2st": classifier_two_sample_test(x, y, seed=seed).to_dict(),
+        "c2st": classifier_two_sample_test(x, y, seed=seed, groups=groups).to_dict(),
         "ks": ks_shift(x, y).to_dict(),
     }
 

@@ -16,6 +16,7 @@ from scipy.linalg import cho_factor, cho_solve
 from sklearn.covariance import LedoitWolf
 
 from .._validate import check_array, check_labels, check_probabilities, check_same_rows
+from ..errors import InputError
 
 NO_SOURCE_HEAD = "needs the source model's class outputs (the pretrained head); this backbone has none"
 
@@ -52,9 +53,32 @@ def logme(features, labels, *, tol: float = 1e-10, max_iter: int = 10_000) -> fl
     return _logme(f, check_labels(labels, "labels", n=f.shape[0]), tol, max_iter)
 
 
+def logme_regression(features, targets, *, tol: float = 1e-10, max_iter: int = 10_000) -> float:
+    """LogME of real-valued targets (You et al. 2021 define it for regression too): the same maximised log
+    evidence per example, one Bayesian linear model per target column (n,) or (n, k), averaged over the columns.
+
+    Each column is standardised first (zero mean, unit variance): the evidence of a target scaled by c moves by
+    −log c, so without it a column in pixels would outweigh one in ratios, and scores of different data could
+    not be read side by side. A constant column carries nothing to predict and is refused.
+    """
+    f = check_array(features, "features")
+    t = check_array(targets, "targets")
+    check_same_rows(f, t, ("features", "targets"))
+    spread = t.std(axis=0)
+    constant = spread <= np.abs(t).max(axis=0) * t.shape[0] * _EPS  # rounding noise around one value
+    if constant.any():
+        raise InputError(f"targets: column {int(np.argmax(constant))} is constant; there is nothing to predict")
+    return _logme_targets(f, (t - t.mean(axis=0)) / spread, tol, max_iter)
+
+
 def _logme(f: np.ndarray, y: np.ndarray, tol: float = 1e-10, max_iter: int = 10_000) -> float:
+    return _logme_targets(f, _one_hot(y), tol, max_iter)
+
+
+def _logme_targets(f: np.ndarray, targets: np.ndarray, tol: float = 1e-10, max_iter: int = 10_000) -> float:
+    """Mean over the target columns (n, C) of each column's maximised log evidence, per example."""
     n = f.shape[0]
-    sigma, z, y_sq = _spectrum_and_projections(f, y)
+    sigma, z, y_sq = _spectrum_and_projections(f, targets)
     z_sq = z**2
     out_of_span = y_sq - z_sq.sum(axis=0)  # ‖y − UUᵀy‖², the part of y that F cannot reach
     out_of_span[out_of_span <= y_sq * max(f.shape) * _EPS] = 0.0  # rounding noise, not a residual
@@ -71,11 +95,10 @@ def _logme(f: np.ndarray, y: np.ndarray, tol: float = 1e-10, max_iter: int = 10_
     return float(np.mean(evidences) / n)
 
 
-def _spectrum_and_projections(f: np.ndarray, y: np.ndarray):
-    """Eigenvalues σ of FᵀF (numerically non-zero ones only), the class targets projected on the
-    matching left singular vectors (z = Uᵀy, shape (k, C)), and ‖y‖² per class (= class counts)."""
+def _spectrum_and_projections(f: np.ndarray, onehot: np.ndarray):
+    """Eigenvalues σ of FᵀF (numerically non-zero ones only), the target columns (one-hot classes or real values)
+    projected on the matching left singular vectors (z = Uᵀy, shape (k, C)), and ‖y‖² per column (class counts)."""
     n, d = f.shape
-    onehot = _one_hot(y)
     if d <= n:
         sigma, v = np.linalg.eigh(f.T @ f)
         proj = v.T @ (f.T @ onehot)  # = diag(s) Uᵀ Y
@@ -86,7 +109,7 @@ def _spectrum_and_projections(f: np.ndarray, y: np.ndarray):
     keep = sigma > max(sigma.max(), 0.0) * max(n, d) * _EPS  # rounding-noise directions carry no signal
     sigma = sigma[keep]
     z = proj[keep] / np.sqrt(sigma)[:, None]
-    return sigma, z, onehot.sum(axis=0)
+    return sigma, z, (onehot**2).sum(axis=0)
 
 
 def _log_evidence(lam, sigma, z_sq, out_of_span, n):

@@ -56,9 +56,16 @@ def analyze_run(run_dir: str | Path, *, layers: list[str] | None = None, max_sam
     """Compute (or reuse) features and write shift, transferability and similarity results; return them."""
     require_stage(run_dir, "analyze")
     context = RunContext(run_dir)
-    own = getattr(task_named((context.meta.get("config") or {}).get("task")), "analyze", None)
-    if own is not None:  # a task whose analysis is its own (detection: box statistics, image-level shift)
-        return {"shift": _task_shift(context, own, layers=layers, max_samples=max_samples, n_permutations=n_permutations, seed=seed)}
+    task = task_named((context.meta.get("config") or {}).get("task"))
+    own = getattr(task, "analyze", None)
+    if own is not None:  # a task whose analysis is its own (detection: box statistics, image- and instance-level shift)
+        results = {"shift": _task_shift(context, own, layers=layers, max_samples=max_samples, n_permutations=n_permutations,
+                                        seed=seed)}
+        scores = getattr(task, "transferability", None)
+        if scores is not None:
+            results["transferability"] = scores(context.config, max_samples=max_samples, seed=seed, device=context.device)
+            rundir.write_json(context.run.transferability_json, results["transferability"])
+        return results
     run, models = context.run, context.models
     if models.classifier is None:
         raise RunDirError(f"{run.run_json}: the config names no pretrained weights ('pretrained_checkpoint' or "

@@ -19,6 +19,7 @@ from .. import rundir
 from ..config import RunConfig
 from ..engine.trainer import Runtime, SplitData, evaluate_model
 from ..errors import ConfigError, RunDirError
+from ..modalities.registry import check_options
 from ..sweeps import sweep_of
 from ..tasks.base import Task
 from ..tasks.descriptor import describe_task
@@ -52,6 +53,7 @@ def audit(checkpoint: str | Path, config: RunConfig, out: str | Path, *, quiet: 
     if sweep_of(config.to_dict()):
         raise ConfigError(f"audit: one fine-tuned model has one {sweep_of(config.to_dict()).setting}; give one value, not a sweep")
     audited = task.prepare_audit(config.replace(seeds=1), checkpoint, quiet=quiet)
+    check_options(audited.prepared.config, audited.prepared.spec.kind)
     config, point = audited.prepared.config.replace(task=task.name), audited.point  # run.json names the task, as finetune's
     audited.prepared.announce()
     runtime, threads = runtime_for(config, quiet)

@@ -15,9 +15,10 @@ from torch import nn
 
 from .. import rundir
 from ..config import RunConfig
-from ..data import Domain, InputSpec, TargetSplits, load_domain
+from ..data import Domain, InputSpec, TargetSplits
 from ..environment import choose_device
 from ..errors import RunDirError
+from ..modalities.loading import load_domain
 from ..models import (
     InputRequest,
     ModelSource,

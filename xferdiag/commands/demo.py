@@ -17,14 +17,17 @@ import torch
 
 from .. import rundir
 from ..config import RunConfig
-from ..data import SCENARIOS, load_domain, split_target
+from ..data import split_target
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, RunDirError, XferdiagError
 from ..modalities.descriptor import describe_modality
+from ..modalities.image.digits import SCENARIOS as DIGIT_SCENARIOS
+from ..modalities.loading import load_domain
+from ..modalities.table.load import SCENARIOS as TABLE_SCENARIOS
+from ..modalities.table.mlp import model_for_data
 from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
-from ..models.tabular import model_for_data
 from ..report import render_report
 from ..tasks.classification.prepare import split_data
 from ..tasks.classification.task import ClassificationTask
@@ -35,6 +38,8 @@ from .explain import explain_run
 from .finetune import finetune, runtime_for
 from .textdemo import ANALYZE_TEXT, EXPLAIN_TEXT, TEXT_SCENARIOS, text_scenario_config
 
+SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
+"""The built-in source/target pairs of the image and table demos."""
 MODEL = "builtin:digits-cnn"
 SOURCE, PRETRAINED = "source", "pretrained.pt"  # the demo's own folder in its run directory, and the pretrained weights there
 EXPLAIN = {"n": 8, "lime_samples": 300, "shap_samples": 50}  # 16x16 digits have few superpixels: enough, and fast

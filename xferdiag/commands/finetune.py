@@ -28,6 +28,7 @@ from ..engine.strategies import Phase, fused_optimizer, phases_for
 from ..engine.trainer import ArmPlan, ArmTrainer, Runtime, TrainResult
 from ..environment import describe, set_threads
 from ..errors import ConfigError, RunDirError
+from ..modalities.registry import check_options
 from ..rundir.records import input_from_record, input_record
 from ..tasks.base import Task
 from ..tasks.descriptor import describe_task
@@ -287,6 +288,7 @@ def _finetune(config: RunConfig, out: Path, runtime: Runtime, threads: int, resu
     distributed.on_main(lambda: _prepare_out(out, resume, allow_existing, config.seeds))
     recorded = _recorded_input(out) if resume else None
     prepared = task_for(config).prepare(config, source_domain=source_domain, resumed=resume, recorded_input=recorded, quiet=quiet)
+    check_options(prepared.config, prepared.spec.kind)
     config = prepared.config.replace(task=prepared.task.name)  # run.json names the task that judges and reports the run
     _check_sweep(config, prepared.task, quiet)
     env = describe_runtime(runtime, threads, config.batch_size)

@@ -10,6 +10,10 @@ random-initialisation reference: it shows how far random features get on the tar
 candidate scoring near it brings little. References are listed after the ranking, marked, and left
 out of it unless asked (``include_random``): the question rank answers is which pretrained model to
 start from, and a random start is what the scratch arm of ``finetune`` measures properly.
+
+A task may score its candidates itself (detection: backbones under ``--model``'s detector family, scored on their
+boxes): its optional ``rank_candidates`` hook (see :class:`xferdiag.tasks.base.Task`) returns the rows, ranking.json's
+record and the score columns; the ordering, the table and the files are the same for every task.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import torch
 from .. import rundir
 from ..analyzers.transferability import transferability_scores
 from ..config import RunConfig, parse_shots
-from ..data import Domain, load_domain, split_target
+from ..data import Domain, split_target
 from ..engine.features import extract_features
 from ..engine.trainer import seed_everything
 from ..environment import choose_device
 from ..errors import ConfigError, ModelError
 from ..modalities.descriptor import describe_modality
+from ..modalities.loading import load_domain
 from ..modalities.registry import keep_whole
 from ..models import (
     InputRequest,
@@ -47,7 +52,6 @@ from ..tasks.registry import task_for
 
 SCORES = ("logme", "leep", "nce", "h_score", "h_score_shrinkage")
 INIT = {True: "pretrained", False: "random reference"}  # ranking.csv's and the table's words for where weights start
-CSV_COLUMNS = ["rank", "candidate", "init", *SCORES, "seconds"]
 
 
 def parse_candidate(text: str) -> tuple[str, str | None]:
@@ -120,17 +124,17 @@ def order(rows: list[dict], include_random: bool = False) -> list[dict]:
     return ranked + references
 
 
-def table_lines(rows: list[dict]) -> list[str]:
+def table_lines(rows: list[dict], scores: tuple[str, ...] = SCORES) -> list[str]:
     """The terminal's table: every candidate's scores, with where its weights start; unranked references under
     a line of their own, and one line when no candidate is pretrained."""
     width = max([40, *(len(r["candidate"]) for r in rows)])
 
     def line(row: dict) -> str:
-        cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in SCORES)
+        cells = " ".join(f"{row[s]:>17.4f}" if row[s] is not None else f"{'n/a':>17}" for s in scores)
         rank = row["rank"] if row["rank"] is not None else "-"
         return f"{rank:>4}  {row['candidate']:<{width}} {row['init']:<16} {cells} {row['seconds']:>8.2f}"
 
-    lines = [f"{'rank':>4}  {'candidate':<{width}} {'init':<16} " + " ".join(f"{s:>17}" for s in SCORES) + f" {'seconds':>8}"]
+    lines = [f"{'rank':>4}  {'candidate':<{width}} {'init':<16} " + " ".join(f"{s:>17}" for s in scores) + f" {'seconds':>8}"]
     lines += [line(r) for r in rows if r["rank"] is not None]
     references = [r for r in rows if r["rank"] is None]
     if references:
@@ -143,7 +147,8 @@ def table_lines(rows: list[dict]) -> list[str]:
 
 def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all", val_fraction: float = 0.15,
                 test_fraction: float = 0.25, split_seed: int = 0, image_size: int | None = None, max_length: int | None = None,
-                truncate: bool = True, device: str = "auto", quiet: bool = False, include_random: bool = False) -> list[dict]:
+                truncate: bool = True, device: str = "auto", quiet: bool = False, include_random: bool = False,
+                model: str | None = None, detector_scale: str = "cpu") -> list[dict]:
     """Score every candidate on ``data``'s training split; write ranking.json and ranking.csv into ``out``.
 
     Pretrained candidates are ranked by LogME; random-initialisation references follow, unranked unless
@@ -152,34 +157,57 @@ def rank_models(data: str, candidates: list[str], out: str | Path, *, shots="all
     Texts are cut to ``max_length`` tokens, or with ``truncate`` False the longer ones are left out (of
     the training split as ``finetune --no-truncate`` leaves them out), counted in one warning line and in
     ranking.json's ``left_out``. Each candidate's input size and where it came from go to stderr, unless ``quiet``.
+    ``model`` and ``detector_scale`` are for a task whose candidates go under a model (detection: the detector family
+    each candidate backbone is put under, and its scale, as ``finetune`` takes them).
     """
     if not candidates:
         raise ConfigError("candidates: give at least one model")
     sizes = parse_shots(shots)
     if len(sizes) != 1:
         raise ConfigError(f"shots: rank scores one training-set size at a time, got {shots!r}")
-    config = RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device)  # one-line errors
-    task = task_for(config).name
-    if not describe_task(task).supports("rank"):
-        raise ConfigError(f"data {data}: rank is {describe_task(task).not_yet(task)}; 'xferdiag finetune' trains and judges it")
-    shots, request = sizes[0], InputRequest(image_size=image_size, max_length=max_length)
-    domain = load_domain(data)
-    keep = None if truncate else whole_texts(domain, candidates, request)
-    splits = split_target(domain, val_fraction, test_fraction, split_seed, shots, keep)
-    labels = domain.labels[splits.indices["train"]]
+    config = RunConfig(data=data, image_size=image_size, max_length=max_length, truncate=truncate, device=device,  # one-line errors
+                       val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
+                       detector_scale=detector_scale, **({"model": model} if model else {}))
+    task = task_for(config)
+    if not describe_task(task.name).supports("rank"):
+        raise ConfigError(f"data {data}: rank is {describe_task(task.name).not_yet(task.name)}; 'xferdiag finetune' trains and judges it")
+    meta = {"data": data, "split": "train", "ranked_by": "logme", "random_ranked": include_random}
+    hook = getattr(task, "rank_candidates", None)
+    if hook is not None:
+        scored = hook(config, [(c, *parse_candidate(c)) for c in candidates], shots=sizes[0], quiet=quiet)
+        rows = order([{**row, "init": INIT[row["pretrained"]]} for row in scored["rows"]], include_random)
+        write_ranking(out, {**meta, **scored["meta"]}, rows, task.rank_scores)
+        return rows
+    rows, extra = _classification_rows(config, candidates, sizes[0], quiet)
+    rows = order(rows, include_random)
+    write_ranking(out, {**meta, **extra}, rows)
+    return rows
+
+
+def _classification_rows(config: RunConfig, candidates: list[str], shots, quiet: bool) -> tuple[list[dict], dict]:
+    """Every candidate's row on a classification target (:func:`score_candidate`) and ranking.json's ``n`` (and
+    ``left_out``, with truncation off)."""
+    request = InputRequest(image_size=config.image_size, max_length=config.max_length)
+    domain = load_domain(config.data)
+    keep = None if config.truncate else whole_texts(domain, candidates, request)
+    splits = split_target(domain, config.val_fraction, config.test_fraction, config.split_seed, shots, keep)
     if splits.left_out.get("train"):
         print(f"xferdiag: warning: {splits.left_out['train']} of {splits.left_out['train'] + len(splits.indices['train'])} "
               "training texts do not fit in --max-length tokens of every candidate and are left out of the scores "
               "(--no-truncate)", file=sys.stderr)
-    dev = choose_device(device)
-    rows = order([score_candidate(candidate, splits, request, dev, quiet) for candidate in candidates], include_random)
-    write_ranking(out, {"data": data, "split": "train", "n": int(len(labels)), "ranked_by": "logme",
-                        "random_ranked": include_random, **({"left_out": splits.left_out["train"]} if keep is not None else {})}, rows)
-    return rows
+    dev = choose_device(config.device)
+    rows = [score_candidate(candidate, splits, request, dev, quiet) for candidate in candidates]
+    return rows, {"n": int(len(splits.indices["train"])), **({"left_out": splits.left_out["train"]} if keep is not None else {})}
 
 
-def write_ranking(out: str | Path, meta: dict, rows: list[dict]) -> None:
+def rank_scores(config: RunConfig) -> tuple[str, ...]:
+    """The score columns of ``config``'s task: its ``rank_scores`` where it scores its own candidates, else :data:`SCORES`."""
+    return getattr(task_for(config), "rank_scores", SCORES)
+
+
+def write_ranking(out: str | Path, meta: dict, rows: list[dict], scores: tuple[str, ...] = SCORES) -> None:
     """ranking.json (``meta`` and the candidates) and ranking.csv (one row per candidate, ``init`` saying pretrained or
-    random reference, ``rank`` empty for an unranked reference)."""
+    random reference, ``rank`` empty for an unranked reference, one column per score)."""
+    columns = ["rank", "candidate", "init", *scores, "seconds"]
     rundir.write_json(Path(out) / RANKING_JSON, {**meta, "candidates": rows})
-    rundir.write_csv(Path(out) / RANKING_CSV, CSV_COLUMNS, [[row[c] for c in CSV_COLUMNS] for row in rows])
+    rundir.write_csv(Path(out) / RANKING_CSV, columns, [[row[c] for c in columns] for row in rows])

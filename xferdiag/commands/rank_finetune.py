@@ -19,8 +19,9 @@ from ..config import RANK_FIELDS, RunConfig
 from ..errors import ConfigError
 from ..report.compare import compare_runs, render_compare
 from ..rundir.layout import RANK_COMPARE_HTML, RANK_RUNS, RANKING_JSON
+from ..tasks.registry import task_for
 from .finetune import finetune
-from .rank import SCORES, parse_candidate, rank_models, table_lines
+from .rank import SCORES, parse_candidate, rank_models, rank_scores, table_lines
 
 #: What the predicted order is read against: the transfer arm's mean test score (compare's column).
 MEASURE = "transfer_mean"
@@ -34,10 +35,11 @@ class Ranking:
     rows: list[dict]
     out: Path
     then_finetune: dict | None = None
+    scores: tuple[str, ...] = SCORES
 
     def table(self) -> list[str]:
-        """The terminal's table of scores."""
-        return table_lines(self.rows)
+        """The terminal's table of scores (the task's score columns)."""
+        return table_lines(self.rows, self.scores)
 
     def summary(self) -> list[str]:
         """The terminal's lines on the fine-tuned runs (none without ``then_finetune``)."""
@@ -52,9 +54,10 @@ def rank_and_finetune(config: RunConfig, candidates: list[str], out: str | Path,
         runs_folder(out)
     rows = rank_models(config.data, candidates, out, shots=config.shots, val_fraction=config.val_fraction,
                        test_fraction=config.test_fraction, split_seed=config.split_seed, include_random=include_random,
-                       quiet=quiet, **{name: getattr(config, name) for name in RANK_FIELDS})
+                       quiet=quiet, model=config.model, **{name: getattr(config, name) for name in RANK_FIELDS})
+    scores = rank_scores(config)
     summary = None if then_finetune is None else finetune_top(rows, then_finetune, config, out, quiet=quiet, command=command)
-    return Ranking(rows, Path(out), summary)
+    return Ranking(rows, Path(out), summary, scores)
 
 
 def runs_folder(out: str | Path) -> Path:
@@ -82,18 +85,26 @@ def finetune_top(rows: list[dict], k: int, config: RunConfig, out: str | Path, *
         raise ConfigError("then_finetune: no ranked candidate has pretrained weights to fine-tune")
     root, folders = runs_folder(out), []
     for row in top:
-        arch, checkpoint = parse_candidate(row["candidate"])
         folder = root / f"{row['rank']}-{_slug(row['candidate'])}"
-        finetune(config.replace(model=arch, pretrained_checkpoint=checkpoint, baseline="scratch"), folder, quiet=quiet,
-                 command=command)
+        finetune(candidate_config(config, row["candidate"]), folder, quiet=quiet, command=command)
         folders.append(folder)
-    scores = {str(f.resolve()): {s: row[s] for s in SCORES} for f, row in zip(folders, top)}
+    scores = {str(f.resolve()): {s: row.get(s) for s in SCORES} for f, row in zip(folders, top)}
     comparison = compare_runs(folders, scores=scores, measure=MEASURE)
     render_compare(folders, Path(out) / RANK_COMPARE_HTML, comparison)
     summary = _summary(top, folders, comparison, k)
     ranking = rundir.read_json(Path(out) / RANKING_JSON)
     rundir.write_json(Path(out) / RANKING_JSON, {**ranking, "then_finetune": summary})
     return summary
+
+
+def candidate_config(config: RunConfig, candidate: str) -> RunConfig:
+    """The finetune settings of one candidate beside its own scratch arm: the task's ``candidate_config`` hook where it
+    has one (detection: the candidate is the backbone under ``config.model``), else the candidate as the model."""
+    arch, checkpoint = parse_candidate(candidate)
+    configure = getattr(task_for(config), "candidate_config", None)
+    if configure is not None:
+        return configure(config, candidate, arch, checkpoint)
+    return config.replace(model=arch, pretrained_checkpoint=checkpoint, baseline="scratch")
 
 
 def _summary(top: list[dict], folders: list[Path], comparison: dict, k: int) -> dict:

@@ -13,14 +13,15 @@ from pathlib import Path
 
 from .. import rundir
 from ..config import RunConfig
-from ..data import load_domain, split_target
-from ..data.cues import cue_corpus, vocabulary
-from ..data.order import order_corpus
+from ..data import split_target
 from ..engine.strategies import Phase
 from ..engine.trainer import ArmPlan, ArmTrainer, seed_everything
 from ..errors import ConfigError, XferdiagError
 from ..explainers.budget import Budget
+from ..modalities.loading import load_domain
+from ..modalities.text.cues import cue_corpus, vocabulary
 from ..modalities.text.network import hold_positions_at_zero, minilm_dir, transformers_offline
+from ..modalities.text.order import order_corpus
 from ..models import ModelSource, build_transfer_model
 from ..tasks.classification.prepare import split_data
 from ..tasks.classification.task import ClassificationTask
@@ -42,7 +43,7 @@ CUES_SETTINGS = dict(strategy="linear-probe", shots=[4], max_length=16, val_frac
 """The tiny BERT runs on one thread: a 32-wide model gains nothing from a second one, and on a busy
 machine spinning OpenMP workers cost far more than they save."""
 ORDER_SETTINGS = {**CUES_SETTINGS, "shots": ["all"], "scratch_lr": 5e-3}
-"""Word order (:mod:`~xferdiag.data.order`, 120 texts per class): the scratch BERT finds the order in every
+"""Word order (:mod:`~xferdiag.modalities.text.order`, 120 texts per class): the scratch BERT finds the order in every
 seed with 192 training texts at 5e-3 (on three corpus and split seeds); with 128 texts, or at 1e-2, some
 seeds stay with the word pair at 50%."""
 EXPLAIN_TEXT = {"text-cues": {"n": 6, "lime_samples": 200, "shap_samples": 50},

@@ -1,11 +1,10 @@
-"""Datasets: built-in digit, table and text domains, image folders, ``.npz`` arrays, CSV tables and
-text files (CSV/JSONL, folders of ``.txt``) behind one interface."""
+"""What every kind of data shares: a labelled :class:`Domain` holding one modality's :class:`Payload`, its
+train/val/test splits and the :class:`InputSpec` a model takes. The loaders and payloads are the modality plug-ins'
+(:mod:`xferdiag.modalities`; :func:`xferdiag.modalities.loading.load_domain` reads a data spec)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -14,33 +13,15 @@ from torch.utils.data import Dataset
 from .._validate import check_scalar
 from ..errors import DataError
 from ..modalities.descriptor import describe_modality
-from .arrays import load_npz_images
-from .digits import SCENARIOS as DIGIT_SCENARIOS, load_digits_domain
-from .fashion import CLASSES as FASHION_CLASSES, load_fashion_mnist
-from .folder import scan_folder
-from .images import ImageFiles, ImageTensors
 from .spec import InputSpec
 from .splits import stratified_split, take_shots
-from .tables import (
-    SCENARIOS as TABLE_SCENARIOS,
-    Table,
-    TableRows,
-    csv_spec,
-    load_cancer_domain,
-    load_csv_table,
-    load_npz_table,
-    npz_is_table,
-)
-from .text import Corpus, Texts, load_corpus
 
-__all__ = ["LOADERS", "Domain", "InputSpec", "Payload", "SCENARIOS", "TargetSplits", "load_domain", "split_target"]
-
-SCENARIOS = {**DIGIT_SCENARIOS, **TABLE_SCENARIOS}
+__all__ = ["Domain", "InputSpec", "Payload", "TargetSplits", "split_target"]
 
 
 class Payload(Protocol):
-    """A domain's examples as one modality holds them (:class:`~.images.ImageTensors`, :class:`~.images.ImageFiles`,
-    :class:`~.tables.TableRows`, :class:`~.text.Texts`): the one place that knows their kind."""
+    """A domain's examples as one modality holds them (each modality plug-in's own: ``ImageTensors``, ``ImageFiles``,
+    ``TableRows``, ``Texts``): the one place that knows their kind."""
 
     kind: str
 
@@ -69,14 +50,6 @@ class Domain:
     labels: np.ndarray
     payload: Payload
     split: np.ndarray | None = None
-
-    @classmethod
-    def from_corpus(cls, spec: str, corpus: Corpus) -> Domain:
-        return cls(spec, corpus.classes, corpus.labels, Texts(corpus.texts), split=corpus.split)
-
-    @classmethod
-    def from_table(cls, spec: str, table: Table) -> Domain:
-        return cls(spec, table.classes, table.labels, TableRows(table.rows, table.feature_names), split=table.split)
 
     @property
     def kind(self) -> str:
@@ -112,43 +85,6 @@ class Domain:
         if spec.kind != self.kind:
             raise DataError(f"{self.spec}: {self.describe()}, but the model takes {describe_modality(spec.kind).takes}")
         self.payload.check_fits(self.spec, spec, len(self))
-
-
-LOADERS: dict[str, Callable[[str], Domain | None]] = {}
-"""The registered modality plug-ins' loaders by kind (:func:`xferdiag.modalities.registry.register_modality`): each
-is asked first whether a data spec is its own (a domain) or not (None)."""
-
-
-def load_domain(spec: str) -> Domain:
-    """``digits:<name>`` or ``cancer:<name>`` (built-in), ``fashion-mnist[:train]`` (Debian's package),
-    text (``bbc-news``, ``PATH.csv``/``PATH.jsonl`` with a text column, a folder of ``.txt`` class folders),
-    a folder of class folders, a ``.npz`` file
-    (images, or a table when ``x`` is 2-D), or a CSV table (``PATH.csv`` or ``PATH.csv:LABEL_COLUMN``); before
-    them, data a registered modality plug-in claims (:data:`LOADERS`)."""
-    for loader in LOADERS.values():
-        if (domain := loader(spec)) is not None:
-            return domain
-    if spec.startswith("digits:"):
-        images, labels = load_digits_domain(spec.split(":", 1)[1])
-        return Domain(spec, [str(i) for i in range(10)], labels, ImageTensors(images))
-    if spec == "fashion-mnist" or spec.startswith("fashion-mnist:"):
-        images, labels = load_fashion_mnist(spec.partition(":")[2] or "test")
-        return Domain(spec, list(FASHION_CLASSES), labels, ImageTensors(images))
-    corpus = load_corpus(spec)
-    if corpus is not None:
-        return Domain.from_corpus(spec, corpus)
-    if spec.startswith("cancer:"):
-        return Domain.from_table(spec, load_cancer_domain(spec.split(":", 1)[1]))
-    if csv_spec(spec):
-        return Domain.from_table(spec, load_csv_table(*csv_spec(spec)))
-    path = Path(spec)
-    if path.suffix.lower() == ".npz":
-        if npz_is_table(path):
-            return Domain.from_table(spec, load_npz_table(path))
-        classes, images, labels, split = load_npz_images(path)
-        return Domain(spec, classes, labels, ImageTensors(images), split=split)
-    classes, paths, labels, split, sizes = scan_folder(path)
-    return Domain(spec, classes, labels, ImageFiles(paths, sizes), split=split)
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Images stored as arrays in ``.npz``: ``x`` (images), ``y`` (labels), optional ``split`` and ``classes``.
+"""Arrays stored in ``.npz``: ``x`` (images or a table), ``y`` (labels), optional ``split`` and ``classes``.
 
-The readers of ``y``, ``classes`` and ``split`` are shared with ``.npz`` tables (tables.py).
+The readers of ``y``, ``classes`` and ``split``, shared by ``.npz`` images and tables (the image and table
+modalities' loaders, :mod:`xferdiag.modalities.image.load` and :mod:`xferdiag.modalities.table.load`).
 """
 
 from __future__ import annotations
@@ -8,25 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import DataError
 
 SPLIT_CODES = {0: "train", 1: "val", 2: "test"}
-
-
-def _as_nchw(x: np.ndarray, path: Path) -> torch.Tensor:
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3):
-        x = np.moveaxis(x, -1, 1)
-    if x.ndim != 4 or x.shape[1] not in (1, 3, 4):
-        raise DataError(f"{path}: 'x' must hold images shaped (N,H,W), (N,H,W,C) or (N,C,H,W), got {x.shape}")
-    x = x[:, :3].astype(np.float32)
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: 'x' contains NaN or infinite values")
-    scale = 255.0 if x.max() > 1.0 else 1.0
-    return torch.from_numpy(x / scale).clamp(0, 1)
 
 
 def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -63,13 +49,3 @@ def labels_and_split(arrays: dict[str, np.ndarray], path: Path) -> tuple[list[st
         if len(split) != len(y) or not set(split) <= set(SPLIT_CODES.values()) or not {"train", "test"} <= set(split):
             raise DataError(f"{path}: 'split' must give train/val/test (or 0/1/2) per example, with train and test present")
     return classes, y.astype(np.int64), split
-
-
-def load_npz_images(path: str | Path) -> tuple[list[str], torch.Tensor, np.ndarray, np.ndarray | None]:
-    """Return (classes, images (N,C,H,W) in [0,1], labels, split-or-None)."""
-    path = Path(path)
-    arrays = read_arrays(path)
-    classes, labels, split = labels_and_split(arrays, path)
-    if arrays["x"].ndim == 2:
-        raise DataError(f"{path}: 'x' is 2-D (a table); image models need image arrays")
-    return classes, _as_nchw(arrays["x"], path), labels, split

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from ..modalities.kinds import IMAGE
 
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+"""Per-channel mean and std of ImageNet photos: what most pretrained RGB models were normalised with."""
+
 
 @dataclass(frozen=True)
 class InputSpec:

@@ -124,6 +124,19 @@ def all_sum(values: list[float | torch.Tensor]) -> list[float]:
     return t.tolist()
 
 
+def share_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm's running statistics) on every rank, after an epoch's training.
+
+    DDP broadcasts buffers from rank 0 at the start of each training forward, so after the last step every
+    rank holds statistics its own last batch updated: left so, each rank would score its slice of the
+    validation and test images with a slightly different model than the one rank 0 keeps and saves.
+    """
+    if world_size() <= 1:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 def seed_this_rank(seed: int) -> None:
     """Give each rank its own stream for augmentation and dropout.
 

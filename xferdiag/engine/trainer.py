@@ -311,6 +311,7 @@ class ArmTrainer:
             scaler.update()
             total += loss.detach().double() * len(y)
             count += len(y)
+        distributed.share_buffers(model)
         total, count = distributed.all_sum([total, count])
         return total / max(count, 1)
 

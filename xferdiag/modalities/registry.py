@@ -5,16 +5,18 @@ and never branch on the kind of data themselves. A new modality is its own packa
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from types import ModuleType
 
 import numpy as np
 
 from ..config import RunConfig
-from ..data import LOADERS, Domain, InputSpec
+from ..data import Domain, InputSpec
 from ..errors import ConfigError, DataError
 from .base import ExplainJob, Modality
 from .descriptor import DESCRIPTORS
 from .image.plugin import ImageModality
+from .loading import LOADERS
 from .models import MODEL_SIDES
 from .table.plugin import TableModality
 from .text.plugin import TextModality
@@ -29,7 +31,7 @@ METHODS = tuple(dict.fromkeys(name for modality in MODALITIES.values() for name 
 def register_modality(plugin: Modality, model_side: ModuleType, loader: Callable[[str], Domain | None]) -> Modality:
     """Add a modality plug-in under its kind (``plugin.name``): the report and the command line read its descriptor
     (``plugin.descriptor``), the commands its plug-in, the model builder its ``model_side`` (a module with ``NAME``,
-    ``example(spec, n)`` and ``TRANSFER_MODEL``, as :mod:`.image.model`), and :func:`xferdiag.data.load_domain`
+    ``example(spec, n)`` and ``TRANSFER_MODEL``, as :mod:`.image.model`), and :func:`xferdiag.modalities.loading.load_domain`
     asks ``loader`` first whether a data spec is its own (a :class:`~xferdiag.data.Domain`, or None). Registering
     a kind again replaces it."""
     if not plugin.name == plugin.descriptor.name == model_side.NAME:
@@ -61,12 +63,17 @@ def keep_whole(domain: Domain, specs: list[InputSpec], truncate: bool) -> np.nda
     return keep
 
 
-def check_options(config: RunConfig, spec: InputSpec) -> None:
-    """A setting that switches on what only another kind of data has (frozen embeddings for images) ends here."""
+def check_options(config: RunConfig, kind: str) -> None:
+    """The one check of the options that belong to a kind of data (each descriptor's ``options``): one that another
+    kind's descriptor declares and ``kind``'s does not, set to other than its default, would be silently ignored and
+    ends here instead. An option several kinds declare (a shared one) applies to each of them."""
+    own, defaults = DESCRIPTORS[kind], {f.name: f for f in fields(RunConfig)}
     for descriptor in DESCRIPTORS.values():
-        for option, why in descriptor.switches:
-            if getattr(config, option) and descriptor.name != spec.kind:
-                raise ConfigError(f"{option}: {why}; {config.model!r} takes {DESCRIPTORS[spec.kind].takes}")
+        for option in descriptor.options:
+            field = defaults[option]
+            default = field.default_factory() if field.default_factory is not MISSING else field.default
+            if option not in own.options and getattr(config, option) != default:
+                raise ConfigError(f"{option}: applies to {descriptor.name} data; this run's data is {own.data}")
 
 
 __all__ = ["METHODS", "MODALITIES", "ExplainJob", "Modality", "check_options", "keep_whole", "modality_of", "register_modality"]

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..data.images import IMAGENET
-from ..data.spec import InputSpec
+from ..data.spec import IMAGENET, InputSpec
 from ..errors import ModelError
 from ..modalities.kinds import TABLE
-from . import tabular
+from ..modalities.table import mlp as tabular
 
 
 def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from ..data.images import IMAGENET
-from ..data.spec import InputSpec
+from ..data.spec import IMAGENET, InputSpec
 from ..errors import ModelError
 from ..modalities.descriptor import describe_modality
 from ..modalities.kinds import TEXT

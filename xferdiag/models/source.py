@@ -32,8 +32,8 @@ from torch import nn
 
 from ..errors import ModelError
 from ..modalities.kinds import IMAGE, TABLE, TEXT
+from ..modalities.table import mlp as tabular
 from ..modalities.text import network as text
-from . import tabular
 from .builtin import BUILTINS, RANDOM, SHIPPED_WEIGHTS, build_builtin
 from .surgery import strip_auxiliary
 

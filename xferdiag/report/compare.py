@@ -38,8 +38,8 @@ from .interpret import ALPHA
 from .pairing import ARM, Side, arm_scores, compare_pairs, read_side
 from .recommend import DID_NOT_LEARN, did_not_learn_warnings
 from .sections.common import config_value, model_name, run_config
+from .sections.transferability import score_titles
 
-SCORES = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score"}
 MIN_RUNS_FOR_TAU = 3
 #: Kendall's tau's p-value is given from this many runs up: with fewer, even a perfect order has an exact two-sided
 #: p of at least 2/4! = 0.083, so it can never be significant at 0.05 and says nothing about how good the scores are.
@@ -50,7 +50,8 @@ COLUMNS = ["name", "path", "model", "strategy", "shots", "seeds", "metric",
            "transfer_second_mean", "transfer_second_ci_low", "transfer_second_ci_high",
            "scratch_second_mean", "scratch_second_ci_low", "scratch_second_ci_high",
            "gap", "gap_ci_low", "gap_ci_high", "verdict", "p_value", "not_evidence",
-           "mmd_p", "proxy_a_distance", *SCORES]
+           "mmd_p", "proxy_a_distance"]
+"""The CSV's columns before the scores, which are the task's (its descriptor's ``scores``)."""
 
 
 def t_interval(values: list[float]) -> tuple[float | None, float | None, float | None]:
@@ -118,7 +119,7 @@ def _row(rd: RunDir, name: str, terms: TaskDescriptor, predicted: dict | None = 
         "analyzable": terms.supports("analyze"), "task": config_value(config, "task"),
         "mmd_p": fmt.as_number((shift.get("mmd") or {}).get("p_value")),
         "proxy_a_distance": fmt.as_number((shift.get("proxy_a_distance") or {}).get("value")),
-        **{k: fmt.as_number(scores.get(k)) for k in SCORES},
+        **{k: fmt.as_number(scores.get(k)) for k in terms.scores},
     }
     return row, side
 
@@ -153,12 +154,13 @@ def compare_table(run_dirs) -> list[dict]:
     return _collect(run_dirs)[0]
 
 
-def kendall(rows: list[dict], measure: str | None = None) -> tuple[str, list[dict]]:
-    """Kendall's tau between each score and ``measure``: by default the measured gap (or transfer accuracy when a
-    gap is missing); its p-value from :data:`MIN_RUNS_FOR_P` runs up."""
+def kendall(rows: list[dict], measure: str | None = None, scores: tuple[str, ...] | None = None) -> tuple[str, list[dict]]:
+    """Kendall's tau between each score (by default a classification run's, else the task's ``scores``) and ``measure``:
+    by default the measured gap (or transfer accuracy when a gap is missing); its p-value from :data:`MIN_RUNS_FOR_P`
+    runs up."""
     measure = measure or ("gap" if all(r["gap"] is not None for r in rows) else "transfer_mean")
     results = []
-    for key, title in SCORES.items():
+    for key, title in score_titles(scores or describe_task(None).scores).items():
         points = [(r[key], r[measure], r["name"]) for r in rows if r[key] is not None and r[measure] is not None]
         tau = p = None
         if len(points) < MIN_RUNS_FOR_TAU:
@@ -190,7 +192,7 @@ def _missing(rows: list[dict]) -> list[str]:
             missing.append(f"{r['name']}: domain shift (run 'xferdiag analyze {where}')" if r["has_source"] or "shift" in terms.analyses
                            else f"{r['name']}: domain shift (the run names no source data: give --source-data to 'xferdiag "
                            "finetune' or 'audit')")
-        if all(r[k] is None for k in SCORES):
+        if all(r[k] is None for k in terms.scores):
             how = f"run 'xferdiag analyze {where}'" if "transferability" in terms.analyses else terms.not_yet(r["task"])
             missing.append(f"{r['name']}: transferability scores ({how})")
     return missing
@@ -222,8 +224,25 @@ def compare_runs(run_dirs, *, scores: dict | None = None, measure: str | None = 
     """The comparison's numbers (what compare's JSON export holds, with the charts' points): rows, pairwise tests,
     the measure the scores are checked against and Kendall's tau per score (see :func:`_collect`, :func:`kendall`)."""
     rows, sides = _collect(run_dirs, scores)
-    measure, taus = kendall(rows, measure)
-    return {"runs": rows, "pairwise": compare_pairs(sides), "measure": measure, "kendall": taus}
+    terms = describe_task(rows[0]["task"])
+    measure, taus = kendall(rows, measure, terms.scores)
+    return {"runs": rows, "pairwise": compare_pairs(sides), "measure": measure, "kendall": taus,
+            "orders": orders(rows, terms.scores, measure)}
+
+
+def _ranks(rows: list[dict], key: str) -> list[int | None]:
+    """Each row's place by ``key``, highest first (1 = best; ties share the better place); None without a value."""
+    values = [r[key] for r in rows]
+    return [None if v is None else 1 + sum(w is not None and w > v for w in values) for v in values]
+
+
+def orders(rows: list[dict], scores: tuple[str, ...], measure: str) -> dict:
+    """Predicted beside measured order, any number of runs: per run its place by each transferability score and by each
+    measured outcome (the transfer arm's headline and second metric, and ``measure`` when it is another), 1 = best."""
+    measured = list(dict.fromkeys(["transfer_mean", "transfer_second_mean", measure]))
+    places = {key: _ranks(rows, key) for key in (*scores, *measured)}
+    return {"scores": list(scores), "measured": measured,
+            "runs": [{"name": r["name"], **{key: places[key][i] for key in places}} for i, r in enumerate(rows)]}
 
 
 def render_compare(run_dirs, out: str | Path, comparison: dict | None = None) -> Report:
@@ -234,18 +253,22 @@ def render_compare(run_dirs, out: str | Path, comparison: dict | None = None) ->
         raise InputError(f"out: {out} would clash with the CSV/JSON exports written beside it; give an .html file")
     comparison = comparison or compare_runs(run_dirs)
     rows, pairs, measure, taus = (comparison[k] for k in ("runs", "pairwise", "measure", "kendall"))
+    terms = describe_task(rows[0]["task"])
+    scores = score_titles(terms.scores)
+    order = comparison.get("orders") or orders(rows, terms.scores, measure)
     enough = len(rows) >= MIN_RUNS_FOR_TAU
     scatter = [{"title": t["title"], "x": t["x"], "y": t["y"], "names": t["names"], "tau": t["tau"]}
                for t in taus if t["tau"] is not None] if enough else []
     missing = _missing(rows)
-    terms = describe_task(rows[0]["task"])
     html = jinja_env().get_template("compare.html").render(
         rows=rows, pairs=pairs, taus=taus, measure=measure, enough=enough, min_runs=MIN_RUNS_FOR_TAU, terms=terms,
-        second=terms.columns[0][1], alpha=ALPHA, charts=_charts(rows, scatter, measure, terms), missing=missing, scores=SCORES,
+        second=terms.columns[0][1], alpha=ALPHA, charts=_charts(rows, scatter, measure, terms), missing=missing, scores=scores,
+        orders=order,
         title=f"Comparison of {len(rows)} run{'s' if len(rows) != 1 else ''}", **stamp())
-    export = {"runs": rows, "pairwise": pairs, "measure": measure,
+    export = {"runs": rows, "pairwise": pairs, "measure": measure, "orders": order,
               "kendall": [{k: v for k, v in t.items() if k not in ("x", "y", "names")} for t in taus]}
-    write_csv(out.with_suffix(".csv"), COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
+    columns = [*COLUMNS, *terms.scores]
+    write_csv(out.with_suffix(".csv"), columns, [[r[c] for c in columns] for r in rows])
     write_json(out.with_suffix(".json"), export)
     report = Report(html, missing)
     report.save(out)

@@ -139,13 +139,14 @@ def collect(rd: RunDir, run: dict) -> dict:
 
 
 def _explanations(rd: RunDir, files: RunDocuments, classes: list[str]) -> dict | None:
-    """The image, table or text explanation section, by the kind index.json records (none for a kind without one); a task
+    """The explanation section of the kind index.json records, as its descriptor names it (none for a kind without one):
+    its data, and the template that shows them (``templates/explanations/<section>.html``, included by run.html); a task
     that explains its runs itself shows them in its own section instead (``TaskDescriptor.explanations``)."""
     section = describe_modality(files.index["kind"]).section if files.index else None
     if section is None:
         return None
     build = EXPLANATION_SECTIONS[section]
-    return with_agreement_caveat(build(rd, files.index, classes), files.verdict)
+    return {**with_agreement_caveat(build(rd, files.index, classes), files.verdict), "template": f"explanations/{section}.html"}
 
 
 def _facts(data: dict, arms: dict[str, Arm], files: RunDocuments, strategy: object) -> Facts:

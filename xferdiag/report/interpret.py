@@ -69,11 +69,44 @@ def box_shift_sentences(boxes: dict) -> list[str]:
     return [f"{len(shifted)} of {len(rows)} box statistics shift ({how}): {named}."]
 
 
+def _level(name: str, level: dict) -> str:
+    pad = level["proxy_a_distance"]
+    return (f"{name} {pad['value']:.2f} (95% CI {pad['ci95'][0]:.2f} to {pad['ci95'][1]:.2f}; "
+            f"domain classifier {100 * level['c2st']['accuracy']:.0f}% accurate)")
+
+
+def level_sentences(result: dict) -> list[str]:
+    """Which level of a detection run moved, the image (pooled features) or the objects in it (their boxes' own
+    features): compared by the proxy A-distance and the domain classifier's accuracy, which do not grow with the
+    number of features as MMD and Fréchet do. A level moved more only when its interval lies wholly above the other's."""
+    instance = result.get("instance") or {}
+    if instance.get("skipped"):
+        return [f"No instance-level test: {instance['skipped']}."]
+    objects = instance.get("objects")
+    if not objects or "proxy_a_distance" not in result:
+        return []
+    image, boxes = result["proxy_a_distance"]["ci95"], objects["proxy_a_distance"]["ci95"]
+    if image[0] > boxes[1]:
+        verdict = ("The images moved more than the objects in them: the shift lies mostly around the objects (backgrounds, "
+                   "scenes, lighting), less in the objects' own appearance.")
+    elif boxes[0] > image[1]:
+        verdict = "The objects moved more than the images as a whole: the shift lies in the objects' own appearance."
+    elif max(result["proxy_a_distance"]["value"], objects["proxy_a_distance"]["value"]) <= MODERATE_PROXY_A:
+        verdict = "Neither level moved much."
+    else:
+        verdict = "Both levels moved about as much (their intervals overlap)."
+    parts = [_level("image level", result), _level("object boxes", objects)]
+    if instance.get("background"):
+        parts.append(_level("background boxes of the objects' sizes", instance["background"]))
+    parts += [_level(f"class {row['class']}", row) for row in instance.get("per_class") or []]
+    return [f"Proxy A-distance by level: {'; '.join(parts)}.", verdict]
+
+
 def interpret_shift(result: dict) -> list[str]:
     """Plain sentences for the report, each tied to the number it comes from; a detection run with too few images
     for the feature tests (``features_skipped``) says why they are absent."""
     lines = _feature_sentences(result) if "mmd" in result else [f"No feature-level test: {result['features_skipped']}."]
-    lines += layer_shift_sentences(result.get("layers") or [])
+    lines += level_sentences(result) + layer_shift_sentences(result.get("layers") or [])
     if result.get("compared"):
         lines.insert(0, f"Compared: {result['compared']}.")
     return lines + box_shift_sentences(result.get("boxes") or {}) + _more_sentences(result)

@@ -161,10 +161,37 @@ class BoxShift(TypedDict, total=False):
     statistics: Required[list[BoxStatistic]]
 
 
+class ShiftLevel(TypedDict, total=False):
+    """One level of a detection run's instance shift: the shared analyses of two sets of boxes."""
+    n_source: int
+    n_target: int
+    n_source_images: int
+    n_target_images: int
+    mmd: Required[dict[str, Any]]
+    proxy_a_distance: Required[Estimate]
+    frechet: Required[Estimate]
+    c2st: Required[dict[str, Any]]
+    ks: Required[dict[str, Any]]
+
+
+class InstanceShift(TypedDict, total=False):
+    layer: str
+    stage: str
+    stride: int
+    inner: Number
+    model: str
+    min_boxes: int
+    skipped: str
+    objects: ShiftLevel
+    per_class: Required[list[dict[str, Any]]]  # each a ShiftLevel with its "class" (a keyword, so no TypedDict field)
+    background: ShiftLevel
+
+
 class Shift(TypedDict, total=False):
     compared: str
     features_skipped: str
     boxes: Required[BoxShift]
+    instance: Required[InstanceShift]
     layer: str
     model: str
     n_source: int
@@ -196,14 +223,23 @@ class Similarity(TypedDict, total=False):
     layers: Required[list[SimilarityLayer]]
 
 
+class TransferabilityReference(TypedDict, total=False):
+    model: str
+    scores: Required[dict[str, Number]]
+
+
 class Transferability(TypedDict, total=False):
     model: str
     split: str
     n: int
+    unit: str
+    boxes: int
+    background_boxes: int
     scores: Required[dict[str, Number]]
     not_applicable: Required[dict[str, str]]
     notes: Required[dict[str, str]]
     seconds: Required[dict[str, Number]]
+    reference: TransferabilityReference
 
 
 class ShotPoint(TypedDict, total=False):

@@ -9,7 +9,7 @@ table model's with 0.
 
 from __future__ import annotations
 
-from ..modalities.descriptor import DESCRIPTORS
+from ..modalities.descriptor import known
 from ..modalities.kinds import IMAGE, TABLE, TEXT
 
 OLD_KINDS = {"tabular": TABLE, "digits": IMAGE, "fashion-mnist": IMAGE, "npz": IMAGE, "folder": IMAGE, "detection": IMAGE}
@@ -20,7 +20,7 @@ OLD_CHANNELS = {-1: TEXT, 0: TABLE}
 
 def kind_of(recorded: object) -> str:
     """The kind a record names, in today's vocabulary; missing (an image run's index) or unknown reads as images."""
-    if isinstance(recorded, str) and recorded in DESCRIPTORS:  # the built-in kinds and every registered plug-in's
+    if isinstance(recorded, str) and recorded not in OLD_KINDS and known(recorded):  # the built-in kinds, every plug-in's
         return recorded
     return OLD_KINDS.get(recorded, IMAGE) if isinstance(recorded, str) else IMAGE
 

@@ -81,11 +81,21 @@ class Task(Protocol):
     """What is predicted: the training step's loss, batching of targets, and scoring of a split.
 
     Optional, outside the protocol: ``analyze(config, *, layers, max_samples, n_permutations, seed, device) -> dict``,
-    a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics and image-level shift); a
+    a task's own ``xferdiag analyze`` (shift.json's content; detection's box statistics, image- and instance-level shift); a
     task without it whose descriptor lists "analyze" gets the classification analysis of :mod:`xferdiag.commands.analyze`;
     ``explain(inputs: RunInputs, *, n, seed, budget, progress) -> (index, maps)``, a task's own ``xferdiag explain``
     (index.json's content and maps.npz's arrays; detection's D-RISE and EigenCAM per box); a task without it whose
-    descriptor lists "explain" gets the data's modality's explainers."""
+    descriptor lists "explain" gets the data's modality's explainers.
+    With it, ``transferability(config, *, max_samples, seed, device) -> dict`` (optional) gives transferability.json's
+    content (detection's: the run's pretrained backbone scored on its boxes, beside random weights).
+
+    Optional too: ``rank_candidates(config, candidates, *, shots, quiet) -> {"rows": [...], "meta": {...}}`` with
+    ``rank_scores`` (the score names, LogME first), a task's own ``xferdiag rank``: ``candidates`` are (spec, arch,
+    checkpoint) triples, each row has ``candidate``, ``pretrained``, every score (None where it does not apply, with the
+    reason under ``not_applicable``) and ``seconds``; ``meta`` joins ranking.json (detection's: backbones under a
+    detector family, scored on their boxes). A task without it whose descriptor lists "rank" is ranked as a
+    classification target (:mod:`xferdiag.commands.rank`). ``candidate_config(config, candidate, arch, checkpoint)``,
+    optional with it, gives ``rank --then-finetune``'s settings for one candidate (by default the candidate is the model)."""
 
     name: str
     descriptor: TaskDescriptor

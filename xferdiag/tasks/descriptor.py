@@ -31,8 +31,10 @@ class TaskDescriptor:
     (:mod:`xferdiag.report.sections.task` builds them; the run page shows those a run has the files for);
     ``analyses``: the files ``analyze`` always writes for its runs, by stem (``shift``, ``transferability``,
     ``similarity``; a classification run's shift.json needs source data): the analysis is done when they are there,
-    and the report offers ``analyze`` only for those; ``explanations``: the task section (one of ``sections``) that shows
-    explanations/ where the task explains its runs itself (its ``explain``), None where the data's modality does."""
+    and the report offers ``analyze`` only for those; ``scores``: the transferability scores (transferability.json's
+    names, ``rank``'s columns) ``compare`` sets beside the measured outcome; ``explanations``: the task section (one of
+    ``sections``) that shows explanations/ where the task explains its runs itself (its ``explain``), None where the
+    data's modality does."""
 
     metric: str
     label: str
@@ -48,6 +50,7 @@ class TaskDescriptor:
     sections: tuple[str, ...] = ()
     analyses: tuple[str, ...] = ("transferability", "similarity")
     explanations: str | None = None
+    scores: tuple[str, ...] = ("logme", "leep", "nce", "h_score")
 
     def __post_init__(self):
         """A plug-in's stages are xferdiag's commands, the ones every run needs included, and its seeds keep a test

@@ -16,4 +16,5 @@ def input_words(inputs: dict, truncate: bool) -> str | None:
 DESCRIPTOR = dict(
     name=IMAGE, takes="images", section="image_explanations", methods_words="Grad-CAM, SHAP, LIME", explainers=None,
     options=("image_size", "channels", "mean", "std", "normalize"), source_head=True, recorded_input=True, input_words=input_words,
+    data_words="images",
 )

@@ -11,4 +11,5 @@ def input_words(inputs: dict, truncate: bool) -> str:
 DESCRIPTOR = dict(
     name=TABLE, takes="table rows", section="table_explanations", methods_words="SHAP, LIME", explainers=None,
     options=(), source_head=True, recorded_input=True, input_words=input_words,
+    data_words="a table",
 )

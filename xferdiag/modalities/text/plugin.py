@@ -9,12 +9,12 @@ import numpy as np
 
 from ...analyzers.text_shift import separating_words
 from ...data import Domain, InputSpec, TargetSplits
-from ...data.text import token_stats, within_length
 from ...engine.baselines import TFIDF, tfidf_logreg
 from ...errors import InputError
 from ..base import ExplainJob, own_methods
 from ..descriptor import describe_modality
 from ..kinds import TEXT
+from .load import token_stats, within_length
 
 
 class TextModality:
@@ -28,7 +28,7 @@ class TextModality:
         return within_length(domain.payload.texts, spec.tokenizer, spec.size)
 
     def describe_splits(self, splits: TargetSplits, spec: InputSpec) -> dict:
-        """Per split, how the model's tokenizer sees the texts (:class:`~xferdiag.data.text.TokenStats`)."""
+        """Per split, how the model's tokenizer sees the texts (:class:`~xferdiag.modalities.text.load.TokenStats`)."""
         texts = splits.domain.payload.texts
         return {"tokens": {split: token_stats([texts[i] for i in idx], spec.tokenizer, spec.size,
                                               splits.left_out.get(split, 0)).to_dict()

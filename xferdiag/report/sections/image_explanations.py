@@ -26,7 +26,7 @@ def image_explanations(rd: RunDir, index: ExplanationIndex, classes: list[str]) 
     faith, params = index["faithfulness"], index["params"]
     topk = fmt.as_number((params.get("agreement") or {}).get("topk"))
     return {
-        "tabular": False, "methods": methods, "arms": arms, "seed": index.get("seed"),
+        "methods": methods, "arms": arms, "seed": index.get("seed"),
         "gallery": [_example(i, ex, images[i], maps, methods, arms, agreement, classes)
                     for i, ex in enumerate(examples[:MAX_GALLERY])],
         "names": {m: fmt.display_name(m) for m in methods},

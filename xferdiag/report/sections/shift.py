@@ -1,6 +1,6 @@
 """Domain shift: the numbers of shift.json with their meaning, the analyzer's own sentences, the
 source-vs-target embedding, the class proportions, for tables the shift of each input feature, and for
-detection runs the box statistics."""
+detection runs the box statistics and the shift by level (image, objects, background boxes, each class)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import RunDirError
 from ...rundir import RunDir, read_npz
-from ...rundir.documents import BoxShift, LabelShift, LayerShift, Shift
+from ...rundir.documents import BoxShift, InstanceShift, LabelShift, LayerShift, Shift
 from .. import fmt, pictures
 from ..interpret import BOX_STATISTIC_NAMES, FEATURE_SHIFT_LEGEND, LAYER_SHIFT_LEGEND, SHIFT_LEGEND
 from .common import class_name
@@ -34,7 +34,25 @@ def domain_shift(rd: RunDir, shift: Shift, classes: list[str], hint: str) -> dic
         "layer_chart": _layer_chart(shift["layers"]),
         "layer_rows": _layer_rows(shift["layers"]), "layer_legend": LAYER_SHIFT_LEGEND,
         "box_rows": _box_rows(shift["boxes"]), "box_alpha": shift["boxes"].get("alpha"),
+        "level_rows": _level_rows(shift, shift["instance"]), "instance_layer": shift["instance"].get("layer"),
     }
+
+
+def _level_row(name: str, level: dict, unit: str) -> dict:
+    pad, c2st, mmd = (level.get(k) or {} for k in ("proxy_a_distance", "c2st", "mmd"))
+    return {"name": name, "n": f"{fmt.num(level.get('n_source'))} / {fmt.num(level.get('n_target'))} {unit}",
+            "c2st": c2st.get("accuracy"), "pad": pad.get("value"), "pad_ci": pad.get("ci95") or [], "mmd_p": mmd.get("p_value")}
+
+
+def _level_rows(shift: Shift, instance: InstanceShift) -> list[dict]:
+    """The shift by level of a detection run with an instance level (empty for other runs): the image, the objects'
+    boxes, the background boxes and each class, by measures that do not depend on the number of features."""
+    if not instance.get("objects") or not shift["proxy_a_distance"]:
+        return []
+    rows = [_level_row("Image (pooled last stage)", shift, "images"), _level_row("Objects (all classes)", instance["objects"], "boxes")]
+    if instance.get("background"):
+        rows.append(_level_row("Background boxes", instance["background"], "boxes"))
+    return rows + [_level_row(f"Class {row.get('class')}", row, "boxes") for row in instance["per_class"]]
 
 
 def _box_rows(boxes: BoxShift) -> list[dict]:

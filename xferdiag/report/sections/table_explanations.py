@@ -31,7 +31,7 @@ def table_explanations(rd: RunDir, index: ExplanationIndex, classes: list[str]) 
         if v.shape != rows.shape:
             raise RunDirError(f"{path}: '{key[0]}__{key[1]}' should be {rows.shape} like 'rows'; {RERUN}")
     gallery = [_example(i, ex, rows[i], values, methods, arms, names, classes) for i, ex in enumerate(examples[:MAX_GALLERY])]
-    return {"tabular": True, "methods": [fmt.display_name(m) for m in methods], "arms": arms, "seed": index.get("seed"),
+    return {"methods": [fmt.display_name(m) for m in methods], "arms": arms, "seed": index.get("seed"),
             "n_features": len(names), "summaries": _summaries(values, methods, arms, names, len(examples)),
             "gallery": gallery, "agreement": agreement_means(index["agreement"]),
             "n_examples": len(examples), "truncated": len(examples) > MAX_GALLERY, "top": TOP_FEATURES}

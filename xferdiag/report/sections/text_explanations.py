@@ -37,7 +37,7 @@ def text_explanations(rd: RunDir, index: ExplanationIndex, classes: list[str]) -
                for i, ex in enumerate(examples[:MAX_GALLERY])]
     gaps = index["ig_completeness_gap"]
     return {
-        "tabular": False, "text": True, "methods": [fmt.display_name(m) for m in methods], "arms": arms,
+        "methods": [fmt.display_name(m) for m in methods], "arms": arms,
         "seed": index.get("seed"), "gallery": gallery, "n_examples": len(examples),
         "truncated": len(examples) > MAX_GALLERY, "agreement": agreement_means(agreement),
         "sanity": [{"method": fmt.display_name(m), "similarity": c.get("similarity_after_randomisation"),

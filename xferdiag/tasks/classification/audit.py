@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...config import RunConfig
-from ...data import load_domain
 from ...errors import ConfigError
+from ...modalities.loading import load_domain
+from ...modalities.table.mlp import model_for_data
 from ...models import ModelSource, load_finetuned, load_finetuned_directory, load_pretrained_classifier, own_head_source
-from ...models.tabular import model_for_data
 from ..base import Task
 from ..prepared import Audited, Prepared
 from .prepare import model_input, prepared_point, say_input, target_splits, warn_left_out

@@ -11,11 +11,12 @@ import sys
 import numpy as np
 
 from ...config import RunConfig
-from ...data import Domain, InputSpec, TargetSplits, load_domain, split_target
+from ...data import Domain, InputSpec, TargetSplits, split_target
 from ...engine import distributed
 from ...engine.trainer import SplitData, seed_everything
 from ...errors import ConfigError, ModelError
-from ...modalities.registry import check_options, keep_whole, modality_of
+from ...modalities.loading import load_domain
+from ...modalities.registry import keep_whole, modality_of
 from ...models import (
     InputRequest,
     ModelSource,
@@ -82,7 +83,6 @@ def model_input(config: RunConfig, source: ModelSource, pretrained, domain: Doma
         sizes = (None, None) if resumed else (domain.image_sizes(), source_domain and source_domain.image_sizes())
         spec, choice = resolve_input(source, pretrained, InputRequest.of(config), *sizes, plain=domain.plain_input())
     domain.check_fits(spec)
-    check_options(config, spec)
     try:
         build_transfer_model(source, len(domain.classes), pretrained=pretrained, input_spec=spec)
     except ModelError as exc:

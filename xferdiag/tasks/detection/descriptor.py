@@ -1,7 +1,8 @@
 """What detection supports so far and how the report names its results (see :mod:`xferdiag.tasks.descriptor`);
-no torch here. Its analysis is box statistics and image-level shift (shift.json only; transferability and layer
-similarity of detection runs are not built yet); its explanations are its own (D-RISE and EigenCAM per box), shown
-by its section "box_explanations"."""
+no torch here. Its analysis is box statistics and image- and instance-level shift (shift.json) and the run's
+pretrained backbone's transferability on the boxes (transferability.json); ``rank`` scores candidate backbones on
+the boxes before training (:mod:`.transferability`); its explanations are its own (D-RISE and EigenCAM per box,
+shown by its section "box_explanations"); layer similarity of detection runs is not built yet."""
 
 DESCRIPTOR = dict(
     metric="map", label="test mAP@[.5:.95]", header="mAP@[.5:.95]",
@@ -12,9 +13,10 @@ DESCRIPTOR = dict(
     loss_panel="",
     evidence=("ap50_min", "test AP50", "box_prior_ap50", "box prior"),
     per_class=None,
-    stages=("finetune", "audit", "verdict", "analyze", "explain", "report", "compare"),
+    stages=("finetune", "audit", "verdict", "analyze", "explain", "report", "compare", "rank"),
     records=("detections",),
-    analyses=("shift",),
+    analyses=("shift", "transferability"),
+    scores=("logme", "h_score", "h_score_shrinkage", "logme_box"),
     sections=("dataset_card", "per_class_ap", "precision_recall", "gallery", "error_breakdown", "box_explanations"),
     explanations="box_explanations",
 )

@@ -17,12 +17,14 @@ from torch import nn
 
 from ...engine import distributed
 from ..descriptor import DESCRIPTORS
-from .analysis import analyze
+from .analysis import analyze, transferability
 from .audit import prepare_audit
 from .average_precision import DetectionMetrics, evaluate
 from .data.load import detect_format, split_spec
 from .explain import explain
 from .prepare import prepare
+from .rank import candidate_weights, rank_candidates
+from .transferability import SCORES as RANK_SCORES
 from .verdict import judge
 
 
@@ -92,6 +94,7 @@ class DetectionTask:
     name = "detection"
     descriptor = DESCRIPTORS[name]
     caches_features = False
+    rank_scores = RANK_SCORES
 
     def claims(self, data: str) -> bool:
         """A COCO, Pascal VOC or YOLO folder, or one named ``coco:``, ``voc:``, ``yolo:``."""
@@ -108,12 +111,25 @@ class DetectionTask:
         return judge(a, b, **context)
 
     def analyze(self, config, **options) -> dict:
-        """shift.json's content: box statistics and image-level shift (:mod:`.analysis`)."""
+        """shift.json's content: box statistics, image- and instance-level shift (:mod:`.analysis`)."""
         return analyze(config, **options)
 
     def explain(self, inputs, **options) -> tuple[dict, dict]:
         """index.json's content and maps.npz's arrays: D-RISE and EigenCAM for chosen boxes (:mod:`.explain`)."""
         return explain(inputs, **options)
+
+    def transferability(self, config, **options) -> dict:
+        """transferability.json's content: the run's pretrained backbone scored on its boxes, beside random weights."""
+        return transferability(config, **options)
+
+    def rank_candidates(self, config, candidates, **options) -> dict:
+        """``xferdiag rank``'s rows: candidate backbones under ``config.model``'s detector family (:mod:`.rank`)."""
+        return rank_candidates(config, candidates, **options)
+
+    def candidate_config(self, config, candidate: str, arch: str, checkpoint: str | None):
+        """``rank --then-finetune``'s run of a candidate: its backbone under ``config.model``, its weights as the transfer
+        arm's pretrained checkpoint, beside a scratch arm."""
+        return config.replace(backbone=arch, pretrained_checkpoint=candidate_weights(candidate, arch, checkpoint), baseline="scratch")
 
     @staticmethod
     def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
@@ -126,7 +142,12 @@ class DetectionTask:
         return sum(module(inputs, targets).values())
 
     def predict_batch(self, module: nn.Module, inputs) -> list[dict]:
-        return [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in out.items()} for out in module(inputs)]
+        """Boxes and scores in float32 even inside the evaluation's autocast (``--amp``): torchvision decodes boxes
+        in the regression output's dtype, so under bfloat16 they came out on a grid of 0.5 px at 64-128 px and
+        4 px at 512-1024, which costs AP at IoU 0.75-0.95 (torchvision's references evaluate without autocast)."""
+        with torch.autocast(inputs[0].device.type, enabled=False):
+            outputs = module(inputs)
+        return [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in out.items()} for out in outputs]
 
     def rank_key(self, summary: dict) -> tuple[float, float]:
         """Higher AP50 first, then higher mAP (a missing AP counts as 0)."""

@@ -60,7 +60,7 @@ def object_pool(kind: str) -> tuple[np.ndarray, bool]:
 
         return (load_digits().images / 16.0).astype(np.float32), False
     if kind == "fashion":
-        from ....data.fashion import load_fashion_mnist
+        from ....modalities.image.fashion import load_fashion_mnist
 
         return load_fashion_mnist("test")[0][:1000, 0].numpy(), False
     raise InputError(f"object kind {kind!r}: choose from {', '.join(KINDS)}")
@@ -134,7 +134,8 @@ def _scene(k: int, seed: int, options: dict) -> DetImage:
     rng = np.random.default_rng([seed, k])
     size, kinds = options["size"], options["kinds"]
     pool = options["backgrounds"]
-    canvas, source = _crop(pool[rng.integers(len(pool))], size, rng)
+    crops = rng if options["background_seed"] is None else np.random.default_rng([options["background_seed"], k])
+    canvas, source = _crop(pool[crops.integers(len(pool))], size, crops)
     count = 0 if rng.random() < options["empty_fraction"] else int(rng.integers(1, options["max_objects"] + 1))
     boxes, labels = [], []
     for _ in range(count):
@@ -164,10 +165,13 @@ def _pool(backgrounds: str | tuple[str, ...]) -> tuple[str, ...]:
 
 def make_scenes(n: int, seed: int = 0, *, size: int = 128, kinds: tuple[str, ...] = ("face",),
                 backgrounds: str | tuple[str, ...] = "photos", corruption: str | None = None, severity: int = 0,
-                max_objects: int = 3, empty_fraction: float = 0.1, scale: tuple[float, float] = (0.18, 0.45)) -> DetectionData:
+                max_objects: int = 3, empty_fraction: float = 0.1, scale: tuple[float, float] = (0.18, 0.45),
+                background_seed: int | None = None) -> DetectionData:
     """``n`` seeded scenes: one class per object kind (``kinds``), 0..``max_objects`` objects each (none in
     about ``empty_fraction`` of them), backgrounds from a pool ('photos', 'textures', 'all' or names), and
-    optionally a whole-image ``corruption`` of ``severity`` 1..5. Scene ``k`` depends only on (seed, k)."""
+    optionally a whole-image ``corruption`` of ``severity`` 1..5. Scene ``k`` depends only on (seed, k).
+    With ``background_seed`` the background crops come from their own stream, so the objects, their places and any
+    corruption depend on ``seed`` alone: the same ``seed`` on another pool pastes the same objects on other backgrounds."""
     n = check_scalar(n, "n", int, 1)
     size = check_scalar(size, "size", int, 32)
     max_objects = check_scalar(max_objects, "max_objects", int, 1)
@@ -180,7 +184,8 @@ def make_scenes(n: int, seed: int = 0, *, size: int = 128, kinds: tuple[str, ...
     if corruption is not None and corruption not in CORRUPTIONS:
         raise InputError(f"corruption {corruption!r}: choose from {', '.join(CORRUPTIONS)}")
     options = {"size": size, "kinds": tuple(kinds), "backgrounds": _pool(backgrounds), "corruption": corruption,
-               "severity": severity, "max_objects": max_objects, "empty_fraction": empty_fraction, "scale": tuple(scale)}
+               "severity": severity, "max_objects": max_objects, "empty_fraction": empty_fraction, "scale": tuple(scale),
+               "background_seed": None if background_seed is None else check_scalar(background_seed, "background_seed", int, 0)}
     images = tuple(_scene(k, seed, options) for k in range(n))
     return DetectionData(f"scenes:seed={seed}", "scenes", tuple(kinds), images, provenance=_provenance(n, seed, options))
 

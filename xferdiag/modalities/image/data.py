@@ -16,12 +16,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from ..errors import DataError
-from ..modalities.kinds import IMAGE
-from .spec import InputSpec
-
-IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-"""Per-channel mean and std of ImageNet photos: what most pretrained RGB models were normalised with."""
+from ...data.spec import InputSpec
+from ...errors import DataError
+from ..kinds import IMAGE
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

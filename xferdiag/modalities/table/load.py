@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from ..errors import DataError
-from ..modalities.kinds import TABLE
-from .arrays import labels_and_split, read_arrays
-from .spec import InputSpec
+from ...data import Domain
+from ...data.arrays import labels_and_split, read_arrays
+from ...data.spec import InputSpec
+from ...errors import DataError
+from ..kinds import TABLE
 
 DEFAULT_LABEL = "label"
 SPLIT_COLUMN = "split"
@@ -141,6 +142,20 @@ def load_csv_table(path: str | Path, label_column: str = DEFAULT_LABEL) -> Table
         if not set(split) <= {"train", "val", "test"} or not {"train", "test"} <= set(split):
             raise DataError(f"{path}: column 'split' must hold train/val/test per row, with train and test present")
     return _checked(Table(rows, labels, classes, feature_names, split), path)
+
+
+def load(spec: str) -> Domain | None:
+    """The table ``spec`` names (``cancer:NAME``, a CSV without a text column, a ``.npz`` with a 2-D ``x``); None
+    for any other data (the modality's loader, :data:`xferdiag.modalities.loading.BUILT_IN`)."""
+    if spec.startswith("cancer:"):
+        table = load_cancer_domain(spec.split(":", 1)[1])
+    elif csv_spec(spec):
+        table = load_csv_table(*csv_spec(spec))
+    elif Path(spec).suffix.lower() == ".npz" and npz_is_table(Path(spec)):
+        table = load_npz_table(Path(spec))
+    else:
+        return None
+    return Domain(spec, table.classes, table.labels, TableRows(table.rows, table.feature_names), split=table.split)
 
 
 def npz_is_table(path: str | Path) -> bool:

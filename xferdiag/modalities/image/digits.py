@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from ..errors import DataError
+from ...errors import DataError
 
 SIZE = 16
 SCENARIOS = {

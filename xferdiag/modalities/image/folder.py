@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..imagefiles import IMAGE_SUFFIXES, check_header
+from ...errors import DataError
+from ...imagefiles import IMAGE_SUFFIXES, check_header
 
 SPLITS = ("train", "val", "test")
 

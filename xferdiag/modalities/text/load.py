@@ -25,9 +25,10 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from ..errors import DataError
-from ..modalities.kinds import TEXT
-from .spec import InputSpec
+from ...data import Domain
+from ...data.spec import InputSpec
+from ...errors import DataError
+from ..kinds import TEXT
 
 DEFAULT_TEXT = "text"
 DEFAULT_LABEL = "label"
@@ -205,6 +206,12 @@ def load_corpus(spec: str) -> Corpus | None:
         return load_text_file(*parsed)
     path = Path(spec)
     return load_text_folder(path) if is_text_folder(path) else None
+
+
+def load(spec: str) -> Domain | None:
+    """The text domain ``spec`` names (the modality's loader, :data:`xferdiag.modalities.loading.BUILT_IN`); None when it is not text."""
+    corpus = load_corpus(spec)
+    return None if corpus is None else Domain(spec, corpus.classes, corpus.labels, Texts(corpus.texts), split=corpus.split)
 
 
 def tokenize(texts: list[str], tokenizer, max_length: int) -> torch.Tensor:
