@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ...rundir import RunDir, layout
 from ...tasks.descriptor import TaskDescriptor
-from ..interpret import BOX_METHODS_WORDS
+from ..interpret_boxes import BOX_METHODS_WORDS
 from .common import Arm
 from .detection import SECTIONS as DETECTION, SectionInputs
 

@@ -10,7 +10,8 @@ from ....errors import RunDirError
 from ....rundir import RunDir, read_npz
 from ....rundir.documents import ExplanationIndex, read_document
 from ... import pictures
-from ...interpret import BOX_KINDS, BOX_POINTING_LEGEND, box_explanation_sentences, budget_sentence
+from ...interpret import budget_sentence
+from ...interpret_boxes import BOX_KINDS, BOX_POINTING_LEGEND, box_explanation_sentences
 from ...plots import arm_colour
 from ..explanations import MAX_GALLERY, RERUN
 
