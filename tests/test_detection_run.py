@@ -78,10 +78,15 @@ def test_a_bad_annotation_ends_in_one_line_and_writes_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_stage_detection_lacks_ends_in_one_line(detection_run):
+    """A strategy sweep (several transfer arms in one run) is the stage detection lacks: one line, nothing written."""
     run, _ = detection_run
-    done = xferdiag("explain", run, cwd=run.parent)
+    root = run.parent
+    done = xferdiag("finetune", "--data", root / "scenes", "--model", "fasterrcnn", "--backbone", "mobilenet_v2",
+                    "--pretrained-checkpoint", root / "mnv2.pt", "--strategy", "linear-probe,full", "--out", root / "sweep",
+                    cwd=root)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "not available for detection runs yet" in done.stderr
+    assert not (root / "sweep").exists()
 
 
 @pytest.mark.slow
