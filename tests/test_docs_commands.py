@@ -62,7 +62,7 @@ def _tables(folder: Path) -> None:
     import torch
     from sklearn.datasets import load_breast_cancer
 
-    from xferdiag.models.tabular import TabularMLP
+    from xferdiag.modalities.table.mlp import TabularMLP
 
     data = load_breast_cancer()
     header = ",".join([name.replace(" ", "_") for name in data.feature_names] + ["diagnosis"])

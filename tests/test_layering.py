@@ -261,10 +261,10 @@ def test_the_modality_rule_sees_a_branch():
     assert _modality_branches(ast.parse(source)) == [1, 3, 4, 6, 7]
 
 
-SHARED = ("data", "engine", "analyzers", "explainers", "rundir", "report")
-"""The packages every kind of data shares: they reach a modality through its registry, its loader
-(``modalities/loading.py``) or its descriptor. ``models/`` is not yet among them: its model sources still build the
-text network and the table MLP of the text and table plug-ins (docs/architecture.md)."""
+SHARED = ("data", "models", "engine", "analyzers", "explainers", "rundir", "report")
+"""The packages every kind of data shares: they reach a modality through its registry, its model side
+(``modalities/models.py``: ``models/`` asks it to build the text network and the table MLP), its loader
+(``modalities/loading.py``) or its descriptor."""
 
 
 def _plug_in_imports(graph: dict[str, set[str]], packages: tuple[str, ...]) -> list[str]:
@@ -282,8 +282,10 @@ def test_the_shared_packages_import_no_modality_plug_in():
 
 def test_the_shared_package_rule_sees_an_import():
     graph = {"xferdiag.data.images": {"xferdiag.modalities.image.data"}, "xferdiag.data": {"xferdiag.modalities.descriptor"},
-             "xferdiag.models.source": {"xferdiag.modalities.text.network"}}
-    assert _plug_in_imports(graph, SHARED) == ["xferdiag.data.images -> xferdiag.modalities.image.data"]
+             "xferdiag.models.source": {"xferdiag.modalities.text.network", "xferdiag.modalities.models"},
+             "xferdiag.tasks.classification.audit": {"xferdiag.modalities.table.mlp"}}
+    assert _plug_in_imports(graph, SHARED) == ["xferdiag.data.images -> xferdiag.modalities.image.data",
+                                               "xferdiag.models.source -> xferdiag.modalities.text.network"]
 
 
 def _payloads(tree: ast.AST) -> list[str]:

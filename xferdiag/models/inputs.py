@@ -19,14 +19,8 @@ from torch import nn
 from ..data.spec import IMAGENET, InputSpec
 from ..errors import ModelError
 from ..modalities.descriptor import describe_modality
-from ..modalities.kinds import TEXT
-from ..modalities.text import network as text
-from ..modalities.text.network import load_tokenizer
 from .builtin import builtin_input_spec
 from .source import ModelSource
-
-DEFAULT_MAX_LENGTH = 128
-"""Tokens per text when the user names no --max-length."""
 
 DEFAULT_SIZE = 224
 """Square input size when neither the model nor the user names one and no data size is known: what ImageNet
@@ -171,7 +165,9 @@ def resolve_input(source: ModelSource, classifier: nn.Module | None, request: In
     taken when the model has none.
     """
     if source.from_directory:  # its tokenizer says what it takes
-        return text_input_spec(source, request.max_length), None
+        from ..modalities.models import directory_side  # the plug-ins' model sides build on this layer
+
+        return directory_side().directory_input_spec(source, request.max_length), None
     if source.kind == "builtin":
         builtin = builtin_input_spec(source.arch, source.options, request.image_size)
         if set(describe_modality(builtin.kind).options).isdisjoint(IMAGE_SETTINGS):  # a table's spec: nothing to resolve
@@ -209,32 +205,3 @@ def resolve_input_spec(source: ModelSource, classifier: nn.Module | None, reques
                        source_sizes=None) -> InputSpec:
     """The spec of :func:`resolve_input`, without the words on its size."""
     return resolve_input(source, classifier, request, target_sizes, source_sizes)[0]
-
-
-def position_limit(path, source: ModelSource) -> int | None:
-    """Tokens a transformer's learned position embeddings cover (RoBERTa's first two rows are reserved), where
-    config.json says; None for an LSTM/GRU over its embeddings, which reads no positions."""
-    if text.parse_options(source.options, source.canonical)["encoder"] != "transformer":
-        return None
-    config = text.check_model_dir(path, source.canonical)
-    positions = config.get("max_position_embeddings")
-    if not isinstance(positions, int) or positions <= 0:
-        return None
-    return positions - 2 if "roberta" in str(config.get("model_type", "")) else positions
-
-
-def text_input_spec(source: ModelSource, max_length: int | None) -> InputSpec:
-    """Rows of ``max_length`` token ids made by the model directory's own tokenizer; without ``max_length``,
-    the default or the most the model takes, whichever is fewer."""
-    path = source.text_dir()
-    tokenizer = load_tokenizer(str(path))
-    limit = getattr(getattr(tokenizer, "init_kwargs", {}), "get", lambda *_: None)("model_max_length")
-    limits = {"the model takes at most {} tokens": limit if isinstance(limit, int) and limit > 0 else None,
-              "the model has position embeddings for {} tokens": position_limit(path, source)}
-    length = int(max_length or min([DEFAULT_MAX_LENGTH, *filter(None, limits.values())]))
-    for reason, most in limits.items():
-        if most is not None and most < length:
-            raise ModelError(f"max_length {length}: {reason.format(most)}; give {most} or less")
-    capped = not max_length and length < DEFAULT_MAX_LENGTH
-    origin = f"tokenizer of {source.canonical}, {length} tokens{' (the most the model takes)' if capped else ''}"
-    return InputSpec(0, length, (), (), origin, tokenizer=tokenizer, kind=TEXT)

@@ -7,8 +7,11 @@ Specs users write (shared/DESIGN.md, "Contract: command line"):
 * ``module:function`` or ``package.module:function``: a function of the user's returning an ``nn.Module``,
   importable from the working directory or ``sys.path``;
 * ``path/to/file.py:function``: the same, from a file;
-* ``builtin:NAME[:OPTIONS]``: the demo's models, and ``builtin:minilm`` (text, the ``text`` extra);
-* ``hf:DIR[:OPTIONS]``: a local Hugging Face model directory, for text (:mod:`.text`).
+* ``builtin:NAME[:OPTIONS]``: the demo's models, and those a modality builds (``builtin:tabular-mlp``,
+  ``builtin:minilm``: text, the ``text`` extra);
+* ``hf:DIR[:OPTIONS]``: a local Hugging Face model directory, for text.
+
+A modality's own models are built by its model side (:mod:`xferdiag.modalities.models`), asked here.
 
 ``NAME:SOMETHING`` is ambiguous between torchvision weights and a module's function, so torchvision
 names are tried first and an error says what was tried.
@@ -31,9 +34,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import ModelError
-from ..modalities.kinds import IMAGE, TABLE, TEXT
-from ..modalities.table import mlp as tabular
-from ..modalities.text import network as text
+from ..modalities.kinds import IMAGE
 from .builtin import BUILTINS, RANDOM, SHIPPED_WEIGHTS, build_builtin
 from .surgery import strip_auxiliary
 
@@ -64,8 +65,10 @@ class ModelSource:
         spec = spec.strip()
         if spec.startswith("builtin:"):
             name, _, options = spec.split(":", 1)[1].partition(":")
-            if name not in (*BUILTINS, *text.TEXT_BUILTINS):
-                names = ", ".join("builtin:" + b for b in (*BUILTINS, *text.TEXT_BUILTINS))
+            from ..modalities.models import builtin_names  # the plug-ins' model sides build on this layer
+
+            if name not in (*BUILTINS, *builtin_names()):
+                names = ", ".join("builtin:" + b for b in (*BUILTINS, *builtin_names()))
                 raise ModelError(f"model {spec!r}: unknown built-in; choose one of {names}")
             return cls(name, "builtin", options=options or None)
         if spec.startswith("hf:"):
@@ -109,21 +112,24 @@ class ModelSource:
     @property
     def from_directory(self) -> bool:
         """Whether the model's config, weights and tokenizer come from a directory (Hugging Face's, the built-in MiniLM)."""
-        return self.kind == "hf" or (self.kind == "builtin" and self.arch in text.TEXT_BUILTINS)
+        from ..modalities.models import directory_side
+
+        return self.kind == "hf" or (self.kind == "builtin" and self.arch in directory_side().DIRECTORY_BUILTINS)
 
     @property
     def input_kind(self) -> str:
-        """The kind of data the model takes (:data:`~xferdiag.modalities.kinds.KINDS`): token ids for a directory
-        model, table rows for the built-in tabular MLP, images otherwise."""
-        if self.from_directory:
-            return TEXT
-        return TABLE if self.kind == "builtin" and self.arch == tabular.NAME else IMAGE
+        """The kind of data the model takes (:data:`~xferdiag.modalities.kinds.KINDS`): that of the modality whose
+        model side builds it (token ids for a directory model, table rows for the built-in tabular MLP), images otherwise."""
+        from ..modalities.models import builtin_side, directory_side
+
+        side = directory_side() if self.from_directory else builtin_side(self.arch) if self.kind == "builtin" else None
+        return side.NAME if side is not None else IMAGE
 
     def pretrained_model(self) -> nn.Module | None:
         """The model with the weights its spec names, without a checkpoint: a text model's directory, torchvision's
         NAME:WEIGHTS; None where the spec names none (random weights)."""
         if self.from_directory:
-            return self.text_classifier(pretrained=True)
+            return self.directory_classifier(pretrained=True)
         return self.download_weights() if self.weights else None
 
     @property
@@ -136,14 +142,11 @@ class ModelSource:
         """The file of those weights; the one-line error saying what to install when their package is missing."""
         return SHIPPED_WEIGHTS[self.arch]()
 
-    def text_dir(self) -> Path:
-        """The Hugging Face directory of a text model (its config, weights and tokenizer)."""
-        return text.minilm_dir() if self.kind == "builtin" else Path(self.arch).expanduser().resolve()
+    def directory_classifier(self, pretrained: bool, num_classes: int | None = None) -> nn.Module:
+        """A directory model's classifier with the directory's weights (``pretrained``) or random ones."""
+        from ..modalities.models import directory_side
 
-    def text_classifier(self, pretrained: bool, num_classes: int | None = None) -> nn.Module:
-        """A text model's classifier with the directory's weights (``pretrained``) or random ones."""
-        kwargs = {} if num_classes is None else {"num_classes": num_classes}
-        return text.build_text_classifier(self.text_dir(), self.options, self.canonical, pretrained=pretrained, **kwargs)
+        return directory_side().directory_classifier(self, pretrained, num_classes)
 
     def build_classifier(self, num_classes: int | None = None) -> nn.Module:
         """The original architecture with random weights (``num_classes`` outputs when given and accepted)."""
@@ -152,7 +155,7 @@ class ModelSource:
     def _build(self, num_classes: int | None) -> nn.Module:
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
         if self.from_directory:
-            return self.text_classifier(pretrained=False, num_classes=num_classes)
+            return self.directory_classifier(pretrained=False, num_classes=num_classes)
         if self.kind == "builtin":
             return build_builtin(self.arch, self.options, **kwargs)
         if self.kind == "timm":

@@ -10,7 +10,7 @@ from pathlib import Path
 from ...config import RunConfig
 from ...errors import ConfigError
 from ...modalities.loading import load_domain
-from ...modalities.table.mlp import model_for_data
+from ...modalities.models import model_for_data
 from ...models import ModelSource, load_finetuned, load_finetuned_directory, load_pretrained_classifier, own_head_source
 from ..base import Task
 from ..prepared import Audited, Prepared
