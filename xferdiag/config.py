@@ -64,6 +64,7 @@ class RunConfig:
     backbone: str | None = None  # detection: the classification backbone a detector is built on (any --model spelling)
     detector_norm: str = "batch"
     detector_scale: str = "cpu"
+    fpn_channels: int = 128  # detection on --backbone: the pyramid's width (torchvision's detectors use 256)
     pretrained_checkpoint: str | None = None
     source_data: str | None = None
     strategy: str | list[str] = "full"  # several (a list, or "a,b" on the command line): one transfer arm each
@@ -191,7 +192,7 @@ class RunConfig:
 
     def _check_training_numbers(self) -> None:
         """Budget, optimisation and regularisation numbers, and the split fractions."""
-        for name in ("epochs", "batch_size", "seeds", "partial_blocks", "step_size"):
+        for name in ("epochs", "batch_size", "seeds", "partial_blocks", "step_size", "fpn_channels"):
             self._positive(name)
         self._positive("warmup_epochs", 0)
         self._positive("workers", 0)

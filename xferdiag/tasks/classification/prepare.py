@@ -141,7 +141,7 @@ def pretrained_classifier(config: RunConfig, source: ModelSource):
 def refuse_detector_settings(config: RunConfig) -> None:
     """A detector's settings given to a classifier run would be silently ignored: say so instead."""
     default = RunConfig.__dataclass_fields__
-    for name in ("detector_norm", "detector_scale", "backbone"):
+    for name in ("detector_norm", "detector_scale", "backbone", "fpn_channels"):
         if getattr(config, name) != default[name].default:
             raise ConfigError(f"{name}: applies to detection runs only (a COCO/VOC/YOLO folder, or task detection); "
                               f"this run is classification")

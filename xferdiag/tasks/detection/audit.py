@@ -23,6 +23,7 @@ def prepare_audit(task: Task, config: RunConfig, checkpoint: str | Path, *, quie
     prepared = prepare(task, config, quiet=quiet)
     config = prepared.config
     model = build_detection_model(config.model, prepared.points[-1].data.num_classes, backbone=config.backbone,
-                                  norm=config.detector_norm, settings=settings_for(config.detector_scale, config.image_size))
+                                  norm=config.detector_norm, settings=settings_for(config.detector_scale, config.image_size),
+                                  fpn_channels=config.fpn_channels)
     form = load_finetuned(model, checkpoint)
     return Audited(prepared, model, form)

@@ -30,7 +30,7 @@ def new_detector(config: RunConfig, num_classes: int, use_pretrained: bool, seed
     the pretrained checkpoint, so both arms share everything the weights do not decide."""
     seed_everything(seed)
     model = build_detection_model(config.model, num_classes, backbone=config.backbone, norm=config.detector_norm,
-                                  settings=settings_for(config.detector_scale, config.image_size))
+                                  settings=settings_for(config.detector_scale, config.image_size), fpn_channels=config.fpn_channels)
     if use_pretrained:
         load_pretrained(model, config.pretrained_checkpoint)
     distributed.seed_this_rank(seed)
@@ -102,10 +102,12 @@ def prepare(task: Task, config: RunConfig, *, source_domain=None, resumed: bool 
         raise ConfigError(f"model {config.model!r}: a detection run needs the pretrained weights its transfer arm starts "
                           "from: give --pretrained-checkpoint FILE (a classifier's state_dict for the backbone, or a whole "
                           "detector's)")
+    if config.backbone is None and config.fpn_channels != RunConfig.fpn_channels:
+        raise ConfigError("fpn_channels: sets the pyramid xferdiag puts on --backbone; a torchvision detector by name keeps its own")
     data = load_detection(config.data)
     splits = split_images(data, config.val_fraction, config.test_fraction, config.split_seed)
     probe = build_detection_model(config.model, len(data.classes), backbone=config.backbone, norm=config.detector_norm,
-                                  settings=settings_for(config.detector_scale, config.image_size))
+                                  settings=settings_for(config.detector_scale, config.image_size), fpn_channels=config.fpn_channels)
     transfer = load_pretrained(probe, config.pretrained_checkpoint)  # a checkpoint that fits nothing ends here
     spec = recorded_input or input_spec(probe, config)
     config = config.with_absolute_paths()  # finetune records the task's name in run.json

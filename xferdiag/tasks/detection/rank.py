@@ -45,7 +45,7 @@ def score_weights(config: RunConfig, arch: str, weights: str | None, data: Detec
     ``transfer`` is :func:`.checkpoints.load_pretrained`'s record."""
     seed_everything(0)
     model = build_detection_model(config.model, len(data.classes), backbone=arch, norm=config.detector_norm,
-                                  settings=settings_for(config.detector_scale, config.image_size))
+                                  settings=settings_for(config.detector_scale, config.image_size), fpn_channels=config.fpn_channels)
     transfer = load_pretrained(model, weights)
     stage = chosen_stage(model, data, train, device=device)
     classes = class_scores(model, data, train, stage=stage, device=device)
