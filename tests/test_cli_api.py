@@ -79,3 +79,14 @@ def test_an_empty_validation_split_names_the_fraction_to_raise(tmp_path, capsys,
     assert main(["finetune", "--data", "digits:rotated", "--pretrained-checkpoint", str(digits_checkpoint),
                  "--val-fraction", "0", "--out", str(tmp_path / "cli"), "--quiet"]) == 2
     assert capsys.readouterr().err == "xferdiag: error: --val-fraction: the validation split is empty; raise it or add a val/ folder\n"
+
+
+def test_every_command_prints_its_help():
+    """argparse formats help with %: a literal '90%' in a help text broke `xferdiag finetune --help` once."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert "finetune" in commands and len(commands) >= 8
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert text.startswith("usage: ") and "%%" not in text, name
+    assert "90% interval" in commands["finetune"].format_help()

@@ -70,7 +70,8 @@ def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | No
     """One flag per RunConfig field (or per field in ``only``), all defaulting to 'not given' so a --config file can fill them."""
     hints = typing.get_type_hints(RunConfig)
     for f in (f for f in dataclasses.fields(RunConfig) if only is None or f.name in only):
-        parser.add_argument(flag(f.name), dest=f.name, default=None, help=FINETUNE_HELP[f.name], **_flag_options(f.name, hints[f.name]))
+        help_text = FINETUNE_HELP[f.name].replace("%", "%%")  # argparse formats help with %: "90%" must be "90%%"
+        parser.add_argument(flag(f.name), dest=f.name, default=None, help=help_text, **_flag_options(f.name, hints[f.name]))
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
