@@ -189,3 +189,15 @@ def test_the_shift_section_shows_each_level_and_says_which_moved(run, tmp_path):
         assert f"<td>{label}</td>" in section and f"{value} ({low} to {high})" in section
     assert levels["image"]["proxy_a_distance"]["ci95"][0] > levels["objects"]["proxy_a_distance"]["ci95"][1]
     assert "The images moved more than the objects in them" in html and "backbone body stage 0 (stride 8)" in section
+
+
+def test_the_model_line_names_the_pyramid_width_xferdiag_chose():
+    """The 128-channel default trades mAP for speed (reports/benchmarks.md), so the reader is told the width."""
+    from xferdiag.report.sections.setup import _model
+
+    described = {"model": "fasterrcnn:mobilenet_v2", "fpn_channels": 128,
+                 "transfer": {"description": "a pretrained classification backbone with new detection layers"}}
+    assert _model({"model": described}, {}) == ("fasterrcnn:mobilenet_v2 (128-channel feature pyramid; torchvision's detectors "
+                                                "use 256); the transfer arm starts from a pretrained classification backbone "
+                                                "with new detection layers")
+    assert _model({"model": {"model": "fasterrcnn_mobilenet_v3_large_320_fpn"}}, {}) == "fasterrcnn_mobilenet_v3_large_320_fpn"

@@ -74,5 +74,8 @@ def _model(run: dict, config: dict) -> str:
     transfer arm started from."""
     described = run.get("model") or {}
     name = str(described.get("model") or model_name(config) or fmt.DASH)
+    width = described.get("fpn_channels")
+    if isinstance(width, int):  # a pyramid xferdiag put on --backbone: its width trades mAP for speed (reports/benchmarks.md)
+        name += f" ({width}-channel feature pyramid; torchvision's detectors use 256)"
     transfer = described.get("transfer") if isinstance(described.get("transfer"), dict) else {}
     return f"{name}; the transfer arm starts from {transfer['description']}" if transfer.get("description") else name

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...config import RunConfig
 from ...errors import ModelError
 from ...models import ModelSource
 from ...models.layers import blocks_of, trace
@@ -32,10 +33,11 @@ TORCHVISION_DETECTORS = {
 """Detector name -> the torchvision classifier its backbone body comes from (what a backbone checkpoint must be)."""
 FAMILIES = ("fasterrcnn", "retinanet", "fcos")
 """Detectors that can sit on any backbone's pyramid (``--backbone``); SSD's backbone is specific to it."""
-FPN_CHANNELS = 128
-"""Width of the pyramid xferdiag puts on a --backbone (torchvision's own detectors use 256): RoI align and the
-box MLP, whose input is channels x 7 x 7, dominate a CPU step, and 128 channels halve a step of Faster R-CNN on
-MobileNetV2 at 128 px (benchmarks/bench_detection_step.py). Both arms get the same width."""
+FPN_CHANNELS = RunConfig.fpn_channels
+"""Width of the pyramid xferdiag puts on a --backbone by default (torchvision's own detectors use 256): RoI align and
+the box MLP, whose input is channels x 7 x 7, dominate a CPU step, and 128 channels halve a step of Faster R-CNN on
+MobileNetV2 at 128 px (benchmarks/bench_detection_step.py). The speed has a price where measured: 10.7 points of
+mAP on one seed at a fixed 3-epoch budget (reports/benchmarks.md); the report names the width. Both arms get the same."""
 BODY_PATHS = ("backbone.body", "backbone.features", "backbone")
 """Where the classification body lives: torchvision's FPN backbones, SSD's feature extractor, anything else."""
 
