@@ -14,6 +14,14 @@ from xferdiag.errors import ConfigError
 from xferdiag.tasks.detection.data import load_detection, make_scenes, write_coco
 
 
+def _demo(tmp_path, scenario: str, timeout: int):
+    """``xferdiag demo --scenario SCENARIO`` through the command line: its run directory, the process and verdict.json."""
+    out = tmp_path / scenario
+    result = xferdiag("demo", "--out", out, "--scenario", scenario, "--quiet", cwd=tmp_path, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return out, result, json.loads((out / "verdict.json").read_text())
+
+
 def test_scene_provenance_survives_the_coco_folder(tmp_path):
     data = make_scenes(4, seed=0)
     back = load_detection(str(write_coco(data, tmp_path / "scenes")))
@@ -31,10 +39,7 @@ def test_faces_demo_without_its_weights_says_what_to_install(tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_a_source_detector_of_the_same_objects_helps_through_the_command_line(tmp_path):
-    out = tmp_path / "helps"
-    result = xferdiag("demo", "--out", out, "--scenario", "detection-helps", "--quiet", cwd=tmp_path, timeout=900)
-    assert result.returncode == 0, result.stderr
-    verdict = json.loads((out / "verdict.json").read_text())
+    out, result, verdict = _demo(tmp_path, "detection-helps", timeout=900)
     assert verdict["metric"] == "map" and verdict["verdict"] == "positive", verdict
     assert all(row["gap"] > 0 for row in verdict["per_seed"]) and len(verdict["per_seed"]) == 3
     assert "transfer-did-not-learn" not in {w["code"] for w in verdict["warnings"]}
@@ -60,10 +65,7 @@ def test_a_class_left_unannotated_stays_in_the_pixels_and_leaves_the_classes():
 
 @pytest.mark.slow
 def test_a_source_detector_taught_that_faces_are_background_hurts_through_the_command_line(tmp_path):
-    out = tmp_path / "hurts"
-    result = xferdiag("demo", "--out", out, "--scenario", "detection-hurts", "--quiet", cwd=tmp_path, timeout=1800)
-    assert result.returncode == 0, result.stderr
-    verdict = json.loads((out / "verdict.json").read_text())
+    out, result, verdict = _demo(tmp_path, "detection-hurts", timeout=1800)
     assert verdict["metric"] == "map" and verdict["verdict"] == "negative", verdict
     assert verdict["ci95"][1] < 0 and len(verdict["per_seed"]) == 4 and all(row["gap"] < 0 for row in verdict["per_seed"])
     assert not {"transfer-did-not-learn", "baseline-did-not-learn"} & {w["code"] for w in verdict["warnings"]}  # both arms healthy
