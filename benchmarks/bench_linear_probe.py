@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from xferdiag.commands.finetune import finetune, split_data
+from xferdiag.commands.finetune import finetune
 from xferdiag.config import RunConfig
 from xferdiag.data import split_target
 from xferdiag.engine.trainer import seed_everything
 from xferdiag.modalities.loading import load_domain
 from xferdiag.models import InputRequest, ModelSource, build_transfer_model, load_pretrained_classifier, resolve_input_spec
 from xferdiag.rundir import read_json
+from xferdiag.tasks.classification.prepare import split_data
 
 
 def naive_linear_probe(config: RunConfig) -> float:

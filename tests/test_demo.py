@@ -99,8 +99,8 @@ def test_imagenet_scenario_is_real_transfer_and_says_when_the_baseline_failed(tm
 
 def test_imagenet_scenario_without_its_assets_says_what_to_install(tmp_path, monkeypatch):
     from xferdiag.commands import demo
-    from xferdiag.data import fashion
     from xferdiag.errors import ConfigError
+    from xferdiag.modalities.image import fashion
 
     monkeypatch.setattr(fashion, "ROOT", tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="apt-get install dataset-fashion-mnist"):

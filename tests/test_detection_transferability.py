@@ -152,7 +152,7 @@ def test_rank_puts_an_imagenet_backbone_above_the_same_backbone_at_random_init(t
 
 def test_rank_on_detection_data_needs_a_detector_family_and_weights_from_a_file(tmp_path, capsys):
     write_coco(make_scenes(6, seed=0, size=64), tmp_path / "faces")
-    with pytest.raises(ConfigError, match="give the family: --model fasterrcnn"):
+    with pytest.raises(ConfigError, match="model: rank on detection data puts each candidate backbone under a detector; name its family"):
         rank_models(str(tmp_path / "faces"), ["mobilenet_v2"], tmp_path / "a")
     code = main(["rank", "--data", str(tmp_path / "faces"), "--model", "fasterrcnn", "--candidates", "mobilenet_v2:IMAGENET1K_V1",
                  "--out", str(tmp_path / "b")])

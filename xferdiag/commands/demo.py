@@ -123,7 +123,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     elif scenario in TEXT_SCENARIOS:
         config, explain = text_scenario_config(scenario, out / SOURCE, quiet), EXPLAIN_TEXT[scenario]
     elif scenario in DETECTION_SCENARIOS:
-        config, explain = detection_config(scenario, out / SOURCE, quiet), None
+        config, explain = detection_config(scenario, out / SOURCE, quiet), None  # D-RISE: `xferdiag explain RUN` after
     else:
         config_checkpoint = out / SOURCE / PRETRAINED
         if not config_checkpoint.is_file():
@@ -136,7 +136,7 @@ def run_demo(out: str | Path = "xferdiag-demo", scenario: str = "transfer-helps"
     task = describe_task((rundir.RunDir(out).check().get("config") or {}).get("task"))  # the task the run recorded
     if task.supports("analyze"):
         analyze_run(out, quiet=quiet, **(ANALYZE_TEXT if scenario in TEXT_SCENARIOS else {}))
-    if task.supports("explain") and describe_modality(rundir.read_data(rundir.RunDir(out))["kind"]).can_explain():
+    if explain is not None and task.supports("explain") and describe_modality(rundir.read_data(rundir.RunDir(out))["kind"]).can_explain():
         explain_run(out, quiet=quiet, **explain)
     render_report(out)
     return out
