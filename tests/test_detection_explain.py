@@ -198,8 +198,9 @@ def test_drise_points_into_the_known_boxes_of_a_trained_detector_and_the_randomi
     assert not check["flagged"] and check["similarity_after_randomisation"] < SANITY_THRESHOLD
 
 
-def _explained(root, flagged: bool):
-    """The hand-made detection run of the report tests with a hand-written box explanation of image 1's first box."""
+def _explained(root, flagged: bool, blank_eigencam: str | None = None):
+    """The hand-made detection run of the report tests with a hand-written box explanation of image 1's first box
+    (``blank_eigencam``: the arm whose EigenCAM is all zeros, as a clipped first component leaves it)."""
     from tests.detection_report_fixtures import write_detection_run
     from xferdiag.rundir import RunDir, write_json, write_npz
 
@@ -207,7 +208,8 @@ def _explained(root, flagged: bool):
     heat = np.zeros((64, 64), dtype=np.float32)
     heat[4:24, 4:24] = 1.0
     write_npz(run.maps_npz, image_1=np.full((64, 64, 3), 128, dtype=np.uint8),
-              **{f"{m}_{arm}_0": heat for m in ("drise", "eigencam") for arm in ("transfer", "scratch")})
+              **{f"{m}_{arm}_0": np.zeros_like(heat) if (m, arm) == ("eigencam", blank_eigencam) else heat
+                 for m in ("drise", "eigencam") for arm in ("transfer", "scratch")})
     write_json(run.index_json, {
         "kind": "image", "methods": ["drise", "eigencam"], "arms": ["transfer", "scratch"], "boxes_requested": 3,
         "boxes_explained": 1, "candidates": {"missed": 1, "top": 4, "disagreement": 2},
@@ -235,8 +237,20 @@ def test_the_report_shows_each_explained_box_with_both_arms_and_its_checks(tmp_p
     assert "pointing 60.0%" in section and "pointing 5.0%" in section and "Area share 9.8%" in section
     assert "|ρ| 0.1 ≤ 0.5" in section and "failed the randomisation check" not in section
     assert section.count("<img ") == 5  # the image, then D-RISE and EigenCAM for each arm
+    assert "EigenCAM is constant inside this box" not in section
     flagged = render_report(_explained(tmp_path / "flagged", flagged=True).root).html
     assert "D-RISE failed the randomisation check" in flagged
+
+
+def test_a_blank_eigencam_tile_says_why_it_is_blank(tmp_path):
+    from xferdiag.report import render_report
+
+    html = render_report(_explained(tmp_path, flagged=False, blank_eigencam="scratch").root).html
+    row = html[html.index('id="box-explanations"'):]
+    row = row[row.index("<tbody>"):row.index("</tbody>")]
+    cells = row.split("<td>")
+    blank = [k for k, cell in enumerate(cells) if "EigenCAM is constant inside this box" in cell]
+    assert len(blank) == 1 and 'alt="scratch EigenCAM in the box"' in cells[blank[0]]
 
 
 def test_a_detection_run_without_explanations_says_how_to_add_them(tmp_path):

@@ -64,7 +64,7 @@ class RunConfig:
     backbone: str | None = None  # detection: the classification backbone a detector is built on (any --model spelling)
     detector_norm: str = "batch"
     detector_scale: str = "cpu"
-    fpn_channels: int = 128  # detection on --backbone: the pyramid's width (torchvision's detectors use 256)
+    fpn_channels: int = 128  # detection on --backbone: the pyramid's width (torchvision's use 256; reports/benchmarks.md)
     pretrained_checkpoint: str | None = None
     source_data: str | None = None
     strategy: str | list[str] = "full"  # several (a list, or "a,b" on the command line): one transfer arm each

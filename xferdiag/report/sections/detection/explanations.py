@@ -11,7 +11,7 @@ from ....rundir import RunDir, read_npz
 from ....rundir.documents import ExplanationIndex, read_document
 from ... import pictures
 from ...interpret import budget_sentence
-from ...interpret_boxes import BOX_KINDS, BOX_POINTING_LEGEND, box_explanation_sentences
+from ...interpret_boxes import BOX_FLAT_EIGENCAM, BOX_KINDS, BOX_POINTING_LEGEND, box_explanation_sentences
 from ...plots import arm_colour
 from ..explanations import MAX_GALLERY, RERUN
 
@@ -32,8 +32,10 @@ def _box(k: int, row: dict, arrays: dict, arms: list[str], names: dict[int, str]
     """One explained box: its image with the box framed, each arm's D-RISE and EigenCAM tiles, its scores and checks."""
     image = _array(arrays, f"image_{row.get('image_id')}", path).astype(np.float32).transpose(2, 0, 1) / 255
     box = row.get("box") or [0, 0, 0, 0]
+    cams = {arm: _array(arrays, f"eigencam_{arm}_{k}", path) for arm in arms}
     tiles = {arm: {"drise": pictures.overlay_tile(image, _positive(_array(arrays, f"drise_{arm}_{k}", path)), box),
-                   "eigencam": pictures.overlay_tile(image, _array(arrays, f"eigencam_{arm}_{k}", path), box)} for arm in arms}
+                   "eigencam": pictures.overlay_tile(image, cams[arm], box),
+                   "eigencam_blank": BOX_FLAT_EIGENCAM if not np.ptp(cams[arm]) > 0 else None} for arm in arms}
     return {"image": pictures.overlay_tile(image, None, box), "image_id": row.get("image_id"),
             "kind": BOX_KINDS.get(row.get("kind"), str(row.get("kind"))), "class": names.get(row.get("category_id"), "?"),
             "scores": row.get("scores") or {}, "pointing": row.get("pointing") or {}, "passed": row.get("pointing_passed") or {},
