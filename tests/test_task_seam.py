@@ -10,7 +10,7 @@ from torch.utils.data import TensorDataset
 
 from tests.toy_tasks.multilabel import MultiLabelNet, MultiLabelTask, label_sets
 from xferdiag.engine.strategies import Phase
-from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData
+from xferdiag.engine.trainer import ArmPlan, ArmTrainer, Runtime, SplitData, evaluate_model
 from xferdiag.models import ModelSource, build_transfer_model
 from xferdiag.tasks.classification.task import ClassificationTask
 
@@ -48,3 +48,14 @@ def test_every_task_trains_scores_and_keeps_its_best_epoch(case, strategy):
     assert result.metrics["best_epoch"] == 1 + min(range(len(selections)), key=selections.__getitem__)
     assert set(result.history[0]) >= {"epoch", "phase", "train_loss", "lr", "seconds", *result.test.history()}
     assert result.metrics["test"] == result.test.summary()
+
+
+@pytest.mark.parametrize("floor, largest", [(1, 16), (256, 64)])
+def test_an_evaluation_scores_the_training_batch_or_the_tasks_floor_at_once(floor, largest):
+    """A detector's evaluation must not batch 256 images (its RoI heads hold every proposal's features)."""
+    task, model, data, _, _ = _multilabel_case()
+    task.eval_batch_floor = floor
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    evaluate_model(model, data, Runtime(progress=False), task, batch_size=16)
+    assert max(seen) == largest and sum(seen) == len(data.val) + len(data.test)  # val 32 and test 64 inputs

@@ -170,7 +170,7 @@ def _predict(module: nn.Module, dataset: Dataset, runtime: Runtime, task: Task, 
     module.eval()
     outputs, targets = [], []
     with torch.inference_mode(), runtime.autocast():
-        for x, y in runtime.loader(_my_shard(dataset), max(batch_size, 256), collate_fn=task.collate):
+        for x, y in runtime.loader(_my_shard(dataset), max(batch_size, task.eval_batch_floor), collate_fn=task.collate):
             outputs.append(task.predict_batch(module, runtime.to_device(x)))
             targets.append(y)
     module.train(was_training)

@@ -104,6 +104,9 @@ class Task(Protocol):
     """Whether a frozen-backbone phase may train the head on cached backbone outputs (targets must be a tensor)."""
     collate: Callable[[list], Any] | None
     """How a batch of (input, target) pairs is stacked; None: torch's default (tensors of equal shape)."""
+    eval_batch_floor: int
+    """An evaluation scores max(training batch, this) inputs at once: large where a prediction holds little memory
+    (a classifier's logits), 1 where it holds much (a detector's RoI heads keep every proposal's features)."""
 
     def claims(self, data: str) -> bool:
         """Whether ``--data`` names data of this task (asked in the registry's order; the last takes anything)."""

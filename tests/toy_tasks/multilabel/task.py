@@ -82,6 +82,7 @@ def prepare(task, config, *, source_domain=None, resumed: bool = False, recorded
 class MultiLabelTask:
     name = "toy-multilabel"
     caches_features = False
+    eval_batch_floor = 256
     descriptor = TaskDescriptor(**DESCRIPTOR)
 
     def claims(self, data: str) -> bool:

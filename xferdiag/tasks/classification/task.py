@@ -21,6 +21,7 @@ class ClassificationTask:
     name = "classification"
     descriptor = DESCRIPTORS[name]
     caches_features = True
+    eval_batch_floor = 256
     collate = None
 
     def claims(self, data: str) -> bool:

@@ -94,6 +94,7 @@ class DetectionTask:
     name = "detection"
     descriptor = DESCRIPTORS[name]
     caches_features = False
+    eval_batch_floor = 1  # the training batch: 256 images at torchvision's 1000 proposals each took 9 GB (benchmarks.md)
     rank_scores = RANK_SCORES
 
     def claims(self, data: str) -> bool:
