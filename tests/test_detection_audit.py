@@ -68,7 +68,9 @@ def audits(scenes):
                         "--pretrained-checkpoint", "mnv3.pt", "--image-size", plain_detector.SIZE, "--baseline", "scratch",
                         "--epochs", "1", "--batch-size", "4", "--out", name, cwd=scenes, timeout=900)
         assert done.returncode == 0, done.stderr
-        report = xferdiag("report", name, cwd=scenes, timeout=600)
+        # the first report computes what it lacks (analysis, D-RISE: about a minute), as a user's would; the second
+        # renders what the audit wrote, which is what this file checks of it
+        report = xferdiag("report", name, *([] if name == "references" else ["--no-compute"]), cwd=scenes, timeout=600)
         assert report.returncode == 0, report.stderr
         runs[name] = (scenes / name, done.stdout)
     return runs, own
