@@ -50,7 +50,9 @@ def _grids(n: int, cells: int, p: float, design: str, rng: np.random.Generator) 
         shifts = (rng.permuted(np.tile(np.arange(n), (2, 1)), axis=1).T + rng.random((n, 2))) / n
         return keep.reshape(n, cells, cells), shifts
     if design == "sobol":
-        points = qmc.Sobol(d + 2, scramble=True, seed=rng).random(n)
+        # the first n points of the next power of two: the same points as random(n), without scipy's warning that
+        # a count like the budget planner's 300 is not a power of two
+        points = qmc.Sobol(d + 2, scramble=True, seed=rng).random_base2(max(0, math.ceil(math.log2(n))))[:n]
         return (points[:, :d] < p).reshape(n, cells, cells), points[:, d:]
     raise ValueError(f"design {design!r}: one of {', '.join(MASK_DESIGNS)}")
 
