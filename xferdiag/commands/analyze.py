@@ -123,7 +123,8 @@ def _whole_texts(context: RunContext, domains: dict) -> tuple[dict[str, np.ndarr
     them, how many texts of each domain were left out (None when nothing is left out by rule), said in one
     warning line. A domain with no text short enough ends in one line."""
     present = {name: domain for name, domain in domains.items() if domain is not None}
-    if context.config.truncate or not describe_modality(context.target.kind).cuts_long_inputs:
+    modality = describe_modality(context.target.kind)
+    if context.config.truncate or not modality.cuts_long_inputs:
         return {name: np.arange(len(domain)) for name, domain in present.items()}, None
     spec, pools = context.input_spec, {}
     for name, domain in present.items():
@@ -133,8 +134,9 @@ def _whole_texts(context: RunContext, domains: dict) -> tuple[dict[str, np.ndarr
             raise DataError(f"{name} data {domain.spec}: {exc}") from None
     left_out = {name: len(present[name]) - len(pool) for name, pool in pools.items()}
     if any(left_out.values()):
-        counts = " and ".join(f"{n} of {len(present[name])} {name} texts" for name, n in left_out.items())
-        print(f"xferdiag: warning: {counts} are longer than --max-length {spec.size} tokens and are left out of the "
+        noun, predicate = modality.long_inputs
+        counts = " and ".join(f"{n} of {len(present[name])} {name} {noun}" for name, n in left_out.items())
+        print(f"xferdiag: warning: {counts} are {predicate.format(size=spec.size)} and are left out of the "
               "analysis (--no-truncate)", file=sys.stderr)
     return pools, left_out
 

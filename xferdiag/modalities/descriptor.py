@@ -47,6 +47,9 @@ class ModalityDescriptor:
     input_words: Callable[[dict, bool], str | None]
     data_words: str = ""
     """Data of this kind in words, as a run's error names them ("a table"; empty: "<name> data")."""
+    long_inputs: tuple[str, str] = ("inputs", "longer than the model's input of {size}")
+    """With ``truncate`` among its ``options``: its inputs, and what makes one too long for a model (``{size}``: the
+    model's input size), in the words of the warnings that count those left out."""
     stages: tuple[str, ...] = STAGES
     """The commands on a finished run its plug-in supports (finetune, verdict and report always): a modality may land
     before its analyses and explainers do; the others end in one line and the report says they are not available."""
@@ -71,7 +74,6 @@ class ModalityDescriptor:
     def cuts_long_inputs(self) -> bool:
         """Whether an input may be too long for a model, and is then cut or, with truncation off, left out."""
         return "truncate" in self.options
-
     def can_explain(self) -> bool:
         """Whether this build has the modality's explainers (text's live in a module of their own)."""
         return self.explainers is None or importlib.util.find_spec(self.explainers) is not None

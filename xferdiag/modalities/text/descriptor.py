@@ -14,5 +14,5 @@ DESCRIPTOR = dict(
     name=TEXT, takes="token ids (a text model)", section="text_explanations", methods_words="Integrated Gradients, SHAP, LIME",
     explainers="xferdiag.explainers.text", options=("max_length", "truncate", "freeze_embeddings", "group_by_length"),
     source_head=False, recorded_input=False, input_words=input_words,
-    data_words="texts",
+    data_words="texts", long_inputs=("texts", "longer than --max-length {size} tokens"),
 )

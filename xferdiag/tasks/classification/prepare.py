@@ -51,10 +51,11 @@ def target_splits(config: RunConfig, domain: Domain, spec: InputSpec | None, sho
 
 
 def warn_left_out(splits: TargetSplits, spec: InputSpec) -> None:
-    """One line on stderr when texts were left out for their length (truncation off)."""
+    """One line on stderr when inputs were left out for their length (truncation off), in the modality's words."""
     left_out = sum(splits.left_out.values())
     if left_out and distributed.is_main():
-        print(f"xferdiag: warning: {left_out} of {len(splits.domain)} texts are longer than --max-length {spec.size} tokens "
+        noun, predicate = modality_of(splits.domain).descriptor.long_inputs
+        print(f"xferdiag: warning: {left_out} of {len(splits.domain)} {noun} are {predicate.format(size=spec.size)} "
               "and are left out of their split (--no-truncate)", file=sys.stderr)
 
 
