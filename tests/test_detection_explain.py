@@ -237,7 +237,7 @@ def test_the_report_shows_each_explained_box_with_both_arms_and_its_checks(tmp_p
     assert "pointing 60.0%" in section and "pointing 5.0%" in section and "Area share 9.8%" in section
     assert "|ρ| 0.1 ≤ 0.5" in section and "failed the randomisation check" not in section
     assert section.count("<img ") == 5  # the image, then D-RISE and EigenCAM for each arm
-    assert "EigenCAM is constant inside this box" not in section
+    assert "blank (see below)" not in section and "A blank EigenCAM tile" not in section
     flagged = render_report(_explained(tmp_path / "flagged", flagged=True).root).html
     assert "D-RISE failed the randomisation check" in flagged
 
@@ -246,11 +246,12 @@ def test_a_blank_eigencam_tile_says_why_it_is_blank(tmp_path):
     from xferdiag.report import render_report
 
     html = render_report(_explained(tmp_path, flagged=False, blank_eigencam="scratch").root).html
-    row = html[html.index('id="box-explanations"'):]
-    row = row[row.index("<tbody>"):row.index("</tbody>")]
-    cells = row.split("<td>")
-    blank = [k for k, cell in enumerate(cells) if "EigenCAM is constant inside this box" in cell]
+    section = html[html.index('id="box-explanations"'):]
+    section = section[:section.index("</section>")]
+    cells = section[section.index("<tbody>"):section.index("</tbody>")].split("<td>")
+    blank = [k for k, cell in enumerate(cells) if "blank (see below)" in cell]
     assert len(blank) == 1 and 'alt="scratch EigenCAM in the box"' in cells[blank[0]]
+    assert "A blank EigenCAM tile is constant inside its box" in section[section.index("</tbody>"):]
 
 
 def test_a_detection_run_without_explanations_says_how_to_add_them(tmp_path):

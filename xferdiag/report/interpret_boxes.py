@@ -12,8 +12,8 @@ BOX_KINDS = {"missed": "ground-truth box an arm missed (best match scored under 
 BOX_POINTING_LEGEND = ("Pointing: the share of the D-RISE map's positive mass inside the box (the energy-based pointing "
                        "game); a map that knows nothing of the box puts the box's share of the image area there, so a "
                        "box passes when its share exceeds that area share.")
-BOX_FLAT_EIGENCAM = ("blank: EigenCAM is constant inside this box (the last stage's first component is cut to zero "
-                     "or flat across it, as when a few coarse cells cover the box), so it shows nothing here")
+BOX_FLAT_EIGENCAM = ("A blank EigenCAM tile is constant inside its box: the last stage's first component is cut to zero "
+                     "or flat across the box (as when a few coarse cells cover it), so EigenCAM shows nothing there.")
 
 
 def box_explanation_sentences(index: dict) -> list[str]:

@@ -35,7 +35,7 @@ def _box(k: int, row: dict, arrays: dict, arms: list[str], names: dict[int, str]
     cams = {arm: _array(arrays, f"eigencam_{arm}_{k}", path) for arm in arms}
     tiles = {arm: {"drise": pictures.overlay_tile(image, _positive(_array(arrays, f"drise_{arm}_{k}", path)), box),
                    "eigencam": pictures.overlay_tile(image, cams[arm], box),
-                   "eigencam_blank": BOX_FLAT_EIGENCAM if not np.ptp(cams[arm]) > 0 else None} for arm in arms}
+                   "eigencam_blank": not np.ptp(cams[arm]) > 0} for arm in arms}
     return {"image": pictures.overlay_tile(image, None, box), "image_id": row.get("image_id"),
             "kind": BOX_KINDS.get(row.get("kind"), str(row.get("kind"))), "class": names.get(row.get("category_id"), "?"),
             "scores": row.get("scores") or {}, "pointing": row.get("pointing") or {}, "passed": row.get("pointing_passed") or {},
@@ -51,8 +51,10 @@ def box_explanations(rd: RunDir, classes: list[str]) -> dict | None:
     arrays = read_npz(rd.maps_npz)
     names = {k + 1: name for k, name in enumerate(classes)}
     check = index.get("randomisation") or None
+    boxes = [_box(k, row, arrays, arms, names, rd.maps_npz) for k, row in enumerate(rows[:MAX_GALLERY])]
+    blank = any(tile["eigencam_blank"] for box in boxes for tile in box["tiles"].values())
     return {"arms": arms, "colours": {arm: arm_colour(arm, arms) for arm in arms}, "masks": index.get("masks") or {},
             "sentences": box_explanation_sentences(index), "legend": BOX_POINTING_LEGEND,
             "budget": budget_sentence(index.get("budget")), "flagged": bool(check and check.get("flagged")),
-            "boxes": [_box(k, row, arrays, arms, names, rd.maps_npz) for k, row in enumerate(rows[:MAX_GALLERY])],
+            "boxes": boxes, "blank_note": BOX_FLAT_EIGENCAM if blank else None,
             "n_boxes": len(rows), "truncated": len(rows) > MAX_GALLERY, "gradient": pictures.heatmap_gradient()}
