@@ -18,9 +18,9 @@ FINETUNE_HELP = {
     "detector_scale": f"detection: what a step samples and keeps per image, one of {', '.join(DETECTOR_SCALES)}: cpu (128 px, "
                       "fewer sampled regions and proposals; trains on a laptop CPU) or torchvision (the builder's own defaults, "
                       "sized for a GPU); --image-size sets the shorter side under either",
-    "fpn_channels": "detection on --backbone: the width of the feature pyramid xferdiag puts on the backbone (default 128: a "
-                    "1.74x faster CPU step than torchvision's 256 and, where measured, 11 mAP points higher at the same epochs, "
-                    "see reports/benchmarks.md; torchvision's own detectors keep 256)",
+    "fpn_channels": "detection on --backbone: the width of the feature pyramid xferdiag puts on the backbone (default 128: "
+                    "trains 1.74x faster on a CPU than torchvision's 256 and, where measured, scored 11 mAP points higher at the "
+                    "same epochs, see reports/benchmarks.md; torchvision's own detectors keep 256)",
     "model": "architecture: torchvision name (resnet18, or resnet18:IMAGENET1K_V1 to download), timm:NAME, module:function, "
              "path/to/file.py:function, builtin:digits-cnn or builtin:tabular-mlp[:hidden=64-64]; for detection a torchvision "
              "detector (fasterrcnn_mobilenet_v3_large_320_fpn, ...) or a family on --backbone",

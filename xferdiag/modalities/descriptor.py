@@ -74,6 +74,7 @@ class ModalityDescriptor:
     def cuts_long_inputs(self) -> bool:
         """Whether an input may be too long for a model, and is then cut or, with truncation off, left out."""
         return "truncate" in self.options
+
     def can_explain(self) -> bool:
         """Whether this build has the modality's explainers (text's live in a module of their own)."""
         return self.explainers is None or importlib.util.find_spec(self.explainers) is not None
