@@ -192,7 +192,7 @@ def test_the_shift_section_shows_each_level_and_says_which_moved(run, tmp_path):
 
 
 def test_the_model_line_names_the_pyramid_width_xferdiag_chose():
-    """The 128-channel default trades mAP for speed (reports/benchmarks.md), so the reader is told the width."""
+    """The 128-channel default is not torchvision's 256 (reports/benchmarks.md measures both), so the reader is told the width."""
     from xferdiag.report.sections.setup import _model
 
     described = {"model": "fasterrcnn:mobilenet_v2", "fpn_channels": 128,
