@@ -87,8 +87,9 @@ def main(quick: bool = False, cache: str | None = None, fpn: bool = False, seeds
                      "mAP (mean of seeds)": row["transfer_mean"], "AP50": row["transfer_second_mean"],
                      "train s per seed": round(train_seconds(run, size["seeds"]), 1)})
     print_table(rows, list(rows[0]))
-    names, seconds = list(runs), {r["settings"]: r["train s per seed"] for r in rows}
-    pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]  # compare_pairs' order
+    seconds = {r["settings"]: r["train s per seed"] for r in rows}
+    setting = {run.name: name for name, run in runs.items()}  # compare names each run by its folder
+    pairs = [(setting[pair["a"]], setting[pair["b"]]) for pair in comparison["pairwise"]]
     for (first, second), pair in zip(pairs, comparison["pairwise"]):
         print(f"mAP difference ({first} - {second}): {100 * pair['difference']:+.2f} points, 95% CI "
               f"{100 * pair['ci95'][0]:+.2f} to {100 * pair['ci95'][1]:+.2f} ({pair['test']}, p {pair['p_value']:.3g}, "
